@@ -1,0 +1,37 @@
+"""`emosteer` command line: one subcommand per public entry point.
+
+Each subcommand module exposes `register(subparsers)` which adds its parser and sets `func`.
+Bad input raises EmosteerError; it is printed as one line and the exit code is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from emosteer.errors import EmosteerError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from emosteer import featurize, predict
+
+    parser = argparse.ArgumentParser(prog="emosteer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    predict.register(sub)
+    featurize.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except EmosteerError as exc:
+        print(f"emosteer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

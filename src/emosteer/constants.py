@@ -1,0 +1,14 @@
+"""Numbers fixed by the report and the original features, written once."""
+
+SAMPLE_RATE = 32_000
+N_FFT = 1024
+HOP_LENGTH = 320
+N_MELS = 64
+FMIN = 50.0
+FMAX = 14_000.0
+
+STEER_DIM = 128  # width of the post-ReLU valence/arousal activations that feedback and steering use
+REPORT_STRENGTH = 5.0  # steering strength the report used
+COARSE_GRID = 3  # the report's "9-bin" grid (3x3)
+FINE_GRID = 5  # the report's "25-bin" grid (5x5)
+IDW_EPS = 0.1  # inverse-distance weight w = 1 / (d + IDW_EPS), the report's formula
