@@ -1,0 +1,275 @@
+"""EmotionLRM: layout of the original, feedback that acts, batched stateless steering, real freezing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emosteer.errors import EmosteerError
+from emosteer.model import CONNECTIONS, EmotionLRM, Steering, mask_stripes
+
+# ORIGINAL.md §a, final naming, in the original's order.
+_LRM = "lrm.visual_system_base_conv_block{k}_modulation.from_affective_{s}_128d_to_visual_system_base_conv_block{k}."
+ORIGINAL_KEYS: list[tuple[str, tuple[int, ...]]] = [
+    ("visual_system.base.spectrogram_extractor.stft.conv_real.weight", (513, 1, 1024)),
+    ("visual_system.base.spectrogram_extractor.stft.conv_imag.weight", (513, 1, 1024)),
+    ("visual_system.base.logmel_extractor.melW", (513, 64)),
+    ("visual_system.base.bn0.weight", (64,)),
+    ("visual_system.base.bn0.bias", (64,)),
+    ("visual_system.base.bn0.running_mean", (64,)),
+    ("visual_system.base.bn0.running_var", (64,)),
+    ("visual_system.base.bn0.num_batches_tracked", ()),
+]
+for _k, (_cin, _c) in enumerate(((1, 64), (64, 128), (128, 256), (256, 512)), start=1):
+    _p = f"visual_system.base.conv_block{_k}."
+    ORIGINAL_KEYS += [
+        (_p + "conv1.weight", (_c, _cin, 5, 5)),
+        (_p + "bn1.weight", (_c,)),
+        (_p + "bn1.bias", (_c,)),
+        (_p + "bn1.running_mean", (_c,)),
+        (_p + "bn1.running_var", (_c,)),
+        (_p + "bn1.num_batches_tracked", ()),
+    ]
+ORIGINAL_KEYS += [
+    ("visual_system.base.fc1.weight", (512, 512)),
+    ("visual_system.base.fc1.bias", (512,)),
+    ("visual_system.base.fc_audioset.weight", (527, 512)),
+    ("visual_system.base.fc_audioset.bias", (527,)),
+]
+for _s in ("valence", "arousal"):
+    ORIGINAL_KEYS += [
+        (f"affective_{_s}.0.weight", (256, 512)),
+        (f"affective_{_s}.0.bias", (256,)),
+        (f"affective_{_s}.2.weight", (128, 256)),
+        (f"affective_{_s}.2.bias", (128,)),
+        (f"affective_{_s}.4.weight", (1, 128)),
+        (f"affective_{_s}.4.bias", (1,)),
+    ]
+for _s, _k, _c in (("valence", 3, 256), ("valence", 4, 512), ("arousal", 1, 64), ("arousal", 2, 128)):
+    _p = _LRM.format(k=_k, s=_s)
+    ORIGINAL_KEYS += [
+        (_p + "neg_scale", (1,)),
+        (_p + "pos_scale", (1,)),
+        (_p + "rescale.resize.conv1x1.weight", (128, 128, 1, 1)),
+        (_p + "modulation.weight", (_c, 128, 1, 1)),
+        (_p + "modulation.bias", (_c,)),
+    ]
+
+T = 32
+
+
+def _model(seed: int = 0, **kwargs: object) -> EmotionLRM:
+    torch.manual_seed(seed)
+    return EmotionLRM(**kwargs)  # type: ignore[arg-type]
+
+
+def _x(batch: int = 3, frames: int = T, seed: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, frames, 64, generator=g, dtype=dtype)
+
+
+def _steer(batch: int, seed: int = 2, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 128, generator=g, dtype=dtype)
+
+
+def test_state_dict_equals_original_layout() -> None:
+    got = [(k, tuple(v.shape)) for k, v in _model().state_dict().items()]
+    assert len(got) == 68
+    assert got == ORIGINAL_KEYS
+
+
+def test_trainable_set_matches_original_when_frozen() -> None:
+    model = _model()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == 518_218  # bn0 affine + both heads + LRM, as ORIGINAL.md §a item 6
+
+
+@pytest.mark.parametrize("frames", [16, 23, 40])
+def test_output_shapes_for_several_lengths(frames: int) -> None:
+    model = _model().eval()
+    out = model(_x(2, frames))
+    assert out["valence"].shape == (2,)
+    assert out["arousal"].shape == (2,)
+    assert out["valence_128d"].shape == (2, 128)
+    assert out["arousal_128d"].shape == (2, 128)
+    assert out["embedding"].shape == (2, 512)
+    assert bool((out["valence_128d"] >= 0).all())  # post-ReLU
+
+
+def test_four_dim_input_is_accepted_and_equal() -> None:
+    model = _model().eval()
+    x = _x(2)
+    torch.testing.assert_close(model(x.unsqueeze(1))["valence"], model(x)["valence"])
+
+
+@pytest.mark.parametrize("shape", [(2, 15, 64), (2, 32, 63), (32, 64)])
+def test_bad_input_shape_refused(shape: tuple[int, ...]) -> None:
+    with pytest.raises(EmosteerError, match="T >= 16"):
+        _model().eval()(torch.zeros(shape))
+
+
+def test_feedback_acts() -> None:
+    model = _model().eval()
+    x = _x(4)
+    with torch.no_grad():
+        one = model(x, forward_passes=1)
+        passes = model(x, forward_passes=2, return_all_passes=True)
+    assert isinstance(passes, list) and len(passes) == 2
+    torch.testing.assert_close(passes[0]["valence"], one["valence"])  # pass 1 is unmodulated
+    for key in ("valence", "arousal"):
+        assert (passes[1][key] - one[key]).abs().max() > 1e-4
+
+
+def test_training_step_changes_every_modblock() -> None:
+    model = _model().train()
+    before = {k: v.clone() for k, v in model.lrm.state_dict().items()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    out = model(_x(4), forward_passes=2)
+    loss = (out["valence"] - 0.5).pow(2).mean() + (out["arousal"] + 0.5).pow(2).mean()
+    loss.backward()
+    for source, block in CONNECTIONS:
+        mb = model.modblock(source, block)
+        for name, p in mb.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, (source, block, name)
+    opt.step()
+    after = model.lrm.state_dict()
+    for key, value in before.items():
+        assert not torch.equal(value, after[key]), key
+
+
+def test_steering_changes_outputs() -> None:
+    model = _model().eval()
+    x = _x(3)
+    with torch.no_grad():
+        plain = model(x)
+        steered = model(x, steering=Steering(valence=_steer(3), arousal=_steer(3, seed=5)))
+        only_v = model(x, steering=Steering(valence=_steer(3)))
+    assert (plain["valence"] - steered["valence"]).abs().max() > 1e-4
+    assert (plain["arousal"] - steered["arousal"]).abs().max() > 1e-4
+    assert (plain["valence"] - only_v["valence"]).abs().max() > 1e-4
+
+
+def test_batched_steering_equals_one_sample_at_a_time() -> None:
+    model = _model().double().eval()
+    x = _x(4, dtype=torch.float64)
+    sv, sa = _steer(4, dtype=torch.float64), _steer(4, seed=7, dtype=torch.float64)
+    steering = Steering(valence=sv, arousal=sa, strength=3.0, alpha=0.6, first_pass=True)
+    with torch.no_grad():
+        batched = model(x, forward_passes=3, steering=steering)
+        for i in range(4):
+            single = model(
+                x[i : i + 1],
+                forward_passes=3,
+                steering=Steering(valence=sv[i], arousal=sa[i : i + 1], strength=3.0, alpha=0.6),
+            )
+            for key, value in single.items():
+                torch.testing.assert_close(batched[key][i : i + 1], value, atol=1e-5, rtol=0)
+
+
+def test_broadcast_vector_equals_repeated_rows() -> None:
+    model = _model().eval()
+    x, s = _x(3), _steer(1)[0]
+    with torch.no_grad():
+        a = model(x, steering=Steering(valence=s))
+        b = model(x, steering=Steering(valence=s.expand(3, 128).clone()))
+    torch.testing.assert_close(a["valence"], b["valence"])
+
+
+def test_strength_acts_but_vector_scale_does_not() -> None:
+    model = _model().eval()
+    x, s = _x(3), _steer(3)
+    with torch.no_grad():
+        s1 = model(x, steering=Steering(valence=s, strength=1.0))
+        s5 = model(x, steering=Steering(valence=s, strength=5.0))
+        s1_scaled = model(x, steering=Steering(valence=5.0 * s, strength=1.0))
+    assert (s1["valence"] - s5["valence"]).abs().max() > 1e-4
+    torch.testing.assert_close(s1["valence"], s1_scaled["valence"], atol=1e-5, rtol=0)
+
+
+def test_alpha_and_first_pass_semantics() -> None:
+    model = _model().eval()
+    x, s = _x(3), _steer(3)
+    with torch.no_grad():
+        plain = model(x)
+        # alpha 0, strength 1, pass 1 unsteered: the source is the model's own feedback -> no change
+        own = model(x, steering=Steering(valence=s, strength=1.0, alpha=0.0, first_pass=False))
+        both = Steering(valence=s, arousal=_steer(3, seed=4), first_pass=True)
+        first = model(x, steering=both, return_all_passes=True)
+        later = model(x, steering=Steering(valence=s, first_pass=False), return_all_passes=True)
+        one_pass = model(x, forward_passes=1)
+    torch.testing.assert_close(own["valence"], plain["valence"])
+    torch.testing.assert_close(later[0]["valence"], one_pass["valence"])
+    assert (first[0]["valence"] - one_pass["valence"]).abs().max() > 1e-4
+    # alpha 1, first_pass, both pathways steered: every pass sees the same sources, passes agree
+    torch.testing.assert_close(first[0]["valence"], first[1]["valence"])
+
+
+def test_no_state_survives_a_call() -> None:
+    model = _model().eval()
+    x = _x(3)
+    scales_before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        a = model(x)
+        model(_x(3, seed=9), steering=Steering(valence=_steer(3), arousal=_steer(3), strength=7.0))
+        b = model(x)
+    torch.testing.assert_close(a["valence"], b["valence"], atol=0, rtol=0)
+    torch.testing.assert_close(a["arousal"], b["arousal"], atol=0, rtol=0)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, scales_before[key]), key
+
+
+def test_bad_steering_shape_refused() -> None:
+    with pytest.raises(EmosteerError, match="steering.arousal"):
+        _model().eval()(_x(3), steering=Steering(arousal=torch.zeros(2, 128)))
+
+
+def test_frozen_backbone_unchanged_by_training_step() -> None:
+    model = _model(freeze_backbone=True, train_bn0=True, train_fc1=False).train()
+    base = model.visual_system.base
+    assert all(not bn.training for bn in model.frozen_batchnorms())
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):
+        opt.zero_grad()
+        out = model(_x(4) * 3 + 2)
+        (out["valence"].pow(2).mean() + out["arousal"].pow(2).mean()).backward()
+        opt.step()
+    after = base.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"bn0.weight", "bn0.bias"}  # only bn0's affine trains; no running stats move
+    for k in range(1, 5):
+        assert base.block(k).conv1.weight.grad is None
+
+
+def test_unfrozen_backbone_trains_and_tracks_stats() -> None:
+    model = _model(freeze_backbone=False).train()
+    before = model.visual_system.base.bn0.running_mean.clone()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    conv_before = model.visual_system.base.conv_block1.conv1.weight.clone()
+    out = model(_x(4) * 3 + 2)
+    out["valence"].pow(2).mean().backward()
+    opt.step()
+    assert not torch.equal(before, model.visual_system.base.bn0.running_mean)
+    assert not torch.equal(conv_before, model.visual_system.base.conv_block1.conv1.weight)
+
+
+def test_spec_augment_only_in_train_mode() -> None:
+    model = _model(spec_augment=True)
+    plain = _model(spec_augment=False)
+    x = _x(2)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x)["valence"], plain.eval()(x)["valence"])
+
+
+def test_mask_stripes_zeroes_time_and_mel_stripes() -> None:
+    x = torch.ones(4, 1, 200, 64)
+    masked = mask_stripes(x, generator=torch.Generator().manual_seed(0))
+    again = mask_stripes(x, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(masked, again)
+    zero = masked[:, 0] == 0
+    assert bool(zero.any())
+    full_frames = zero.all(dim=2).any(dim=1)  # some whole frames dropped per sample
+    full_bins = zero.all(dim=1).any(dim=1)  # some whole mel bins dropped per sample
+    assert bool(full_frames.any()) and bool(full_bins.any())
+    assert float(zero.float().mean()) < 0.8
