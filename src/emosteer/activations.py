@@ -1,0 +1,80 @@
+"""The activations file: one batched unsteered sweep over every clip, reused by every grid.
+
+Per clip it holds the true labels, the model's unsteered prediction (final pass) and the 128-d
+valence/arousal activations that steering signals are averaged from. Those come from pass
+`max(forward_passes - 1, 1)`: with feedback, pass k's 128-d is what modulates pass k+1, so the last
+fed-back pass is exactly the vector a steering signal replaces; with one pass there is no feedback
+and pass 1 is the only choice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from emosteer.errors import EmosteerError
+
+_ARRAYS = ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d")
+
+
+@dataclass(frozen=True)
+class Activations:
+    names: list[str]
+    valence: np.ndarray  # (N,) true labels
+    arousal: np.ndarray
+    pred_valence: np.ndarray  # (N,) unsteered prediction, final pass
+    pred_arousal: np.ndarray
+    valence_128d: np.ndarray  # (N, 128) from pass `activations_pass`
+    arousal_128d: np.ndarray
+    forward_passes: int
+    activations_pass: int
+
+
+def activations_pass_for(forward_passes: int) -> int:
+    """The pass whose 128-d activations feed back (and so the space steering signals live in)."""
+    return max(forward_passes - 1, 1)
+
+
+def write(path: str | Path, acts: Activations) -> None:
+    """Write atomically (temp + rename) and without timestamps, so equal inputs give equal bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            f.attrs["forward_passes"] = acts.forward_passes
+            f.attrs["activations_pass"] = acts.activations_pass
+            f.create_dataset("audio_name", data=np.array([n.encode() for n in acts.names]),
+                             track_times=False)
+            for key in _ARRAYS:
+                f.create_dataset(key, data=np.asarray(getattr(acts, key), np.float32),
+                                 track_times=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read(path: str | Path) -> Activations:
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise EmosteerError(f"{path}: not a readable HDF5 activations file") from None
+    with f:
+        for key in ("audio_name", *_ARRAYS):
+            if key not in f:
+                raise EmosteerError(f"{path}: dataset '{key}': missing")
+        arrays = {key: f[key][()] for key in _ARRAYS}
+        names = [n.decode() for n in f["audio_name"][()]]
+        forward_passes = int(f.attrs["forward_passes"])
+        activations_pass = int(f.attrs["activations_pass"])
+    n = len(names)
+    for key, value in arrays.items():
+        if len(value) != n:
+            raise EmosteerError(f"{path}: dataset '{key}': length {len(value)} != {n} clips")
+    return Activations(names=names, forward_passes=forward_passes,
+                       activations_pass=activations_pass, **arrays)

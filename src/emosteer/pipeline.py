@@ -1,0 +1,94 @@
+"""What every pipeline stage shares: the file layout, error handling and atomic writers.
+
+A stage is `pipeline.run(main)`: `main` gets the raw params mapping and does its work; bad input
+(EmosteerError) becomes one line on stderr and exit code 2. Every output is written to a temporary
+name and renamed, so an interrupted stage never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from emosteer import params
+from emosteer.errors import EmosteerError
+
+FEATURES = Path("data/features.h5")
+SPLIT = Path("data/split.json")
+MODEL = Path("data/model.pt")
+ACTIVATIONS = Path("data/activations.h5")
+SIGNALS = Path("data/signals")
+METRICS = Path("metrics")
+PLOTS = Path("plots")
+REPORT = Path("reports/report.md")
+
+
+def run(main: Callable[[dict[str, Any]], None], name: str | None = None) -> None:
+    """Run one stage's `main(raw_params)`; exit 2 with one line on bad input."""
+    name = name or Path(sys.argv[0]).stem
+    try:
+        main(params.load(params.PARAMS_FILE))
+    except EmosteerError as exc:
+        print(f"emosteer stage {name}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _atomic(path: Path, write: Callable[[Any], None], newline: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", newline=newline) as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _rounded(value: Any, digits: int) -> Any:
+    if isinstance(value, float):
+        return value if not math.isfinite(value) else round(value, digits)
+    if isinstance(value, Mapping):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
+def write_json(path: str | Path, obj: Any, digits: int = 6) -> None:
+    """JSON with floats rounded to `digits` so diffs in review show changes, not noise."""
+    _atomic(Path(path), lambda f: f.write(json.dumps(_rounded(obj, digits), indent=2) + "\n"))
+
+
+def write_csv(path: str | Path, columns: Mapping[str, Sequence[Any]], digits: int = 6) -> None:
+    """A CSV from equal-length columns (the plot-data format DVC reads)."""
+    names = list(columns)
+    lengths = {len(columns[n]) for n in names}
+    if len(lengths) > 1:
+        raise ValueError(f"{path}: columns of unequal length {sorted(lengths)}")
+
+    def write(f: Any) -> None:
+        w = csv.writer(f)
+        w.writerow(names)
+        for row in zip(*(columns[n] for n in names)):
+            w.writerow([_rounded(float(v), digits) if _is_number(v) else v for v in row])
+
+    _atomic(Path(path), write, newline="")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) or hasattr(v, "dtype")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EmosteerError(f"{path}: file not found (run the stage that writes it)") from None
+    except json.JSONDecodeError as exc:
+        raise EmosteerError(f"{path}: not valid JSON (line {exc.lineno})") from None
