@@ -1,0 +1,101 @@
+"""The front ends must equal librosa computed directly, and loading must match librosa.load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emosteer import frontend
+from emosteer.constants import SAMPLE_RATE
+from emosteer.errors import EmosteerError
+
+
+def _tone(seconds: float, sr: int = SAMPLE_RATE, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(t.size)
+    return y.astype(np.float32)
+
+
+def _librosa_power(y: np.ndarray) -> np.ndarray:
+    return librosa.feature.melspectrogram(
+        y=y, sr=32000, n_fft=1024, hop_length=320, n_mels=64, fmin=50, fmax=14000, power=2
+    )
+
+
+def test_original_equals_librosa_and_pads_with_zeros() -> None:
+    y = _tone(0.5)  # 51 real frames
+    expected = librosa.power_to_db(_librosa_power(y), ref=np.max).T
+    out = frontend.logmel(y, "original", 101)
+    assert out.shape == (101, 64) and out.dtype == np.float32
+    np.testing.assert_allclose(out[:51], expected, rtol=1e-6, atol=1e-5)
+    assert np.all(out[51:] == 0.0)  # the original appended zeros: 0 dB, the clip maximum
+
+
+def test_original_cuts_after_the_per_clip_reference() -> None:
+    y = _tone(1.0)
+    expected = librosa.power_to_db(_librosa_power(y), ref=np.max).T[:40]
+    np.testing.assert_allclose(frontend.logmel(y, "original", 40), expected, rtol=1e-6, atol=1e-5)
+
+
+def test_panns_equals_ten_log10_and_pads_with_floor() -> None:
+    y = _tone(0.5)
+    expected = (10.0 * np.log10(np.maximum(_librosa_power(y), 1e-10))).T
+    out = frontend.logmel(y, "panns", 60)
+    np.testing.assert_allclose(out[:51], expected, rtol=1e-5, atol=1e-4)
+    silence = frontend.logmel(np.zeros(3200, dtype=np.float32), "panns", 5)
+    assert np.all(out[51:] == silence[0, 0])  # the pad value is exactly what silence gives
+    assert silence[0, 0] == pytest.approx(-100.0, abs=1e-3)
+
+
+def test_panns_keeps_level_original_does_not() -> None:
+    y = _tone(0.3)
+    assert np.allclose(frontend.logmel(y, "original", 31), frontend.logmel(0.1 * y, "original", 31), atol=1e-3)
+    diff = frontend.logmel(y, "panns", 31) - frontend.logmel(0.1 * y, "panns", 31)
+    assert np.allclose(diff, 20.0, atol=1e-2)
+
+
+def test_frames_for_seconds() -> None:
+    assert frontend.frames_for_seconds(1.0) == 101
+    assert frontend.frames_for_seconds(6.0) == 601
+    assert frontend.logmel(_tone(1.0), "panns", 101).shape == (101, 64)
+    assert frontend.mel_power(_tone(1.0)).shape == (64, 101)
+
+
+def test_unknown_flavour_and_bad_frames() -> None:
+    with pytest.raises(EmosteerError, match="unknown flavour"):
+        frontend.logmel(_tone(0.1), "pann", 10)
+    with pytest.raises(EmosteerError, match="frames"):
+        frontend.logmel(_tone(0.1), "panns", 0)
+
+
+@pytest.mark.parametrize("sr,channels,ext", [(44100, 2, ".wav"), (16000, 1, ".flac"), (32000, 1, ".ogg")])
+def test_load_audio_matches_librosa_load(tmp_path: Path, sr: int, channels: int, ext: str) -> None:
+    y = _tone(0.3, sr)
+    data = np.stack([y, 0.5 * y], axis=1) if channels == 2 else y
+    path = tmp_path / f"clip{ext}"
+    sf.write(path, data, sr)
+    ours = frontend.load_audio(path)
+    ref, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
+    assert ours.dtype == np.float32
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_load_audio_refuses_unreadable_and_empty(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(EmosteerError, match=r"junk\.wav: audio: unreadable"):
+        frontend.load_audio(junk)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype=np.float32), 32000)
+    with pytest.raises(EmosteerError, match=r"empty\.wav: audio: no samples"):
+        frontend.load_audio(empty)
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.array([0.0, np.nan, 0.0], dtype=np.float32), 32000, subtype="FLOAT")
+    with pytest.raises(EmosteerError, match=r"nan\.wav: audio: non-finite sample at index 1"):
+        frontend.load_audio(nan)
