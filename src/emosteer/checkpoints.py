@@ -1,0 +1,209 @@
+"""Saving and loading EmotionLRM weights without ever unpickling arbitrary objects.
+
+Three kinds of checkpoint are understood:
+- ours: {"format": "emosteer/1", "model": state_dict, "config": constructor args, "meta": plain data},
+  written atomically and reloaded bit-exactly;
+- the original system's trained model: a dict whose "model" holds the 68 keys of ORIGINAL.md §a (or
+  that bare state dict), in the final naming or the older one without `<target>_modulation.`;
+- a PANNs AudioSet Cnn6 checkpoint, which only fills the backbone (`load_panns_backbone`); given to
+  `load_model` it is refused, because the valence/arousal heads would be untrained.
+Every load goes through torch.load(weights_only=True); keys and shapes are checked strictly and a
+mismatch names the first offending keys.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emosteer.errors import EmosteerError
+from emosteer.model import EmotionLRM
+
+FORMAT = "emosteer/1"
+MAX_KEYS_SHOWN = 4
+CONFIG_KEYS = ("forward_passes", "freeze_backbone", "train_bn0", "train_fc1", "spec_augment")
+EXTRACTOR_PREFIXES = ("spectrogram_extractor.", "logmel_extractor.")
+
+# Old original naming: lrm.from_<src>_to_<tgt>.* -> final: lrm.<tgt>_modulation.from_<src>_to_<tgt>.*
+_OLD_LRM_KEY = re.compile(
+    r"^lrm\.(from_affective_(?:valence|arousal)_128d_to_(visual_system_base_conv_block\d))\.(.+)$"
+)
+
+# numpy scalars are plain data (the original stored e.g. best_val_pearson as np.float64); allowing
+# their reconstruction does not allow arbitrary code.
+try:
+    from numpy._core.multiarray import scalar as _np_scalar  # numpy >= 2
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import scalar as _np_scalar
+_np_dtypes = getattr(np, "dtypes", None)
+_NUMPY_SCALAR_GLOBALS: list[Any] = [
+    _np_scalar,
+    (_np_scalar, "numpy.core.multiarray.scalar"),
+    (_np_scalar, "numpy._core.multiarray.scalar"),
+    np.dtype,
+    *(getattr(_np_dtypes, n) for n in dir(_np_dtypes) if n.endswith("DType")),
+]
+
+
+def save_model(model: EmotionLRM, path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
+    """Write model weights + constructor config + plain-data meta atomically (temp file, rename)."""
+    _check_plain(meta, "meta")
+    payload = {
+        "format": FORMAT,
+        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "config": model.config(),
+        "meta": meta,
+    }
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):  # only when something failed before the rename
+            os.unlink(tmp)
+
+
+def load_model(path: str | os.PathLike[str]) -> EmotionLRM:
+    """Load ours or the original's trained checkpoint into a new EmotionLRM (eval mode)."""
+    payload = _safe_load(path)
+    if not isinstance(payload, dict):
+        raise EmosteerError(f"{path}: checkpoint is a {type(payload).__name__}, expected a dict")
+    if "format" in payload:
+        return _load_ours(payload, path)
+    state = _state_dict_of(payload, path)
+    state = {_final_name(k): v for k, v in state.items()}
+    if not any(k.startswith("affective_") for k in state) and any(
+        k.endswith("fc_audioset.weight") for k in state
+    ):
+        raise EmosteerError(
+            f"{path}: a PANNs backbone checkpoint (no affective_valence/affective_arousal keys); its "
+            "valence/arousal heads would be untrained - use it as `model.panns_checkpoint` for training"
+        )
+    model = EmotionLRM()
+    _load_strict(model, state, path)
+    return model.eval()
+
+
+def load_panns_backbone(model: EmotionLRM, path: str | os.PathLike[str]) -> None:
+    """Copy a PANNs AudioSet Cnn6 checkpoint into model.visual_system.base (extractors ignored)."""
+    payload = _safe_load(path)
+    if not isinstance(payload, dict):
+        raise EmosteerError(f"{path}: checkpoint is a {type(payload).__name__}, expected a dict")
+    state = _state_dict_of(payload, path)
+    state = {k: v for k, v in state.items() if not k.startswith(EXTRACTOR_PREFIXES)}
+    base = model.visual_system.base
+    current = base.state_dict()
+    expected = {k: v for k, v in current.items() if not k.startswith(EXTRACTOR_PREFIXES)}
+    _check_keys(expected, state, path)
+    base.load_state_dict({**current, **state}, strict=True)
+
+
+def _load_ours(payload: dict[str, Any], path: str | os.PathLike[str]) -> EmotionLRM:
+    if payload["format"] != FORMAT:
+        raise EmosteerError(f"{path}: field 'format' is {payload['format']!r}, expected {FORMAT!r}")
+    config = payload.get("config")
+    if not isinstance(config, dict) or set(config) - set(CONFIG_KEYS):
+        raise EmosteerError(
+            f"{path}: field 'config' must be a dict with keys from {CONFIG_KEYS}, got {config!r}"
+        )
+    model = EmotionLRM(**config)
+    _load_strict(model, _state_dict_of(payload, path), path)
+    return model.eval()
+
+
+def _safe_load(path: str | os.PathLike[str]) -> Any:
+    """torch.load with weights_only=True; refuse pickled objects with one clear line."""
+    if not Path(path).is_file():
+        raise EmosteerError(f"{path}: no such checkpoint file")
+    try:
+        with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found:
+            raise EmosteerError(
+                f"{path}: checkpoint needs unpickling of arbitrary objects ({found.group(1)}); "
+                "refusing - save plain tensors/dicts"
+            ) from None
+        raise EmosteerError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
+    except (EOFError, RuntimeError) as exc:
+        raise EmosteerError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _state_dict_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The state dict: payload['model'] when wrapped, else the payload itself; tensors only."""
+    state = payload["model"] if isinstance(payload.get("model"), dict) else payload
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise EmosteerError(
+                f"{path}: state dict entry {key!r} is a {type(value).__name__}, expected a tensor"
+            )
+    return dict(state)
+
+
+def _final_name(key: str) -> str:
+    """Map the original's older LRM key naming to the final one; other keys pass unchanged."""
+    match = _OLD_LRM_KEY.match(key)
+    if not match:
+        return key
+    modblock, target, rest = match.groups()
+    return f"lrm.{target}_modulation.{modblock}.{rest}"
+
+
+def _load_strict(model: EmotionLRM, state: dict[str, torch.Tensor], path: str | os.PathLike[str]) -> None:
+    _check_keys(model.state_dict(), state, path)
+    model.load_state_dict(state, strict=True)
+
+
+def _check_keys(
+    expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], path: str | os.PathLike[str]
+) -> None:
+    """Raise one line naming the first missing/unexpected/wrong-shape keys, if any."""
+    problems = []
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    mismatched = [
+        f"{k} {tuple(got[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in got and got[k].shape != v.shape
+    ]
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
+        if items:
+            shown = ", ".join(items[:MAX_KEYS_SHOWN])
+            more = f" (+{len(items) - MAX_KEYS_SHOWN} more)" if len(items) > MAX_KEYS_SHOWN else ""
+            problems.append(f"{len(items)} {label} key(s): {shown}{more}")
+    if problems:
+        raise EmosteerError(f"{path}: checkpoint does not match the model: " + "; ".join(problems))
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Meta must reload under weights_only: str/int/float/bool/None, lists/tuples, str-keyed dicts."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EmosteerError(f"save_model: {where} key {key!r} is not a string")
+            _check_plain(item, f"{where}.{key}")
+        return
+    raise EmosteerError(f"save_model: {where} is a {type(value).__name__}; store plain data only")

@@ -1,0 +1,171 @@
+"""Checkpoints: ours reload bit-exactly; the original's (both namings) and PANNs load; bad ones refused."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emosteer.checkpoints import load_model, load_panns_backbone, save_model
+from emosteer.errors import EmosteerError
+from emosteer.model import EmotionLRM
+
+OLD_TO_FINAL = re.compile(r"^lrm\.visual_system_base_conv_block\d_modulation\.")
+
+
+def _random_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A state dict of the original layout filled with random values (buffers included)."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in EmotionLRM().state_dict().items():
+        if value.is_floating_point():
+            state[key] = torch.randn(value.shape, generator=g)
+            if key.endswith("running_var"):
+                state[key] = state[key].abs() + 0.5
+        else:
+            state[key] = torch.tensor(7)
+    return state
+
+
+def _assert_state_equal(model: EmotionLRM, state: dict[str, torch.Tensor]) -> None:
+    got = model.state_dict()
+    assert set(got) == set(state)
+    for key, value in state.items():
+        assert torch.equal(got[key], value), key
+
+
+def _panns_state(seed: int = 1) -> dict[str, torch.Tensor]:
+    prefix = "visual_system.base."
+    return {k[len(prefix) :]: v for k, v in _random_state(seed).items() if k.startswith(prefix)}
+
+
+def test_ours_reloads_bit_exactly(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = EmotionLRM(forward_passes=3, freeze_backbone=False, train_fc1=True)
+    model.load_state_dict(_random_state(3))
+    path = tmp_path / "model.pt"
+    save_model(model, path, {"epoch": 4, "dev_r": [0.5, 0.25], "note": None})
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temp file left behind
+    loaded = load_model(path)
+    _assert_state_equal(loaded, model.state_dict())
+    assert loaded.config() == model.config()
+    assert not loaded.training
+    x = torch.randn(2, 20, 64)
+    model.eval()
+    with torch.no_grad():
+        for key, value in model(x).items():
+            assert torch.equal(value, loaded(x)[key]), key
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == "emosteer/1" and payload["meta"]["epoch"] == 4
+
+
+def test_meta_must_be_plain_data(tmp_path: Path) -> None:
+    with pytest.raises(EmosteerError, match=r"meta\.when is a PosixPath"):
+        save_model(EmotionLRM(), tmp_path / "m.pt", {"when": tmp_path})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_original_checkpoint_final_naming_loads(tmp_path: Path) -> None:
+    state = _random_state()
+    path = tmp_path / "best_model.pth"
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(3))], amsgrad=True).state_dict()
+    torch.save(
+        {"iteration": 1200, "model": state, "optimizer": opt, "best_val_pearson": np.float64(0.74)},
+        path,
+    )
+    _assert_state_equal(load_model(path), state)
+
+
+def test_original_checkpoint_old_naming_loads(tmp_path: Path) -> None:
+    state = _random_state(4)
+    old = {OLD_TO_FINAL.sub("lrm.", k): v for k, v in state.items()}
+    assert "lrm.from_affective_valence_128d_to_visual_system_base_conv_block4.neg_scale" in old
+    path = tmp_path / "old.pth"
+    torch.save({"iteration": 5, "model": old}, path)
+    _assert_state_equal(load_model(path), state)
+
+
+def test_original_bare_state_dict_loads(tmp_path: Path) -> None:
+    state = _random_state(5)
+    path = tmp_path / "bare.pth"
+    torch.save(state, path)
+    _assert_state_equal(load_model(path), state)
+
+
+def test_panns_checkpoint_into_backbone(tmp_path: Path) -> None:
+    panns = _panns_state()
+    path = tmp_path / "Cnn6_mAP=0.343.pth"
+    torch.save({"model": panns, "iteration": 1}, path)
+    model = EmotionLRM()
+    heads_before = {k: v.clone() for k, v in model.affective_valence.state_dict().items()}
+    load_panns_backbone(model, path)
+    base = model.visual_system.base.state_dict()
+    for key, value in panns.items():
+        if key.startswith(("spectrogram_extractor.", "logmel_extractor.")):
+            assert torch.count_nonzero(base[key]) == 0, key  # ignored
+        else:
+            assert torch.equal(base[key], value), key
+    for key, value in model.affective_valence.state_dict().items():
+        assert torch.equal(value, heads_before[key])
+    # loading keeps the freeze: backbone still frozen, frozen BNs still in eval under train()
+    assert not model.visual_system.base.conv_block1.conv1.weight.requires_grad
+    assert not model.train().visual_system.base.conv_block2.bn1.training
+
+
+def test_panns_checkpoint_with_missing_key_refused(tmp_path: Path) -> None:
+    panns = _panns_state()
+    del panns["conv_block3.bn1.running_var"]
+    path = tmp_path / "panns.pth"
+    torch.save({"model": panns}, path)
+    with pytest.raises(EmosteerError, match=r"1 missing key\(s\): conv_block3\.bn1\.running_var"):
+        load_panns_backbone(EmotionLRM(), path)
+
+
+def test_panns_only_refused_by_load_model(tmp_path: Path) -> None:
+    path = tmp_path / "panns.pth"
+    torch.save({"model": _panns_state()}, path)
+    with pytest.raises(EmosteerError, match=r"heads would be untrained.*model\.panns_checkpoint"):
+        load_model(path)
+
+
+def test_missing_unexpected_and_wrong_shape_keys_named(tmp_path: Path) -> None:
+    state = _random_state()
+    del state["affective_arousal.4.bias"]
+    state["lrm.extra.weight"] = torch.zeros(2)
+    state["affective_valence.2.weight"] = torch.zeros(128, 255)
+    path = tmp_path / "bad.pth"
+    torch.save({"model": state}, path)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    assert "1 missing key(s): affective_arousal.4.bias" in message
+    assert "1 unexpected key(s): lrm.extra.weight" in message
+    assert "affective_valence.2.weight (128, 255) != (128, 256)" in message
+
+
+class Payload:
+    """A class that a weights-only load must not construct."""
+
+
+def test_arbitrary_objects_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pth"
+    torch.save({"model": _random_state(), "extra": Payload()}, path)
+    with pytest.raises(EmosteerError, match=r"needs unpickling of arbitrary objects .*Payload.*refusing"):
+        load_model(path)
+
+
+def test_unreadable_and_missing_files_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(EmosteerError, match="not a readable torch checkpoint"):
+        load_model(garbage)
+    with pytest.raises(EmosteerError, match="no such checkpoint file"):
+        load_model(tmp_path / "absent.pth")
+    tensor_only = tmp_path / "tensor.pth"
+    torch.save(torch.zeros(3), tensor_only)
+    with pytest.raises(EmosteerError, match="expected a dict"):
+        load_model(tensor_only)
