@@ -64,6 +64,10 @@ def write_json(path: str | Path, obj: Any, digits: int = 6) -> None:
     _atomic(Path(path), lambda f: f.write(json.dumps(_rounded(obj, digits), indent=2) + "\n"))
 
 
+def write_text(path: str | Path, text: str) -> None:
+    _atomic(Path(path), lambda f: f.write(text))
+
+
 def write_csv(path: str | Path, columns: Mapping[str, Sequence[Any]], digits: int = 6) -> None:
     """A CSV from equal-length columns (the plot-data format DVC reads)."""
     names = list(columns)

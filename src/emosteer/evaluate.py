@@ -1,0 +1,127 @@
+"""Steering evaluation: which signal each clip gets, the strength sweep, and the scores.
+
+Every choice the original left implicit is a named variant here:
+- selection `oracle` bins each clip by its TRUE label (the report's protocol: an upper bound that
+  uses the answer); `predicted` bins it by the model's own unsteered prediction (deployable);
+- `categorical` takes the bin's signal, `idw` and `bilinear` interpolate between bin centres;
+- controls: `shuffled` steers with a seeded permutation of the (oracle) bin assignment, and
+  `global_mean` with the mean signal of all training clips, so a gain can be told from a generic
+  modulation effect.
+Strength is chosen per variant on the dev split (held out of the training split), never on the
+validation split that is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from emosteer import selection, stats
+from emosteer.signals import SignalTable
+
+INTERPOLATIONS = ("categorical", "idw", "bilinear")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # e.g. "oracle_categorical", "control_shuffled"
+    selection: str  # oracle | predicted | control
+    method: str  # categorical | idw | bilinear | shuffled | global_mean
+
+    @property
+    def uses_true_labels(self) -> bool:
+        return self.selection == "oracle" or self.method == "shuffled"
+
+
+def variants(bilinear: bool) -> list[Variant]:
+    methods = [m for m in INTERPOLATIONS if bilinear or m != "bilinear"]
+    out = [Variant(f"{sel}_{m}", sel, m) for sel in ("oracle", "predicted") for m in methods]
+    out += [Variant("control_shuffled", "control", "shuffled"),
+            Variant("control_global_mean", "control", "global_mean")]
+    return out
+
+
+@dataclass(frozen=True)
+class Clips:
+    """The clips of one split part: labels, unsteered predictions and their features."""
+
+    valence: np.ndarray
+    arousal: np.ndarray
+    pred_valence: np.ndarray
+    pred_arousal: np.ndarray
+    features: np.ndarray  # (n, T, 64)
+
+
+def steering_signals(variant: Variant, table: SignalTable, clips: Clips,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-clip (valence, arousal) steering vectors, each (n, 128), for one variant."""
+    if variant.method == "global_mean":
+        return selection.global_mean(table, len(clips.valence))
+    if variant.uses_true_labels:
+        v, a = clips.valence, clips.arousal
+    else:
+        v, a = selection.clip_unit(clips.pred_valence), selection.clip_unit(clips.pred_arousal)
+    if variant.method == "shuffled":
+        return selection.shuffled(table, v, a, seed=seed)
+    pick: Callable[..., tuple[np.ndarray, np.ndarray]] = getattr(selection, variant.method)
+    return pick(table, v, a)
+
+
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
+"""predict(features, steer_valence, steer_arousal, strength) -> (valence, arousal) predictions."""
+
+
+def delta_r_mean(clips: Clips, valence: np.ndarray, arousal: np.ndarray) -> float:
+    """Mean over valence and arousal of r(steered) - r(unsteered): the strength-selection score."""
+    dv = stats.pearson(clips.valence, valence) - stats.pearson(clips.valence, clips.pred_valence)
+    da = stats.pearson(clips.arousal, arousal) - stats.pearson(clips.arousal, clips.pred_arousal)
+    return float((dv + da) / 2)
+
+
+def strength_curve(predict: Predict, clips: Clips, steer: tuple[np.ndarray, np.ndarray],
+                   strengths: tuple[float, ...]) -> list[float]:
+    return [delta_r_mean(clips, *predict(clips.features, *steer, s)) for s in strengths]
+
+
+def pick_strength(strengths: tuple[float, ...], curve: list[float]) -> float:
+    """The strength with the best dev score; ties go to the smaller strength (gentler steering)."""
+    order = sorted(range(len(strengths)), key=lambda i: (-curve[i], strengths[i]))
+    return float(strengths[order[0]])
+
+
+def score(clips: Clips, valence: np.ndarray, arousal: np.ndarray, n_boot: int,
+          seed: int) -> dict[str, float]:
+    """Flat metrics of one steered variant against the unsteered baseline, per dimension."""
+    out: dict[str, float] = {}
+    for dim, y, base, new in (("valence", clips.valence, clips.pred_valence, valence),
+                              ("arousal", clips.arousal, clips.pred_arousal, arousal)):
+        out.update(dimension_metrics(dim, y, base, new, n_boot, seed))
+    return out
+
+
+def dimension_metrics(dim: str, y: np.ndarray, base: np.ndarray, new: np.ndarray, n_boot: int,
+                      seed: int) -> dict[str, float]:
+    cmp = stats.compare_correlations(y, base, new, n_boot=n_boot, seed=seed)
+    return {
+        f"{dim}_r": cmp["r_new"],
+        f"{dim}_dr": cmp["delta"],
+        f"{dim}_dr_lo": cmp["boot_lo"],
+        f"{dim}_dr_hi": cmp["boot_hi"],
+        f"{dim}_p_williams": cmp["williams_p"],
+        f"{dim}_zou_lo": cmp["zou_lo"],
+        f"{dim}_zou_hi": cmp["zou_hi"],
+        f"{dim}_ccc": stats.ccc(y, new),
+        f"{dim}_rmse": stats.rmse(y, new),
+        f"{dim}_mae": stats.mae(y, new),
+    }
+
+
+def baseline_metrics(y_valence: np.ndarray, y_arousal: np.ndarray, valence: np.ndarray,
+                     arousal: np.ndarray) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for dim, y, p in (("valence", y_valence, valence), ("arousal", y_arousal, arousal)):
+        out.update({f"{dim}_r": stats.pearson(y, p), f"{dim}_ccc": stats.ccc(y, p),
+                    f"{dim}_rmse": stats.rmse(y, p), f"{dim}_mae": stats.mae(y, p)})
+    return out
