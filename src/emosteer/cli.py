@@ -13,12 +13,13 @@ from emosteer.errors import EmosteerError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emosteer import featurize, predict
+    from emosteer import featurize, predict, replicate
 
     parser = argparse.ArgumentParser(prog="emosteer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     predict.register(sub)
     featurize.register(sub)
+    replicate.register(sub)
     return parser
 
 
