@@ -6,19 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from emosteer import activations, evaluate, params, pipeline, split
+from emosteer import activations, evaluate, pipeline, split
 
 
 def main(raw: dict[str, Any]) -> None:
-    seed = params.seed(raw)
-    n_boot = params.evaluate(raw).n_boot
     acts = activations.read(pipeline.ACTIVATIONS)
     val = np.asarray(split.read_split(pipeline.SPLIT, len(acts.names))["val"], dtype=np.int64)
     y_v, y_a = acts.valence[val], acts.arousal[val]
     p_v, p_a = acts.pred_valence[val], acts.pred_arousal[val]
     metrics = {"method": "baseline", "selection": "none", "grid": 0, "bins": 0,
                "forward_passes": acts.forward_passes, "n": int(len(val))}
-    metrics.update(evaluate.baseline_metrics(y_v, y_a, p_v, p_a, n_boot=n_boot, seed=seed))
+    metrics.update(evaluate.baseline_metrics(y_v, y_a, p_v, p_a))
     pipeline.write_json(pipeline.METRICS / "baseline" / "baseline.json", metrics)
     pipeline.write_csv(pipeline.PLOTS / "predictions" / "baseline.csv",
                        {"audio_name": [acts.names[i] for i in val], "true_valence": y_v,

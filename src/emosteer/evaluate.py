@@ -120,8 +120,12 @@ def dimension_metrics(dim: str, y: np.ndarray, base: np.ndarray, new: np.ndarray
 
 def baseline_metrics(y_valence: np.ndarray, y_arousal: np.ndarray, valence: np.ndarray,
                      arousal: np.ndarray) -> dict[str, float]:
+    """Unsteered scores; r carries its 95% Fisher-z CI (there is no reference to take a Δ from)."""
     out: dict[str, float] = {}
     for dim, y, p in (("valence", y_valence, valence), ("arousal", y_arousal, arousal)):
-        out.update({f"{dim}_r": stats.pearson(y, p), f"{dim}_ccc": stats.ccc(y, p),
-                    f"{dim}_rmse": stats.rmse(y, p), f"{dim}_mae": stats.mae(y, p)})
+        r = stats.pearson(y, p)
+        lo, hi = stats.fisher_ci(r, len(y))
+        out.update({f"{dim}_r": r, f"{dim}_r_lo": lo, f"{dim}_r_hi": hi,
+                    f"{dim}_ccc": stats.ccc(y, p), f"{dim}_rmse": stats.rmse(y, p),
+                    f"{dim}_mae": stats.mae(y, p)})
     return out

@@ -179,7 +179,7 @@ def williams_t(r12: float, r13: float, r23: float, n: int) -> tuple[float, float
     return float(t), float(p)
 
 
-def _fisher_ci(r: float, n: int, alpha: float) -> tuple[float, float]:
+def fisher_ci(r: float, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """CI for one correlation: tanh(atanh(r) -/+ z_{alpha/2} / sqrt(n - 3))."""
     half = sps.norm.ppf(1.0 - alpha / 2.0) / np.sqrt(n - 3)
     z = np.arctanh(r)
@@ -200,8 +200,8 @@ def zou_ci(r12: float, r13: float, r23: float, n: int, alpha: float = 0.05) -> t
     for field, r in (("r12", r12), ("r13", r13)):
         if abs(r) == 1.0:
             raise EmosteerError(f"stats: {field} = {r} has no Fisher-z confidence interval")
-    l1, u1 = _fisher_ci(r12, n, alpha)
-    l2, u2 = _fisher_ci(r13, n, alpha)
+    l1, u1 = fisher_ci(r12, n, alpha)
+    l2, u2 = fisher_ci(r13, n, alpha)
     c = ((r23 - 0.5 * r12 * r13) * (1.0 - r12**2 - r13**2 - r23**2) + r23**3) / (
         (1.0 - r12**2) * (1.0 - r13**2)
     )
