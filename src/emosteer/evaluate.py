@@ -86,8 +86,12 @@ def strength_curve(predict: Predict, clips: Clips, steer: tuple[np.ndarray, np.n
 
 
 def pick_strength(strengths: tuple[float, ...], curve: list[float]) -> float:
-    """The strength with the best dev score; ties go to the smaller strength (gentler steering)."""
-    order = sorted(range(len(strengths)), key=lambda i: (-curve[i], strengths[i]))
+    """The strength with the best dev score; ties go to the smaller strength (gentler steering).
+
+    An undefined score (NaN: r of constant predictions) ranks below every defined one.
+    """
+    scores = [c if c == c else -float("inf") for c in curve]
+    order = sorted(range(len(strengths)), key=lambda i: (-scores[i], strengths[i]))
     return float(strengths[order[0]])
 
 
