@@ -55,7 +55,7 @@ for _s, _k, _c in (("valence", 3, 256), ("valence", 4, 512), ("arousal", 1, 64),
         (_p + "modulation.bias", (_c,)),
     ]
 
-T = 32
+T = 16
 
 
 def _model(seed: int = 0, **kwargs: object) -> EmotionLRM:
@@ -156,11 +156,11 @@ def test_batched_steering_equals_one_sample_at_a_time() -> None:
     sv, sa = _steer(4, dtype=torch.float64), _steer(4, seed=7, dtype=torch.float64)
     steering = Steering(valence=sv, arousal=sa, strength=3.0, alpha=0.6, first_pass=True)
     with torch.no_grad():
-        batched = model(x, forward_passes=3, steering=steering)
+        batched = model(x, forward_passes=2, steering=steering)
         for i in range(4):
             single = model(
                 x[i : i + 1],
-                forward_passes=3,
+                forward_passes=2,
                 steering=Steering(valence=sv[i], arousal=sa[i : i + 1], strength=3.0, alpha=0.6),
             )
             for key, value in single.items():
