@@ -52,6 +52,9 @@ LABELS = {
     "control_global_mean": "control: global mean",
 }
 
+# How a verdict names each control ("no better than the shuffled control", as issue 5 words it).
+CONTROL_NAMES = {"control_shuffled": "shuffled", "control_global_mean": "global-mean"}
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -118,7 +121,7 @@ def verdict(m: Mapping[str, Any], controls: Mapping[str, Mapping[str, Comparison
     beats = {ctl: [dim for dim, c in by_dim.items() if c.sign > 0] for ctl, by_dim in controls.items()}
     notes = []
     for ctl, dims in beats.items():
-        short = LABELS[ctl].removeprefix("control: ")
+        short = CONTROL_NAMES[ctl]
         notes.append(f"better than the {short} control on {' and '.join(dims)}" if dims
                      else f"no better than the {short} control")
     if notes:
