@@ -1,0 +1,264 @@
+"""Steering evaluation: variants, per-clip signals per variant, strength curve and choice, scores."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from emosteer import evaluate, selection, stats
+from emosteer.constants import STEER_DIM
+from emosteer.grid import Grid
+from emosteer.signals import aggregate
+
+N = 60
+
+
+@pytest.fixture(scope="module")
+def table():
+    """A 3x3 table from 300 random training clips: every bin populated, all rows distinct."""
+    rng = np.random.default_rng(0)
+    n = 300
+    return aggregate(rng.normal(size=(n, STEER_DIM)).astype(np.float32),
+                     rng.normal(size=(n, STEER_DIM)).astype(np.float32),
+                     rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), Grid(3))
+
+
+def _clips(seed: int = 1, n: int = N) -> evaluate.Clips:
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(-1, 1, n)
+    a = rng.uniform(-1, 1, n)
+    return evaluate.Clips(valence=v, arousal=a,
+                          pred_valence=v + rng.normal(0, 0.5, n),  # some beyond +-1
+                          pred_arousal=a + rng.normal(0, 0.5, n),
+                          features=rng.normal(size=(n, 4, 64)).astype(np.float32))
+
+
+def _by_name(bilinear: bool = True) -> dict[str, evaluate.Variant]:
+    return {v.name: v for v in evaluate.variants(bilinear)}
+
+
+# --------------------------------------------------------------------------------------------
+# variants
+
+
+def test_variant_names_with_and_without_bilinear():
+    names = [v.name for v in evaluate.variants(True)]
+    assert names == ["oracle_categorical", "oracle_idw", "oracle_bilinear",
+                     "predicted_categorical", "predicted_idw", "predicted_bilinear",
+                     "control_shuffled", "control_global_mean"]
+    names = [v.name for v in evaluate.variants(False)]
+    assert names == ["oracle_categorical", "oracle_idw", "predicted_categorical", "predicted_idw",
+                     "control_shuffled", "control_global_mean"]
+    assert not any(v.method == "bilinear" for v in evaluate.variants(False))
+
+
+def test_variant_fields_and_which_use_true_labels():
+    by = _by_name()
+    assert (by["oracle_idw"].selection, by["oracle_idw"].method) == ("oracle", "idw")
+    assert (by["control_shuffled"].selection, by["control_shuffled"].method) == ("control", "shuffled")
+    uses = {name for name, v in by.items() if v.uses_true_labels}
+    assert uses == {"oracle_categorical", "oracle_idw", "oracle_bilinear", "control_shuffled"}
+
+
+# --------------------------------------------------------------------------------------------
+# steering_signals
+
+
+@pytest.mark.parametrize("name", [v.name for v in evaluate.variants(True)])
+def test_every_variant_gives_one_finite_vector_per_clip(table, name):
+    clips = _clips()
+    sv, sa = evaluate.steering_signals(_by_name()[name], table, clips, seed=0)
+    assert sv.shape == (N, STEER_DIM) and sa.shape == (N, STEER_DIM)
+    assert np.isfinite(sv).all() and np.isfinite(sa).all()
+
+
+@pytest.mark.parametrize("name", ["oracle_categorical", "oracle_idw", "oracle_bilinear"])
+def test_oracle_uses_true_labels_not_predictions(table, name):
+    variant = _by_name()[name]
+    clips = _clips()
+    sv, sa = evaluate.steering_signals(variant, table, clips, seed=0)
+    expect = selection.select(table, clips.valence, clips.arousal, variant.method)
+    np.testing.assert_array_equal(sv, expect[0])
+    np.testing.assert_array_equal(sa, expect[1])
+
+    other_preds = replace(clips, pred_valence=-clips.pred_valence, pred_arousal=clips.pred_arousal[::-1])
+    sv2, sa2 = evaluate.steering_signals(variant, table, other_preds, seed=0)
+    np.testing.assert_array_equal(sv2, sv)
+    np.testing.assert_array_equal(sa2, sa)
+
+    other_labels = replace(clips, valence=-clips.valence, arousal=-clips.arousal)
+    sv3, sa3 = evaluate.steering_signals(variant, table, other_labels, seed=0)
+    assert not np.array_equal(sv3, sv) and not np.array_equal(sa3, sa)
+
+
+@pytest.mark.parametrize("name", ["predicted_categorical", "predicted_idw", "predicted_bilinear"])
+def test_predicted_uses_clipped_predictions_not_labels(table, name):
+    variant = _by_name()[name]
+    clips = _clips()
+    assert (np.abs(clips.pred_valence) > 1).any() and (np.abs(clips.pred_arousal) > 1).any()
+    sv, sa = evaluate.steering_signals(variant, table, clips, seed=0)
+    expect = selection.select(table, np.clip(clips.pred_valence, -1, 1),
+                              np.clip(clips.pred_arousal, -1, 1), variant.method)
+    np.testing.assert_array_equal(sv, expect[0])
+    np.testing.assert_array_equal(sa, expect[1])
+
+    # beyond +-1 is the same as at +-1
+    pushed = replace(clips, pred_valence=np.where(clips.pred_valence > 1, 7.0, clips.pred_valence),
+                     pred_arousal=np.where(clips.pred_arousal < -1, -3.0, clips.pred_arousal))
+    sv2, sa2 = evaluate.steering_signals(variant, table, pushed, seed=0)
+    np.testing.assert_array_equal(sv2, sv)
+    np.testing.assert_array_equal(sa2, sa)
+
+    # labels play no part; predictions do
+    relabelled = replace(clips, valence=-clips.valence, arousal=-clips.arousal)
+    sv3, _ = evaluate.steering_signals(variant, table, relabelled, seed=0)
+    np.testing.assert_array_equal(sv3, sv)
+    repredicted = replace(clips, pred_valence=-clips.pred_valence)
+    sv4, _ = evaluate.steering_signals(variant, table, repredicted, seed=0)
+    assert not np.array_equal(sv4, sv)
+
+
+def test_shuffled_control_is_seeded_and_bins_by_true_label(table):
+    variant = _by_name()["control_shuffled"]
+    clips = _clips()
+    a0 = evaluate.steering_signals(variant, table, clips, seed=0)
+    b0 = evaluate.steering_signals(variant, table, clips, seed=0)
+    np.testing.assert_array_equal(a0[0], b0[0])
+    np.testing.assert_array_equal(a0[1], b0[1])
+    np.testing.assert_array_equal(a0[0], selection.shuffled(table, clips.valence, clips.arousal, seed=0)[0])
+    others = [evaluate.steering_signals(variant, table, clips, seed=s)[0] for s in (1, 2, 3)]
+    assert any(not np.array_equal(o, a0[0]) for o in others)
+    # it is not the oracle assignment itself (a permutation of 9 bins is almost never the identity)
+    oracle = evaluate.steering_signals(_by_name()["oracle_categorical"], table, clips, seed=0)
+    assert not np.array_equal(a0[0], oracle[0])
+    # predictions play no part
+    c0 = evaluate.steering_signals(variant, table, replace(clips, pred_valence=-clips.pred_valence), seed=0)
+    np.testing.assert_array_equal(c0[0], a0[0])
+
+
+def test_global_mean_control_is_the_tables_global_mean(table):
+    clips = _clips()
+    sv, sa = evaluate.steering_signals(_by_name()["control_global_mean"], table, clips, seed=5)
+    np.testing.assert_array_equal(sv, np.tile(table.global_valence, (N, 1)))
+    np.testing.assert_array_equal(sa, np.tile(table.global_arousal, (N, 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# strength: curve and choice
+
+
+def test_pick_strength_argmax():
+    assert evaluate.pick_strength((0.0, 1.0, 2.0, 5.0), [0.0, 0.02, 0.05, 0.01]) == 2.0
+    assert isinstance(evaluate.pick_strength((1, 2), [0.1, 0.0]), float)
+
+
+def test_pick_strength_ties_go_to_the_smaller_strength_whatever_the_order():
+    assert evaluate.pick_strength((5.0, 1.0, 2.0), [0.1, 0.1, 0.05]) == 1.0
+    assert evaluate.pick_strength((2.0, 5.0, 1.0), [0.1, 0.1, 0.1]) == 1.0
+
+
+def test_pick_strength_never_picks_an_undefined_score():
+    # a strength that makes predictions constant has r = NaN: it must not win by position
+    assert evaluate.pick_strength((1.0, 2.0, 3.0), [float("nan"), 0.1, 0.2]) == 3.0
+    assert evaluate.pick_strength((1.0, 2.0, 3.0), [0.1, float("nan"), 0.0]) == 1.0
+
+
+def _pull_toward_truth(clips: evaluate.Clips, calls: list):
+    """A fake model: steering at strength s moves predictions a fraction s/10 toward the truth."""
+    def predict(x, sv, sa, s):
+        calls.append((x, sv, sa, s))
+        w = min(s / 10.0, 1.0)
+        return ((1 - w) * clips.pred_valence + w * clips.valence,
+                (1 - w) * clips.pred_arousal + w * clips.arousal)
+    return predict
+
+
+def test_strength_curve_follows_a_strength_dependent_effect(table):
+    clips = _clips()
+    steer = evaluate.steering_signals(_by_name()["oracle_categorical"], table, clips, seed=0)
+    calls: list = []
+    strengths = (0.0, 1.0, 3.0, 5.0)
+    curve = evaluate.strength_curve(_pull_toward_truth(clips, calls), clips, steer, strengths)
+    assert len(curve) == len(strengths)
+    assert curve[0] == pytest.approx(0.0, abs=1e-12)  # strength 0 leaves the predictions as they are
+    assert all(b > a for a, b in zip(curve, curve[1:]))
+    assert [c[3] for c in calls] == list(strengths)
+    for x, sv, sa, _ in calls:  # the features and the given steer reach the model
+        assert x is clips.features and sv is steer[0] and sa is steer[1]
+    assert evaluate.pick_strength(strengths, curve) == 5.0
+    for s, c in zip(strengths, curve):
+        v, a = _pull_toward_truth(clips, [])(clips.features, *steer, s)
+        assert c == pytest.approx(evaluate.delta_r_mean(clips, v, a))
+
+
+def test_strength_curve_with_a_harmful_effect_picks_the_gentlest():
+    clips = _clips()
+    rng = np.random.default_rng(9)
+    noise_v, noise_a = rng.normal(size=N), rng.normal(size=N)
+
+    def predict(x, sv, sa, s):  # more strength, more noise
+        return clips.pred_valence + s * noise_v, clips.pred_arousal + s * noise_a
+
+    strengths = (4.0, 0.0, 2.0)
+    curve = evaluate.strength_curve(predict, clips, (None, None), strengths)
+    assert curve[1] == pytest.approx(0.0, abs=1e-12) and curve[0] < curve[2] < 0
+    assert evaluate.pick_strength(strengths, curve) == 0.0
+
+
+def test_delta_r_mean_is_the_mean_of_both_dimensions_changes():
+    clips = _clips()
+    rng = np.random.default_rng(3)
+    v = clips.valence + rng.normal(0, 0.2, N)
+    a = clips.arousal + rng.normal(0, 1.0, N)
+
+    def r(x, y):
+        return np.corrcoef(x, y)[0, 1]
+
+    expect = ((r(clips.valence, v) - r(clips.valence, clips.pred_valence))
+              + (r(clips.arousal, a) - r(clips.arousal, clips.pred_arousal))) / 2
+    assert evaluate.delta_r_mean(clips, v, a) == pytest.approx(expect, abs=1e-12)
+    assert evaluate.delta_r_mean(clips, clips.pred_valence, clips.pred_arousal) == pytest.approx(0, abs=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# scores
+
+
+def test_score_keys_and_delta_is_r_new_minus_r_base():
+    clips = _clips()
+    rng = np.random.default_rng(4)
+    v = clips.valence + rng.normal(0, 0.3, N)
+    a = clips.pred_arousal + rng.normal(0, 0.3, N)
+    m = evaluate.score(clips, v, a, n_boot=200, seed=0)
+    per_dim = ("r", "dr", "dr_lo", "dr_hi", "p_williams", "zou_lo", "zou_hi", "ccc", "rmse", "mae")
+    assert set(m) == {f"{d}_{k}" for d in ("valence", "arousal") for k in per_dim}
+    for dim, y, base, new in (("valence", clips.valence, clips.pred_valence, v),
+                              ("arousal", clips.arousal, clips.pred_arousal, a)):
+        r_new, r_base = stats.pearson(y, new), stats.pearson(y, base)
+        assert m[f"{dim}_r"] == pytest.approx(r_new)
+        assert m[f"{dim}_dr"] == pytest.approx(r_new - r_base, abs=1e-12)
+        assert m[f"{dim}_dr_lo"] <= m[f"{dim}_dr_hi"]
+        assert m[f"{dim}_zou_lo"] <= m[f"{dim}_dr"] <= m[f"{dim}_zou_hi"]
+        assert 0 <= m[f"{dim}_p_williams"] <= 1
+        assert m[f"{dim}_rmse"] == pytest.approx(np.sqrt(np.mean((y - new) ** 2)))
+        assert m[f"{dim}_mae"] == pytest.approx(np.mean(np.abs(y - new)))
+        assert m[f"{dim}_ccc"] == pytest.approx(stats.ccc(y, new))
+    # valence was pulled toward the truth: a clear gain, CI above zero
+    assert m["valence_dr"] > 0 and m["valence_dr_lo"] > 0
+    # same seed, same CI
+    assert evaluate.score(clips, v, a, n_boot=200, seed=0) == m
+
+
+def test_baseline_metrics_fisher_ci_contains_r():
+    clips = _clips()
+    m = evaluate.baseline_metrics(clips.valence, clips.arousal, clips.pred_valence, clips.pred_arousal)
+    per_dim = ("r", "r_lo", "r_hi", "ccc", "rmse", "mae")
+    assert set(m) == {f"{d}_{k}" for d in ("valence", "arousal") for k in per_dim}
+    for dim, y, p in (("valence", clips.valence, clips.pred_valence),
+                      ("arousal", clips.arousal, clips.pred_arousal)):
+        assert m[f"{dim}_r"] == pytest.approx(np.corrcoef(y, p)[0, 1])
+        assert -1 < m[f"{dim}_r_lo"] < m[f"{dim}_r"] < m[f"{dim}_r_hi"] < 1
+        lo, hi = stats.fisher_ci(m[f"{dim}_r"], N)
+        assert (m[f"{dim}_r_lo"], m[f"{dim}_r_hi"]) == pytest.approx((lo, hi))
