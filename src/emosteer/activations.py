@@ -68,6 +68,9 @@ def read(path: str | Path) -> Activations:
         for key in ("audio_name", *_ARRAYS):
             if key not in f:
                 raise EmosteerError(f"{path}: dataset '{key}': missing")
+        for key in ("forward_passes", "activations_pass"):
+            if key not in f.attrs:
+                raise EmosteerError(f"{path}: attribute '{key}': missing")
         arrays = {key: f[key][()] for key in _ARRAYS}
         names = [n.decode() for n in f["audio_name"][()]]
         forward_passes = int(f.attrs["forward_passes"])
