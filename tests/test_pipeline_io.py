@@ -1,0 +1,249 @@
+"""The stages' shared I/O: atomic JSON/CSV/text writers, the stage runner, the activations file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from emosteer import activations, pipeline
+from emosteer.constants import STEER_DIM
+from emosteer.errors import EmosteerError
+
+# --------------------------------------------------------------------------------------------
+# write_json / write_text / read_json
+
+
+def test_write_json_rounds_floats_everywhere_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "deep" / "m.json"  # parents are created
+    pipeline.write_json(path, {"r": 0.123456789, "n": 12345678901, "ok": True, "name": "x",
+                               "nested": {"v": [1.23456749, 2.0000004, (0.5, 7)], "none": None},
+                               "np": np.float64(0.987654321)})
+    text = path.read_text()
+    assert text.endswith("}\n")
+    obj = json.loads(text)
+    assert obj == {"r": 0.123457, "n": 12345678901, "ok": True, "name": "x",
+                   "nested": {"v": [1.234567, 2.0, [0.5, 7]], "none": None}, "np": 0.987654}
+    assert obj["ok"] is True and isinstance(obj["n"], int)
+    pipeline.write_json(path, {"r": 0.123456789}, digits=3)
+    assert json.loads(path.read_text()) == {"r": 0.123}
+
+
+def test_write_json_keeps_non_finite_values(tmp_path):
+    path = tmp_path / "m.json"
+    pipeline.write_json(path, {"sd": float("nan"), "hi": float("inf")})
+    obj = json.loads(path.read_text())
+    assert math.isnan(obj["sd"]) and obj["hi"] == float("inf")
+
+
+def test_write_json_leaves_no_temporary_file(tmp_path):
+    path = tmp_path / "m.json"
+    pipeline.write_json(path, {"a": 1})
+    pipeline.write_json(path, {"a": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+    assert json.loads(path.read_text()) == {"a": 2}
+
+
+def test_a_failing_writer_leaves_the_old_file_intact(tmp_path):
+    path = tmp_path / "m.json"
+    pipeline.write_json(path, {"a": 1})
+    before = path.read_bytes()
+    with pytest.raises(TypeError):
+        pipeline.write_json(path, {"a": 2, "bad": object()})  # json.dumps fails inside the writer
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+def test_an_interrupted_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "report.md"
+    pipeline.write_text(path, "old\n")
+
+    def boom(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.write_text(path, "new\n")
+    monkeypatch.undo()
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
+
+
+def test_write_text_and_read_json(tmp_path):
+    pipeline.write_text(tmp_path / "a.txt", "héllo\n")
+    assert (tmp_path / "a.txt").read_text() == "héllo\n"
+    pipeline.write_json(tmp_path / "m.json", [1, 2.5])
+    assert pipeline.read_json(tmp_path / "m.json") == [1, 2.5]
+
+
+def test_read_json_errors_name_the_file(tmp_path):
+    with pytest.raises(EmosteerError, match=r"missing\.json: file not found"):
+        pipeline.read_json(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text('{"a": 1,\n')
+    with pytest.raises(EmosteerError, match=r"bad\.json: not valid JSON \(line 2\)"):
+        pipeline.read_json(tmp_path / "bad.json")
+
+
+# --------------------------------------------------------------------------------------------
+# write_csv
+
+
+def test_write_csv_columns_rounding_and_strings(tmp_path):
+    path = tmp_path / "plots" / "p.csv"
+    pipeline.write_csv(path, {"audio_name": ["a.wav", "b,c.wav"],
+                              "x": np.array([0.1234567891, 2.0], dtype=np.float64),
+                              "y": np.array([1, 2], dtype=np.int64),
+                              "z": [np.float32(0.5), 3]})
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows == [["audio_name", "x", "y", "z"], ["a.wav", "0.123457", "1.0", "0.5"],
+                    ["b,c.wav", "2.0", "2.0", "3.0"]]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["p.csv"]
+
+
+def test_write_csv_rejects_unequal_columns_and_writes_nothing(tmp_path):
+    path = tmp_path / "p.csv"
+    with pytest.raises(ValueError, match=r"unequal length \[2, 3\]"):
+        pipeline.write_csv(path, {"a": [1, 2, 3], "b": [1, 2]})
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    pipeline.write_csv(path, {"a": [1.0]})
+    before = path.read_bytes()
+    with pytest.raises(ValueError):
+        pipeline.write_csv(path, {"a": [1.0], "b": []})
+    assert path.read_bytes() == before
+
+
+# --------------------------------------------------------------------------------------------
+# run
+
+
+def test_run_passes_the_raw_params(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 3\ngrid: 5\n")
+    got = []
+    pipeline.run(got.append, "stage_x")
+    assert got == [{"seed": 3, "grid": 5}]
+
+
+def test_run_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+
+    def main(raw):
+        raise EmosteerError("data/split.json: field 'val': index [3] out of range")
+
+    with pytest.raises(SystemExit) as info:
+        pipeline.run(main, "prepare_split")
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("emosteer stage prepare_split: error: "
+                            "data/split.json: field 'val': index [3] out of range\n")
+
+
+def test_run_without_params_file_is_also_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        pipeline.run(lambda raw: None, "train")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("emosteer stage train: error: params.yaml") and err.count("\n") == 1
+
+
+def test_run_lets_programming_errors_through(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+
+    def main(raw):
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        pipeline.run(main, "x")
+
+
+# --------------------------------------------------------------------------------------------
+# activations
+
+
+def _acts(n: int = 7, seed: int = 0, forward_passes: int = 2) -> activations.Activations:
+    rng = np.random.default_rng(seed)
+    return activations.Activations(
+        names=[f"clip_{i:03d}.wav" for i in range(n)],
+        valence=rng.uniform(-1, 1, n), arousal=rng.uniform(-1, 1, n),
+        pred_valence=rng.normal(size=n), pred_arousal=rng.normal(size=n),
+        valence_128d=rng.random((n, STEER_DIM)).astype(np.float32),
+        arousal_128d=rng.random((n, STEER_DIM)).astype(np.float32),
+        forward_passes=forward_passes,
+        activations_pass=activations.activations_pass_for(forward_passes))
+
+
+def test_activations_pass_is_the_last_fed_back_pass():
+    assert [activations.activations_pass_for(p) for p in (1, 2, 3, 4)] == [1, 1, 2, 3]
+
+
+def test_activations_round_trip(tmp_path):
+    acts = _acts(forward_passes=3)
+    path = tmp_path / "data" / "activations.h5"
+    activations.write(path, acts)
+    got = activations.read(path)
+    assert got.names == acts.names
+    assert (got.forward_passes, got.activations_pass) == (3, 2)
+    for key in ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d"):
+        value = getattr(got, key)
+        assert value.dtype == np.float32, key
+        np.testing.assert_array_equal(value, np.asarray(getattr(acts, key), np.float32))
+    assert got.valence_128d.shape == (7, STEER_DIM)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["activations.h5"]
+
+
+def test_activations_equal_inputs_give_byte_identical_files(tmp_path):
+    activations.write(tmp_path / "a.h5", _acts())
+    time.sleep(1.1)  # HDF5 timestamps have 1 s resolution; none may be written
+    activations.write(tmp_path / "b.h5", _acts())
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+    activations.write(tmp_path / "c.h5", _acts(seed=1))
+    assert (tmp_path / "a.h5").read_bytes() != (tmp_path / "c.h5").read_bytes()
+
+
+@pytest.mark.parametrize("key", ["audio_name", "pred_arousal", "valence_128d"])
+def test_activations_missing_dataset_is_named(tmp_path, key):
+    path = tmp_path / "activations.h5"
+    activations.write(path, _acts())
+    with h5py.File(path, "a") as f:
+        del f[key]
+    with pytest.raises(EmosteerError) as info:
+        activations.read(path)
+    assert str(info.value) == f"{path}: dataset '{key}': missing"
+
+
+def test_activations_length_mismatch_is_named(tmp_path):
+    path = tmp_path / "activations.h5"
+    activations.write(path, _acts())
+    with h5py.File(path, "a") as f:
+        del f["arousal"]
+        f.create_dataset("arousal", data=np.zeros(5, np.float32))
+    with pytest.raises(EmosteerError, match=r"dataset 'arousal': length 5 != 7 clips"):
+        activations.read(path)
+
+
+@pytest.mark.parametrize("attr", ["forward_passes", "activations_pass"])
+def test_activations_missing_attribute_is_named(tmp_path, attr):
+    path = tmp_path / "activations.h5"
+    activations.write(path, _acts())
+    with h5py.File(path, "a") as f:
+        del f.attrs[attr]
+    with pytest.raises(EmosteerError, match=f"attribute '{attr}': missing"):
+        activations.read(path)
+
+
+def test_activations_unreadable_file_is_one_error(tmp_path):
+    with pytest.raises(EmosteerError, match="not a readable HDF5 activations file"):
+        activations.read(tmp_path / "nope.h5")
+    (tmp_path / "junk.h5").write_text("not hdf5")
+    with pytest.raises(EmosteerError, match=r"junk\.h5: not a readable HDF5"):
+        activations.read(tmp_path / "junk.h5")
