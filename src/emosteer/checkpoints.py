@@ -136,7 +136,9 @@ def _safe_load(path: str | os.PathLike[str]) -> Any:
                 f"{path}: checkpoint needs unpickling of arbitrary objects ({found.group(1)}); "
                 "refusing - save plain tensors/dicts"
             ) from None
-        raise EmosteerError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(exc))
+        reason = detail.group(1)[:200] if detail else "unpickling failed"
+        raise EmosteerError(f"{path}: not a readable torch checkpoint ({reason})") from None
     except (EOFError, RuntimeError) as exc:
         raise EmosteerError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
 

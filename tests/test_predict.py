@@ -1,0 +1,272 @@
+"""Inference and `emosteer predict`: chunked reads, batched steering, the npz, and clear refusals."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from emosteer import predict as predict_cli
+from emosteer.checkpoints import save_model
+from emosteer.errors import EmosteerError
+from emosteer.inference import predict
+from emosteer.model import EmotionLRM, Steering
+
+N, FRAMES = 5, 16
+
+
+def _model() -> EmotionLRM:
+    torch.manual_seed(0)
+    return EmotionLRM().eval()
+
+
+def _features(n: int = N, seed: int = 0) -> np.ndarray:
+    return np.random.RandomState(seed).randn(n, FRAMES, 64).astype(np.float32)
+
+
+def _signals(n: int, seed: int = 1) -> np.ndarray:
+    return np.random.RandomState(seed).rand(n, 128).astype(np.float32)
+
+
+class Rows:
+    """Sliceable features that record every read and refuse anything but a small slice."""
+
+    def __init__(self, data: np.ndarray, limit: int) -> None:
+        self.data, self.limit, self.shape, self.reads = data, limit, data.shape, []
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        assert isinstance(rows, slice)
+        block = self.data[rows]
+        assert len(block) <= self.limit
+        self.reads.append((rows.start, rows.stop))
+        return block
+
+
+# --- inference.predict --------------------------------------------------------------------------
+
+
+def test_predict_reads_one_batch_at_a_time_and_matches_forward() -> None:
+    model, x = _model(), _features()
+    rows = Rows(x, limit=2)
+    out = predict(model, rows, batch_size=2)
+    assert rows.reads == [(0, 2), (2, 4), (4, 5)]
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x))
+    for key in ("valence", "arousal", "valence_128d", "arousal_128d"):
+        assert out[key].dtype == np.float32
+        np.testing.assert_allclose(out[key], ref[key].numpy(), atol=1e-5)
+
+
+def test_predict_batched_steering_equals_per_clip_calls() -> None:
+    model, x = _model(), _features()
+    sv, sa = _signals(N), _signals(N, seed=2)
+    out = predict(model, x, batch_size=4, steer_valence=sv, steer_arousal=sa, strength=2.0, alpha=0.5)
+    for i in range(N):
+        with torch.no_grad():
+            one = model(
+                torch.from_numpy(x[i : i + 1]),
+                steering=Steering(valence=torch.from_numpy(sv[i]), arousal=torch.from_numpy(sa[i]),
+                                  strength=2.0, alpha=0.5),
+            )
+        np.testing.assert_allclose(out["valence"][i], one["valence"].numpy()[0], atol=1e-5)
+        np.testing.assert_allclose(out["arousal_128d"][i], one["arousal_128d"].numpy()[0], atol=1e-5)
+    plain = predict(model, x)
+    assert np.abs(plain["valence"] - out["valence"]).max() > 1e-4
+
+
+def test_predict_activations_pass_and_mode_restored() -> None:
+    model, x = _model(), _features(3)
+    model.train()
+    first = predict(model, x, activations_pass=1)
+    one_pass = predict(model, x, forward_passes=1)
+    final = predict(model, x)
+    assert model.training  # predict switches to eval only for its own duration
+    np.testing.assert_allclose(first["valence_128d"], one_pass["valence_128d"], atol=1e-6)
+    np.testing.assert_allclose(first["valence"], final["valence"], atol=1e-6)  # outputs: final pass
+    assert np.abs(first["valence_128d"] - final["valence_128d"]).max() > 1e-5
+
+
+def test_predict_refuses_bad_arguments() -> None:
+    model, x = _model(), _features(3)
+    with pytest.raises(EmosteerError, match=r"steer_valence must be \(128,\) or \(3, 128\)"):
+        predict(model, x, steer_valence=np.zeros((2, 128), np.float32))
+    with pytest.raises(EmosteerError, match="activations_pass must be in 1..2"):
+        predict(model, x, activations_pass=3)
+    with pytest.raises(EmosteerError, match=r"features must be \(N, T, 64\)"):
+        predict(model, np.zeros((3, 16, 32), np.float32))
+
+
+# --- emosteer predict ---------------------------------------------------------------------------
+
+
+def _h5(path: Path, x: np.ndarray, with_labels: bool = True) -> Path:
+    with h5py.File(path, "w") as f:
+        f["feature"] = x
+        f["audio_name"] = np.array([f"clip{i}.wav".encode() for i in range(len(x))])
+        if with_labels:
+            f["valence"] = np.zeros(len(x), np.float32)
+            f["arousal"] = np.zeros(len(x), np.float32)
+    return path
+
+
+def _table(path: Path, names: list[str], extra: dict | None = None) -> tuple[Path, dict]:
+    rng = np.random.RandomState(7)
+    table = {
+        name: {"valence_128d": rng.rand(128).tolist(), "arousal_128d": rng.rand(128).tolist(),
+               "valence_output": [0.1]}
+        for name in names
+    }
+    table.update(extra or {})
+    path.write_text(json.dumps(table))
+    return path, table
+
+
+@pytest.fixture()
+def setup(tmp_path: Path) -> dict[str, Path]:
+    model = _model()
+    ckpt = tmp_path / "model.pt"
+    save_model(model, ckpt, {"note": "test"})
+    x = _features()
+    table, _ = _table(
+        tmp_path / "signals.json",
+        ["neutral_middle", "positive_strong"],
+        {"metadata": {"n": 3}, "generation_config": {"batch_size": 32}, "note": "a string"},
+    )
+    return {"dir": tmp_path, "ckpt": ckpt, "h5": _h5(tmp_path / "features.h5", x), "table": table}
+
+
+def _run(*argv: str | Path) -> None:
+    parser = argparse.ArgumentParser(prog="emosteer")
+    predict_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["predict", *map(str, argv)])
+    args.func(args)
+
+
+def _base_args(s: dict[str, Path], out: Path) -> list[str | Path]:
+    return ["--checkpoint", s["ckpt"], "--features", s["h5"], "--out", out]
+
+
+def test_cli_unsteered_npz(setup: dict[str, Path]) -> None:
+    out = setup["dir"] / "pred.npz"
+    _run(*_base_args(setup, out), "--batch-size", "2")
+    with np.load(out) as z:
+        assert sorted(z.files) == ["arousal", "arousal_128d", "audio_name", "valence", "valence_128d"]
+        assert list(z["audio_name"]) == [f"clip{i}.wav" for i in range(N)]
+        assert z["valence"].shape == (N,) and z["valence_128d"].shape == (N, 128)
+        ref = predict(_model(), _features())
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+        np.testing.assert_allclose(z["arousal_128d"], ref["arousal_128d"], atol=1e-6)
+    assert sorted(p.name for p in setup["dir"].iterdir() if p.name.startswith(".")) == []
+
+
+def test_cli_one_category_for_all(setup: dict[str, Path]) -> None:
+    out = setup["dir"] / "steered.npz"
+    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
+         "--strength", "3", "--alpha", "0.7", "--no-first-pass", "--forward-passes", "3")
+    entry = json.loads(setup["table"].read_text())["positive_strong"]
+    ref = predict(
+        _model(), _features(),
+        steer_valence=np.array(entry["valence_128d"], np.float32),
+        steer_arousal=np.array(entry["arousal_128d"], np.float32),
+        strength=3.0, alpha=0.7, first_pass=False, forward_passes=3,
+    )
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+        assert np.abs(z["valence"] - predict(_model(), _features())["valence"]).max() > 1e-4
+
+
+def test_cli_category_file_per_clip(setup: dict[str, Path]) -> None:
+    names = ["neutral_middle", "positive_strong", "positive_strong", "neutral_middle", "neutral_middle"]
+    cats = setup["dir"] / "cats.txt"
+    cats.write_text("\n".join(names) + "\n")
+    out = setup["dir"] / "per_clip.npz"
+    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category-file", cats)
+    table = json.loads(setup["table"].read_text())
+    sv = np.array([table[c]["valence_128d"] for c in names], np.float32)
+    sa = np.array([table[c]["arousal_128d"] for c in names], np.float32)
+    ref = predict(_model(), _features(), steer_valence=sv, steer_arousal=sa)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["arousal"], ref["arousal"], atol=1e-6)
+
+
+def test_cli_category_errors(setup: dict[str, Path]) -> None:
+    out = setup["dir"] / "x.npz"
+    with pytest.raises(EmosteerError, match=r"--category: unknown category 'very_happy'"):
+        _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "very_happy")
+    cats = setup["dir"] / "cats.txt"
+    cats.write_text("neutral_middle\nneutral_middle\n")
+    with pytest.raises(EmosteerError, match=r"2 category lines, but .*features.h5 has 5 clips"):
+        _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category-file", cats)
+    cats.write_text("neutral_middle\nneutral_middle\nmetadata\nneutral_middle\nneutral_middle\n")
+    with pytest.raises(EmosteerError, match=r"cats.txt line 3: unknown category 'metadata'"):
+        _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category-file", cats)
+    with pytest.raises(EmosteerError, match="--steering-json needs --category"):
+        _run(*_base_args(setup, out), "--steering-json", setup["table"])
+    assert not out.exists()
+
+
+def test_cli_bad_table_entry(setup: dict[str, Path]) -> None:
+    bad, _ = _table(setup["dir"] / "bad.json", ["a"], {"b": {"valence_128d": [0.0] * 127, "arousal_128d": [0.0] * 128}})
+    with pytest.raises(EmosteerError, match=r"category 'b' field 'valence_128d': expected 128 numbers, got length 127"):
+        _run(*_base_args(setup, setup["dir"] / "x.npz"), "--steering-json", bad, "--category", "a")
+
+
+def test_cli_checks_features_file(setup: dict[str, Path]) -> None:
+    d, out = setup["dir"], setup["dir"] / "x.npz"
+    x = _features()
+    x[3, 7, 11] = np.nan
+    nan_h5 = _h5(d / "nan.h5", x, with_labels=False)
+    args = ["--checkpoint", setup["ckpt"], "--out", out, "--batch-size", "2", "--features"]
+    with pytest.raises(EmosteerError, match=r"nan.h5: dataset 'feature': NaN or inf at index 3"):
+        _run(*args, nan_h5)
+    assert not out.exists() and not [p for p in d.iterdir() if p.name.startswith(".x.npz")]
+    with h5py.File(d / "noname.h5", "w") as f:
+        f["feature"] = _features()
+    with pytest.raises(EmosteerError, match=r"noname.h5: dataset 'audio_name': missing"):
+        _run(*args, d / "noname.h5")
+    with h5py.File(d / "short.h5", "w") as f:
+        f["feature"] = _features()
+        f["audio_name"] = np.array([b"a", b"b"])
+    with pytest.raises(EmosteerError, match=r"dataset 'audio_name': shape \(2,\), expected \(5,\)"):
+        _run(*args, d / "short.h5")
+    with pytest.raises(EmosteerError, match="no such features file"):
+        _run(*args, d / "absent.h5")
+
+
+def test_cli_accepts_original_and_refuses_panns(setup: dict[str, Path]) -> None:
+    d = setup["dir"]
+    original = d / "best_model.pth"
+    torch.save({"iteration": 1, "model": _model().state_dict()}, original)
+    out = d / "orig.npz"
+    _run("--checkpoint", original, "--features", setup["h5"], "--out", out)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], predict(_model(), _features())["valence"], atol=1e-6)
+    panns = d / "Cnn6.pth"
+    prefix = "visual_system.base."
+    torch.save({"model": {k[len(prefix):]: v for k, v in _model().state_dict().items()
+                          if k.startswith(prefix)}}, panns)
+    with pytest.raises(EmosteerError, match="heads would be untrained"):
+        _run("--checkpoint", panns, "--features", setup["h5"], "--out", d / "p.npz")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("emosteer.featurize") is None
+    or importlib.util.find_spec("emosteer.replicate") is None,
+    reason="the CLI dispatcher also imports featurize/replicate, not present in this tree yet",
+)
+def test_cli_dispatcher_exit_code(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from emosteer.cli import main
+
+    out = setup["dir"] / "cli.npz"
+    assert main(["predict", *map(str, _base_args(setup, out))]) == 0 and out.exists()
+    code = main(["predict", *map(str, _base_args(setup, out)), "--steering-json", str(setup["table"]),
+                 "--category", "nope"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown category 'nope'" in err
