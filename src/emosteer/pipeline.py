@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from emosteer import params
 from emosteer.errors import EmosteerError
 
@@ -50,6 +52,8 @@ def _atomic(path: Path, write: Callable[[Any], None], newline: str | None = None
 
 
 def _rounded(value: Any, digits: int) -> Any:
+    if isinstance(value, np.generic):  # numpy scalars (float32, int64, bool_) as plain Python
+        value = value.item()
     if isinstance(value, float):
         return value if not math.isfinite(value) else round(value, digits)
     if isinstance(value, Mapping):
@@ -85,7 +89,8 @@ def write_csv(path: str | Path, columns: Mapping[str, Sequence[Any]], digits: in
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) or hasattr(v, "dtype")
+    return (isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_)))
 
 
 def read_json(path: str | Path) -> Any:

@@ -145,7 +145,6 @@ def render(train: Mapping[str, Any], baseline: Mapping[str, Any],
               "| Method | seed: valence r (Δ) | seed: arousal r (Δ) | ours, oracle: Δr valence | "
               "ours, oracle: Δr arousal | ours, predicted: Δr valence | ours, predicted: Δr arousal |",
               "|---|---|---|---|---|---|---|"]
-    by_grid = {m["bins"]: (which, m) for which, methods in groups.items() for m in methods.values()}
     lines.append(f"| Baseline | {SEED_TABLE[0][1]:.3f} | {SEED_TABLE[0][2]:.3f} | "
                  f"r = {baseline['valence_r']:.3f} | r = {baseline['arousal_r']:.3f} | — | — |")
     seed_rows = {"9-bin categorical": ("coarse", "categorical"),
@@ -162,7 +161,6 @@ def render(train: Mapping[str, Any], baseline: Mapping[str, Any],
         if which == "fine" and methods:
             ours_label += f" (ours: {next(iter(methods.values()))['bins']}-bin)"
         lines.append(f"| {ours_label} | {v:.3f} ({dv:+.3f}) | {a:.3f} ({da:+.3f}) | " + " | ".join(cells) + " |")
-    del by_grid
     lines += ["", "## All methods (validation split)", "",
               "| Grid | Method | Strength (chosen on) | r valence | Δr valence [95% CI] | p | "
               "r arousal | Δr arousal [95% CI] | p |", "|---|---|---|---|---|---|---|---|---|"]
