@@ -34,6 +34,11 @@ def test_audio_format() -> None:
         assert name.split("_", 1)[1] in FAMILIES
 
 
+def test_every_family_survives_very_short_clips() -> None:
+    for _, y, _, _ in generate_clips(SynthConfig(n_clips=40, clip_seconds=0.05, seed=5)):
+        assert y.size == 1600 and np.all(np.isfinite(y))
+
+
 def test_default_label_distribution_dense_centre_sparse_corners() -> None:
     cfg = SynthConfig()
     v, a = sample_labels(cfg)

@@ -87,6 +87,23 @@ def read_features(path: str | Path, indices: Iterable[int]) -> np.ndarray:
     return np.ascontiguousarray(rows[inverse], dtype=np.float32)
 
 
+def iter_feature_blocks(path: str | Path) -> Iterator[np.ndarray]:
+    """`feature` rows in order, as blocks of about SCAN_BYTES (for copying without loading all).
+
+    Checks the structure first and each block for NaN/inf as it is read.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        info = _check_structure(f, path)
+        ds = f[FEATURE]
+        step = max(1, SCAN_BYTES // (info.frames * N_MELS * ds.dtype.itemsize))
+        for lo in range(0, info.n, step):
+            hi = min(info.n, lo + step)
+            block = _read_or_fail(ds, path, FEATURE, np.s_[lo:hi])
+            _check_finite_block(block, path, np.arange(lo, hi))
+            yield block.astype(np.float32, copy=False)
+
+
 def write_features(
     out: str | Path,
     n: int,

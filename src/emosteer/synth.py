@@ -322,7 +322,7 @@ def _noise_bursts(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
     out = np.zeros(n)
     noise = _noise(n, p.cutoff_hz, rng)
     for start in _onsets(n, 1.5 * p.event_rate, rng):
-        length = int(SAMPLE_RATE * rng.uniform(0.03, 0.2))
+        length = min(n, int(SAMPLE_RATE * rng.uniform(0.03, 0.2)))
         _place(out, _decay(length, 0.003, rng.uniform(0.02, 0.1)) * noise[:length], int(start))
     dyad = _tone(p.f0, n, p, rng) + _tone(_semitones(p.f0, _interval(rng, p)), n, p, rng)
     return out / _rms(out) + rng.uniform(0.15, 0.4) * dyad / _rms(dyad)

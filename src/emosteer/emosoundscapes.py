@@ -1,0 +1,189 @@
+"""A raw Emo-Soundscapes folder: audio anywhere below a root plus Valence.csv and Arousal.csv.
+
+The rating files have no header and two columns, file name and rating (ORIGINAL.md §g); they are
+merged by file name. Rows come out in Valence.csv order, filtered to clips that have both ratings
+and an audio file -- the original's row order, which its split depends on.
+
+Clips lacking a rating or audio are counted and the first few named in a warning, then skipped
+(the published set has a few such mismatches). Problems that would silently pick the wrong audio
+or rating -- the same file name twice, a malformed rating -- are errors naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emosteer.errors import EmosteerError
+
+log = logging.getLogger(__name__)
+
+VALENCE_CSV = "Valence.csv"
+AROUSAL_CSV = "Arousal.csv"
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".wma"}
+)
+RATING_RANGE = (-1.0, 1.0)
+NAMED_IN_WARNING = 5  # how many skipped clips a warning names
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One rated clip: `name` as written in the rating files (the features' audio_name)."""
+
+    name: str
+    path: Path
+    valence: float
+    arousal: float
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The clips to featurize and what was skipped (names, in file order)."""
+
+    clips: list[Clip]
+    missing_audio: list[str] = field(default_factory=list)  # rated in both files, no audio found
+    missing_rating: list[str] = field(default_factory=list)  # audio or one rating, not both ratings
+
+
+def find_rating_files(root: Path) -> tuple[Path, Path]:
+    """Valence.csv and Arousal.csv anywhere below `root` (exactly one of each)."""
+    found = []
+    for wanted in (VALENCE_CSV, AROUSAL_CSV):
+        hits = sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower() == wanted.lower())
+        if not hits:
+            raise EmosteerError(f"{root}: no {wanted} below this folder")
+        if len(hits) > 1:
+            raise EmosteerError(f"{root}: {wanted} found twice: {hits[0]} and {hits[1]}")
+        found.append(hits[0])
+    return found[0], found[1]
+
+
+def read_ratings(path: Path) -> dict[str, float]:
+    """{file name: rating} in file order; no header, two columns (a name may contain commas)."""
+    ratings: dict[str, float] = {}
+    first_row: dict[str, int] = {}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EmosteerError(f"{path}: unreadable rating file ({exc})") from exc
+    for i, row in enumerate(rows):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2:
+            raise EmosteerError(f"{path}: expected 2 columns (FileName,Rating), got 1 at index {i}")
+        name, text = ",".join(row[:-1]).strip(), row[-1].strip()
+        rating = _rating(path, text, i)
+        if not name:
+            raise EmosteerError(f"{path}: field 'FileName': empty at index {i}")
+        if name in ratings:
+            raise EmosteerError(
+                f"{path}: field 'FileName': duplicate {name!r} at index {i} (first at index {first_row[name]})"
+            )
+        ratings[name] = rating
+        first_row[name] = i
+    if not ratings:
+        raise EmosteerError(f"{path}: no ratings")
+    return ratings
+
+
+def _rating(path: Path, text: str, row: int) -> float:
+    """Parse one rating; must be finite and inside [-1, 1]."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise EmosteerError(
+            f"{path}: field 'Rating': {text!r} is not a number at index {row} (the file has no header)"
+        ) from exc
+    lo, hi = RATING_RANGE
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise EmosteerError(f"{path}: field 'Rating': {text} outside [{lo:g}, {hi:g}] at index {row}")
+    return value
+
+
+def index_audio(root: Path) -> dict[str, Path]:
+    """{basename: path} of every audio file below `root`; a basename seen twice is an error."""
+    found: dict[str, Path] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        if path.name in found:
+            raise EmosteerError(f"{path}: duplicate audio file name, also at {found[path.name]}")
+        found[path.name] = path
+    return found
+
+
+def _matcher(audio: dict[str, Path]) -> dict[str, list[Path]]:
+    """Lower-case stem -> files, for names whose extension or case differs from the audio's."""
+    by_stem: dict[str, list[Path]] = {}
+    for name, path in audio.items():
+        by_stem.setdefault(Path(name).stem.lower(), []).append(path)
+    return by_stem
+
+
+def _find(name: str, audio: dict[str, Path], by_stem: dict[str, list[Path]]) -> Path | None:
+    """Exact basename first; else a unique case-insensitive, extension-free match."""
+    base = Path(name).name
+    if base in audio:
+        return audio[base]
+    hits = by_stem.get(Path(base).stem.lower(), [])
+    if len(hits) > 1:
+        raise EmosteerError(f"{hits[0]}: rating name {name!r} matches two audio files, also {hits[1]}")
+    return hits[0] if hits else None
+
+
+def collect_clips(
+    root: str | Path, valence_csv: str | Path | None = None, arousal_csv: str | Path | None = None
+) -> Inventory:
+    """Merge ratings and audio below `root`; warn about (and skip) clips lacking either."""
+    root = Path(root)
+    if not root.is_dir():
+        raise EmosteerError(f"{root}: not a folder")
+    if valence_csv is None or arousal_csv is None:
+        found_v, found_a = find_rating_files(root)
+        valence_csv = valence_csv or found_v
+        arousal_csv = arousal_csv or found_a
+    valence = read_ratings(Path(valence_csv))
+    arousal = read_ratings(Path(arousal_csv))
+    audio = index_audio(root)
+    by_stem = _matcher(audio)
+    clips: list[Clip] = []
+    missing_audio: list[str] = []
+    used: set[Path] = set()
+    for name, v in valence.items():
+        if name not in arousal:
+            continue
+        path = _find(name, audio, by_stem)
+        if path is None:
+            missing_audio.append(name)
+            continue
+        if path in used:
+            raise EmosteerError(f"{path}: matched by two rating rows (second: {name!r})")
+        used.add(path)
+        clips.append(Clip(name=name, path=path, valence=v, arousal=arousal[name]))
+    one_rating = [n for n in valence if n not in arousal] + [n for n in arousal if n not in valence]
+    no_rating = [p.name for p in audio.values() if p not in used]  # no row of both files took it
+    inventory = Inventory(clips, missing_audio, one_rating + no_rating)
+    _warn(inventory, root)
+    if not clips:
+        raise EmosteerError(f"{root}: no clip has both ratings and an audio file")
+    return inventory
+
+
+def _warn(inv: Inventory, root: Path) -> None:
+    """One warning per kind of skipped clip: the count and the first few names."""
+    for what, names in (("rated clips have no audio file", inv.missing_audio),
+                        ("clips lack a valence or arousal rating", inv.missing_rating)):
+        if names:
+            log.warning("%s: %d %s, skipped (first: %s)", root, len(names), what, _first(names))
+
+
+def _first(names: Iterable[str]) -> str:
+    names = list(names)
+    shown = ", ".join(names[:NAMED_IN_WARNING])
+    return shown + (", ..." if len(names) > NAMED_IN_WARNING else "")

@@ -1,0 +1,232 @@
+"""Every way data enters emosteer, behind one function and one CLI subcommand.
+
+`build_features` is what both `emosteer featurize` and the pipeline's data stage call, so the CLI
+and `dvc repro` produce the same file from the same arguments. Inputs are checked before anything
+is written; the output goes to a temp file, is validated, and only then renamed into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from emosteer import __version__, emosoundscapes, features
+from emosteer.constants import FMAX, FMIN, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
+from emosteer.errors import EmosteerError
+from emosteer.frontend import (
+    FLAVOURS,
+    check_flavour,
+    frames_for_samples,
+    frames_for_seconds,
+    load_audio,
+    logmel,
+)
+from emosteer.synth import SynthConfig, generate_clips
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("synthetic", "features_h5", "emo_soundscapes")
+DEFAULT_FRONTEND = "panns"  # keeps absolute level (an arousal cue) and is what PANNs' bn0 expects
+EMO_SOUNDSCAPES_SECONDS = 6.0  # the dataset's clip length: its default T is 601 frames
+FRONTEND_ATTRS = ("frontend", "sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax")
+
+
+def build_features(
+    source: str,
+    path: str | Path | None,
+    out: str | Path,
+    frontend: str | None,
+    frames: int | None,
+    synth_cfg: SynthConfig | None = None,
+    progress: bool = True,
+) -> features.FeaturesInfo:
+    """Write the features HDF5 `out` from one source and return what it holds.
+
+    source "synthetic" (path unused; synth_cfg or the defaults), "emo_soundscapes" (a raw folder)
+    or "features_h5" (an existing file, validated and normalised to the schema). `frontend` and
+    `frames` apply to the audio sources only: a features file keeps its own T and front end.
+    frontend None means DEFAULT_FRONTEND; frames None means the natural length: one synthetic
+    clip (or segment), or 6 s for Emo-Soundscapes.
+    """
+    if source not in SOURCES:
+        raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {SOURCES}")
+    if frames is not None and frames < 1:
+        raise EmosteerError(f"featurize: frames must be >= 1, got {frames}")
+    out = Path(out)
+    if source == "features_h5":
+        return _from_features_h5(_need_path(path, source), out, frontend, frames, progress)
+    flavour = DEFAULT_FRONTEND if frontend is None else frontend
+    check_flavour(flavour)
+    if source == "synthetic":
+        return _from_synthetic(synth_cfg or SynthConfig(), out, flavour, frames, progress)
+    return _from_emo_soundscapes(_need_path(path, source), out, flavour, frames, progress)
+
+
+def _need_path(path: str | Path | None, source: str) -> Path:
+    if path is None:
+        raise EmosteerError(f"featurize: source {source!r} needs a path")
+    return Path(path)
+
+
+def _frontend_attrs(flavour: str, frames: int, source: str) -> dict[str, Any]:
+    """Attributes every audio-derived file carries: where it came from and how it was computed."""
+    return {
+        "source": source,
+        "frontend": flavour,
+        "frames": frames,
+        "sample_rate": SAMPLE_RATE,
+        "n_fft": N_FFT,
+        "hop_length": HOP_LENGTH,
+        "n_mels": N_MELS,
+        "fmin": FMIN,
+        "fmax": FMAX,
+        "emosteer_version": __version__,
+    }
+
+
+def _progress(rows: Iterator[features.Row], n: int, desc: str, enabled: bool) -> Iterator[features.Row]:
+    return iter(tqdm(rows, total=n, desc=desc, unit="clip", disable=not enabled, leave=False))
+
+
+def _from_synthetic(
+    cfg: SynthConfig, out: Path, flavour: str, frames: int | None, progress: bool
+) -> features.FeaturesInfo:
+    """Generate and featurize the embedded set; the config is stored so it can be regenerated."""
+    frames = frames or frames_for_samples(cfg.item_samples)
+    rows = (
+        (name, logmel(audio, flavour, frames), v, a)
+        for name, audio, v, a in generate_clips(cfg)
+    )
+    attrs = _frontend_attrs(flavour, frames, "synthetic")
+    attrs["synth_config"] = cfg.to_json()
+    return features.write_features(
+        out, cfg.n_items, frames, _progress(rows, cfg.n_items, "synthesize", progress), attrs
+    )
+
+
+def _from_emo_soundscapes(
+    root: Path, out: Path, flavour: str, frames: int | None, progress: bool
+) -> features.FeaturesInfo:
+    """Decode, resample and featurize every rated clip, in Valence.csv order."""
+    inventory = emosoundscapes.collect_clips(root)
+    frames = frames or frames_for_seconds(EMO_SOUNDSCAPES_SECONDS)
+    rows = (
+        (clip.name, logmel(load_audio(clip.path), flavour, frames),
+         clip.valence, clip.arousal)
+        for clip in inventory.clips
+    )
+    attrs = _frontend_attrs(flavour, frames, "emo_soundscapes")
+    attrs["source_path"] = str(root)
+    attrs["skipped_missing_audio"] = len(inventory.missing_audio)
+    attrs["skipped_missing_rating"] = len(inventory.missing_rating)
+    n = len(inventory.clips)
+    return features.write_features(out, n, frames, _progress(rows, n, "featurize", progress), attrs)
+
+
+def _from_features_h5(
+    src: Path, out: Path, flavour: str | None, frames: int | None, progress: bool
+) -> features.FeaturesInfo:
+    """Validate an existing file fully, then copy it block by block into the schema."""
+    info = features.validate_features(src)
+    if frames is not None and frames != info.frames:
+        log.warning("%s: keeping the file's own %d frames (frames=%d applies to audio sources)",
+                    src, info.frames, frames)
+    own = info.attrs.get("frontend", "unknown")
+    if flavour is not None and own != flavour:
+        log.warning("%s: features were made with front end %r; frontend=%r applies to audio sources",
+                    src, own, flavour)
+    names, valence, arousal = features.read_labels(src)
+    attrs: dict[str, Any] = {k: info.attrs[k] for k in FRONTEND_ATTRS if k in info.attrs}
+    attrs.update(
+        source="features_h5",
+        frontend=own,
+        frames=info.frames,
+        emosteer_version=__version__,
+        source_path=str(src),
+        source_attrs=json.dumps(info.attrs, sort_keys=True, default=str),
+    )
+    return features.write_features(
+        out, info.n, info.frames,
+        _progress(_copied_rows(src, names, valence, arousal), info.n, "copy", progress), attrs,
+    )
+
+
+def _copied_rows(
+    src: Path, names: list[str], valence: np.ndarray, arousal: np.ndarray
+) -> Iterator[features.Row]:
+    """Rows of an existing file, read a block at a time."""
+    i = 0
+    for block in features.iter_feature_blocks(src):
+        for x in block:
+            yield names[i], x, float(valence[i]), float(arousal[i])
+            i += 1
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `emosteer featurize` to the CLI."""
+    p = subparsers.add_parser(
+        "featurize",
+        help="build a features HDF5 from Emo-Soundscapes audio, a features file or the synthetic set",
+        description=__doc__.splitlines()[0],
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--emo-soundscapes", metavar="DIR", type=Path,
+                     help="raw folder: audio anywhere below it, Valence.csv and Arousal.csv")
+    src.add_argument("--features-h5", metavar="FILE", type=Path,
+                     help="existing features HDF5 (e.g. the original's emotion_features.h5)")
+    src.add_argument("--synthetic", action="store_true", help="the embedded synthetic set")
+    syn = p.add_argument_group("synthetic set (with --synthetic)")
+    syn.add_argument("--n-clips", type=int, default=None, help=f"default {SynthConfig.n_clips}")
+    syn.add_argument("--clip-seconds", type=float, default=None, help=f"default {SynthConfig.clip_seconds}")
+    syn.add_argument("--seed", type=int, default=None, help=f"default {SynthConfig.seed}")
+    syn.add_argument("--segments", type=int, default=None,
+                     help="cut each clip into this many segments <clip>_seg<i> (default 0: whole clips)")
+    syn.add_argument("--rank-labels", action="store_true", default=None,
+                     help="map labels to their ranks on [-1, 1], as Emo-Soundscapes ratings are")
+    p.add_argument("--frontend", choices=FLAVOURS, default=None,
+                   help=f"log-mel flavour for audio sources (default {DEFAULT_FRONTEND})")
+    p.add_argument("--frames", type=int, default=None,
+                   help="frames T for audio sources (default: the clip length; 601 for Emo-Soundscapes)")
+    p.add_argument("--out", type=Path, required=True, help="features HDF5 to write")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _synth_config(args: argparse.Namespace) -> SynthConfig | None:
+    """SynthConfig from the CLI options; the options are refused without --synthetic."""
+    given = {
+        "n_clips": args.n_clips, "clip_seconds": args.clip_seconds, "seed": args.seed,
+        "segments": args.segments, "rank_labels": args.rank_labels,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if not args.synthetic:
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise EmosteerError(f"{flags}: only with --synthetic")
+        return None
+    return SynthConfig(**given)
+
+
+def run(args: argparse.Namespace) -> None:
+    """`emosteer featurize`: build, validate, and print one summary line."""
+    cfg = _synth_config(args)
+    if args.synthetic:
+        source, path = "synthetic", None
+    elif args.features_h5 is not None:
+        source, path = "features_h5", args.features_h5
+    else:
+        source, path = "emo_soundscapes", args.emo_soundscapes
+    info = build_features(source, path, args.out, args.frontend, args.frames, cfg,
+                          progress=not args.no_progress)
+    print(f"{args.out}: {info.n} rows x {info.frames} frames x {N_MELS} mels "
+          f"({source}, front end {info.attrs.get('frontend')})")
