@@ -246,11 +246,14 @@ def _tone(f0: float, length: int, p: Acoustics, rng: np.random.Generator) -> np.
     t = np.arange(length) / SAMPLE_RATE
     freqs, amps = _partials(f0, p)
     phases = rng.uniform(0, 2 * np.pi, freqs.size)
-    y = (amps[:, None] * np.sin(2 * np.pi * freqs[:, None] * t + phases[:, None])).sum(axis=0)
-    if p.roughness > 0.05:
-        rough = (amps[:, None] * np.sin(2 * np.pi * (freqs[:, None] + p.beat_hz) * t)).sum(axis=0)
-        y = y + p.roughness * rough
-    return y
+    if p.roughness > 0.05:  # each partial gets a copy beat_hz higher: it beats against it
+        freqs = np.concatenate([freqs, freqs + p.beat_hz])
+        amps = np.concatenate([amps, p.roughness * amps])
+        phases = np.concatenate([phases, np.zeros_like(phases)])
+    arg = np.multiply.outer(2 * np.pi * freqs, t)
+    arg += phases[:, None]
+    np.sin(arg, out=arg)
+    return amps @ arg
 
 
 def _decay(length: int, attack_s: float, decay_s: float) -> np.ndarray:
@@ -264,6 +267,14 @@ def _place(out: np.ndarray, event: np.ndarray, start: int) -> None:
     end = min(out.size, start + event.size)
     if end > start:
         out[start:end] += event[: end - start]
+
+
+def _audible(length: int, start: int, n: int) -> int:
+    """Samples of an event that fall inside the clip: nothing past the end is synthesized.
+
+    Only for events whose waveform does not depend on their total length (same samples either way).
+    """
+    return max(1, min(length, n - start))
 
 
 def _noise(n: int, cutoff_hz: float, rng: np.random.Generator) -> np.ndarray:
@@ -299,7 +310,7 @@ def _tones(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
     degree = 0.0
     for start in _onsets(n, p.event_rate, rng):
         degree = float(scale[int(rng.integers(len(scale)))]) if rng.random() < 0.5 else degree + _interval(rng, p)
-        length = int(SAMPLE_RATE * rng.uniform(0.12, 0.5))
+        length = _audible(int(SAMPLE_RATE * rng.uniform(0.12, 0.5)), int(start), n)
         env = _decay(length, 0.01, rng.uniform(0.08, 0.3))
         _place(out, env * _tone(_semitones(p.f0, degree % 24), length, p, rng), int(start))
     return out
@@ -310,7 +321,7 @@ def _chords(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
     out = np.zeros(n)
     for start in _onsets(n, 0.5 * p.event_rate, rng):
         root = _semitones(p.f0, float(rng.integers(-3, 4)))
-        length = int(SAMPLE_RATE * rng.uniform(0.3, 0.9))
+        length = _audible(int(SAMPLE_RATE * rng.uniform(0.3, 0.9)), int(start), n)
         env = _decay(length, 0.02, rng.uniform(0.2, 0.6))
         chord = sum(_tone(_semitones(root, st), length, p, rng) for st in _triad(rng, p))
         _place(out, env * chord, int(start))
@@ -333,7 +344,7 @@ def _clicks(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
     out = np.zeros(n)
     pitches = (p.f0 * 2.0, _semitones(p.f0 * 2.0, _interval(rng, p)))
     for start in _onsets(n, 2.5 * p.event_rate, rng):
-        length = int(SAMPLE_RATE * 0.06)
+        length = _audible(int(SAMPLE_RATE * 0.06), int(start), n)
         f = pitches[int(rng.integers(2))]
         env = _decay(length, 0.0005, rng.uniform(0.005, 0.02))
         _place(out, env * _tone(f, length, p, rng), int(start))
