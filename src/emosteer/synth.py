@@ -253,7 +253,8 @@ def _tone(f0: float, length: int, p: Acoustics, rng: np.random.Generator) -> np.
     arg = np.multiply.outer(2 * np.pi * freqs, t)
     arg += phases[:, None]
     np.sin(arg, out=arg)
-    return amps @ arg
+    arg *= amps[:, None]
+    return arg.sum(axis=0)  # numpy's own summation, not BLAS: the same bits at any thread count
 
 
 def _decay(length: int, attack_s: float, decay_s: float) -> np.ndarray:
