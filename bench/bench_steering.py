@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -62,6 +63,9 @@ def matmul_gflops(repeats: int) -> float:
 
 
 def bench(args: argparse.Namespace) -> dict[str, object]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
     torch.manual_seed(0)
     model = EmotionLRM(forward_passes=args.passes).eval()
     peak = matmul_gflops(args.repeats)
@@ -96,6 +100,8 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
         "machine": platform.processor() or platform.machine(),
         "forward_passes": args.passes,
         "matmul": {"n": MATMUL_N, "gflops": peak},
+        # other processes on the machine distort every figure; the 1-min load average says how much
+        "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "rows": rows,
     }
 
@@ -110,7 +116,9 @@ def table(result: dict[str, object]) -> str:
     lines = [
         f"torch {result['torch']}, {result['threads']} threads, {result['forward_passes']} passes, "
         f"steered (strength {REPORT_STRENGTH}, per-clip vectors); "
-        f"matmul {MATMUL_N}^2 fp32: {result['matmul']['gflops']:.1f} GFLOP/s",  # type: ignore[index]
+        f"matmul {MATMUL_N}^2 fp32: {result['matmul']['gflops']:.1f} GFLOP/s; "  # type: ignore[index]
+        f"load average {result['loadavg_1min']['before']:.2f} -> "  # type: ignore[index]
+        f"{result['loadavg_1min']['after']:.2f}",  # type: ignore[index]
         f"{'T':>5} {'mode':>8} {'batch':>5} {'samples/s':>10} {'GFLOP/s':>8} {'of matmul':>9}",
     ]
     for r in result["rows"]:  # type: ignore[union-attr]
@@ -130,6 +138,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per cell (best of)")
     parser.add_argument("--budget", type=float, default=4.0,
                         help="stop repeating a cell once this many seconds are spent on it")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_steering.json")
     args = parser.parse_args()
     result = bench(args)
