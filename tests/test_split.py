@@ -99,6 +99,8 @@ def test_bad_arguments() -> None:
         make_split(names, v, a, val_fraction=1.0)
     with pytest.raises(EmosteerError, match="4 valence"):
         make_split(names, v[:4], a)
+    with pytest.raises(EmosteerError, match="one clip"):
+        make_split(["x_seg0", "x_seg1"], np.zeros(2), np.zeros(2))
 
 
 def test_write_read_round_trip_and_errors(tmp_path: Path) -> None:

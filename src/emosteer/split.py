@@ -67,6 +67,8 @@ def make_split(
     arousal = np.asarray(arousal, dtype=np.float64).reshape(-1)
     _check_args(n, valence, arousal, val_fraction, dev_fraction, mode, stratify_grid)
     groups = np.unique([group_of(s) for s in names], return_inverse=True)[1].reshape(-1)
+    if mode == "group" and groups.max() < 1:
+        raise EmosteerError(f"split: all {n} rows belong to one clip ({group_of(names[0])!r}); nothing to split")
     rng = np.random.Generator(np.random.PCG64(seed))
     if mode == "original":
         perm = original_permutation(n)
