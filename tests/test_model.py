@@ -273,3 +273,24 @@ def test_mask_stripes_zeroes_time_and_mel_stripes() -> None:
     full_bins = zero.all(dim=1).any(dim=1)  # some whole mel bins dropped per sample
     assert bool(full_frames.any()) and bool(full_bins.any())
     assert float(zero.float().mean()) < 0.8
+
+
+def test_repeated_pass_is_reused_only_when_exact() -> None:
+    """alpha 1 + first_pass steering of both pathways repeats pass 1; eval mode reuses it, and
+    the reused result equals computing the pass again (alpha just below 1 forces recomputation)."""
+    model = _model().eval()
+    x, sv, sa = _x(3), _steer(3), _steer(3, seed=4)
+    with torch.no_grad():
+        reused = model(x, steering=Steering(valence=sv, arousal=sa), return_all_passes=True)
+        computed = model(x, steering=Steering(valence=sv, arousal=sa, alpha=1.0 - 1e-12),
+                         return_all_passes=True)
+        one = model(x, forward_passes=1, steering=Steering(valence=sv, arousal=sa))
+    assert reused[1] is reused[0]
+    assert computed[1] is not computed[0]
+    for key in ("valence", "arousal", "valence_128d"):
+        torch.testing.assert_close(reused[1][key], computed[1][key], rtol=0, atol=1e-6)
+        torch.testing.assert_close(reused[-1][key], one[key], rtol=0, atol=0)
+    model.train()
+    torch.manual_seed(0)
+    passes = model(x, steering=Steering(valence=sv, arousal=sa), return_all_passes=True)
+    assert passes[1] is not passes[0]  # dropout redraws per pass in training: never reused

@@ -330,10 +330,19 @@ class EmotionLRM(nn.Module):
         if self.spec_augment and self.training:
             h = mask_stripes(h)
         outputs: list[dict[str, torch.Tensor]] = []
+        inputs: tuple | None = None
         for p in range(passes):
             previous = outputs[-1] if outputs else None
             src_v, str_v = _source(previous, "valence_128d", steer_v, steering, p == 0)
             src_a, str_a = _source(previous, "arousal_128d", steer_a, steering, p == 0)
+            same = inputs is not None and src_v is inputs[0] and src_a is inputs[2] and (
+                str_v, str_a) == (inputs[1], inputs[3])
+            if same and not self.training:
+                # Same sources as the previous pass and no dropout: the pass would repeat it
+                # exactly (e.g. both pathways steered with alpha = 1), so reuse it.
+                outputs.append(outputs[-1])
+                continue
+            inputs = (src_v, str_v, src_a, str_a)
             outputs.append(self._one_pass(h, src_v, str_v, src_a, str_a))
         return outputs if return_all_passes else outputs[-1]
 
@@ -410,6 +419,6 @@ def _source(
     own = None if previous is None else previous[key]
     if steer is None or steering is None or (first and not steering.first_pass):
         return own, 1.0
-    if own is None:
-        return steer, steering.strength
+    if own is None or steering.alpha == 1.0:
+        return steer, steering.strength  # alpha = 1: the steer vector itself (same object)
     return steering.alpha * steer + (1.0 - steering.alpha) * own, steering.strength
