@@ -59,8 +59,7 @@ def main(raw: dict[str, Any], which: str) -> None:
         v, a = predict(val.features, *evaluate.steering_signals(variant, table, val, seed), strength)
         metrics = {"method": variant.name, "selection": variant.selection,
                    "uses_true_labels": variant.uses_true_labels, "grid": size, "bins": size * size,
-                   "strength": strength, "strength_chosen_on": chosen_on, "alpha": steer.alpha,
-                   "first_pass": steer.first_pass, "n": int(len(val_idx))}
+                   "strength": strength, "strength_chosen_on": chosen_on, "n": int(len(val_idx))}
         metrics.update(evaluate.score(val, v, a, n_boot=ev.n_boot, seed=seed))
         pipeline.write_json(pipeline.METRICS / which / f"{variant.name}.json", metrics)
         predictions[f"{variant.name}_valence"] = v
