@@ -1,0 +1,61 @@
+"""Stage-level checks that need no model: the signal tables come from training clips only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emosteer import activations, params, pipeline, split
+from stages import bin_and_aggregate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _activations(n: int, seed: int) -> activations.Activations:
+    rng = np.random.default_rng(seed)
+    v, a = rng.uniform(-1, 1, n).astype(np.float32), rng.uniform(-1, 1, n).astype(np.float32)
+    return activations.Activations(
+        names=[f"clip{i}" for i in range(n)], valence=v, arousal=a,
+        pred_valence=(v * 0.5).astype(np.float32), pred_arousal=(a * 0.5).astype(np.float32),
+        valence_128d=rng.random((n, 128), dtype=np.float32),
+        arousal_128d=rng.random((n, 128), dtype=np.float32), forward_passes=2, activations_pass=1)
+
+
+def _signal_bytes() -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(pipeline.SIGNALS.iterdir())}
+
+
+def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    raw = params.load(REPO / "params.yaml")
+    n = 120
+    acts = _activations(n, seed=0)
+    names = acts.names
+    parts = split.make_split(names, acts.valence, acts.arousal, seed=0)
+    split.write_split(pipeline.SPLIT, parts, names, {"seed": 0})
+    activations.write(pipeline.ACTIVATIONS, acts)
+    bin_and_aggregate.main(raw)
+    before = _signal_bytes()
+    assert set(before) == {"coarse.h5", "coarse.json", "fine.h5", "fine.json"}
+
+    # Change every validation and dev clip's activations and labels; train rows stay as they were.
+    held_out = np.array(parts["val"] + parts["dev"])
+    other = _activations(n, seed=1)
+    changed = {k: getattr(acts, k).copy() for k in ("valence", "arousal", "valence_128d", "arousal_128d")}
+    for k in changed:
+        changed[k][held_out] = getattr(other, k)[held_out]
+    activations.write(pipeline.ACTIVATIONS, activations.Activations(
+        names=names, pred_valence=acts.pred_valence, pred_arousal=acts.pred_arousal,
+        forward_passes=2, activations_pass=1, **changed))
+    bin_and_aggregate.main(raw)
+    assert _signal_bytes() == before
+
+    # And the check can fail: changing one training clip changes the tables.
+    changed["valence_128d"][parts["train"][0]] += 1.0
+    activations.write(pipeline.ACTIVATIONS, activations.Activations(
+        names=names, pred_valence=acts.pred_valence, pred_arousal=acts.pred_arousal,
+        forward_passes=2, activations_pass=1, **changed))
+    bin_and_aggregate.main(raw)
+    assert _signal_bytes() != before
