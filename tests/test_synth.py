@@ -7,7 +7,9 @@ import pytest
 
 from emosteer.constants import SAMPLE_RATE
 from emosteer.errors import EmosteerError
-from emosteer.synth import FAMILIES, SynthConfig, generate_clips, rank_to_unit, sample_labels
+from emosteer.synth import (
+    FAMILIES, SynthConfig, clip_rng, generate_clips, rank_to_unit, sample_labels, synthesize,
+)
 
 
 def _bins(x: np.ndarray, g: int) -> np.ndarray:
@@ -37,6 +39,31 @@ def test_audio_format() -> None:
 def test_every_family_survives_very_short_clips() -> None:
     for _, y, _, _ in generate_clips(SynthConfig(n_clips=40, clip_seconds=0.05, seed=5)):
         assert y.size == 1600 and np.all(np.isfinite(y))
+
+
+def _beating(y: np.ndarray) -> float:
+    """Share of the 1 kHz RMS envelope's modulation (1-60 Hz) that lies at 14-32 Hz: roughness."""
+    env = np.sqrt(np.convolve(y.astype(np.float64) ** 2, np.ones(64) / 64, "same")[::32])
+    power = np.abs(np.fft.rfft(env - env.mean())) ** 2
+    f = np.fft.rfftfreq(env.size, 1.0 / (SAMPLE_RATE / 32))
+    return float(power[(f >= 14) & (f <= 32)].sum() / (power[(f >= 1) & (f <= 60)].sum() + 1e-12))
+
+
+def _harsh_share(y: np.ndarray) -> float:
+    """Share of 0.1-8 kHz energy in the 2.2-4.5 kHz band, where harsh sounds put theirs."""
+    power = np.abs(np.fft.rfft(y.astype(np.float64))) ** 2
+    f = np.fft.rfftfreq(y.size, 1.0 / SAMPLE_RATE)
+    return float(power[(f > 2200) & (f < 4500)].sum() / power[(f > 100) & (f < 8000)].sum())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_carries_valence(family: str) -> None:
+    """Across valence at fixed arousal, each family's clips get rougher and harsher as valence falls
+    (9 half-second clips; the generator's other cues -- intervals, clusters, inharmonicity -- come on top)."""
+    vs = np.linspace(-0.8, 0.8, 9)
+    clips = [synthesize(family, float(v), 0.0, SAMPLE_RATE // 2, clip_rng(123, i)) for i, v in enumerate(vs)]
+    assert np.corrcoef(vs, np.log([_beating(y) for y in clips]))[0, 1] < -0.5
+    assert np.corrcoef(vs, np.log([_harsh_share(y) for y in clips]))[0, 1] < -0.5
 
 
 def test_default_label_distribution_dense_centre_sparse_corners() -> None:

@@ -7,11 +7,18 @@ with a dense centre and sparse corners (so fine label grids have empty training 
 What drives what (docs/data.md has the table):
 - arousal -> event/onset rate, loudness, amplitude-modulation tempo, spectral brightness (partial
   roll-off, noise cut-off), noisiness (share of noise energy);
-- valence -> consonant vs dissonant intervals, major vs minor, harmonic vs inharmonic (stretched)
-  partials, roughness (a detuned copy beating at 15-45 Hz).
-Every mapping is jittered per clip, and seven source families carry different subsets of the cues
-with their own nuisance variation (base pitch, gain offset, background noise, durations), so no
-single feature gives the answer. Observed labels are the latent plus rater noise.
+- valence -> one per-clip "tension" knob (0 pleasant .. 1 unpleasant) that every family reads:
+  consonant intervals and major/minor triads vs dissonant clusters, harmonic vs inharmonic partials
+  (partial k scattered by up to +-0.3 f0), roughness (a detuned copy of every partial and AM beating
+  at 15-30 Hz, depth up to 1), and harshness (a boost of up to ~14 dB around 2.5-4 kHz).
+Each family carries the valence cues in its own way besides the common roughness and harshness:
+tones (scale mode, melodic and harmonic intervals), chords (triads vs clusters), noise bursts
+(sparse harmonic resonances vs dense inharmonic ones over a flatter floor), clicks (triad vs cluster
+pitches, metronomic vs irregular timing), chirps (arpeggiated glides through a triad, mostly rising,
+vs through a cluster, mostly falling), textures (scale vs microtonal grains). Every mapping is
+jittered per clip, and the families bring their own nuisance variation (base pitch, gain offset,
+background noise, durations), so no single feature gives the answer. Observed labels are the latent
+plus rater noise.
 
 Determinism: each clip i draws from its own Generator(PCG64(SeedSequence(seed, spawn_key=(i,)))),
 so clip i is the same whatever n_clips is; only the optional rank mapping looks at all clips.
@@ -108,10 +115,13 @@ class Acoustics:
     slope: float  # partial amplitude ~ k**-slope; small = bright (arousal)
     cutoff_hz: float  # noise low-pass cut-off (arousal)
     noise_mix: float  # share of noise in the signal (arousal)
-    p_consonant: float  # chance an interval is consonant (valence)
+    tension: float  # 0 = pleasant .. 1 = unpleasant: the valence knob every family reads
+    p_consonant: float  # chance an interval / chord is consonant rather than a cluster (valence)
     p_major: float  # chance of major scale/triad (valence)
-    inharmonicity: float  # stiff-string stretch of partials (low valence)
-    roughness: float  # amplitude of a detuned, beating copy (low valence)
+    inharmonicity: float  # partial k sits at (k + inharmonicity * u_k) f0, u_k ~ U(-1, 1) (low valence)
+    harshness_db: float  # boost of a band around 2.5-4 kHz, where sharp/harsh sounds put energy (low valence)
+    harsh_hz: float
+    roughness: float  # depth of beating: a detuned copy of every partial + AM (low valence)
     beat_hz: float
     f0: float  # base pitch (nuisance)
 
@@ -172,8 +182,9 @@ def generate_clips(cfg: SynthConfig) -> Iterator[tuple[str, np.ndarray, float, f
 
 def draw_acoustics(valence: float, arousal: float, rng: np.random.Generator) -> Acoustics:
     """Map latent labels to jittered sound parameters (the only place labels touch acoustics)."""
-    ua, uv = (arousal + 1.0) / 2.0, (valence + 1.0) / 2.0
-    jit = rng.standard_normal(10)
+    ua = (arousal + 1.0) / 2.0
+    jit = rng.standard_normal(12)
+    tension = float(np.clip(0.5 - 0.75 * valence + 0.1 * jit[10], 0.0, 1.0))
     return Acoustics(
         event_rate=0.8 * 2.0 ** (3.2 * ua + 0.35 * jit[0]),
         level_db=-30.0 + 16.0 * ua + 5.0 * jit[1],  # 5 dB gain nuisance
@@ -182,11 +193,14 @@ def draw_acoustics(valence: float, arousal: float, rng: np.random.Generator) -> 
         slope=max(0.3, 2.4 - 1.8 * ua + 0.3 * jit[3]),
         cutoff_hz=min(15000.0, 700.0 * 2.0 ** (4.0 * ua + 0.5 * jit[4])),
         noise_mix=float(np.clip(0.05 + 0.35 * ua + 0.08 * jit[5], 0.0, 0.7)),
-        p_consonant=_sigmoid(4.0 * valence + 0.5 * jit[6]),
+        tension=tension,
+        p_consonant=_sigmoid(6.0 * valence + 0.5 * jit[6]),
         p_major=_sigmoid(4.0 * valence + 0.5 * jit[7]),
-        inharmonicity=0.03 * (1.0 - uv) ** 2 * 2.0 ** (0.5 * jit[8]),
-        roughness=float(np.clip(0.6 * (0.5 - valence) + 0.1 * jit[9], 0.0, 0.9)),
-        beat_hz=float(rng.uniform(15.0, 45.0)),
+        inharmonicity=float(min(0.4, 0.3 * tension**1.5 * 2.0 ** (0.4 * jit[8]))),
+        harshness_db=float(max(0.0, 20.0 * tension + 3.0 * jit[11])),
+        harsh_hz=float(rng.uniform(2500.0, 4000.0)),
+        roughness=float(np.clip(1.5 * (tension - 0.15) + 0.1 * jit[9], 0.0, 1.0)),
+        beat_hz=float(rng.uniform(15.0, 30.0)),
         f0=float(np.exp(rng.uniform(np.log(110.0), np.log(520.0)))),
     )
 
@@ -215,12 +229,18 @@ def _interval(rng: np.random.Generator, p: Acoustics) -> int:
     return int(pool[int(rng.integers(len(pool)))])
 
 
-def _triad(rng: np.random.Generator, p: Acoustics) -> tuple[int, ...]:
-    """Major or minor triad; low valence may add a dissonant tone on top."""
-    chord = MAJOR_TRIAD if rng.random() < p.p_major else MINOR_TRIAD
-    if rng.random() > p.p_consonant:
-        chord = chord + (int(DISSONANT[int(rng.integers(len(DISSONANT)))]),)
-    return chord
+def _chord(rng: np.random.Generator, p: Acoustics) -> tuple[float, ...]:
+    """A major/minor triad (p_major) with probability p_consonant, else a dissonant cluster.
+
+    Clusters stack seconds / tritone / sevenths on the root (e.g. 0, 1, 6, 11) and are detuned by up
+    to a quarter tone with the tension: dense, unresolved, beating.
+    """
+    if rng.random() < p.p_consonant:
+        triad = MAJOR_TRIAD if rng.random() < p.p_major else MINOR_TRIAD
+        return tuple(float(st) for st in triad)
+    picks = rng.choice(len(DISSONANT), size=int(rng.integers(2, 4)), replace=False)
+    steps = (0.0,) + tuple(float(DISSONANT[int(k)]) for k in np.sort(picks))
+    return tuple(st + 0.5 * p.tension * float(rng.uniform(-1.0, 1.0)) for st in steps)
 
 
 def _onsets(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -232,29 +252,48 @@ def _onsets(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
     return np.sort((np.concatenate([[first], rest]) * SAMPLE_RATE).astype(np.int64))
 
 
-def _partials(f0: float, p: Acoustics, max_partials: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Frequencies (stretched by inharmonicity) and amplitudes (k**-slope) below Nyquist."""
+def _grid_onsets(n: int, rate: float, irregularity: float, rng: np.random.Generator) -> np.ndarray:
+    """Isochronous onsets at `rate`, each shifted by up to +-irregularity/2 of a period (0: a metronome)."""
+    period = SAMPLE_RATE / max(rate, 0.5)
+    base = rng.uniform(0.0, period) + period * np.arange(max(1, int(np.ceil(n / period))))
+    shifted = base + irregularity * period * rng.uniform(-0.5, 0.5, base.size)
+    shifted = shifted[(shifted >= 0) & (shifted < n)]
+    return np.sort(shifted.astype(np.int64)) if shifted.size else np.zeros(1, np.int64)
+
+
+def _partials(
+    f0: float, p: Acoustics, rng: np.random.Generator, max_partials: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (k + inharmonicity*u_k) f0, u_k ~ U(-1, 1), and amplitudes k**-slope below Nyquist."""
     k = np.arange(1, max_partials + 1, dtype=np.float64)
-    freqs = f0 * k * np.sqrt(1.0 + p.inharmonicity * k**2)
+    offset = p.inharmonicity * rng.uniform(-1.0, 1.0, k.size)
+    offset[0] = 0.0  # the fundamental keeps the pitch
+    freqs = f0 * (k + offset)
     amps = k ** (-p.slope)
     keep = (freqs < 0.45 * SAMPLE_RATE) & (amps >= MIN_PARTIAL_AMP)
     return freqs[keep], amps[keep]
 
 
-def _tone(f0: float, length: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
-    """A complex tone with a beating, detuned copy whose level is the roughness."""
+def _sines(freqs: np.ndarray, amps: np.ndarray, phases: np.ndarray, length: int) -> np.ndarray:
     t = np.arange(length) / SAMPLE_RATE
-    freqs, amps = _partials(f0, p)
-    phases = rng.uniform(0, 2 * np.pi, freqs.size)
-    if p.roughness > 0.05:  # each partial gets a copy beat_hz higher: it beats against it
-        freqs = np.concatenate([freqs, freqs + p.beat_hz])
-        amps = np.concatenate([amps, p.roughness * amps])
-        phases = np.concatenate([phases, np.zeros_like(phases)])
     arg = np.multiply.outer(2 * np.pi * freqs, t)
     arg += phases[:, None]
     np.sin(arg, out=arg)
     arg *= amps[:, None]
     return arg.sum(axis=0)  # numpy's own summation, not BLAS: the same bits at any thread count
+
+
+def _tone(
+    f0: float, length: int, p: Acoustics, rng: np.random.Generator, max_partials: int = 10
+) -> np.ndarray:
+    """A complex tone with a beating, detuned copy whose level is the roughness."""
+    freqs, amps = _partials(f0, p, rng, max_partials)
+    phases = rng.uniform(0, 2 * np.pi, freqs.size)
+    if p.roughness > 0.05:  # each partial gets a copy beat_hz higher: it beats against it
+        freqs = np.concatenate([freqs, freqs + p.beat_hz])
+        amps = np.concatenate([amps, p.roughness * amps])
+        phases = np.concatenate([phases, np.zeros_like(phases)])
+    return _sines(freqs, amps, phases, length)
 
 
 def _decay(length: int, attack_s: float, decay_s: float) -> np.ndarray:
@@ -287,6 +326,30 @@ def _noise(n: int, cutoff_hz: float, rng: np.random.Generator) -> np.ndarray:
     return y / (np.sqrt(np.mean(y**2)) + 1e-12)
 
 
+def _resonant_noise(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
+    """Noise through resonances; unit RMS. Pleasant: a sparse harmonic comb on f0 and a consonant
+    interval above it. Unpleasant: the comb's partials scattered (inharmonicity), many extra
+    resonances at random frequencies (dense, 'harsh'), and a flatter noise floor between them."""
+    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    centres, gains = [], []
+    for root in (p.f0, _semitones(p.f0, _interval(rng, p))):
+        fr, am = _partials(root, p, rng, 8)
+        centres.append(fr)
+        gains.append(np.sqrt(am))
+    extra = int(round(24 * p.tension * p.tension))
+    if extra:
+        centres.append(p.f0 * np.exp(rng.uniform(0.0, np.log(12.0), extra)))
+        gains.append(np.full(extra, 0.7))
+    c, g = np.concatenate(centres), np.concatenate(gains)
+    h = np.full(f.size, 0.02 + 0.25 * p.tension)
+    for fc, gc in zip(c, g):  # narrow bands, 1.5 % of their centre wide
+        lo, hi = np.searchsorted(f, [fc * 0.94, fc * 1.06])
+        h[lo:hi] += gc * np.exp(-0.5 * ((f[lo:hi] - fc) / (0.015 * fc)) ** 2)
+    spec = np.fft.rfft(rng.standard_normal(n)) * h / np.sqrt(1.0 + (f / p.cutoff_hz) ** 4)
+    y = np.fft.irfft(spec, n)
+    return y / (np.sqrt(np.mean(y**2)) + 1e-12)
+
+
 def _coloured_background(n: int, rng: np.random.Generator) -> np.ndarray:
     """Label-free background: white, pink or brown noise of unit RMS."""
     exponent = float(rng.choice([0.0, 0.5, 1.0]))
@@ -305,7 +368,8 @@ def _rms(y: np.ndarray) -> float:
 
 
 def _tones(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
-    """A melody: notes from a major or minor scale, steps mostly consonant or dissonant."""
+    """A melody of dyads: notes from a major or minor scale, steps and the dyad's harmonic interval
+    mostly consonant or dissonant."""
     out = np.zeros(n)
     scale = MAJOR_SCALE if rng.random() < p.p_major else MINOR_SCALE
     degree = 0.0
@@ -313,70 +377,85 @@ def _tones(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
         degree = float(scale[int(rng.integers(len(scale)))]) if rng.random() < 0.5 else degree + _interval(rng, p)
         length = _audible(int(SAMPLE_RATE * rng.uniform(0.12, 0.5)), int(start), n)
         env = _decay(length, 0.01, rng.uniform(0.08, 0.3))
-        _place(out, env * _tone(_semitones(p.f0, degree % 24), length, p, rng), int(start))
+        root = _semitones(p.f0, degree % 24)
+        dyad = _tone(root, length, p, rng) + 0.8 * _tone(_semitones(root, _interval(rng, p)), length, p, rng)
+        _place(out, env * dyad, int(start))
     return out
 
 
 def _chords(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
-    """Struck chords (major/minor, dissonant extensions), re-struck at half the event rate."""
+    """Struck chords: major/minor triads or dissonant clusters, re-struck at half the event rate."""
     out = np.zeros(n)
     for start in _onsets(n, 0.5 * p.event_rate, rng):
         root = _semitones(p.f0, float(rng.integers(-3, 4)))
         length = _audible(int(SAMPLE_RATE * rng.uniform(0.3, 0.9)), int(start), n)
         env = _decay(length, 0.02, rng.uniform(0.2, 0.6))
-        chord = sum(_tone(_semitones(root, st), length, p, rng) for st in _triad(rng, p))
+        chord = sum(_tone(_semitones(root, st), length, p, rng, 8) for st in _chord(rng, p))
         _place(out, env * chord, int(start))
     return out
 
 
 def _noise_bursts(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
-    """Filtered noise bursts over a faint dyad (a weak valence cue in a mostly arousal family)."""
+    """Bursts of resonant noise (sparse harmonic resonances vs dense inharmonic ones), beating at
+    beat_hz with the roughness."""
     out = np.zeros(n)
-    noise = _noise(n, p.cutoff_hz, rng)
+    noise = _resonant_noise(n, p, rng)
     for start in _onsets(n, 1.5 * p.event_rate, rng):
-        length = min(n, int(SAMPLE_RATE * rng.uniform(0.03, 0.2)))
-        _place(out, _decay(length, 0.003, rng.uniform(0.02, 0.1)) * noise[:length], int(start))
-    dyad = _tone(p.f0, n, p, rng) + _tone(_semitones(p.f0, _interval(rng, p)), n, p, rng)
-    return out / _rms(out) + rng.uniform(0.15, 0.4) * dyad / _rms(dyad)
+        length = min(n, int(SAMPLE_RATE * rng.uniform(0.05, 0.25)))
+        offset = int(rng.integers(0, n - length + 1))
+        burst = _decay(length, 0.003, rng.uniform(0.03, 0.12)) * noise[offset : offset + length]
+        _place(out, burst, int(start))
+    t = np.arange(n) / SAMPLE_RATE
+    return out * (1.0 - p.roughness * 0.5 * (1.0 + np.cos(2 * np.pi * p.beat_hz * t)))
 
 
 def _clicks(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
-    """Click train of short resonances tuned to a consonant or dissonant pitch pair."""
+    """Pitched clicks (ringing resonances) from a triad or a cluster; timing from a metronome
+    (pleasant) to irregular (unpleasant)."""
     out = np.zeros(n)
-    pitches = (p.f0 * 2.0, _semitones(p.f0 * 2.0, _interval(rng, p)))
-    for start in _onsets(n, 2.5 * p.event_rate, rng):
-        length = _audible(int(SAMPLE_RATE * 0.06), int(start), n)
-        f = pitches[int(rng.integers(2))]
-        env = _decay(length, 0.0005, rng.uniform(0.005, 0.02))
-        _place(out, env * _tone(f, length, p, rng), int(start))
+    pitches = [_semitones(p.f0 * 2.0, st) for st in _chord(rng, p)]
+    for start in _grid_onsets(n, 2.5 * p.event_rate, 0.1 + 0.9 * p.tension, rng):
+        length = _audible(int(SAMPLE_RATE * 0.08), int(start), n)
+        f = pitches[int(rng.integers(len(pitches)))]
+        env = _decay(length, 0.0005, rng.uniform(0.01, 0.03))
+        _place(out, env * _tone(f, length, p, rng, 6), int(start))
     return out
 
 
 def _chirps(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
-    """Glides: faster and more of them with arousal; a parallel voice at a (dis)sonant interval."""
+    """Arpeggiated glides through a major/minor triad (pleasant, mostly rising) or a cluster
+    (unpleasant, mostly falling); faster and more of them with arousal; a parallel voice at a
+    (dis)sonant interval."""
     out = np.zeros(n)
     for start in _onsets(n, p.event_rate, rng):
-        length = int(SAMPLE_RATE * rng.uniform(0.1, 0.4))
-        t = np.arange(length) / SAMPLE_RATE
-        octaves = rng.uniform(-1.0, 1.0) * (0.3 + 1.2 * p.event_rate / 8.0)
-        inst = p.f0 * 2.0 ** (octaves * t / t[-1])
+        length = _audible(int(SAMPLE_RATE * rng.uniform(0.15, 0.45)), int(start), n)
+        steps = np.array(_chord(rng, p) + (12.0,))
+        if rng.random() < p.tension:  # falling contour
+            steps = steps[::-1]
+        # each step held, then a quick glide to the next (portamento); arousal speeds it up
+        pos = np.linspace(0.0, steps.size - 1.0, length)
+        frac = np.clip((pos - np.floor(pos) - 0.7) / 0.3, 0.0, 1.0)
+        idx = np.minimum(np.floor(pos).astype(int), steps.size - 1)
+        semis = steps[idx] + frac * (steps[np.minimum(idx + 1, steps.size - 1)] - steps[idx])
+        inst = p.f0 * 2.0 ** (semis / 12.0)
         voice = np.zeros(length)
         for ratio in (1.0, 2.0 ** (_interval(rng, p) / 12.0)):
-            freqs, amps = _partials(1.0, p, 6)
+            freqs, amps = _partials(1.0, p, rng, 6)
             phase = 2 * np.pi * np.cumsum(inst * ratio) / SAMPLE_RATE
             voice += (amps[:, None] * np.sin(freqs[:, None] * phase)).sum(axis=0)
-        _place(out, _decay(length, 0.01, rng.uniform(0.1, 0.3)) * voice, int(start))
-    return out
+        _place(out, _decay(length, 0.01, rng.uniform(0.15, 0.4)) * voice, int(start))
+    t = np.arange(n) / SAMPLE_RATE
+    return out * (1.0 - p.roughness * 0.5 * (1.0 + np.cos(2 * np.pi * p.beat_hz * t)))
 
 
 def _textures(n: int, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
-    """Dense grains: density with arousal; pitches from a major/minor or clustered pitch set."""
+    """Dense grains: density with arousal; pitches from a major/minor scale or a microtonal cluster."""
     out = np.zeros(n)
     scale = MAJOR_SCALE if rng.random() < p.p_major else MINOR_SCALE
     for start in _onsets(n, 6.0 * p.event_rate, rng):
-        length = int(SAMPLE_RATE * rng.uniform(0.02, 0.08))
+        length = int(SAMPLE_RATE * rng.uniform(0.03, 0.1))
         st = scale[int(rng.integers(len(scale)))] if rng.random() < p.p_consonant else rng.uniform(0, 12)
-        grain = np.hanning(length) * _tone(_semitones(p.f0 * 2.0, float(st)), length, p, rng)
+        grain = np.hanning(length) * _tone(_semitones(p.f0 * 2.0, float(st)), length, p, rng, 6)
         _place(out, grain, int(start))
     return out
 
@@ -400,12 +479,26 @@ _FAMILY_SYNTHS: dict[str, Callable[[int, Acoustics, np.random.Generator], np.nda
 }
 
 
+def _harshen(y: np.ndarray, p: Acoustics) -> np.ndarray:
+    """Boost a half-octave-wide band around harsh_hz by harshness_db (a smooth bell in log frequency);
+    unit RMS."""
+    if p.harshness_db <= 0.0:
+        return y
+    spec = np.fft.rfft(y)
+    f = np.fft.rfftfreq(y.size, 1.0 / SAMPLE_RATE)
+    octaves = np.log2(np.maximum(f, 1.0) / p.harsh_hz)
+    spec *= 10.0 ** (p.harshness_db * np.exp(-0.5 * (octaves / 0.25) ** 2) / 20.0)
+    y = np.fft.irfft(spec, y.size)
+    return y / _rms(y)
+
+
 def _finish(y: np.ndarray, p: Acoustics, rng: np.random.Generator) -> np.ndarray:
     """Noise share, AM, level, background noise, fades and a peak limit, common to all families."""
     n = y.size
     t = np.arange(n) / SAMPLE_RATE
     y = y / _rms(y)
     y = np.sqrt(1.0 - p.noise_mix) * y + np.sqrt(p.noise_mix) * _noise(n, p.cutoff_hz, rng)
+    y = _harshen(y, p)
     y = y * (1.0 - p.am_depth * 0.5 * (1.0 + np.sin(2 * np.pi * p.am_rate * t + rng.uniform(0, 2 * np.pi))))
     y = y * (1.0 - p.roughness * 0.5 * (1.0 + np.sin(2 * np.pi * p.beat_hz * t)))  # sensory roughness
     y = y * (10.0 ** (p.level_db / 20.0) / _rms(y))
