@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import time
 
 import h5py
@@ -66,7 +67,7 @@ def test_an_interrupted_rename_leaves_the_old_file_and_no_temporary(tmp_path, mo
     def boom(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
         pipeline.write_text(path, "new\n")
     monkeypatch.undo()

@@ -235,7 +235,7 @@ def test_cli_checks_features_file(setup: dict[str, Path]) -> None:
         f["audio_name"] = np.array([b"a", b"b"])
     with pytest.raises(EmosteerError, match=r"dataset 'audio_name': shape \(2,\), expected \(5,\)"):
         _run(*args, d / "short.h5")
-    with pytest.raises(EmosteerError, match="no such features file"):
+    with pytest.raises(EmosteerError, match="no such file"):
         _run(*args, d / "absent.h5")
 
 

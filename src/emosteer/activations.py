@@ -9,13 +9,13 @@ and pass 1 is the only choice.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 
 _ARRAYS = ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d")
@@ -41,21 +41,14 @@ def activations_pass_for(forward_passes: int) -> int:
 
 def write(path: str | Path, acts: Activations) -> None:
     """Write atomically (temp + rename) and without timestamps, so equal inputs give equal bytes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs["forward_passes"] = acts.forward_passes
-            f.attrs["activations_pass"] = acts.activations_pass
-            f.create_dataset("audio_name", data=np.array([n.encode() for n in acts.names]),
+    with replacing(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        f.attrs["forward_passes"] = acts.forward_passes
+        f.attrs["activations_pass"] = acts.activations_pass
+        f.create_dataset("audio_name", data=np.array([n.encode() for n in acts.names]),
+                         track_times=False)
+        for key in _ARRAYS:
+            f.create_dataset(key, data=np.asarray(getattr(acts, key), np.float32),
                              track_times=False)
-            for key in _ARRAYS:
-                f.create_dataset(key, data=np.asarray(getattr(acts, key), np.float32),
-                                 track_times=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read(path: str | Path) -> Activations:

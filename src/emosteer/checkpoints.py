@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 from emosteer.model import EmotionLRM
 
@@ -61,17 +61,8 @@ def save_model(model: EmotionLRM, path: str | os.PathLike[str], meta: dict[str, 
         "config": model.config(),
         "meta": meta,
     }
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):  # only when something failed before the rename
-            os.unlink(tmp)
+    with replacing(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_model(path: str | os.PathLike[str]) -> EmotionLRM:

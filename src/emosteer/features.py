@@ -11,8 +11,6 @@ Every problem is an EmosteerError "<file>: dataset '<name>': <problem> at index 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import h5py
 import numpy as np
 
 from emosteer.constants import N_MELS
+from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 
 FEATURE = "feature"
@@ -47,7 +46,7 @@ class FeaturesInfo:
 def validate_features(path: str | Path) -> FeaturesInfo:
     """Check the whole file (structure, labels, names, every feature value); return its shape."""
     path = Path(path)
-    with _open(path) as f:
+    with open_h5(path) as f:
         info = _check_structure(f, path)
         _check_feature_rows(f[FEATURE], path, 0, info.n)
     return info
@@ -56,7 +55,7 @@ def validate_features(path: str | Path) -> FeaturesInfo:
 def read_labels(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(audio names, valence (N,), arousal (N,)) after the structural and label checks."""
     path = Path(path)
-    with _open(path) as f:
+    with open_h5(path) as f:
         _check_structure(f, path)
         names = _decode_names(f[AUDIO_NAME], path)
         return names, _read_label(f, VALENCE, path), _read_label(f, AROUSAL, path)
@@ -70,7 +69,7 @@ def read_features(path: str | Path, indices: Iterable[int]) -> np.ndarray:
     """
     path = Path(path)
     idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices)
-    with _open(path) as f:
+    with open_h5(path) as f:
         info = _check_structure(f, path)
         if idx.size and not np.issubdtype(idx.dtype, np.integer):
             raise EmosteerError(f"{path}: dataset '{FEATURE}': row indices must be integers")
@@ -93,7 +92,7 @@ def iter_feature_blocks(path: str | Path) -> Iterator[np.ndarray]:
     Checks the structure first and each block for NaN/inf as it is read.
     """
     path = Path(path)
-    with _open(path) as f:
+    with open_h5(path) as f:
         info = _check_structure(f, path)
         ds = f[FEATURE]
         step = max(1, SCAN_BYTES // (info.frames * N_MELS * ds.dtype.itemsize))
@@ -120,19 +119,12 @@ def write_features(
     out = Path(out)
     if n < 1:
         raise EmosteerError(f"{out}: nothing to write (0 rows)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with replacing(out) as tmp:
         _write_rows(tmp, out, n, frames, rows, attrs)
         try:
             info = validate_features(tmp)
         except EmosteerError as exc:
             raise EmosteerError(f"{out}: output failed validation, not written: {exc}") from exc
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return info
 
 
@@ -178,8 +170,9 @@ def _exactly(rows: Iterable[Row], n: int, out: Path) -> Iterator[Row]:
         raise EmosteerError(f"{out}: {count} rows written, {n} announced")
 
 
-def _open(path: Path) -> h5py.File:
+def open_h5(path: str | Path) -> h5py.File:
     """Open read-only, turning missing/empty/non-HDF5/truncated files into one clear line."""
+    path = Path(path)
     if not path.is_file():
         raise EmosteerError(f"{path}: no such file")
     if path.stat().st_size == 0:

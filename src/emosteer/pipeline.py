@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from emosteer import params
+from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 
 FEATURES = Path("data/features.h5")
@@ -41,14 +41,8 @@ def run(main: Callable[[dict[str, Any]], None], name: str | None = None) -> None
 
 
 def _atomic(path: Path, write: Callable[[Any], None], newline: str | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", newline=newline) as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp, open(tmp, "w", newline=newline) as f:
+        write(f)
 
 
 def _rounded(value: Any, digits: int) -> Any:

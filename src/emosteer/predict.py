@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,9 @@ import numpy as np
 
 from emosteer.checkpoints import load_model
 from emosteer.constants import REPORT_STRENGTH, STEER_DIM
+from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
+from emosteer.features import open_h5
 from emosteer.inference import predict
 from emosteer.model import MIN_FRAMES
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
             "predict: --steering-json needs --category or --category-file, and they need it"
         )
     model = load_model(args.checkpoint)
-    with _open_h5(args.features) as f:
+    with open_h5(args.features) as f:
         features = _feature_dataset(f, args.features)
         n = features.shape[0]
         names = _audio_names(f, args.features, n)
@@ -132,16 +132,8 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise EmosteerError(f"{path}: output directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):  # only when something failed before the rename
-            os.unlink(tmp)
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # a file object: savez would append .npz to a bare temp name
 
 
 class _FiniteRows:
@@ -162,17 +154,6 @@ class _FiniteRows:
             first = range(*rows.indices(self.shape[0]))[int(np.argmin(finite))]
             raise EmosteerError(f"{self.path}: dataset '{FEATURE}': NaN or inf at index {first}")
         return block
-
-
-def _open_h5(path: Path) -> h5py.File:
-    if not Path(path).is_file():
-        raise EmosteerError(f"{path}: no such features file")
-    if not h5py.is_hdf5(path):
-        raise EmosteerError(f"{path}: not an HDF5 file")
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise EmosteerError(f"{path}: unreadable HDF5 file ({exc})") from None
 
 
 def _feature_dataset(f: h5py.File, path: Path) -> h5py.Dataset:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import h5py
 import numpy as np
 
 from emosteer.constants import STEER_DIM
+from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 from emosteer.grid import Grid, check_unit_interval
 
@@ -228,18 +228,8 @@ def aggregate_split(
 
 def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Write via `write(tmp_path)` to a temp file beside `path`, then rename over it."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with replacing(path) as tmp:
+        write(str(tmp))
 
 
 def write_h5(table: SignalTable, path: str | os.PathLike, attrs: Mapping[str, Any] | None = None) -> None:

@@ -15,15 +15,14 @@ carved from the train part group-wise.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 
 PARTS = ("train", "dev", "val")
@@ -180,16 +179,9 @@ def write_split(
         **{part: [int(i) for i in split[part]] for part in PARTS},
         "names": {part: [names[int(i)] for i in split[part]] for part in PARTS},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
 
 
 def read_split(path: str | Path, n: int) -> dict[str, list[int]]:
