@@ -169,3 +169,16 @@ def test_unreadable_and_missing_files_refused(tmp_path: Path) -> None:
     torch.save(torch.zeros(3), tensor_only)
     with pytest.raises(EmosteerError, match="expected a dict"):
         load_model(tensor_only)
+
+
+def test_equal_models_save_to_equal_bytes(tmp_path) -> None:
+    """DVC hashes data/model.pt: retraining to the same weights must not change its bytes."""
+    import torch as _torch
+    from emosteer.checkpoints import save_model
+    from emosteer.model import EmotionLRM
+
+    _torch.manual_seed(0)
+    model = EmotionLRM()
+    save_model(model, tmp_path / "a.pt", {"epoch": 1})
+    save_model(model, tmp_path / "b.pt", {"epoch": 1})
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()

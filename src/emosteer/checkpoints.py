@@ -61,8 +61,10 @@ def save_model(model: EmotionLRM, path: str | os.PathLike[str], meta: dict[str, 
         "config": model.config(),
         "meta": meta,
     }
-    with replacing(path) as tmp:
-        torch.save(payload, tmp)
+    # A file object, not a path: torch names the archive inside after the path, and a random
+    # temp name would make equal models differ in bytes (and in DVC's hash).
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
 
 
 def load_model(path: str | os.PathLike[str]) -> EmotionLRM:
