@@ -72,7 +72,6 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
     rows = []
     with torch.no_grad():
         for frames in args.frames:
-            flops = model_flops(frames, args.passes)
             g = torch.Generator().manual_seed(frames)
             clips = torch.randn(max(args.batches + [args.loop_clips]), frames, 64, generator=g)
             signals = torch.rand(len(clips), 2, STEER_DIM, generator=g)
@@ -83,6 +82,10 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
                     v, a = v[0], a[0]
                 return Steering(valence=v, arousal=a, strength=REPORT_STRENGTH, first_pass=True)
 
+            # Count the passes actually computed: with alpha 1 and first_pass the model reuses a
+            # pass that would repeat the previous one exactly (docs/model.md).
+            passes = model(clips[:1], steering=steered(0, 1), return_all_passes=True)
+            flops = model_flops(frames, len({id(p) for p in passes}))
             for batch in args.batches:
                 sec = timed(lambda: model(clips[:batch], steering=steered(0, batch)),
                             args.repeats, args.budget)
