@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 
 import numpy as np
 import pytest
@@ -74,8 +75,8 @@ def test_select_runs_keeps_one_run_per_seed_with_the_commits_params():
     runs, skipped = replicate.select_runs(records())
     assert [r.params["seed"] for r in runs] == [0, 1, 2]
     assert [r.name for r in runs] == ["main", "exp-seed1", "exp-seed2"]
-    assert "exp-grid7" in skipped
-    assert not {"main", "exp-seed1", "exp-seed2"} & set(skipped)
+    assert skipped == ["exp-grid7 (other params)", "exp-seed1-again (seed 1 again; exp-seed1 kept)",
+                       "exp-failed (failed: boom)"]
     assert all(FINE in r.metrics and r.metrics[FINE]["method"] == "oracle_categorical" for r in runs)
 
 
@@ -85,7 +86,7 @@ def test_select_runs_compares_nested_params():
     nested["strengths"] = [5.0]
     recs[1]["experiments"].append(_exp("exp-strength", _data(5, *SEEDS[2], steering=nested)))
     runs, skipped = replicate.select_runs(recs)
-    assert "exp-strength" in skipped and 5 not in [r.params["seed"] for r in runs]
+    assert "exp-strength (other params)" in skipped and 5 not in [r.params["seed"] for r in runs]
 
 
 def test_select_runs_without_a_committed_result_is_one_clear_error():
@@ -129,7 +130,8 @@ def test_render_table():
     runs, skipped = replicate.select_runs(records())
     text = replicate.render(replicate.summarise(runs), runs, skipped)
     assert "Seeds: 0, 1, 2 (3 runs" in text
-    assert "Skipped (other params, or no metrics): " in text and "exp-grid7" in text
+    assert "Skipped: exp-grid7 (other params); exp-seed1-again (seed 1 again; exp-seed1 kept); " in text
+    assert "Baseline r valence: mean 0.700, sd 0.000, min 0.700, max 0.700 (0.700, 0.700, 0.700)." in text
     assert "| 25 | oracle_categorical | valence | +0.0300 | 0.0100 | 3 | 2 | 0 |" in text
     assert "| 9 | predicted_idw | arousal | -0.0200 | 0.0100 | 3 | 0 | 2 |" in text
     assert text.endswith("\n")
@@ -168,3 +170,37 @@ def test_cli_replicate(tmp_path, capsys):
     assert cli.main(["replicate", "--exp-json", str(exp_json)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("emosteer replicate: error: ") and err.count("\n") == 1
+
+
+def test_baseline_r_per_seed():
+    recs = records()
+    recs[1]["experiments"][0]["revs"][0]["data"]["metrics"]["metrics/baseline/baseline.json"]["data"] = {
+        "valence_r": 0.5, "arousal_r": 0.6}
+    runs, _ = replicate.select_runs(recs)
+    assert replicate.baseline_r(runs) == {"valence": [0.7, 0.5, 0.7], "arousal": [0.7, 0.6, 0.7]}
+    text = replicate.render(replicate.summarise(runs), runs, [])
+    assert "Baseline r valence: mean 0.633, sd 0.115, min 0.500, max 0.700 (0.700, 0.500, 0.700)." in text
+
+
+def test_experiment_without_data_is_listed_as_skipped():
+    recs = records()
+    recs[1]["experiments"].append({"revs": [{"rev": "d" * 40, "name": "exp-empty", "data": {},
+                                             "error": None, "experiments": None}], "name": "exp-empty"})
+    _, skipped = replicate.select_runs(recs)
+    assert "exp-empty (failed: no data)" in skipped
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, r"missing\.json: cannot read: No such file or directory"),
+    ("{not json", r"bad\.json: not JSON"),
+    ('{"rev": "workspace"}', r"bad\.json: expected the list that `dvc exp show --json` writes"),
+])
+def test_cli_replicate_bad_exp_json_is_one_line(tmp_path, capsys, content, message):
+    cli = pytest.importorskip("emosteer.cli")
+    path = tmp_path / ("missing.json" if content is None else "bad.json")
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["replicate", "--exp-json", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("emosteer replicate: error: ")
+    assert re.search(message, err), err

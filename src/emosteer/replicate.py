@@ -20,6 +20,7 @@ import numpy as np
 from emosteer.errors import EmosteerError
 
 METHOD_DIRS = ("metrics/coarse/", "metrics/fine/")
+BASELINE = "metrics/baseline/baseline.json"
 
 
 @dataclass(frozen=True)
@@ -29,16 +30,19 @@ class Run:
     metrics: dict[str, dict[str, Any]]  # metrics file -> flat metrics
 
 
-def _runs(records: list[dict[str, Any]]) -> Iterator[tuple[Run, bool]]:
-    """(run, is_commit) for every commit (not the workspace) and its experiments."""
+def _runs(records: list[dict[str, Any]]) -> Iterator[tuple[Run, bool, str | None]]:
+    """(run, is_commit, error) for every commit (not the workspace) and its experiments; error is
+    why a failed experiment has no result (None for one that ran)."""
     for rec in records:
         if rec.get("rev") == "workspace":
             continue
-        yield _run_of(rec), True
+        yield _run_of(rec), True, None
         for exp in rec.get("experiments") or []:
             for rev in exp.get("revs") or []:
-                if rev.get("error") is None and rev.get("data"):
-                    yield _run_of(rev), False
+                error = rev.get("error")
+                if error is None and not rev.get("data"):
+                    error = {"msg": "no data"}
+                yield _run_of(rev), False, None if error is None else str(error.get("msg") or error)
 
 
 def _run_of(rec: dict[str, Any]) -> Run:
@@ -53,20 +57,34 @@ def _without_seed(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def select_runs(records: list[dict[str, Any]]) -> tuple[list[Run], list[str]]:
-    """Runs comparable with the newest commit (same params but seed); one per seed; skipped names."""
+    """Runs comparable with the newest commit (same params but seed), one per seed (the first one
+    listed), and every other run as "name (why it was skipped)"."""
     runs = list(_runs(records))
-    commits = [r for r, is_commit in runs if is_commit and r.metrics]
+    commits = [r for r, is_commit, _ in runs if is_commit and r.metrics]
     if not commits:
         raise EmosteerError("dvc exp show: no commit with metrics (run `dvc repro` and commit first)")
     reference = _without_seed(commits[0].params)
     kept: dict[Any, Run] = {}
     skipped = []
-    for run, _ in runs:
-        if _without_seed(run.params) != reference or not run.metrics:
-            skipped.append(run.name)
-        elif run.params.get("seed") not in kept:
-            kept[run.params.get("seed")] = run
+    for run, _, error in runs:
+        seed = run.params.get("seed")
+        if error is not None:
+            skipped.append(f"{run.name} (failed: {error})")
+        elif not run.metrics:
+            skipped.append(f"{run.name} (no metrics)")
+        elif _without_seed(run.params) != reference:
+            skipped.append(f"{run.name} (other params)")
+        elif seed in kept:
+            skipped.append(f"{run.name} (seed {seed} again; {kept[seed].name} kept)")
+        else:
+            kept[seed] = run
     return [kept[s] for s in sorted(kept)], skipped
+
+
+def baseline_r(runs: list[Run]) -> dict[str, list[float]]:
+    """The unsteered validation r of each run, per dimension (runs without it are left out)."""
+    base = [r.metrics.get(BASELINE, {}) for r in runs]
+    return {dim: [float(m[f"{dim}_r"]) for m in base if f"{dim}_r" in m] for dim in ("valence", "arousal")}
 
 
 def summarise(runs: list[Run]) -> list[dict[str, Any]]:
@@ -92,9 +110,14 @@ def render(rows: list[dict[str, Any]], runs: list[Run], skipped: list[str]) -> s
     seeds = ", ".join(str(r.params.get("seed")) for r in runs)
     lines = ["# Replication over seeds", "",
              f"Seeds: {seeds} ({len(runs)} runs: the commit and its experiments that differ only in `seed`).",
-             "" if not skipped else f"Skipped (other params, or no metrics): {', '.join(skipped)}.", "",
-             "| Bins | Method | Dimension | mean Δr | sd | seeds | CI > 0 | CI < 0 |",
-             "|---|---|---|---|---|---|---|---|"]
+             "" if not skipped else f"Skipped: {'; '.join(skipped)}.", ""]
+    for dim, values in baseline_r(runs).items():
+        if values:
+            sd = f"{np.std(values, ddof=1):.3f}" if len(values) > 1 else "n/a"
+            lines.append(f"Baseline r {dim}: mean {np.mean(values):.3f}, sd {sd}, min {min(values):.3f}, "
+                         f"max {max(values):.3f} ({', '.join(f'{v:.3f}' for v in values)}).")
+    lines += ["", "| Bins | Method | Dimension | mean Δr | sd | seeds | CI > 0 | CI < 0 |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['bins']} | {r['method']} | {r['dimension']} | {r['mean_dr']:+.4f} | "
                      f"{r['sd_dr']:.4f} | {r['n_seeds']} | {r['ci_above_zero']} | {r['ci_below_zero']} |")
@@ -110,8 +133,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> None:
     if args.exp_json:
-        with open(args.exp_json) as f:
-            records = json.load(f)
+        records = _read_exp_json(args.exp_json)
     else:
         proc = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"],
                               capture_output=True, text=True)
@@ -125,3 +147,17 @@ def main(args: argparse.Namespace) -> None:
         write_text(args.out, text)
     else:
         sys.stdout.write(text)
+
+
+def _read_exp_json(path: str) -> list[dict[str, Any]]:
+    """A saved `dvc exp show --json`; any problem is one EmosteerError naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            records = json.load(f)
+    except OSError as exc:
+        raise EmosteerError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EmosteerError(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise EmosteerError(f"{path}: expected the list that `dvc exp show --json` writes")
+    return records
