@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -51,13 +52,14 @@ def main(raw: dict[str, Any]) -> None:
                  "forward_passes": mp.forward_passes, "epochs_run": len(history),
                  "dev_r_valence": best.get("dev_r_valence", float("nan")),
                  "dev_r_arousal": best.get("dev_r_arousal", float("nan"))})
-    # The wall time goes to the metrics only: in the checkpoint it would make equal models differ.
+    # The wall time is printed, not stored: in the checkpoint or the metrics it would make equal
+    # runs differ, and a rerun in a fresh clone would leave dvc.lock modified for nothing.
     checkpoints.save_model(model, pipeline.MODEL, meta)
-    meta["train_seconds"] = time.perf_counter() - started
     pipeline.write_json(pipeline.METRICS / "train.json", meta, digits=4)
     columns = ("epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean")
     pipeline.write_csv(pipeline.PLOTS / "train_history.csv",
                        {c: [h[c] for h in history] for c in columns})
+    print(f"train: {time.perf_counter() - started:.0f} s, best epoch {meta['best_epoch']}", file=sys.stderr)
 
 
 if __name__ == "__main__":
