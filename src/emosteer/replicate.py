@@ -39,10 +39,15 @@ def _runs(records: list[dict[str, Any]]) -> Iterator[tuple[Run, bool, str | None
         yield _run_of(rec), True, None
         for exp in rec.get("experiments") or []:
             for rev in exp.get("revs") or []:
-                error = rev.get("error")
-                if error is None and not rev.get("data"):
-                    error = {"msg": "no data"}
-                yield _run_of(rev), False, None if error is None else str(error.get("msg") or error)
+                yield _run_of(rev), False, _failure(rev)
+
+
+def _failure(rev: dict[str, Any]) -> str | None:
+    """Why an experiment has no result: DVC's error message, "no data", or None if it ran."""
+    error = rev.get("error")
+    if error is not None:
+        return str(error.get("msg") or error) if isinstance(error, dict) else str(error)
+    return None if rev.get("data") else "no data"
 
 
 def _run_of(rec: dict[str, Any]) -> Run:
