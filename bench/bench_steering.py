@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from emosteer.constants import REPORT_STRENGTH, STEER_DIM
-from emosteer.model import BLOCK_CHANNELS, EMBED_DIM, HEAD_HIDDEN, EmotionLRM, Steering
+from emosteer.model.lrm import BLOCK_CHANNELS, EMBED_DIM, HEAD_HIDDEN, EmotionLRM, Steering
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MATMUL_N = 2048

@@ -17,11 +17,12 @@ import time
 import numpy as np
 import torch
 
-from emosteer import features, params, split
-from emosteer import train as training
+from emosteer import params
+from emosteer.data import features, split
+from emosteer.model import train as training
 from emosteer.constants import COARSE_GRID
-from emosteer.inference import predict
-from emosteer.model import EmotionLRM
+from emosteer.model.inference import predict
+from emosteer.model.lrm import EmotionLRM
 
 
 def main() -> None:

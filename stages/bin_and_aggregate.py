@@ -6,8 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from emosteer import activations, params, pipeline, signals, split
-from emosteer.grid import Grid
+from emosteer import params, pipeline
+from emosteer.data import split
+from emosteer.model import activations
+from emosteer.steering import signals
+from emosteer.steering.grid import Grid
 
 
 def bin_labels(grid: Grid, index: np.ndarray) -> list[str]:

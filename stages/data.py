@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from emosteer import featurize, params, pipeline
-from emosteer.synth import SynthConfig
+from emosteer import params, pipeline
+from emosteer.data import featurize
+from emosteer.data.synth import SynthConfig
 
 
 def main(raw: dict[str, Any]) -> None:

@@ -6,7 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from emosteer import activations, evaluate, pipeline, split
+from emosteer import pipeline
+from emosteer.data import split
+from emosteer.evaluation import evaluate
+from emosteer.model import activations
 
 
 def main(raw: dict[str, Any]) -> None:

@@ -12,8 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from emosteer import activations, checkpoints, evaluate, features, inference, params, pipeline
-from emosteer import signals, split
+from emosteer import params, pipeline
+from emosteer.data import features
+from emosteer.evaluation import evaluate
+from emosteer.model import activations, checkpoints, inference
+from emosteer.data import split
+from emosteer.steering import signals
 from emosteer.errors import EmosteerError
 
 

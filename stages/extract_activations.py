@@ -6,7 +6,9 @@ from typing import Any
 
 import h5py
 
-from emosteer import activations, checkpoints, features, inference, params, pipeline
+from emosteer import params, pipeline
+from emosteer.data import features
+from emosteer.model import activations, checkpoints, inference
 
 
 def main(raw: dict[str, Any]) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from emosteer import features, params, pipeline, split
+from emosteer import params, pipeline
+from emosteer.data import features, split
 from emosteer.constants import COARSE_GRID
 
 

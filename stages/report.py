@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from emosteer import params, pipeline, report
+from emosteer import params, pipeline
+from emosteer.evaluation import report
 from emosteer.errors import EmosteerError
 
 

@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from emosteer import checkpoints, features, params, pipeline, split
-from emosteer import train as training
-from emosteer.model import EmotionLRM
+from emosteer import params, pipeline
+from emosteer.data import features, split
+from emosteer.model import checkpoints
+from emosteer.model import train as training
+from emosteer.model.lrm import EmotionLRM
 
 
 def main(raw: dict[str, Any]) -> None:

@@ -7,10 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from emosteer import evaluate, selection, stats
+from emosteer.evaluation import evaluate, stats
+from emosteer.steering import selection
 from emosteer.constants import STEER_DIM
-from emosteer.grid import Grid
-from emosteer.signals import aggregate
+from emosteer.steering.grid import Grid
+from emosteer.steering.signals import aggregate
 
 N = 60
 

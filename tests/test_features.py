@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from emosteer import features
+from emosteer.data import features
 from emosteer.errors import EmosteerError
 
 T = 7

@@ -11,11 +11,11 @@ import h5py
 import numpy as np
 import pytest
 
-from emosteer import featurize
+from emosteer.data import featurize
 from emosteer.errors import EmosteerError
-from emosteer.features import read_features, read_labels, validate_features
-from emosteer.frontend import logmel
-from emosteer.synth import SynthConfig, generate_clips
+from emosteer.data.features import read_features, read_labels, validate_features
+from emosteer.data.frontend import logmel
+from emosteer.data.synth import SynthConfig, generate_clips
 
 TINY = SynthConfig(n_clips=5, clip_seconds=0.25, seed=11)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emosteer import frontend
+from emosteer.data import frontend
 from emosteer.constants import SAMPLE_RATE
 from emosteer.errors import EmosteerError
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from emosteer.errors import EmosteerError
-from emosteer.model import CONNECTIONS, EmotionLRM, Steering, mask_stripes
+from emosteer.model.lrm import CONNECTIONS, EmotionLRM, Steering, mask_stripes
 
 # ORIGINAL.md §a, final naming, in the original's order.
 _LRM = "lrm.visual_system_base_conv_block{k}_modulation.from_affective_{s}_128d_to_visual_system_base_conv_block{k}."

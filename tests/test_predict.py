@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from emosteer import predict as predict_cli
-from emosteer.checkpoints import save_model
+from emosteer.model.checkpoints import save_model
 from emosteer.errors import EmosteerError
-from emosteer.inference import predict
-from emosteer.model import EmotionLRM, Steering
+from emosteer.model.inference import predict
+from emosteer.model.lrm import EmotionLRM, Steering
 
 N, FRAMES = 5, 16
 
@@ -256,8 +256,8 @@ def test_cli_accepts_original_and_refuses_panns(setup: dict[str, Path]) -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("emosteer.featurize") is None
-    or importlib.util.find_spec("emosteer.replicate") is None,
+    importlib.util.find_spec("emosteer.data.featurize") is None
+    or importlib.util.find_spec("emosteer.evaluation.replicate") is None,
     reason="the CLI dispatcher also imports featurize/replicate, not present in this tree yet",
 )
 def test_cli_dispatcher_exit_code(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from emosteer import replicate
+from emosteer.evaluation import replicate
 from emosteer.errors import EmosteerError
 
 PARAMS = {"seed": 0, "grid": 5, "steering": {"coarse_grid": 3, "strength": "dev", "strengths": [1.0, 5.0]},

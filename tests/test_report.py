@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emosteer import report
-from emosteer.report import Comparison
+from emosteer.evaluation import report
+from emosteer.evaluation.report import Comparison
 
 
 def _metrics(name: str, grid: int, dv: tuple[float, float, float], da: tuple[float, float, float],

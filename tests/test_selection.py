@@ -5,8 +5,8 @@ import pytest
 
 from emosteer.constants import IDW_EPS, STEER_DIM
 from emosteer.errors import EmosteerError
-from emosteer.grid import Grid
-from emosteer.selection import (
+from emosteer.steering.grid import Grid
+from emosteer.steering.selection import (
     bilinear,
     bilinear_weights,
     bin_permutation,
@@ -20,7 +20,7 @@ from emosteer.selection import (
     select,
     shuffled,
 )
-from emosteer.signals import SignalTable, nearest_populated
+from emosteer.steering.signals import SignalTable, nearest_populated
 
 
 def _table(g: int, counts: np.ndarray | None = None, min_count: int = 1, own=None) -> SignalTable:

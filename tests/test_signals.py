@@ -9,8 +9,8 @@ import pytest
 
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
-from emosteer.grid import Grid
-from emosteer.signals import (
+from emosteer.steering.grid import Grid
+from emosteer.steering.signals import (
     SignalTable,
     aggregate,
     aggregate_split,

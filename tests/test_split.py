@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emosteer.errors import EmosteerError
-from emosteer.split import group_of, make_split, original_permutation, read_split, write_split
+from emosteer.data.split import group_of, make_split, original_permutation, read_split, write_split
 
 
 def _segmented(n_clips: int, k: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:

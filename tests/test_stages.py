@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emosteer import activations, params, pipeline, split
+from emosteer import params, pipeline
+from emosteer.data import split
+from emosteer.model import activations
 from stages import bin_and_aggregate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats as sps
 
 from emosteer.errors import EmosteerError
-from emosteer.stats import (
+from emosteer.evaluation.stats import (
     bootstrap_delta_r_samples,
     ccc,
     compare_correlations,

@@ -7,7 +7,7 @@ import pytest
 
 from emosteer.constants import SAMPLE_RATE
 from emosteer.errors import EmosteerError
-from emosteer.synth import (
+from emosteer.data.synth import (
     FAMILIES, SynthConfig, clip_rng, generate_clips, rank_to_unit, sample_labels, synthesize,
 )
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from emosteer.errors import EmosteerError
-from emosteer.model import CONNECTIONS, EmotionLRM
-from emosteer.train import TrainConfig, calibrate_batchnorm, train
+from emosteer.model.lrm import CONNECTIONS, EmotionLRM
+from emosteer.model.train import TrainConfig, calibrate_batchnorm, train
 
 FRAMES = 16
 

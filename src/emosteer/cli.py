@@ -13,7 +13,9 @@ from emosteer.errors import EmosteerError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emosteer import featurize, predict, replicate
+    from emosteer import predict
+    from emosteer.data import featurize
+    from emosteer.evaluation import replicate
 
     parser = argparse.ArgumentParser(prog="emosteer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

@@ -20,13 +20,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from emosteer.checkpoints import load_model
+from emosteer.model.checkpoints import load_model
 from emosteer.constants import REPORT_STRENGTH, STEER_DIM
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
-from emosteer.features import open_h5
-from emosteer.inference import predict
-from emosteer.model import MIN_FRAMES
+from emosteer.data.features import open_h5
+from emosteer.model.inference import predict
+from emosteer.model.lrm import MIN_FRAMES
 
 FEATURE = "feature"
 AUDIO_NAME = "audio_name"

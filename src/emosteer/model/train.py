@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from emosteer.errors import EmosteerError
-from emosteer.inference import Sliceable, predict
-from emosteer.model import EmotionLRM
+from emosteer.model.inference import Sliceable, predict
+from emosteer.model.lrm import EmotionLRM
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import torch
 
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
-from emosteer.model import EmotionLRM
+from emosteer.model.lrm import EmotionLRM
 
 FORMAT = "emosteer/1"
 MAX_KEYS_SHOWN = 4

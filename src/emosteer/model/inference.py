@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from emosteer.constants import REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
-from emosteer.model import EmotionLRM, Steering
+from emosteer.model.lrm import EmotionLRM, Steering
 
 
 class Sliceable(Protocol):

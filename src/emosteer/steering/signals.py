@@ -27,7 +27,7 @@ import numpy as np
 from emosteer.constants import STEER_DIM
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
-from emosteer.grid import Grid, check_unit_interval
+from emosteer.steering.grid import Grid, check_unit_interval
 
 _H5_DATASETS = (
     "valence",

@@ -18,8 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from emosteer import selection, stats
-from emosteer.signals import SignalTable
+from emosteer.evaluation import stats
+from emosteer.steering import selection
+from emosteer.steering.signals import SignalTable
 
 INTERPOLATIONS = ("categorical", "idw", "bilinear")
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from emosteer.constants import IDW_EPS
 from emosteer.errors import EmosteerError
-from emosteer.grid import Grid, check_unit_interval
-from emosteer.signals import SignalTable
+from emosteer.steering.grid import Grid, check_unit_interval
+from emosteer.steering.signals import SignalTable
 
 Steer = tuple[np.ndarray, np.ndarray]
 

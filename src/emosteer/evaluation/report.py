@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from emosteer import stats
+from emosteer.evaluation import stats
 
 # The seed report's table (25BIN_STEERING_SIGNALS_FINAL_REPORT.md §4.1), quoted, not measured here.
 SEED_TABLE = (

@@ -18,10 +18,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from emosteer import __version__, emosoundscapes, features
+from emosteer import __version__
+from emosteer.data import emosoundscapes, features
 from emosteer.constants import FMAX, FMIN, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 from emosteer.errors import EmosteerError
-from emosteer.frontend import (
+from emosteer.data.frontend import (
     FLAVOURS,
     check_flavour,
     frames_for_samples,
@@ -29,7 +30,7 @@ from emosteer.frontend import (
     load_audio,
     logmel,
 )
-from emosteer.synth import SynthConfig, generate_clips
+from emosteer.data.synth import SynthConfig, generate_clips
 
 log = logging.getLogger(__name__)
 

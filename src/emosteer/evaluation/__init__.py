@@ -1,0 +1,1 @@
+"""Evaluation: scoring variants, statistics, pooling over seeds, the report, replication."""

@@ -1,0 +1,1 @@
+"""The model: Cnn6 with LRM feedback (lrm), checkpoints, training, batched inference, activations."""

@@ -1,0 +1,1 @@
+"""Steering: the bin grid, per-bin signals from training clips, signal selection per clip."""
