@@ -134,3 +134,33 @@ def baseline_metrics(y_valence: np.ndarray, y_arousal: np.ndarray, valence: np.n
                     f"{dim}_ccc": stats.ccc(y, p), f"{dim}_rmse": stats.rmse(y, p),
                     f"{dim}_mae": stats.mae(y, p)})
     return out
+
+
+@dataclass(frozen=True)
+class SeedPredictions:
+    """One seed's clips of one split part: labels, unsteered and steered predictions.
+
+    steered[variant][strength] = (valence (n,), arousal (n,)).
+    """
+
+    seed: int
+    names: list[str]
+    valence: np.ndarray
+    arousal: np.ndarray
+    pred_valence: np.ndarray
+    pred_arousal: np.ndarray
+    steered: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]
+
+
+def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
+                   variants_: tuple[Variant, ...], strengths: dict[str, tuple[float, ...]],
+                   seed: int, names: list[str]) -> SeedPredictions:
+    """Steered predictions of every variant at each of its strengths, on one seed's clips."""
+    steered: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]] = {}
+    for variant in variants_:
+        steer = steering_signals(variant, table, clips, seed)
+        steered[variant.name] = {float(s): predict(clips.features, *steer, float(s))
+                                 for s in strengths[variant.name]}
+    return SeedPredictions(seed=seed, names=names, valence=clips.valence, arousal=clips.arousal,
+                           pred_valence=clips.pred_valence, pred_arousal=clips.pred_arousal,
+                           steered=steered)
