@@ -44,7 +44,7 @@ def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPrediction
     """Steered predictions of one seed's `part` clips for each variant at each of its strengths."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
-    idx = parts_of(paths)[task.part]
+    idx = parts_of(paths, len(acts.names))[task.part]
     clips = evaluate.Clips(valence=acts.valence[idx], arousal=acts.arousal[idx],
                            pred_valence=acts.pred_valence[idx], pred_arousal=acts.pred_arousal[idx],
                            features=features.read_features(FEATURES, idx))

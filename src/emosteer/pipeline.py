@@ -58,7 +58,7 @@ class SeedPaths:
         return Path(f"data/activations/s{self.seed}.h5")
 
     def signals(self, which: str, suffix: str) -> Path:
-        return Path(f"data/signals/s{self.seed}/{which}.{suffix}")
+        return Path(f"data/signals/{which}/s{self.seed}.{suffix}")
 
 
 def run(main: Callable[[params.Params], None], name: str | None = None) -> None:

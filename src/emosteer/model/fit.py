@@ -23,9 +23,9 @@ from emosteer.pipeline import FEATURES, SeedPaths, write_csv, write_json
 from emosteer.runtime import machine_facts, resolve_device
 
 
-def parts_of(paths: SeedPaths) -> dict[str, np.ndarray]:
-    names, _, _ = features.read_labels(FEATURES)
-    parts = split.read_split(paths.split, len(names))
+def parts_of(paths: SeedPaths, n: int) -> dict[str, np.ndarray]:
+    """The seed's split of `n` clips as index arrays: train, dev, val."""
+    parts = split.read_split(paths.split, n)
     return {k: np.asarray(v, dtype=np.int64) for k, v in parts.items()}
 
 

@@ -19,7 +19,7 @@ def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
     returns the training clips' bin labels per grid (plot data for the bin-count heatmaps)."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
-    train = parts_of(paths)["train"]
+    train = parts_of(paths, len(acts.names))["train"]
     out = {}
     for which, size in (("coarse", p.steering.coarse_grid), ("fine", p.grid)):
         grid = Grid(size)
