@@ -46,6 +46,13 @@ plots:
       y:
         plots/steerability/coarse.csv: [shift_valence, shift_arousal]
         plots/steerability/fine.csv: [shift_valence, shift_arousal]
+  - Predicted vs true valence:
+      template: scatter_series
+      x: true_valence
+      y_label: predicted valence
+      y:
+        plots/predictions/baseline.csv: baseline_valence
+        plots/predictions/coarse.csv: [oracle_categorical_valence, predicted_categorical_valence]
   - Steerability arrows:
       template: steer_arrows
       x: valence_centre
@@ -64,6 +71,7 @@ MARKS = {
     "Strength curve": {"point": 36, "line mark": 6, "area mark": 6},
     "Steerability heatmap": {"rect mark": 68, "text mark": 68},
     "Steerability arrows": {"rule mark": 34, "point": 34 + 32},
+    "Predicted vs true valence": {"point": 3 * 10},
 }
 
 
@@ -112,6 +120,12 @@ def _fake_plot_data(repo: Path) -> None:
                    [(s, v, round(0.01 * k - 0.002 * s * s, 4), round(0.01 * k - 0.002 * s * s - 0.02, 4),
                      round(0.01 * k - 0.002 * s * s + 0.02, 4))
                     for k, v in enumerate(variants) for s in [-5.0, -2.0, -1.0, 1.0, 2.0, 5.0]])
+    clips = [(f"clip{i}", round(math.cos(i) * 0.9, 4)) for i in range(10)]
+    _write_csv(repo / "plots/predictions/baseline.csv", ["audio_name", "true_valence", "baseline_valence"],
+               [(name, v, round(0.2 * v, 4)) for name, v in clips])
+    _write_csv(repo / "plots/predictions/coarse.csv",
+               ["audio_name", "true_valence", "oracle_categorical_valence", "predicted_categorical_valence"],
+               [(name, v, round(0.3 * v, 4), round(0.25 * v + 0.02, 4)) for name, v in clips])
     for grid, n in [("coarse", 3), ("fine", 5)]:
         centres = [round(-1 + (2 * i + 1) / n, 4) for i in range(n)]
         _write_csv(repo / f"plots/steerability/{grid}.csv",
@@ -200,5 +214,6 @@ def test_page_renders_offline_in_chromium(rendered):
         assert {kind: drawn.count(kind) for kind in marks} == marks, title
     text = " ".join(svgs)
     for label in ["training loss", "dev Pearson r", "dev Δr (95% CI over seeds)", "predicted valence shift",
-                  "predicted arousal shift", "coarse", "fine", "oracle cat", "mean shift", "Δr vs baseline"]:
+                  "predicted arousal shift", "coarse", "fine", "oracle cat", "mean shift", "Δr vs baseline",
+                  "predicted valence", "coarse · predicted_categorical_valence"]:
         assert f">{label}</text>" in text, label
