@@ -13,7 +13,8 @@ def main(p: params.Params) -> None:
     if p.model.trained_checkpoint:
         print(f"train: model.trained_checkpoint is set, so train.* ({p.train}) is ignored",
               file=sys.stderr)
-    map_seeds(fit.train_seed, p.seeds, p, workers=p.workers, threads=p.threads, desc="train")
+    results = map_seeds(fit.train_seed, p.seeds, p, workers=p.workers, threads=p.threads, desc="train")
+    pipeline.write_csv(pipeline.TRAIN_HISTORY, fit.history_columns(results))
 
 
 if __name__ == "__main__":

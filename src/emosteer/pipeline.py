@@ -28,6 +28,7 @@ POOLED = METRICS / "pooled"
 PLOTS = Path("plots")
 REPORT = Path("reports/report.md")
 HEADLINE = METRICS / "headline.json"
+TRAIN_HISTORY = PLOTS / "train_history.csv"
 REFERENCE = Path("data/reference.npz")  # per-seed validation predictions of the global-mean control
 
 
@@ -48,10 +49,6 @@ class SeedPaths:
     @property
     def train_metrics(self) -> Path:
         return METRICS / "seeds" / "train" / f"s{self.seed}.json"
-
-    @property
-    def train_history(self) -> Path:
-        return PLOTS / "train_history" / f"s{self.seed}.csv"
 
     @property
     def activations(self) -> Path:

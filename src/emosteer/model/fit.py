@@ -19,7 +19,7 @@ from emosteer.model import activations, checkpoints, inference
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
 from emosteer.params import Params
-from emosteer.pipeline import FEATURES, SeedPaths, write_csv, write_json
+from emosteer.pipeline import FEATURES, SeedPaths, write_json
 from emosteer.runtime import machine_facts, resolve_device
 
 
@@ -84,13 +84,10 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
                  "dev_r_arousal": best.get("dev_r_arousal", float("nan"))})
     checkpoints.save_model(model, paths.model, meta)
     write_json(paths.train_metrics, {**meta, "machine": machine_facts(p.threads)}, digits=4)
-    columns = ("epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean")
-    write_csv(paths.train_history, {"seed": [seed] * len(history),
-                                    **{c: [h[c] for h in history] for c in columns}})
     # The wall time is printed, not stored: stored, it would make equal runs differ in bytes.
     print(f"train seed {seed}: {time.perf_counter() - started:.0f} s, best epoch "
           f"{meta['best_epoch']}", file=sys.stderr)
-    return meta
+    return {**meta, "history": history}
 
 
 def extract_seed(seed: int, p: Params) -> None:
@@ -107,3 +104,17 @@ def extract_seed(seed: int, p: Params) -> None:
         pred_arousal=out["arousal"], valence_128d=out["valence_128d"],
         arousal_128d=out["arousal_128d"], forward_passes=model.forward_passes,
         activations_pass=act_pass))
+
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean")
+
+
+def history_columns(results: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Training curves of every seed, long format (seed, epoch, loss, dev r) for one plot file."""
+    cols: dict[str, list[Any]] = {"seed": [], **{c: [] for c in HISTORY_COLUMNS}}
+    for meta in results:
+        for h in meta["history"]:
+            cols["seed"].append(meta["seed"])
+            for c in HISTORY_COLUMNS:
+                cols[c].append(h[c])
+    return cols
