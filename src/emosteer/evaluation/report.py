@@ -172,3 +172,12 @@ def read_pooled(directory: Path) -> dict[str, dict[str, dict[str, Any]]]:
             except json.JSONDecodeError as exc:
                 raise EmosteerError(f"{f}: not valid JSON (line {exc.lineno})") from None
     return out
+
+
+def register(subparsers: Any) -> None:
+    """`emosteer verdicts [DIR]`: the pooled verdict table in the terminal."""
+    p = subparsers.add_parser("verdicts", help="print the pooled verdict table (method x dim)",
+                              description="Print helps / hurts / none with the pooled Δr [95% CI] "
+                                          "for every method and grid, from metrics/pooled/.")
+    p.add_argument("directory", nargs="?", default="metrics/pooled", type=Path)
+    p.set_defaults(func=lambda args: print(console_table(read_pooled(args.directory))))
