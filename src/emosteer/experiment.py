@@ -16,7 +16,7 @@ import numpy as np
 
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
-from emosteer.evaluation import evaluate, pooling
+from emosteer.evaluation import evaluate, pooling, stats
 from emosteer.data import features
 from emosteer.evaluation.evaluate import SeedPredictions, Variant
 from emosteer.model import activations, inference
@@ -128,7 +128,7 @@ def pooled_metrics(p: Params, variant: Variant, choice: Choice, val: list[SeedPr
                 obs, reps = pooling.delta_r(y, base, new, bank)
                 acc[0].append(obs)
                 acc[1].append(reps)
-            r_new.append(float(np.corrcoef(y, new)[0, 1]))
+            r_new.append(stats.pearson(y, new))
         dr, gm = pooling.pool(*vs_base, n_boot), pooling.pool(*vs_gm, n_boot)
         m.update({f"{dim}_r": float(np.mean(r_new)), f"{dim}_r_per_seed": r_new,
                   f"{dim}_dr": dr.mean, f"{dim}_dr_lo": dr.lo, f"{dim}_dr_hi": dr.hi,
