@@ -73,7 +73,8 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
             init = "random backbone, BatchNorm statistics from the training clips"
         cfg = training.TrainConfig(epochs=tp.epochs, batch_size=tp.batch_size,
                                    learning_rate=tp.learning_rate, mixup=tp.mixup,
-                                   loss_passes=tp.loss_passes, seed=seed, progress=False)
+                                   loss_passes=tp.loss_passes, seed=seed,
+                                   progress=min(p.workers, len(p.seeds)) <= 1)
         result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx], cfg)
         history = result.history
         meta = {"source": f"trained here ({init})", "best_epoch": result.best_epoch}
