@@ -60,7 +60,13 @@ def test_pool_is_deterministic_and_nan_safe():
     ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), "none"),           # the global-mean control against itself
 ])
 def test_verdict_rule(dr, gm, expected):
-    assert pooling.verdict(Pooled(*dr, []), Pooled(*gm, [])) == expected
+    seeds = [dr[0]] * pooling.MIN_SEEDS
+    assert pooling.verdict(Pooled(*dr, seeds), Pooled(*gm, seeds)) == expected
+
+
+def test_no_verdict_below_min_seeds():
+    few = [-0.02] * (pooling.MIN_SEEDS - 1)
+    assert pooling.verdict(Pooled(-0.02, -0.03, -0.01, few), Pooled(0, 0, 0, few)) == "none"
 
 
 def test_pick_pooled_prefers_best_then_gentler_and_ranks_nan_last():

@@ -21,6 +21,9 @@ from emosteer.evaluation.stats import rowwise_pearson
 LEVEL = 0.95
 POOL_SEED = 0  # the seed-level draws; clip-level draws are seeded by each seed itself
 VERDICTS = ("helps", "hurts", "none")
+# Below this many seeds the two-level bootstrap has (almost) no seed level: its CI carries only the
+# clip sampling of one split and one model, the very one-off whose verdict flipped on another CPU.
+MIN_SEEDS = 3
 
 
 def clip_bank(n: int, n_boot: int, seed: int) -> np.ndarray:
@@ -73,7 +76,10 @@ def pool(observed: Sequence[float], replicates: Sequence[np.ndarray], n_boot: in
 
 def verdict(dr: Pooled, dr_vs_global_mean: Pooled) -> str:
     """`helps` only if both CIs (vs unsteered, vs the global-mean control) exclude 0 above;
-    `hurts` if the CI vs unsteered excludes 0 below; otherwise `none` (NaN bounds give `none`)."""
+    `hurts` if the CI vs unsteered excludes 0 below; otherwise `none` (NaN bounds give `none`).
+    With fewer than MIN_SEEDS seeds there is no verdict: `none`."""
+    if len(dr.per_seed) < MIN_SEEDS:
+        return "none"
     if dr.hi < 0:
         return "hurts"
     if dr.lo > 0 and dr_vs_global_mean.lo > 0:

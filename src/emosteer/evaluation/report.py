@@ -134,7 +134,8 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
              f"({', '.join(str(k) for k in baseline['n_val_per_seed'])} clips), averaged over seeds, "
              "with a 95% two-level bootstrap CI (seeds, then clips). **helps** needs both CIs (vs "
              "unsteered and vs the global-mean control) above 0; **hurts** needs the CI vs unsteered "
-             "below 0; otherwise **none** (docs/statistics.md). The seed report's claims (one split, "
+             "below 0; otherwise **none**, and always **none** with fewer than 3 seeds "
+             "(docs/statistics.md). The seed report's claims (one split, "
              "strength chosen on its validation clips) are in the last column.", ""]
     lines += markdown(verdict_table(pooled))
     lines += ["", "## Baseline (unsteered) per seed", "",
