@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from emosteer.atomic import replacing
+from emosteer.atomic import replacing, require_finite
 from emosteer.errors import EmosteerError
 
 _ARRAYS = ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d")
@@ -40,7 +40,13 @@ def activations_pass_for(forward_passes: int) -> int:
 
 
 def write(path: str | Path, acts: Activations) -> None:
-    """Write atomically (temp + rename) and without timestamps, so equal inputs give equal bytes."""
+    """Write atomically (temp + rename) and without timestamps, so equal inputs give equal bytes.
+
+    Every array must be finite: a NaN prediction or activation is refused, naming the dataset and
+    the first bad clip, before anything is written.
+    """
+    for key in _ARRAYS:
+        require_finite(np.asarray(getattr(acts, key)), f"{path}: dataset '{key}'")
     with replacing(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
         f.attrs["forward_passes"] = acts.forward_passes
         f.attrs["activations_pass"] = acts.activations_pass
@@ -55,7 +61,7 @@ def read(path: str | Path) -> Activations:
     path = Path(path)
     try:
         f = h5py.File(path, "r")
-    except OSError:
+    except (OSError, RuntimeError):  # h5py raises either for a corrupt header
         raise EmosteerError(f"{path}: not a readable HDF5 activations file") from None
     with f:
         for key in ("audio_name", *_ARRAYS):
@@ -64,10 +70,13 @@ def read(path: str | Path) -> Activations:
         for key in ("forward_passes", "activations_pass"):
             if key not in f.attrs:
                 raise EmosteerError(f"{path}: attribute '{key}': missing")
-        arrays = {key: f[key][()] for key in _ARRAYS}
-        names = [n.decode() for n in f["audio_name"][()]]
-        forward_passes = int(f.attrs["forward_passes"])
-        activations_pass = int(f.attrs["activations_pass"])
+        try:
+            arrays = {key: f[key][()] for key in _ARRAYS}
+            names = [n.decode() for n in f["audio_name"][()]]
+            forward_passes = int(f.attrs["forward_passes"])
+            activations_pass = int(f.attrs["activations_pass"])
+        except (OSError, RuntimeError, UnicodeDecodeError, TypeError, ValueError) as exc:
+            raise EmosteerError(f"{path}: unreadable activations file ({type(exc).__name__})") from None
     n = len(names)
     for key, value in arrays.items():
         if len(value) != n:
