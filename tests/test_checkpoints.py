@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -154,8 +155,69 @@ class Payload:
 def test_arbitrary_objects_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"model": _random_state(), "extra": Payload()}, path)
-    with pytest.raises(EmosteerError, match=r"needs unpickling of arbitrary objects .*Payload.*refusing"):
+    with pytest.raises(EmosteerError) as info:
         load_model(path)
+    assert str(info.value) == (
+        f"{path}: refused: the pickle needs test_checkpoints.Payload, which is not on the allow-list "
+        "of plain data, and building it could run arbitrary code; save plain tensors/dicts")
+
+
+class RunsACommand:
+    """Unpickling this calls os.system: what a malicious checkpoint does."""
+
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+def test_a_blocked_global_is_named_with_the_reason(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "evil.pth"
+    torch.save({"model": _random_state(), "hook": RunsACommand()}, path)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == (
+        f"{path}: refused: the pickle calls {os.system.__module__}.system, and module "
+        f"{os.system.__module__} is blocked because it can run commands or code on load; "
+        "checkpoints must hold only tensors and plain data")
+    assert "must never run" not in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("key", ["affective_valence.2.weight", "visual_system.base.bn0.running_var"])
+def test_a_non_finite_weight_is_refused_at_load_naming_the_key(tmp_path: Path, key: str) -> None:
+    state = _random_state()
+    state[key].view(-1)[3] = float("nan")
+    path = tmp_path / "nan.pth"
+    torch.save({"model": state}, path)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == f"{path}: weight '{key}' holds NaN or inf; refusing it"
+
+
+def test_a_non_finite_weight_is_refused_at_save(tmp_path: Path) -> None:
+    model = EmotionLRM()
+    with torch.no_grad():
+        model.affective_arousal[4].bias.fill_(float("inf"))
+    with pytest.raises(EmosteerError) as info:
+        save_model(model, tmp_path / "m.pt", {})
+    assert str(info.value) == (f"save_model: {tmp_path / 'm.pt'}: weight 'affective_arousal.4.bias' "
+                               "holds NaN or inf; refusing it")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("field,value,kind,expected", [
+    ("forward_passes", "two", "str", "int"),
+    ("forward_passes", True, "bool", "int"),
+    ("freeze_backbone", 1, "int", "bool"),
+])
+def test_a_config_of_the_wrong_type_is_one_line(tmp_path: Path, field: str, value, kind: str,
+                                                expected: str) -> None:
+    path = tmp_path / "m.pt"
+    save_model(EmotionLRM(), path, {})
+    payload = torch.load(path, weights_only=True)
+    payload["config"][field] = value
+    torch.save(payload, path)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == f"{path}: field 'config.{field}': {value!r} is a {kind}, expected {expected}"
 
 
 def test_unreadable_and_missing_files_refused(tmp_path: Path) -> None:
