@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from emosteer.atomic import replacing, require_finite
+from emosteer.data.features import H5_ERRORS
 from emosteer.errors import EmosteerError
 
 _ARRAYS = ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d")
@@ -60,26 +61,25 @@ def write(path: str | Path, acts: Activations) -> None:
 def read(path: str | Path) -> Activations:
     path = Path(path)
     try:
-        f = h5py.File(path, "r")
-    except (OSError, RuntimeError):  # h5py raises either for a corrupt header
-        raise EmosteerError(f"{path}: not a readable HDF5 activations file") from None
-    with f:
-        for key in ("audio_name", *_ARRAYS):
-            if key not in f:
-                raise EmosteerError(f"{path}: dataset '{key}': missing")
-        for key in ("forward_passes", "activations_pass"):
-            if key not in f.attrs:
-                raise EmosteerError(f"{path}: attribute '{key}': missing")
-        try:
-            arrays = {key: f[key][()] for key in _ARRAYS}
-            names = [n.decode() for n in f["audio_name"][()]]
-            forward_passes = int(f.attrs["forward_passes"])
-            activations_pass = int(f.attrs["activations_pass"])
-        except (OSError, RuntimeError, UnicodeDecodeError, TypeError, ValueError) as exc:
-            raise EmosteerError(f"{path}: unreadable activations file ({type(exc).__name__})") from None
+        arrays, names, forward_passes, activations_pass = _read_all(path)
+    except H5_ERRORS as exc:  # what h5py raises on a damaged file varies with the damage
+        raise EmosteerError(f"{path}: not a readable HDF5 activations file ({type(exc).__name__})") from None
     n = len(names)
     for key, value in arrays.items():
         if len(value) != n:
             raise EmosteerError(f"{path}: dataset '{key}': length {len(value)} != {n} clips")
     return Activations(names=names, forward_passes=forward_passes,
                        activations_pass=activations_pass, **arrays)
+
+
+def _read_all(path: Path) -> tuple[dict[str, np.ndarray], list[str], int, int]:
+    with h5py.File(path, "r") as f:
+        for key in ("audio_name", *_ARRAYS):
+            if key not in f:
+                raise EmosteerError(f"{path}: dataset '{key}': missing")
+        for key in ("forward_passes", "activations_pass"):
+            if key not in f.attrs:
+                raise EmosteerError(f"{path}: attribute '{key}': missing")
+        arrays = {key: f[key][()] for key in _ARRAYS}
+        names = [n.decode() for n in f["audio_name"][()]]
+        return arrays, names, int(f.attrs["forward_passes"]), int(f.attrs["activations_pass"])
