@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from emosteer import __version__
+from emosteer.atomic import refuse_overwrite
 from emosteer.data import emosoundscapes, features
 from emosteer.constants import FMAX, FMIN, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 from emosteer.errors import EmosteerError
@@ -31,6 +32,7 @@ from emosteer.data.frontend import (
     logmel,
 )
 from emosteer.data.synth import SynthConfig, generate_clips
+from emosteer.model.lrm import MIN_FRAMES
 
 log = logging.getLogger(__name__)
 
@@ -100,20 +102,36 @@ def _progress(rows: Iterator[features.Row], n: int, desc: str, enabled: bool) ->
     return iter(tqdm(rows, total=n, desc=desc, unit="clip", disable=not enabled, leave=False))
 
 
+def _warm_up(flavour: str) -> None:
+    """Pay the front end's one-off start-up cost (librosa's lazy imports and numba compiles, about
+    2 s, measured) before the progress bar starts, so its first ETA extrapolates a normal clip."""
+    logmel(np.zeros(N_FFT, dtype=np.float32), flavour, 1)
+
+
+def _write(out: Path, n: int, frames: int, rows: Iterator[features.Row],
+           attrs: dict[str, Any]) -> features.FeaturesInfo:
+    """Refuse a frame count no model can read before writing anything."""
+    if frames < MIN_FRAMES:
+        raise EmosteerError(
+            f"{out}: {frames} frames per clip, but the model needs >= {MIN_FRAMES} "
+            "(four 2x2 pools); use longer clips or --frames"
+        )
+    return features.write_features(out, n, frames, rows, attrs)
+
+
 def _from_synthetic(
     cfg: SynthConfig, out: Path, flavour: str, frames: int | None, progress: bool
 ) -> features.FeaturesInfo:
     """Generate and featurize the embedded set; the config is stored so it can be regenerated."""
     frames = frames or frames_for_samples(cfg.item_samples)
+    _warm_up(flavour)
     rows = (
         (name, logmel(audio, flavour, frames), v, a)
         for name, audio, v, a in generate_clips(cfg)
     )
     attrs = _frontend_attrs(flavour, frames, "synthetic")
     attrs["synth_config"] = cfg.to_json()
-    return features.write_features(
-        out, cfg.n_items, frames, _progress(rows, cfg.n_items, "synthesize", progress), attrs
-    )
+    return _write(out, cfg.n_items, frames, _progress(rows, cfg.n_items, "synthesize", progress), attrs)
 
 
 def _from_emo_soundscapes(
@@ -121,7 +139,9 @@ def _from_emo_soundscapes(
 ) -> features.FeaturesInfo:
     """Decode, resample and featurize every rated clip, in Valence.csv order."""
     inventory = emosoundscapes.collect_clips(root)
+    refuse_overwrite(out, inventory.inputs)
     frames = frames or frames_for_seconds(EMO_SOUNDSCAPES_SECONDS)
+    _warm_up(flavour)
     rows = (
         (clip.name, logmel(load_audio(clip.path), flavour, frames),
          clip.valence, clip.arousal)
@@ -132,13 +152,14 @@ def _from_emo_soundscapes(
     attrs["skipped_missing_audio"] = len(inventory.missing_audio)
     attrs["skipped_missing_rating"] = len(inventory.missing_rating)
     n = len(inventory.clips)
-    return features.write_features(out, n, frames, _progress(rows, n, "featurize", progress), attrs)
+    return _write(out, n, frames, _progress(rows, n, "featurize", progress), attrs)
 
 
 def _from_features_h5(
     src: Path, out: Path, flavour: str | None, frames: int | None, progress: bool
 ) -> features.FeaturesInfo:
     """Validate an existing file fully, then copy it block by block into the schema."""
+    refuse_overwrite(out, [src])
     info = features.validate_features(src)
     if frames is not None and frames != info.frames:
         log.warning("%s: keeping the file's own %d frames (frames=%d applies to audio sources)",
@@ -157,10 +178,8 @@ def _from_features_h5(
         source_path=str(src),
         source_attrs=json.dumps(info.attrs, sort_keys=True, default=str),
     )
-    return features.write_features(
-        out, info.n, info.frames,
-        _progress(_copied_rows(src, names, valence, arousal), info.n, "copy", progress), attrs,
-    )
+    return _write(out, info.n, info.frames,
+                  _progress(_copied_rows(src, names, valence, arousal), info.n, "copy", progress), attrs)
 
 
 def _copied_rows(
