@@ -24,6 +24,7 @@ import numpy as np
 
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
+from emosteer.steering.grid import Grid
 
 PARTS = ("train", "dev", "val")
 SEGMENT_SUFFIX = re.compile(r"_seg\d+$")
@@ -57,7 +58,7 @@ def make_split(
     """Disjoint sorted index lists "train", "dev", "val" covering all rows.
 
     group mode: a seeded shuffle of groups (optionally stratified by the G x G bin of each group's
-    mean label) puts round(val_fraction * groups) groups in val, then round(dev_fraction * rest)
+    mean label, G = `stratify_grid`, binned by `Grid` as everywhere else) puts round(val_fraction * groups) groups in val, then round(dev_fraction * rest)
     of the remaining groups in dev. original mode: val as in ORIGINAL.md §e (`val_fraction` is not
     used), dev carved from the original's train part the same group-wise way.
     """
@@ -98,8 +99,9 @@ def _check_args(
         raise EmosteerError(f"split: val_fraction must be in (0, 1), got {val_fraction}")
     if not 0.0 <= dev_fraction < 1.0:
         raise EmosteerError(f"split: dev_fraction must be in [0, 1), got {dev_fraction}")
-    if stratify_grid is not None and stratify_grid < 1:
-        raise EmosteerError(f"split: stratify_grid must be >= 1, got {stratify_grid}")
+    if stratify_grid is not None and (isinstance(stratify_grid, bool) or not isinstance(stratify_grid, int)
+                                      or stratify_grid < 2):
+        raise EmosteerError(f"split: stratify_grid must be an integer >= 2 or None, got {stratify_grid!r}")
 
 
 def _pick_groups(
@@ -137,13 +139,7 @@ def _strata(
     counts = np.bincount(pos, minlength=present.size)
     mean_v = np.bincount(pos, weights=valence[rows], minlength=present.size) / counts
     mean_a = np.bincount(pos, weights=arousal[rows], minlength=present.size) / counts
-    return label_bin(mean_v, grid) * grid + label_bin(mean_a, grid)
-
-
-def label_bin(x: np.ndarray, grid: int) -> np.ndarray:
-    """Bin k of edges -1 + 2k/G holds lo <= x < hi; +1 goes to the last bin (as grid.Grid)."""
-    k = np.floor((np.asarray(x, dtype=np.float64) + 1.0) * grid / 2.0).astype(np.int64)
-    return np.clip(k, 0, grid - 1)
+    return Grid(grid).bin_index(mean_v, mean_a, where="split: mean label of a clip")
 
 
 def _quotas(sizes: np.ndarray, fraction: float, total: int) -> np.ndarray:
