@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emosteer.model.checkpoints import load_model, load_panns_backbone, save_model
 from emosteer.errors import EmosteerError
@@ -244,3 +249,38 @@ def test_equal_models_save_to_equal_bytes(tmp_path) -> None:
     save_model(model, tmp_path / "a.pt", {"epoch": 1})
     save_model(model, tmp_path / "b.pt", {"epoch": 1})
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def _small_checkpoint() -> bytes:
+    buf = io.BytesIO()
+    torch.save({"format": "emosteer/1", "model": {"w": torch.zeros(3)}, "config": {"forward_passes": 2},
+                "meta": {"epoch": 1, "r": [0.5]}}, buf)
+    return buf.getvalue()
+
+
+def test_a_damaged_pickle_is_one_line_without_warnings(tmp_path: Path) -> None:
+    """Zeros over the pickle's first opcodes empty the unpickler's stack: IndexError before."""
+    data = bytearray(_small_checkpoint())
+    data[26:30] = b"\x00" * 4
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(EmosteerError, match=r"damaged\.pt: not a readable torch checkpoint"):
+            load_model(path)
+    assert [str(w.message) for w in caught] == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**16), st.binary(min_size=1, max_size=8))
+def test_any_damaged_checkpoint_is_a_result_or_one_line(at: int, patch: bytes) -> None:
+    data = bytearray(_small_checkpoint())
+    at %= len(data)
+    data[at : at + len(patch)] = patch
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.pt"
+        path.write_bytes(bytes(data))
+        try:
+            load_model(path)
+        except EmosteerError as exc:
+            assert "\n" not in str(exc)

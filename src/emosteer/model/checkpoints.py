@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import struct
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -130,13 +132,18 @@ def _safe_load(path: str | os.PathLike[str]) -> Any:
     if not Path(path).is_file():
         raise EmosteerError(f"{path}: no such checkpoint file")
     try:
-        with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS):
+        with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's note on a damaged protocol byte
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise EmosteerError(f"{path}: {_refusal(str(exc))}") from None
-    except (EOFError, OSError, RuntimeError, ValueError) as exc:
+    except DAMAGED as exc:
         raise EmosteerError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
 
+
+# What torch.load raises on a damaged file besides UnpicklingError (measured by overwriting bytes
+# of a saved checkpoint: a bad memo index is a KeyError, a bad stack an IndexError).
+DAMAGED = (EOFError, OSError, RuntimeError, ValueError, KeyError, IndexError, TypeError, struct.error)
 
 # torch's weights-only unpickler names what it refused in one of these sentences
 _BLOCKED = re.compile(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked")
