@@ -3,6 +3,7 @@ EmosteerError line -- never another exception. Example counts are bounded so the
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emosteer.data import emosoundscapes, features
+from emosteer.data import emosoundscapes, features, split
 from emosteer.errors import EmosteerError
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -149,3 +150,40 @@ def test_ratings_reader_never_raises_anything_but_emosteer_error(raw: bytes) -> 
         assert ratings and all(-1.0 <= v <= 1.0 for v in ratings.values())
         assert all(name and name == name.strip() for name in ratings)
 
+
+
+# --- split JSON ---------------------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 8) | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(
+        st.sampled_from(["n", "train", "dev", "val", "x"]), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(st.one_of(JSON.map(lambda doc: json.dumps(doc).encode()),
+                 st.fixed_dictionaries({"train": st.lists(st.integers(-1, 6), max_size=6),
+                                        "dev": st.lists(st.integers(-1, 6), max_size=3),
+                                        "val": st.lists(st.integers(-1, 6), max_size=3)}).map(
+                     lambda doc: json.dumps(doc).encode()),
+                 st.binary(max_size=64)))
+def test_split_reader_never_raises_anything_but_emosteer_error(raw: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "split.json"
+        path.write_bytes(raw)
+        try:
+            parts = split.read_split(path, 6)
+        except EmosteerError as exc:
+            assert "\n" not in str(exc)
+            return
+        assert sorted(i for part in parts.values() for i in part) == list(range(6))
+
+
+def test_split_reader_deeply_nested_or_a_folder_is_one_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    _one_line_or_result(lambda: split.read_split(deep, 6))
+    (tmp_path / "folder.json").mkdir()
+    _one_line_or_result(lambda: split.read_split(tmp_path / "folder.json", 6))

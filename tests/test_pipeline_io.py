@@ -111,6 +111,9 @@ def test_read_json_errors_name_the_file(tmp_path):
     (tmp_path / "folder.json").mkdir()
     with pytest.raises(EmosteerError, match=r"folder\.json: unreadable \(Is a directory\)"):
         pipeline.read_json(tmp_path / "folder.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(EmosteerError, match=r"deep\.json: not valid JSON \(nested too deeply\)"):
+        pipeline.read_json(tmp_path / "deep.json")
 
 
 # --------------------------------------------------------------------------------------------

@@ -122,5 +122,7 @@ def read_json(path: str | Path) -> Any:
         raise EmosteerError(f"{path}: not valid JSON (line {exc.lineno})") from None
     except UnicodeDecodeError:
         raise EmosteerError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except RecursionError:
+        raise EmosteerError(f"{path}: not valid JSON (nested too deeply)") from None
     except OSError as exc:
         raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None

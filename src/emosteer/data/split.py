@@ -189,6 +189,10 @@ def read_split(path: str | Path, n: int) -> dict[str, list[int]]:
         raise EmosteerError(f"{path}: no such file") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EmosteerError(f"{path}: not a JSON split file ({exc})") from exc
+    except RecursionError as exc:
+        raise EmosteerError(f"{path}: not a JSON split file (nested too deeply)") from exc
+    except OSError as exc:
+        raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from exc
     if not isinstance(doc, dict):
         raise EmosteerError(f"{path}: not a JSON split file (top level is not an object)")
     if "n" in doc and doc["n"] != n:
