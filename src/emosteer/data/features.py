@@ -34,9 +34,9 @@ SCAN_BYTES = 64 * 2**20  # rows of `feature` read at once while scanning for NaN
 
 Row = tuple[str, np.ndarray, float, float]  # (audio name, (T, 64) features, valence, arousal)
 
-# What h5py raises on a damaged file, depending on which structure is broken (measured by
-# flipping bytes of a valid file: OSError, RuntimeError, KeyError, ValueError, UnicodeDecodeError).
-# TypeError: a dataset of a type numpy cannot hold; UnicodeDecodeError is a ValueError.
+# What h5py raises on a damaged file depends on which structure is broken (measured by overwriting
+# bytes of a valid file: OSError, RuntimeError, KeyError, ValueError incl. UnicodeDecodeError);
+# TypeError is a dataset of a type numpy cannot hold.
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
 
 

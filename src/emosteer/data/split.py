@@ -58,8 +58,9 @@ def make_split(
     """Disjoint sorted index lists "train", "dev", "val" covering all rows.
 
     group mode: a seeded shuffle of groups (optionally stratified by the G x G bin of each group's
-    mean label, G = `stratify_grid`, binned by `Grid` as everywhere else) puts round(val_fraction * groups) groups in val, then round(dev_fraction * rest)
-    of the remaining groups in dev. original mode: val as in ORIGINAL.md §e (`val_fraction` is not
+    mean label, G = `stratify_grid`, binned by `Grid` as everywhere else) puts
+    round(val_fraction * groups) groups in val, then round(dev_fraction * rest) of the remaining
+    groups in dev. original mode: val as in ORIGINAL.md §e (`val_fraction` is not
     used), dev carved from the original's train part the same group-wise way.
     """
     n = len(names)
