@@ -47,6 +47,14 @@ def test_write_json_writes_nan_as_null_meaning_undefined(tmp_path):
     assert _strict_json(path.read_text()) == {"r": None, "ci": [None, 0.5], "n": 3}
 
 
+def test_read_metrics_turns_undefined_back_into_nan(tmp_path):
+    path = tmp_path / "m.json"
+    pipeline.write_json(path, {"r": float("nan"), "ci": [np.nan, 0.5], "name": "x"})
+    got = pipeline.read_metrics(path)
+    assert np.isnan(got["r"]) and np.isnan(got["ci"][0]) and got["ci"][1] == 0.5 and got["name"] == "x"
+    assert pipeline.read_json(path)["r"] is None
+
+
 @pytest.mark.parametrize("bad", [float("inf"), -np.inf, np.float32("inf")])
 def test_write_json_refuses_inf_naming_the_key_and_keeps_the_old_file(tmp_path, bad):
     path = tmp_path / "m.json"

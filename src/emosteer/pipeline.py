@@ -126,3 +126,19 @@ def read_json(path: str | Path) -> Any:
         raise EmosteerError(f"{path}: not valid JSON (nested too deeply)") from None
     except OSError as exc:
         raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None
+
+
+def read_metrics(path: str | Path) -> Any:
+    """`read_json` for files of numbers written by `write_json`: null (an undefined value, written
+    for a NaN) comes back as NaN, so arithmetic and formatting need no special case."""
+    return _null_as_nan(read_json(path))
+
+
+def _null_as_nan(value: Any) -> Any:
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {k: _null_as_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_as_nan(v) for v in value]
+    return value
