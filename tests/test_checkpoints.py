@@ -271,7 +271,7 @@ def test_a_damaged_pickle_is_one_line_without_warnings(tmp_path: Path) -> None:
     assert [str(w.message) for w in caught] == []
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**16), st.binary(min_size=1, max_size=8))
 def test_any_damaged_checkpoint_is_a_result_or_one_line(at: int, patch: bytes) -> None:
     data = bytearray(_small_checkpoint())

@@ -16,7 +16,7 @@ from emosteer.data import emosoundscapes, features, split
 from emosteer.errors import EmosteerError
 
 # derandomize: the same examples on every run, so a failure reproduces and CI does not flicker
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)
