@@ -76,15 +76,15 @@ def load_audio(path: str | Path) -> np.ndarray:
 
 def _load_with_librosa(path: Path) -> tuple[np.ndarray, int]:
     """librosa's audioread path, for formats soundfile cannot decode; failures name the file."""
-    import audioread  # librosa's own dependency; only needed on this fallback path
+    with warnings.catch_warnings():  # librosa's and audioread's notes would surround our one line
+        warnings.simplefilter("ignore")
+        import audioread  # librosa's own dependency; only needed on this fallback path
 
-    try:
-        with warnings.catch_warnings():  # librosa's own notes would surround our one-line error
-            warnings.simplefilter("ignore")
+        try:
             y, sr = librosa.load(str(path), sr=None, mono=True, dtype=np.float32)
-    except (audioread.exceptions.DecodeError, EOFError, OSError, RuntimeError, ValueError) as exc:
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__}: no decoder reads it"
-        raise EmosteerError(f"{path}: audio: unreadable ({detail})") from exc
+        except (audioread.exceptions.DecodeError, EOFError, OSError, RuntimeError, ValueError) as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__}: no decoder reads it"
+            raise EmosteerError(f"{path}: audio: unreadable ({detail})") from exc
     return y, int(sr)
 
 
