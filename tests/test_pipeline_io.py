@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from emosteer import pipeline
+from emosteer import params, pipeline
 from emosteer.model import activations
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
@@ -169,17 +171,23 @@ def test_write_csv_rejects_unequal_columns_and_writes_nothing(tmp_path):
 # run
 
 
-def test_run_passes_the_raw_params(tmp_path, monkeypatch):
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def _params_here(tmp_path, monkeypatch, text=None):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("seed: 3\ngrid: 5\n")
+    (tmp_path / "params.yaml").write_text(REPO_PARAMS.read_text() if text is None else text)
+
+
+def test_run_passes_the_validated_params(tmp_path, monkeypatch):
+    _params_here(tmp_path, monkeypatch, re.sub(r"^grid: \d+$", "grid: 7", REPO_PARAMS.read_text(), flags=re.M))
     got = []
     pipeline.run(got.append, "stage_x")
-    assert got == [{"seed": 3, "grid": 5}]
+    assert got == [params.load(tmp_path / "params.yaml")] and got[0].grid == 7
 
 
 def test_run_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    _params_here(tmp_path, monkeypatch)
 
     def main(raw):
         raise EmosteerError("data/split.json: field 'val': index [3] out of range")
@@ -203,8 +211,7 @@ def test_run_without_params_file_is_also_one_line(tmp_path, monkeypatch, capsys)
 
 
 def test_run_lets_programming_errors_through(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    _params_here(tmp_path, monkeypatch)
 
     def main(raw):
         raise ZeroDivisionError

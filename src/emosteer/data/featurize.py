@@ -21,10 +21,11 @@ from tqdm import tqdm
 from emosteer import __version__
 from emosteer.atomic import refuse_overwrite
 from emosteer.data import emosoundscapes, features
-from emosteer.constants import FMAX, FMIN, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
+from emosteer.constants import (
+    DATA_SOURCES, FMAX, FMIN, FRONTENDS, HOP_LENGTH, MIN_FRAMES, N_FFT, N_MELS, SAMPLE_RATE,
+)
 from emosteer.errors import EmosteerError
 from emosteer.data.frontend import (
-    FLAVOURS,
     check_flavour,
     frames_for_samples,
     frames_for_seconds,
@@ -32,11 +33,9 @@ from emosteer.data.frontend import (
     logmel,
 )
 from emosteer.data.synth import SynthConfig, generate_clips
-from emosteer.model.lrm import MIN_FRAMES
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("synthetic", "features_h5", "emo_soundscapes")
 DEFAULT_FRONTEND = "panns"  # keeps absolute level (an arousal cue) and is what PANNs' bn0 expects
 EMO_SOUNDSCAPES_SECONDS = 6.0  # the dataset's clip length: its default T is 601 frames
 FRONTEND_ATTRS = ("frontend", "sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax")
@@ -59,8 +58,8 @@ def build_features(
     frontend None means DEFAULT_FRONTEND; frames None means the natural length: one synthetic
     clip (or segment), or 6 s for Emo-Soundscapes.
     """
-    if source not in SOURCES:
-        raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {SOURCES}")
+    if source not in DATA_SOURCES:
+        raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {DATA_SOURCES}")
     if frames is not None and frames < 1:
         raise EmosteerError(f"featurize: frames must be >= 1, got {frames}")
     out = Path(out)
@@ -217,7 +216,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="cut each clip into this many segments <clip>_seg<i> (default 0: whole clips)")
     syn.add_argument("--rank-labels", action="store_true", default=None,
                      help="map labels to their ranks on [-1, 1], as Emo-Soundscapes ratings are")
-    p.add_argument("--frontend", choices=FLAVOURS, default=None,
+    p.add_argument("--frontend", choices=FRONTENDS, default=None,
                    help=f"log-mel flavour for audio sources (default {DEFAULT_FRONTEND})")
     p.add_argument("--frames", type=int, default=None,
                    help="frames T for audio sources (default: the clip length; 601 for Emo-Soundscapes)")

@@ -25,10 +25,9 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from emosteer.constants import FMAX, FMIN, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
+from emosteer.constants import FMAX, FMIN, FRONTENDS, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 from emosteer.errors import EmosteerError
 
-FLAVOURS = ("original", "panns")
 POWER = 2.0  # power spectrogram, librosa's default and the original's
 AMIN = 1e-10  # power floor of both flavours (librosa's default amin, PANNs' amin)
 ORIGINAL_TOP_DB = 80.0  # librosa's default top_db, which the original kept
@@ -162,5 +161,5 @@ def logmel(y: np.ndarray, flavour: str, frames: int) -> np.ndarray:
 
 def check_flavour(flavour: str) -> None:
     """Reject an unknown front-end name before any work is done."""
-    if flavour not in FLAVOURS:
-        raise EmosteerError(f"frontend: unknown flavour {flavour!r}; expected one of {FLAVOURS}")
+    if flavour not in FRONTENDS:
+        raise EmosteerError(f"frontend: unknown flavour {flavour!r}; expected one of {FRONTENDS}")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from emosteer.atomic import replacing
+from emosteer.constants import SPLIT_MODES
 from emosteer.errors import EmosteerError
 from emosteer.steering.grid import Grid
 
@@ -30,7 +31,6 @@ PARTS = ("train", "dev", "val")
 SEGMENT_SUFFIX = re.compile(r"_seg\d+$")
 ORIGINAL_SEED = 42
 ORIGINAL_TRAIN_FRACTION = 0.7
-MODES = ("group", "original")
 
 
 def group_of(name: str) -> str:
@@ -90,8 +90,8 @@ def _check_args(
     n: int, valence: np.ndarray, arousal: np.ndarray, val_fraction: float, dev_fraction: float,
     mode: str, stratify_grid: int | None,
 ) -> None:
-    if mode not in MODES:
-        raise EmosteerError(f"split: unknown mode {mode!r}; expected one of {MODES}")
+    if mode not in SPLIT_MODES:
+        raise EmosteerError(f"split: unknown mode {mode!r}; expected one of {SPLIT_MODES}")
     if n < 2:
         raise EmosteerError(f"split: need at least 2 rows, got {n}")
     if valence.size != n or arousal.size != n:
