@@ -8,8 +8,8 @@ from emosteer.evaluation import report
 
 def main(p: params.Params) -> None:
     pooled = report.read_pooled(pipeline.POOLED)
-    baseline = pipeline.read_json(pipeline.POOLED / "baseline.json")
-    train = {f"s{s}": pipeline.read_json(pipeline.SeedPaths(s).train_metrics) for s in p.seeds}
+    baseline = pipeline.read_metrics(pipeline.POOLED / "baseline.json")
+    train = {f"s{s}": pipeline.read_metrics(pipeline.SeedPaths(s).train_metrics) for s in p.seeds}
     pipeline.write_json(pipeline.HEADLINE, report.headline(pooled))
     pipeline.write_csv(pipeline.PLOTS / "delta_r.csv", report.delta_rows(pooled))
     pipeline.write_text(pipeline.REPORT, report.render(baseline, pooled, train,

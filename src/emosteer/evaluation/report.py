@@ -6,13 +6,13 @@ Input is what the evaluate stages wrote (pooled metrics per variant); nothing is
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 
 from emosteer.errors import EmosteerError
+from emosteer.pipeline import read_metrics
 
 # The seed report's table (25BIN_STEERING_SIGNALS_FINAL_REPORT.md §4.1), quoted, not measured here.
 SEED_TABLE = (
@@ -168,10 +168,7 @@ def read_pooled(directory: Path) -> dict[str, dict[str, dict[str, Any]]]:
             raise EmosteerError(f"{directory / which}: no pooled metrics (run its evaluate stage)")
         out[which] = {}
         for f in files:
-            try:
-                out[which][f.stem] = json.loads(f.read_text())
-            except json.JSONDecodeError as exc:
-                raise EmosteerError(f"{f}: not valid JSON (line {exc.lineno})") from None
+            out[which][f.stem] = read_metrics(f)
     return out
 
 
