@@ -102,3 +102,18 @@ def test_require_finite_names_the_first_bad_row() -> None:
     with pytest.raises(EmosteerError) as info:
         require_finite(bad, "out.h5: dataset 'v'")
     assert str(info.value) == "out.h5: dataset 'v': NaN or inf at index 1; refusing to write it"
+
+
+def test_a_temp_left_by_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL skips `finally`: the temp stays until the same file is written again."""
+    from emosteer.atomic import replacing
+
+    target = tmp_path / "m.json"
+    stale = tmp_path / ".m.json.abc123.tmp"
+    stale.write_text("half")
+    other = tmp_path / ".other.json.abc123.tmp"
+    other.write_text("not ours")
+    with replacing(target) as tmp:
+        tmp.write_text("{}")
+    assert target.read_text() == "{}" and not stale.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.abc123.tmp", "m.json"]

@@ -9,6 +9,7 @@ of its own inputs; `require_finite` is the check every writer makes before its r
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -50,7 +51,10 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def _temp_beside(target: Path) -> Path:
-    """Create the parent folders and an empty temp file beside `target`; one line on failure."""
+    """Create the parent folders and an empty temp file beside `target`; one line on failure.
+
+    Temp files of `target` left by a killed writer (no `finally` runs after SIGKILL) are removed
+    first, so a rerun after a crash leaves none behind."""
     if target.is_dir():
         raise EmosteerError(f"{target}: is a folder; give a file path to write")
     for parent in reversed(target.parents):
@@ -58,6 +62,8 @@ def _temp_beside(target: Path) -> Path:
             raise EmosteerError(f"{target}: cannot write: {parent} is a file, not a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a writer of this file that was killed (SIGKILL)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise EmosteerError(f"{target}: cannot write in {target.parent} ({_reason(exc)})") from exc
