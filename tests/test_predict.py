@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import torch
 
 from emosteer import predict as predict_cli
+from emosteer.cli import main
 from emosteer.model.checkpoints import save_model
 from emosteer.errors import EmosteerError
 from emosteer.model.inference import predict
@@ -217,26 +217,33 @@ def test_cli_bad_table_entry(setup: dict[str, Path]) -> None:
         _run(*_base_args(setup, setup["dir"] / "x.npz"), "--steering-json", bad, "--category", "a")
 
 
-def test_cli_checks_features_file(setup: dict[str, Path]) -> None:
+def test_cli_checks_features_file_with_the_library_readers(setup: dict[str, Path]) -> None:
     d, out = setup["dir"], setup["dir"] / "x.npz"
     x = _features()
     x[3, 7, 11] = np.nan
-    nan_h5 = _h5(d / "nan.h5", x, with_labels=False)
+    nan_h5 = _h5(d / "nan.h5", x)
     args = ["--checkpoint", setup["ckpt"], "--out", out, "--batch-size", "2", "--features"]
     with pytest.raises(EmosteerError, match=r"nan.h5: dataset 'feature': NaN or inf at index 3"):
         _run(*args, nan_h5)
     assert not out.exists() and not [p for p in d.iterdir() if p.name.startswith(".x.npz")]
+    with pytest.raises(EmosteerError, match=r"nolabels.h5: dataset 'valence': missing"):
+        _run(*args, _h5(d / "nolabels.h5", _features(), with_labels=False))
     with h5py.File(d / "noname.h5", "w") as f:
         f["feature"] = _features()
+        f["valence"] = f["arousal"] = np.zeros(N, np.float32)
     with pytest.raises(EmosteerError, match=r"noname.h5: dataset 'audio_name': missing"):
         _run(*args, d / "noname.h5")
     with h5py.File(d / "short.h5", "w") as f:
         f["feature"] = _features()
+        f["valence"] = f["arousal"] = np.zeros(N, np.float32)
         f["audio_name"] = np.array([b"a", b"b"])
-    with pytest.raises(EmosteerError, match=r"dataset 'audio_name': shape \(2,\), expected \(5,\)"):
+    with pytest.raises(EmosteerError, match=r"dataset 'audio_name': length 2 != 5 rows"):
         _run(*args, d / "short.h5")
+    with pytest.raises(EmosteerError, match=r"dataset 'feature': 8 frames, the model needs >= 16"):
+        _run(*args, _h5(d / "t8.h5", _features()[:, :8]))
     with pytest.raises(EmosteerError, match="no such file"):
         _run(*args, d / "absent.h5")
+    assert not out.exists()
 
 
 def test_cli_accepts_original_and_refuses_panns(setup: dict[str, Path]) -> None:
@@ -255,14 +262,7 @@ def test_cli_accepts_original_and_refuses_panns(setup: dict[str, Path]) -> None:
         _run("--checkpoint", panns, "--features", setup["h5"], "--out", d / "p.npz")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("emosteer.data.featurize") is None
-    or importlib.util.find_spec("emosteer.evaluation.replicate") is None,
-    reason="the CLI dispatcher also imports featurize/replicate, not present in this tree yet",
-)
 def test_cli_dispatcher_exit_code(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    from emosteer.cli import main
-
     out = setup["dir"] / "cli.npz"
     assert main(["predict", *map(str, _base_args(setup, out))]) == 0 and out.exists()
     code = main(["predict", *map(str, _base_args(setup, out)), "--steering-json", str(setup["table"]),
@@ -270,3 +270,97 @@ def test_cli_dispatcher_exit_code(setup: dict[str, Path], capsys: pytest.Capture
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown category 'nope'" in err
+
+
+# --- never destroy an input, never write NaN (issue 11 items 1 and 2) ---------------------------
+
+
+def _digest(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink"])
+@pytest.mark.parametrize("victim", ["h5", "ckpt", "table"])
+def test_cli_refuses_an_output_that_is_an_input(setup: dict[str, Path], how: str, victim: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    d = setup["dir"]
+    target = setup[victim]
+    before = _digest(target)
+    if how == "same":
+        out = target
+    elif how == "relative":
+        monkeypatch.chdir(d)
+        (d / "sub").mkdir()
+        out = Path("sub") / ".." / target.name
+    elif how == "symlink":
+        out = d / "link.npz"
+        out.symlink_to(target)
+    else:
+        out = d / "hard.npz"
+        out.hardlink_to(target)
+    args = ["--checkpoint", setup["ckpt"], "--features", setup["h5"], "--out", out,
+            "--steering-json", setup["table"], "--category", "positive_strong"]
+    code = main(["predict", *map(str, args)])
+    assert code == 2
+    assert _digest(target) == before
+
+
+def test_cli_refuses_csv_over_an_input_and_a_folder_out(setup: dict[str, Path]) -> None:
+    d = setup["dir"]
+    before = _digest(setup["h5"])
+    with pytest.raises(EmosteerError, match="refusing to overwrite an input"):
+        _run(*_base_args(setup, d / "p.npz"), "--csv", setup["h5"])
+    assert _digest(setup["h5"]) == before and not (d / "p.npz").exists()
+    with pytest.raises(EmosteerError, match="is a folder"):
+        _run(*_base_args(setup, d))
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--strength", "nan", r"--strength: must be a finite number, got nan"),
+    ("--strength", "inf", r"--strength: must be a finite number, got inf"),
+    ("--strength", "-5", r"--strength: must be >= 0, got -5.0"),
+    ("--alpha", "nan", r"--alpha: must be a finite number, got nan"),
+    ("--alpha", "2", r"--alpha: must be in \[0, 1\], got 2.0"),
+    ("--alpha", "-0.1", r"--alpha: must be in \[0, 1\], got -0.1"),
+])
+def test_cli_refuses_strength_and_alpha_out_of_limits(setup: dict[str, Path], flag: str, value: str,
+                                                      message: str) -> None:
+    out = setup["dir"] / "x.npz"
+    with pytest.raises(EmosteerError, match=message):
+        _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
+             flag, value)
+    assert not out.exists()
+
+
+def test_cli_strength_zero_is_accepted_and_matches_the_library(setup: dict[str, Path]) -> None:
+    """0 is inside the limits: it switches the steered pathways' modulation off (not "unsteered")."""
+    out = setup["dir"] / "zero.npz"
+    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
+         "--strength", "0")
+    entry = json.loads(setup["table"].read_text())["positive_strong"]
+    ref = predict(_model(), _features(), steer_valence=np.array(entry["valence_128d"], np.float32),
+                  steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=0.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+
+
+def test_check_finite_names_the_first_bad_row() -> None:
+    out = {k: np.zeros((3, 128) if k.endswith("128d") else 3, np.float32) for k in predict_cli.OUTPUT_KEYS}
+    predict_cli.check_finite(out, ["a", "b", "c"])
+    out["arousal_128d"][2, 5] = np.inf
+    out["valence"][1] = np.nan
+    with pytest.raises(EmosteerError, match=r"non-finite valence for 'b' \(row 1\); nothing written"):
+        predict_cli.check_finite(out, ["a", "b", "c"])
+
+
+def test_cli_nan_weight_writes_nothing(setup: dict[str, Path]) -> None:
+    model = _model()
+    with torch.no_grad():
+        next(p for n, p in model.named_parameters() if n.endswith("weight")).fill_(float("nan"))
+    ckpt = setup["dir"] / "nan.pt"
+    save_model(model, ckpt, {})
+    out = setup["dir"] / "nan.npz"
+    # refused at load (non-finite weight) or before the write (non-finite outputs): never written
+    with pytest.raises(EmosteerError, match=r"non-finite|NaN|not finite"):
+        _run("--checkpoint", ckpt, "--features", setup["h5"], "--out", out)
+    assert not out.exists()
