@@ -364,3 +364,44 @@ def test_cli_nan_weight_writes_nothing(setup: dict[str, Path]) -> None:
     with pytest.raises(EmosteerError, match=r"non-finite|NaN|not finite"):
         _run("--checkpoint", ckpt, "--features", setup["h5"], "--out", out)
     assert not out.exists()
+
+
+# --- tables with provenance: --target and the model-hash warning (issue 13 items 1 and 3) --------
+
+
+def _our_table(setup: dict[str, Path], model_file: Path) -> Path:
+    from emosteer.steering.grid import Grid
+    from emosteer.steering.signals import Provenance, aggregate, write_json
+
+    rng = np.random.default_rng(0)
+    v, a = rng.uniform(-1, 1, 60), rng.uniform(-1, 1, 60)
+    acts = rng.uniform(0, 1, (60, 128)).astype(np.float32)
+    table = aggregate(acts, acts[::-1].copy(), v, a, Grid(3), min_count=3)
+    path = setup["dir"] / "ours.json"
+    write_json(table, path, Provenance.of_model(model_file, split="train", seed=0))
+    return path
+
+
+def test_cli_target_is_the_idw_blend_and_hash_warning(setup: dict[str, Path],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from emosteer.steering import selection, signals
+
+    path = _our_table(setup, setup["ckpt"])
+    out = setup["dir"] / "target.npz"
+    _run(*_base_args(setup, out), "--steering-json", path, "--target", "0.5,-0.25", "--strength", "2")
+    assert "warning" not in capsys.readouterr().err  # built with this very checkpoint
+    sv, sa = selection.idw(signals.read_json(path), np.array([0.5]), np.array([-0.25]))
+    ref = predict(_model(), _features(), steer_valence=sv[0], steer_arousal=sa[0], strength=2.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["arousal"], ref["arousal"], atol=1e-6)
+
+    other = setup["dir"] / "other.pt"
+    other.write_bytes(b"not the checkpoint")
+    path = _our_table(setup, other)
+    _run(*_base_args(setup, out), "--steering-json", path, "--category", "positive_strong")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning" in err and "ours.json was built with model sha256" in err
+    with pytest.raises(SystemExit):  # argparse: out of [-1, 1]
+        _run(*_base_args(setup, out), "--steering-json", path, "--target", "0.5,2")
+    with pytest.raises(EmosteerError, match="signals.json: metadata.grid: expected an integer"):  # no grid
+        _run(*_base_args(setup, out), "--steering-json", setup["table"], "--target", "0,0")
