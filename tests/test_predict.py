@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import h5py
@@ -405,3 +407,157 @@ def test_cli_target_is_the_idw_blend_and_hash_warning(setup: dict[str, Path],
         _run(*_base_args(setup, out), "--steering-json", path, "--target", "0.5,2")
     with pytest.raises(EmosteerError, match="signals.json: metadata.grid: expected an integer"):  # no grid
         _run(*_base_args(setup, out), "--steering-json", setup["table"], "--target", "0,0")
+
+
+# --- emosteer predict --audio (issue 13 item 1) -------------------------------------------------
+
+
+def _tone(path: Path, seconds: float, sr: int, freq: float, channels: int = 1) -> Path:
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * freq * t) * np.linspace(0.2, 1.0, t.size)
+    sf.write(path, np.repeat(y[:, None], channels, axis=1) if channels > 1 else y, sr)
+    return path
+
+
+@pytest.fixture()
+def clips(tmp_path: Path) -> dict[str, Path]:
+    """A folder of real sound files in two formats and rates, and a note that is not audio."""
+    folder = tmp_path / "clips"
+    (folder / "sub").mkdir(parents=True)
+    long = _tone(folder / "long.wav", 1.5, 44_100, 440.0, channels=2)
+    short = _tone(folder / "sub" / "short.flac", 0.5, 16_000, 1200.0)
+    (folder / "notes.txt").write_text("not audio")
+    ckpt = tmp_path / "model.pt"
+    save_model(_model(), ckpt, {})
+    return {"dir": tmp_path, "folder": folder, "long": long, "short": short, "ckpt": ckpt}
+
+
+def _expected(paths: list[Path], frames: int, flavour: str = "panns", **steer) -> dict[str, np.ndarray]:
+    from emosteer.data.frontend import load_audio, logmel
+
+    x = np.stack([logmel(load_audio(p), flavour, frames) for p in paths])
+    return predict(_model(), x, **steer)
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def test_audio_folder_gives_npz_and_csv(clips: dict[str, Path]) -> None:
+    out = clips["dir"] / "pred.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["folder"], "--out", out)
+    files = [clips["long"], clips["short"]]  # sorted, recursive, notes.txt skipped
+    ref = _expected(files, 101)
+    with np.load(out) as z:
+        assert list(z["audio_name"]) == [str(p) for p in files]
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+        np.testing.assert_allclose(z["arousal_128d"], ref["arousal_128d"], atol=1e-6)
+        assert "start_seconds" not in z.files
+    rows = _csv_rows(out.with_suffix(".csv"))
+    assert rows[0] == ["audio_name", "valence", "arousal"]
+    assert [r[0] for r in rows[1:]] == [str(p) for p in files]
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], ref["arousal"], atol=1e-6)
+
+
+def test_audio_steered_frontend_and_whole_file(clips: dict[str, Path], setup: dict[str, Path]) -> None:
+    out = clips["dir"] / "steered.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["short"], clips["long"], "--out", out,
+         "--csv", clips["dir"] / "steered.csv", "--frontend", "original", "--frames", "64",
+         "--steering-json", setup["table"], "--category", "positive_strong", "--strength", "2")
+    entry = json.loads(setup["table"].read_text())["positive_strong"]
+    ref = _expected([clips["short"], clips["long"]], 64, "original",
+                    steer_valence=np.array(entry["valence_128d"], np.float32),
+                    steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=2.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+    assert (clips["dir"] / "steered.csv").is_file()
+
+    whole = clips["dir"] / "whole.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], clips["short"], "--out", whole,
+         "--frames", "whole")
+    from emosteer.data.frontend import frames_for_samples, load_audio
+
+    with np.load(whole) as z:
+        for i, p in enumerate([clips["long"], clips["short"]]):
+            frames = frames_for_samples(load_audio(p).size)  # 1.5 s -> 151, 0.5 s -> 51
+            np.testing.assert_allclose(z["valence"][i], _expected([p], frames)["valence"][0], atol=1e-6)
+
+
+def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path]) -> None:
+    from emosteer.data.frontend import load_audio, logmel
+
+    out = clips["dir"] / "hop.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], clips["short"], "--out", out,
+         "--frames", "32", "--hop-seconds", "0.25")
+    win = 31 * 320  # samples of a 32-frame window
+    y = load_audio(clips["long"])  # 1.5 s = 48000 samples: windows at 0, .25, .5, .75, 1.0 s
+    starts = [0, 8000, 16000, 24000, 32000]
+    ref = predict(_model(), np.stack([logmel(y[s:s + win], "panns", 32) for s in starts]))
+    with np.load(out) as z:
+        assert list(z["audio_name"]) == [str(clips["long"])] * 5 + [str(clips["short"])]
+        np.testing.assert_allclose(z["start_seconds"], [0, 0.25, 0.5, 0.75, 1.0, 0.0])
+        np.testing.assert_allclose(z["valence"][:5], ref["valence"], atol=1e-6)
+    rows = _csv_rows(out.with_suffix(".csv"))
+    assert rows[0] == ["audio_name", "start_seconds", "valence", "arousal"]
+    assert [r[1] for r in rows[1:]] == ["0.000", "0.250", "0.500", "0.750", "1.000", "0.000"]
+
+
+def test_audio_bad_file_is_one_line_and_nothing_written(clips: dict[str, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    broken = clips["folder"] / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt not really")
+    out = clips["dir"] / "bad.npz"
+    code = main(["predict", "--checkpoint", str(clips["ckpt"]), "--audio", str(clips["folder"]),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "broken.wav" in err and err.strip().count("\n") == 0
+    assert not out.exists() and not out.with_suffix(".csv").exists()
+    assert sorted(p.name for p in clips["dir"].iterdir()) == ["clips", "model.pt"]
+
+
+def test_audio_refusals(clips: dict[str, Path], setup: dict[str, Path]) -> None:
+    base = ["--checkpoint", clips["ckpt"], "--out", clips["dir"] / "x.npz"]
+    (clips["dir"] / "empty").mkdir()
+    with pytest.raises(EmosteerError, match="empty: no audio files"):
+        _run(*base, "--audio", clips["dir"] / "empty")
+    with pytest.raises(EmosteerError, match="nope.wav: no such audio file or folder"):
+        _run(*base, "--audio", clips["dir"] / "nope.wav")
+    with pytest.raises(EmosteerError, match="given twice"):
+        _run(*base, "--audio", clips["folder"], clips["long"])
+    with pytest.raises(EmosteerError, match="--frames applies to --audio only"):
+        _run(*base[:2], "--out", clips["dir"] / "x.npz", "--features", setup["h5"], "--frames", "64")
+    with pytest.raises(EmosteerError, match="--category-file needs --features"):
+        _run(*base, "--audio", clips["long"], "--steering-json", setup["table"], "--category-file", setup["table"])
+    with pytest.raises(EmosteerError, match="--hop-seconds needs a window length"):
+        _run(*base, "--audio", clips["long"], "--frames", "whole", "--hop-seconds", "1")
+    before = clips["long"].read_bytes()
+    with pytest.raises(EmosteerError, match="refusing to overwrite an input"):
+        _run("--checkpoint", clips["ckpt"], "--audio", clips["folder"], "--out", clips["long"])
+    with pytest.raises(EmosteerError, match="refusing to overwrite an input"):
+        _run(*base, "--audio", clips["folder"], "--csv", clips["folder"] / "sub" / ".." / "long.wav")
+    assert clips["long"].read_bytes() == before
+    with pytest.raises(SystemExit):
+        _run(*base, "--audio", clips["long"], "--frames", "8")  # below the model's 16
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+                    reason="espeak-ng or sox is not installed (apt-get install espeak-ng sox)")
+def test_audio_speech_and_sox_files(tmp_path: Path) -> None:
+    """Real files from other tools: espeak-ng speech (22.05 kHz wav) and a sox chirp (48 kHz stereo ogg)."""
+    speech, chirp = tmp_path / "speech.wav", tmp_path / "chirp.ogg"
+    subprocess.run(["espeak-ng", "-w", str(speech), "steer the model toward calm"], check=True)
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "2", str(chirp), "synth", "1.2", "sine", "200-2000",
+                    "vol", "0.5"], check=True)
+    ckpt = tmp_path / "model.pt"
+    save_model(_model(), ckpt, {})
+    out = tmp_path / "real.npz"
+    _run("--checkpoint", ckpt, "--audio", speech, chirp, "--out", out)
+    ref = _expected([speech, chirp], 101)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+    assert [r[0] for r in _csv_rows(out.with_suffix(".csv"))[1:]] == [str(speech), str(chirp)]
