@@ -6,11 +6,14 @@ import argparse
 import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from emosteer import predict as predict_cli
@@ -561,3 +564,34 @@ def test_audio_speech_and_sox_files(tmp_path: Path) -> None:
     with np.load(out) as z:
         np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
     assert [r[0] for r in _csv_rows(out.with_suffix(".csv"))[1:]] == [str(speech), str(chirp)]
+
+
+# --- property test: the category file reader (issue 11 item 6) ----------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
+       st.integers(0, 6))
+def test_fuzz_category_file(data: bytes, n: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "cats.txt"
+        path.write_bytes(data)
+        try:
+            lines = predict_cli.read_category_file(path, n, Path("features.h5"))
+        except EmosteerError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+        else:
+            assert len(lines) == n and all(line == line.strip() for line in lines)
+
+
+def test_limits_are_one_definition_for_cli_and_params() -> None:
+    from emosteer.steering.limits import check_alpha, check_strength
+
+    assert check_strength(0) == 0.0 and check_strength(np.float32(2.5)) == 2.5 and check_alpha(1) == 1.0
+    for bad, message in ((True, "expected a number"), ("3", "expected a number"), (None, "expected a number"),
+                         (float("inf"), "finite"), (10**400, "finite"), (-1e-9, ">= 0")):
+        with pytest.raises(EmosteerError, match=rf"steering.strength: .*{message}"):
+            check_strength(bad, "steering.strength")
+    for bad in (1.0000001, -0.5, float("nan")):
+        with pytest.raises(EmosteerError, match=r"steering.alpha: must be"):
+            check_alpha(bad, "steering.alpha")

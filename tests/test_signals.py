@@ -3,11 +3,15 @@
 import hashlib
 import json
 import struct
+import tempfile
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
@@ -316,3 +320,63 @@ def test_signals_inspect_cli(tmp_path, capsys):
     assert "split train, seed 3" in capsys.readouterr().out
     assert main(["signals", "inspect", str(tmp_path / "absent.json")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+# --- property tests: malformed input gives a clean result or EmosteerError, nothing else --------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _readers_survive(path) -> None:
+    """Every reader of a steering JSON either returns or raises EmosteerError."""
+    for reader in (read_json, read_categories, read_metadata, describe):
+        try:
+            reader(path)
+        except EmosteerError as exc:
+            assert str(exc) and "\n" not in str(exc)
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_fuzz_steering_json_bytes(data):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.json"
+        path.write_bytes(data)
+        _readers_survive(path)
+
+
+@FUZZ
+@given(JSON_VALUES)
+def test_fuzz_steering_json_any_value(value):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.json"
+        path.write_text(json.dumps(value))
+        _readers_survive(path)
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_steering_json_mutated_table(data):
+    """A valid table with one entry, field, metadata key or vector element replaced or dropped."""
+    obj = to_json(_corner_table(min_count=2), Provenance(split="train", seed=1))
+    top = data.draw(st.sampled_from(sorted(obj)))
+    target = obj
+    key = top
+    if isinstance(obj[top], dict) and data.draw(st.booleans()):
+        target, key = obj[top], data.draw(st.sampled_from(sorted(obj[top])))
+    mode = data.draw(st.sampled_from(["drop", "replace", "element"]))
+    if mode == "element" and isinstance(target[key], list) and target[key]:
+        target[key][data.draw(st.integers(0, len(target[key]) - 1))] = data.draw(JSON_VALUES)
+    elif mode == "drop":
+        del target[key]
+    else:
+        target[key] = data.draw(JSON_VALUES)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.json"
+        path.write_text(json.dumps(obj))
+        _readers_survive(path)

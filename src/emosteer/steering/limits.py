@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from emosteer.errors import EmosteerError
 
 MIN_STRENGTH = 0.0
@@ -23,12 +25,12 @@ ALPHA_RANGE = (0.0, 1.0)
 
 def _number(value: Any, field: str) -> float:
     """`value` as a finite float; bools and non-numbers are refused, naming `field`."""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise EmosteerError(f"{field}: expected a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise EmosteerError(f"{field}: expected a number, got {value!r}") from None
+    except OverflowError:  # an int beyond float range
+        raise EmosteerError(f"{field}: must be a finite number, got {value!r}") from None
     if not math.isfinite(number):
         raise EmosteerError(f"{field}: must be a finite number, got {value!r}")
     return number
