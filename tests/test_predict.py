@@ -595,3 +595,10 @@ def test_limits_are_one_definition_for_cli_and_params() -> None:
     for bad in (1.0000001, -0.5, float("nan")):
         with pytest.raises(EmosteerError, match=r"steering.alpha: must be"):
             check_alpha(bad, "steering.alpha")
+
+
+def test_cli_bad_csv_folder_writes_no_npz_either(setup: dict[str, Path]) -> None:
+    out = setup["dir"] / "p.npz"
+    with pytest.raises(EmosteerError, match="output directory .*missing does not exist"):
+        _run(*_base_args(setup, out), "--csv", setup["dir"] / "missing" / "p.csv")
+    assert not out.exists()

@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> None:
     outputs = [args.out] + ([csv_out] if csv_out is not None else [])
     for out in outputs:
         refuse_overwrite(out, [p for p in inputs if p is not None])
+        _check_output_path(out)  # all outputs, before any is written: nothing partial
     if csv_out is not None and _same_path(csv_out, args.out):
         raise EmosteerError(f"{csv_out}: --csv and --out are the same file")
 
