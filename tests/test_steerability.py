@@ -40,8 +40,10 @@ class FakeModel:
     """predict(x, sv, sa, s): unsteered (m, -m) plus s * gain * (sv[:,0], sa[:,0]) plus optional noise
     that depends on the clip and the bin (through sv[:, 1] = bin index). Records its calls."""
 
-    def __init__(self, gain_v: float = 1.0, gain_a: float = 1.0, noise: float = 0.0, cross: bool = False):
+    def __init__(self, gain_v: float = 1.0, gain_a: float = 1.0, noise: float = 0.0, cross: bool = False,
+                 offset: float = 0.0):
         self.gain_v, self.gain_a, self.noise, self.cross, self.calls = gain_v, gain_a, noise, cross, []
+        self.offset = offset  # a pull of every steered valence prediction, whatever the bin
 
     def __call__(self, x, sv, sa, s):
         self.calls.append((len(x), sv.shape, sa.shape, s))
@@ -49,7 +51,7 @@ class FakeModel:
         m = x.mean(axis=(1, 2)).astype(np.float64)
         wobble = self.noise * np.sin(1000.0 * m + 7.0 * sv[:, 1])
         drive_v = sa[:, 0] if self.cross else sv[:, 0]  # cross: valence follows the AROUSAL centre
-        return m + s * self.gain_v * drive_v + wobble, -m + s * self.gain_a * sa[:, 0] - wobble
+        return m + s * self.gain_v * drive_v + wobble + self.offset, -m + s * self.gain_a * sa[:, 0] - wobble
 
 
 def test_exact_linear_shift_gives_r_one_and_tight_cis() -> None:
@@ -62,6 +64,19 @@ def test_exact_linear_shift_gives_r_one_and_tight_cis() -> None:
     np.testing.assert_allclose(res.shift_valence_lo, res.shift_valence, atol=1e-6)  # no clip spread
     for d in (res.valence, res.arousal):
         assert d.r == pytest.approx(1.0) and d.lo == pytest.approx(1.0) and d.n_bins == 9
+        assert d.slope == pytest.approx(2.0) and d.slope_lo == pytest.approx(2.0)  # shift = 2 * centre
+        assert d.common == pytest.approx(0.0, abs=1e-12)  # centres of a full grid average to 0
+
+
+def test_common_pull_is_separate_from_direction() -> None:
+    """A pull of every prediction alike changes the common shift, not r or the slope."""
+    x, table = _features(), _table()
+    plain = analyse(FakeModel(gain_v=0.1), table, x, *_base(x), strength=1.0, n_boot=50)
+    pulled = analyse(FakeModel(gain_v=0.1, offset=-0.4), table, x, *_base(x), strength=1.0, n_boot=50)
+    assert pulled.valence.common == pytest.approx(-0.4) and plain.valence.common == pytest.approx(0.0, abs=1e-12)
+    assert pulled.valence.r == pytest.approx(plain.valence.r) == pytest.approx(1.0)
+    assert pulled.valence.slope == pytest.approx(0.1)
+    assert metrics(pulled)["valence_common_shift"] == pytest.approx(-0.4)
 
 
 def test_reversed_and_unrelated_directions() -> None:
@@ -123,6 +138,8 @@ def test_pool_over_seeds() -> None:
     assert pooled.valence.n_seeds == 2 and pooled.n_clips == 60
     lo_r, hi_r = sorted([one.valence.r, two.valence.r])
     assert lo_r <= pooled.valence.r <= hi_r
+    assert pooled.valence.slope == pytest.approx((one.valence.slope + two.valence.slope) / 2)
+    assert pooled.valence.slope_lo < pooled.valence.slope < pooled.valence.slope_hi
     assert pooled.valence.lo < pooled.valence.r < pooled.valence.hi
     np.testing.assert_allclose(pooled.shift_valence, (one.shift_valence + two.shift_valence) / 2)
     assert pooled.seeds_per_bin.tolist() == [2] * 9

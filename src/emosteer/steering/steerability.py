@@ -10,14 +10,17 @@ not matter; negative, steering pushes the other way. Its CI comes from the same 
 resamples (clips resampled once, every bin's mean recomputed on them, r recomputed), so it shows
 clip-sampling uncertainty for this model and table; seed-to-seed spread is what `pool` adds.
 
-Pooling over seeds averages r in Fisher-z space with a t interval over seeds (one seed: its own
-bootstrap CI), and averages each bin's shift over the seeds where that bin is populated.
+r says whether the ordering is right, not how much: every bin may also pull all predictions the
+same way, so each summary carries the slope (shift per unit of centre) and the common shift (the
+mean over bins) as well. Pooling over seeds averages r in Fisher-z space and the slope as it is,
+with t intervals over seeds (one seed: its own bootstrap CIs), and averages each bin's shift over
+the seeds where that bin is populated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats as sps
@@ -39,12 +42,22 @@ Z_CLIP = 1 - 1e-7  # |r| = 1 has an infinite Fisher z; pooled r of perfect seeds
 
 @dataclass(frozen=True)
 class Direction:
-    """Pearson r between bin centre (this dimension's axis) and induced mean shift, with a 95% CI."""
+    """How a dimension's induced shift follows the bins' centres on that axis, with 95% CIs.
+
+    r: Pearson r across bins between centre and mean shift (is the ordering right?); slope: the
+    least-squares shift per unit of centre (how much, in prediction units: 2/G apart bins differ
+    by slope*2/G); common: the mean shift over bins (what every bin does alike, e.g. a generic
+    pull of all predictions that r and slope do not see).
+    """
 
     dim: str
     r: float
     lo: float
     hi: float
+    slope: float
+    slope_lo: float
+    slope_hi: float
+    common: float
     n_bins: int
     n_seeds: int = 1
 
@@ -177,7 +190,9 @@ def metrics(result: Steerability) -> dict[str, float | int]:
     out: dict[str, float | int] = {"strength": result.strength, "n_clips": result.n_clips}
     for d in (result.valence, result.arousal):
         out.update({f"{d.dim}_direction_r": d.r, f"{d.dim}_direction_lo": d.lo,
-                    f"{d.dim}_direction_hi": d.hi, f"{d.dim}_n_bins": d.n_bins,
+                    f"{d.dim}_direction_hi": d.hi, f"{d.dim}_slope": d.slope,
+                    f"{d.dim}_slope_lo": d.slope_lo, f"{d.dim}_slope_hi": d.slope_hi,
+                    f"{d.dim}_common_shift": d.common, f"{d.dim}_n_bins": d.n_bins,
                     f"{d.dim}_n_seeds": d.n_seeds})
     return out
 
@@ -203,8 +218,17 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     return stats.pearson(x, y) if len(x) >= MIN_BINS else float("nan")
 
 
+def _slopes(centre: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each column of `shifts` (m, b) on `centre` (m,); NaN if centre is constant."""
+    c = centre - centre.mean()
+    ss = float(c @ c)
+    if len(centre) < 2 or ss == 0.0:
+        return np.full(shifts.shape[1], np.nan)
+    return (c @ (shifts - shifts.mean(axis=0))) / ss
+
+
 def _direction(dim: str, centre: np.ndarray, mean: np.ndarray, boot: np.ndarray) -> Direction:
-    """r(centre, mean shift) with the percentile CI of r over the bootstrap resamples.
+    """r and slope of mean shift on centre, with percentile CIs over the bootstrap resamples.
 
     A resample where the shifts are constant has no r; the CI is taken over the others and is NaN
     if none is defined.
@@ -213,20 +237,33 @@ def _direction(dim: str, centre: np.ndarray, mean: np.ndarray, boot: np.ndarray)
     rs = np.array([_pearson(centre, boot[:, b]) for b in range(boot.shape[1])])
     rs = rs[np.isfinite(rs)]
     lo, hi = _percentile_ci(rs, axis=0) if rs.size else (np.nan, np.nan)
-    return Direction(dim=dim, r=r, lo=float(lo), hi=float(hi), n_bins=len(centre))
+    slope = float(_slopes(centre, mean[:, None])[0])
+    slopes = _slopes(centre, boot)
+    s_lo, s_hi = _percentile_ci(slopes, axis=0) if np.isfinite(slopes).all() else (np.nan, np.nan)
+    return Direction(dim=dim, r=r, lo=float(lo), hi=float(hi), slope=slope, slope_lo=float(s_lo),
+                     slope_hi=float(s_hi), common=float(mean.mean()), n_bins=len(centre))
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """(mean, lo, hi): the 95% t interval of the mean over seeds."""
+    s = len(values)
+    half = sps.t.ppf(1 - (1 - CI_LEVEL) / 2, s - 1) * values.std(ddof=1) / np.sqrt(s)
+    m = float(values.mean())
+    return m, m - half, m + half
 
 
 def _pool_direction(per_seed: list[Direction]) -> Direction:
+    """r averaged in Fisher z, slope and common shift averaged; t CIs over the seeds with a defined r."""
     dim = per_seed[0].dim
     defined = [d for d in per_seed if np.isfinite(d.r)]
     n_bins = min(d.n_bins for d in per_seed)
-    if not defined:
-        return Direction(dim, float("nan"), float("nan"), float("nan"), n_bins, 0)
-    if len(defined) == 1:
-        d = defined[0]
-        return Direction(dim, d.r, d.lo, d.hi, n_bins, 1)
-    z = np.arctanh(np.clip([d.r for d in defined], -Z_CLIP, Z_CLIP))
-    s = len(z)
-    half = sps.t.ppf(1 - (1 - CI_LEVEL) / 2, s - 1) * z.std(ddof=1) / np.sqrt(s)
-    m = z.mean()
-    return Direction(dim, float(np.tanh(m)), float(np.tanh(m - half)), float(np.tanh(m + half)), n_bins, s)
+    common = float(np.mean([d.common for d in per_seed]))
+    if len(defined) <= 1:
+        if not defined:
+            nan = float("nan")
+            return Direction(dim, nan, nan, nan, nan, nan, nan, common, n_bins, 0)
+        return replace(defined[0], n_bins=n_bins, common=common)
+    z, z_lo, z_hi = _t_interval(np.arctanh(np.clip([d.r for d in defined], -Z_CLIP, Z_CLIP)))
+    slope, s_lo, s_hi = _t_interval(np.array([d.slope for d in defined]))
+    return Direction(dim, float(np.tanh(z)), float(np.tanh(z_lo)), float(np.tanh(z_hi)), slope, s_lo, s_hi,
+                     common, n_bins, len(defined))
