@@ -393,12 +393,17 @@ def test_cli_target_is_the_idw_blend_and_hash_warning(setup: dict[str, Path],
 
     path = _our_table(setup, setup["ckpt"])
     out = setup["dir"] / "target.npz"
-    _run(*_base_args(setup, out), "--steering-json", path, "--target", "0.5,-0.25", "--strength", "2")
+    _run(*_base_args(setup, out), "--steering-json", path, "--target=0.5,-0.25", "--strength", "2")
     assert "warning" not in capsys.readouterr().err  # built with this very checkpoint
     sv, sa = selection.idw(signals.read_json(path), np.array([0.5]), np.array([-0.25]))
     ref = predict(_model(), _features(), steer_valence=sv[0], steer_arousal=sa[0], strength=2.0)
     with np.load(out) as z:
         np.testing.assert_allclose(z["arousal"], ref["arousal"], atol=1e-6)
+    _run(*_base_args(setup, out), "--steering-json", path, "--target=-0.5,-0.25", "--strength", "2")
+    sv, sa = selection.idw(signals.read_json(path), np.array([-0.5]), np.array([-0.25]))
+    ref = predict(_model(), _features(), steer_valence=sv[0], steer_arousal=sa[0], strength=2.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
 
     other = setup["dir"] / "other.pt"
     other.write_bytes(b"not the checkpoint")

@@ -84,7 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--category-file", type=Path, default=None, metavar="FILE",
                        help="--features: one category name per line, in input order")
     which.add_argument("--target", type=_target, default=None, metavar="V,A",
-                       help="steer toward (valence, arousal): inverse-distance blend of the populated bins")
+                       help="steer toward (valence, arousal): inverse-distance blend of the populated bins "
+                            "(write --target=-0.5,0.2 when V is negative)")
     p.add_argument("--strength", type=float, default=REPORT_STRENGTH, metavar="S",
                    help=f"multiplies the steered ModBlocks' neg/pos scales, finite and >= 0 (default {REPORT_STRENGTH})")
     p.add_argument("--alpha", type=float, default=1.0, metavar="A",

@@ -574,14 +574,12 @@ def describe(path: str | os.PathLike) -> str:
         lines.append("  extra        " + ", ".join(f"{k}={v}" for k, v in extra.items()))
     lines.append("  clips per bin (rows: arousal, high to low; columns: valence, low to high; * fell back)")
     counts = table.counts.reshape(g.size, g.size)  # [valence index, arousal index]
-    width = max(4, len(str(int(counts.max()))) + 1)
-    lines.append("    " + " " * 8 + "".join(f"{c:+{width + 1}.2f}" for c in g.centres))
+    w = max(6, len(str(int(counts.max()))) + 1)  # each cell: w characters and a fallback mark
+    lines.append(f"    {'':8}" + "".join(f"{c:>+{w}.2f} " for c in g.centres) + " <- valence centre")
     for ai in range(g.size - 1, -1, -1):
-        cells = "".join(
-            f"{counts[vi, ai]:>{width}}{'*' if table.source[vi * g.size + ai] != vi * g.size + ai else ' '}"
-            for vi in range(g.size)
-        )
-        lines.append(f"    a={g.centres[ai]:+.2f}  {cells}")
+        marks = ["*" if table.source[vi * g.size + ai] != vi * g.size + ai else " " for vi in range(g.size)]
+        cells = "".join(f"{counts[vi, ai]:>{w}}{marks[vi]}" for vi in range(g.size))
+        lines.append(f"    {'a=' + format(g.centres[ai], '+.2f'):8}{cells}")
     fallbacks = table.fallbacks()
     if fallbacks:
         lines.append("  fallbacks    " + ", ".join(f"{k} -> {v}" for k, v in fallbacks.items()))
