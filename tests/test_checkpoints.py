@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emosteer.model.checkpoints import load_model, load_panns_backbone, save_model
 from emosteer.errors import EmosteerError
@@ -154,8 +160,69 @@ class Payload:
 def test_arbitrary_objects_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"model": _random_state(), "extra": Payload()}, path)
-    with pytest.raises(EmosteerError, match=r"needs unpickling of arbitrary objects .*Payload.*refusing"):
+    with pytest.raises(EmosteerError) as info:
         load_model(path)
+    assert str(info.value) == (
+        f"{path}: refused: the pickle needs test_checkpoints.Payload, which is not on the allow-list "
+        "of plain data, and building it could run arbitrary code; save plain tensors/dicts")
+
+
+class RunsACommand:
+    """Unpickling this calls os.system: what a malicious checkpoint does."""
+
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+def test_a_blocked_global_is_named_with_the_reason(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "evil.pth"
+    torch.save({"model": _random_state(), "hook": RunsACommand()}, path)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == (
+        f"{path}: refused: the pickle calls {os.system.__module__}.system, and module "
+        f"{os.system.__module__} is blocked because it can run commands or code on load; "
+        "checkpoints must hold only tensors and plain data")
+    assert "must never run" not in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("key", ["affective_valence.2.weight", "visual_system.base.bn0.running_var"])
+def test_a_non_finite_weight_is_refused_at_load_naming_the_key(tmp_path: Path, key: str) -> None:
+    state = _random_state()
+    state[key].view(-1)[3] = float("nan")
+    path = tmp_path / "nan.pth"
+    torch.save({"model": state}, path)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == f"{path}: weight '{key}' holds NaN or inf; refusing it"
+
+
+def test_a_non_finite_weight_is_refused_at_save(tmp_path: Path) -> None:
+    model = EmotionLRM()
+    with torch.no_grad():
+        model.affective_arousal[4].bias.fill_(float("inf"))
+    with pytest.raises(EmosteerError) as info:
+        save_model(model, tmp_path / "m.pt", {})
+    assert str(info.value) == (f"save_model: {tmp_path / 'm.pt'}: weight 'affective_arousal.4.bias' "
+                               "holds NaN or inf; refusing it")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("field,value,kind,expected", [
+    ("forward_passes", "two", "str", "int"),
+    ("forward_passes", True, "bool", "int"),
+    ("freeze_backbone", 1, "int", "bool"),
+])
+def test_a_config_of_the_wrong_type_is_one_line(tmp_path: Path, field: str, value, kind: str,
+                                                expected: str) -> None:
+    path = tmp_path / "m.pt"
+    save_model(EmotionLRM(), path, {})
+    payload = torch.load(path, weights_only=True)
+    payload["config"][field] = value
+    torch.save(payload, path)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == f"{path}: field 'config.{field}': {value!r} is a {kind}, expected {expected}"
 
 
 def test_unreadable_and_missing_files_refused(tmp_path: Path) -> None:
@@ -182,3 +249,38 @@ def test_equal_models_save_to_equal_bytes(tmp_path) -> None:
     save_model(model, tmp_path / "a.pt", {"epoch": 1})
     save_model(model, tmp_path / "b.pt", {"epoch": 1})
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def _small_checkpoint() -> bytes:
+    buf = io.BytesIO()
+    torch.save({"format": "emosteer/1", "model": {"w": torch.zeros(3)}, "config": {"forward_passes": 2},
+                "meta": {"epoch": 1, "r": [0.5]}}, buf)
+    return buf.getvalue()
+
+
+def test_a_damaged_pickle_is_one_line_without_warnings(tmp_path: Path) -> None:
+    """Zeros over the pickle's first opcodes empty the unpickler's stack: IndexError before."""
+    data = bytearray(_small_checkpoint())
+    data[26:30] = b"\x00" * 4
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(EmosteerError, match=r"damaged\.pt: not a readable torch checkpoint"):
+            load_model(path)
+    assert [str(w.message) for w in caught] == []
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 2**16), st.binary(min_size=1, max_size=8))
+def test_any_damaged_checkpoint_is_a_result_or_one_line(at: int, patch: bytes) -> None:
+    data = bytearray(_small_checkpoint())
+    at %= len(data)
+    data[at : at + len(patch)] = patch
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.pt"
+        path.write_bytes(bytes(data))
+        try:
+            load_model(path)
+        except EmosteerError as exc:
+            assert "\n" not in str(exc)

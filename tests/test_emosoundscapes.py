@@ -128,3 +128,22 @@ def test_name_with_comma(tmp_path: Path) -> None:
     path = tmp_path / "Valence.csv"
     path.write_text("rain, heavy.wav,0.25\n\n")
     assert emosoundscapes.read_ratings(path) == {"rain, heavy.wav": 0.25}
+
+
+def test_a_clip_with_audio_and_one_rating_is_counted_once(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    root = build_folder(tmp_path / "emo")  # d.wav: audio, no rating
+    (root / "ratings" / "Valence.csv").write_text("b.wav,0.5\na.wav,-0.25\nc.flac,1\n")
+    (root / "ratings" / "Arousal.csv").write_text("a.wav,0.75\nb.wav,0\n")  # c.flac: valence only
+    with caplog.at_level(logging.WARNING):
+        inv = emosoundscapes.collect_clips(root)
+    assert [c.name for c in inv.clips] == ["b.wav", "a.wav"]
+    assert inv.missing_rating == ["c.flac", "d.wav"]
+    assert "2 clips lack a valence or arousal rating, skipped (first: c.flac, d.wav)" in caplog.text
+
+
+def test_ratings_field_over_the_csv_limit_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "Valence.csv"
+    path.write_text('"' + "x" * 200_000 + '",0.5\n')
+    with pytest.raises(EmosteerError, match=r"Valence\.csv: unreadable rating file \(field larger than field limit"):
+        emosoundscapes.read_ratings(path)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import soundfile as sf
 
+from emosteer import cli
 from emosteer.data import featurize
 from emosteer.errors import EmosteerError
 from emosteer.data.features import read_features, read_labels, validate_features
@@ -59,7 +62,7 @@ def test_synthetic_segments_and_frames(tmp_path: Path) -> None:
     assert info.frames == 50
 
 
-def _raw_h5(path: Path, n: int = 4, frames: int = 9) -> Path:
+def _raw_h5(path: Path, n: int = 4, frames: int = 17) -> Path:
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as f:  # the original's layout: no attributes, float64 here
         f["feature"] = rng.standard_normal((n, frames, 64))
@@ -73,7 +76,7 @@ def test_features_h5_is_copied_and_normalised(tmp_path: Path) -> None:
     src = _raw_h5(tmp_path / "emotion_features.h5")
     out = tmp_path / "features.h5"
     info = featurize.build_features("features_h5", src, out, None, None, progress=False)
-    assert info.n == 4 and info.frames == 9
+    assert info.n == 4 and info.frames == 17
     assert info.attrs["source"] == "features_h5" and info.attrs["frontend"] == "unknown"
     assert info.attrs["source_path"] == str(src)
     with h5py.File(src) as f, h5py.File(out) as g:
@@ -81,7 +84,7 @@ def test_features_h5_is_copied_and_normalised(tmp_path: Path) -> None:
         np.testing.assert_array_equal(g["feature"][:], f["feature"][:].astype(np.float32))
         assert list(g["audio_name"][:]) == list(f["audio_name"][:])
     again = featurize.build_features("features_h5", out, tmp_path / "again.h5", "panns", 100, progress=False)
-    assert again.frames == 9 and again.attrs["frontend"] == "unknown"  # own T and front end kept
+    assert again.frames == 17 and again.attrs["frontend"] == "unknown"  # own T and front end kept
 
 
 def test_cli_synthetic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,11 +135,6 @@ def test_bad_features_h5_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_main_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cli = pytest.importorskip("emosteer.cli")
-    try:
-        cli.build_parser()
-    except ImportError as exc:  # another module of the dispatcher is not on main yet
-        pytest.skip(f"emosteer.cli cannot build its parser yet: {exc}")
     (tmp_path / "in").mkdir()
     src, message = _bad_inputs(tmp_path / "in")[0]
     out = tmp_path / "f.h5"
@@ -144,7 +142,7 @@ def test_main_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and str(src) in err[0]
     assert not out.exists()
-    assert cli.main(["featurize", "--synthetic", "--n-clips", "2", "--clip-seconds", "0.1",
+    assert cli.main(["featurize", "--synthetic", "--n-clips", "2", "--clip-seconds", "0.2",
                      "--out", str(out), "--no-progress"]) == 0
     assert validate_features(out).n == 2
 
@@ -159,3 +157,86 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(EmosteerError, match="frames must be >= 1"):
         featurize.build_features("synthetic", None, tmp_path / "o.h5", "panns", 0, TINY)
     assert list(tmp_path.iterdir()) == []
+
+
+def _cli_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `emosteer featurize ...`; require exit 2 and one line on stderr; return that line."""
+    assert cli.main(["featurize", *argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    return err.strip()
+
+
+def test_fewer_frames_than_the_model_reads_are_refused(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "f.h5"
+    line = _cli_error(["--synthetic", "--n-clips", "2", "--clip-seconds", "0.1", "--out", str(out)], capsys)
+    assert line == (f"emosteer featurize: error: {out}: 11 frames per clip, but the model needs >= 16 "
+                    "(four 2x2 pools); use longer clips or --frames")
+    src = _raw_h5(tmp_path / "short.h5", frames=15)
+    line = _cli_error(["--features-h5", str(src), "--out", str(out)], capsys)
+    assert "15 frames per clip, but the model needs >= 16" in line
+    _assert_only(tmp_path, ["short.h5"])
+    assert featurize.build_features("synthetic", None, out, "panns", 16, TINY, progress=False).frames == 16
+
+
+def test_out_that_is_the_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    src = _raw_h5(tmp_path / "in.h5")
+    before = src.read_bytes()
+    (tmp_path / "link.h5").symlink_to(src)
+    os.link(src, tmp_path / "hard.h5")
+    for out in ("in.h5", str(src), "./sub/../in.h5", "link.h5", "hard.h5"):
+        line = _cli_error(["--features-h5", str(src), "--out", out], capsys)
+        assert line == (f"emosteer featurize: error: {Path(out)}: is the input {src}; refusing to overwrite "
+                        "an input (choose another output path)")
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.h5", "in.h5", "link.h5"]
+
+
+def test_out_that_is_a_rating_file_of_the_folder_is_refused(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "emo"
+    root.mkdir()
+    sf.write(root / "a.wav", np.zeros(3200, np.float32), 32000)
+    (root / "Valence.csv").write_text("a.wav,0.5\n")
+    (root / "Arousal.csv").write_text("a.wav,0.5\n")
+    target = root / "Valence.csv"
+    before = target.read_bytes()
+    line = _cli_error(["--emo-soundscapes", str(root), "--out", str(target)], capsys)
+    assert line.endswith(f"{target}: is the input {target}; refusing to overwrite an input "
+                         "(choose another output path)")
+    assert target.read_bytes() == before
+
+
+def test_environment_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "folder.h5").mkdir()
+    (tmp_path / "file").write_text("")
+    synth = ["--synthetic", "--n-clips", "2", "--clip-seconds", "0.2"]
+    assert _cli_error([*synth, "--out", str(tmp_path / "folder.h5")], capsys) == (
+        f"emosteer featurize: error: {tmp_path / 'folder.h5'}: is a folder; give a file path to write")
+    assert _cli_error([*synth, "--out", str(tmp_path / "file" / "f.h5")], capsys) == (
+        f"emosteer featurize: error: {tmp_path / 'file' / 'f.h5'}: cannot write: "
+        f"{tmp_path / 'file'} is a file, not a folder")
+
+
+def test_the_progress_bar_starts_after_the_one_off_warm_up(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first clip used to pay librosa's start-up (~2 s) inside the bar: a first ETA of hours."""
+    events: list[str] = []
+    real_logmel, real_tqdm = featurize.logmel, featurize.tqdm
+
+    def logmel(*args, **kwargs):
+        events.append("logmel")
+        return real_logmel(*args, **kwargs)
+
+    def tqdm(*args, **kwargs):
+        events.append("bar")
+        return real_tqdm(*args, **kwargs)
+
+    monkeypatch.setattr(featurize, "logmel", logmel)
+    monkeypatch.setattr(featurize, "tqdm", tqdm)
+    featurize.build_features("synthetic", None, tmp_path / "a.h5", "panns", None, TINY, progress=False)
+    assert events[:2] == ["logmel", "bar"]  # one warm-up call, then the bar, then the clips
+    assert events.count("logmel") == TINY.n_items + 1

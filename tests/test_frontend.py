@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import librosa
@@ -99,3 +100,32 @@ def test_load_audio_refuses_unreadable_and_empty(tmp_path: Path) -> None:
     sf.write(nan, np.array([0.0, np.nan, 0.0], dtype=np.float32), 32000, subtype="FLOAT")
     with pytest.raises(EmosteerError, match=r"nan\.wav: audio: non-finite sample at index 1"):
         frontend.load_audio(nan)
+
+
+def test_truncated_wav_is_read_with_a_warning_naming_it(tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    full = tmp_path / "full.wav"
+    sf.write(full, _tone(0.5), SAMPLE_RATE, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    data = full.read_bytes()
+    cut.write_bytes(data[: 44 + 2 * 4000])  # header + 4000 of 16000 samples
+    with caplog.at_level("WARNING"):
+        y = frontend.load_audio(cut)
+    assert y.size == 4000
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{cut}: audio: truncated file (8044 of the {len(data)} bytes its header declares); "
+        "using the 4000 samples present"]
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        frontend.load_audio(full)
+    assert caplog.records == []
+
+
+def test_corrupt_audio_is_one_error_without_librosa_warnings(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF garbage that no decoder reads")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(EmosteerError, match=r"bad\.wav: audio: unreadable"):
+            frontend.load_audio(bad)
+    assert [str(w.message) for w in caught] == []

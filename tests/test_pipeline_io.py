@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
-import time
+import re
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from emosteer import pipeline
+from emosteer import params, pipeline
 from emosteer.model import activations
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
@@ -36,11 +36,37 @@ def test_write_json_rounds_floats_everywhere_and_keeps_the_rest(tmp_path):
     assert json.loads(path.read_text()) == {"r": 0.123}
 
 
-def test_write_json_keeps_non_finite_values(tmp_path):
+def _strict_json(text):
+    """json.loads that refuses the NaN/Infinity tokens standard JSON readers (JS, jq) reject."""
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_write_json_writes_nan_as_null_meaning_undefined(tmp_path):
     path = tmp_path / "m.json"
-    pipeline.write_json(path, {"sd": float("nan"), "hi": float("inf")})
-    obj = json.loads(path.read_text())
-    assert math.isnan(obj["sd"]) and obj["hi"] == float("inf")
+    pipeline.write_json(path, {"r": float("nan"), "ci": [np.float32("nan"), 0.5], "n": 3})
+    assert _strict_json(path.read_text()) == {"r": None, "ci": [None, 0.5], "n": 3}
+
+
+def test_read_metrics_turns_undefined_back_into_nan(tmp_path):
+    path = tmp_path / "m.json"
+    pipeline.write_json(path, {"r": float("nan"), "ci": [np.nan, 0.5], "name": "x"})
+    got = pipeline.read_metrics(path)
+    assert np.isnan(got["r"]) and np.isnan(got["ci"][0]) and got["ci"][1] == 0.5 and got["name"] == "x"
+    assert pipeline.read_json(path)["r"] is None
+
+
+@pytest.mark.parametrize("bad", [float("inf"), -np.inf, np.float32("inf")])
+def test_write_json_refuses_inf_naming_the_key_and_keeps_the_old_file(tmp_path, bad):
+    path = tmp_path / "m.json"
+    pipeline.write_json(path, {"a": 1})
+    with pytest.raises(EmosteerError) as info:
+        pipeline.write_json(path, {"a": 2, "valence": {"dr": [0.1, bad]}})
+    assert str(info.value) == (f"{path}: key 'valence.dr[1]': {float(bad)} is not finite; "
+                               "refusing to write it")
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
 
 
 def test_write_json_leaves_no_temporary_file(tmp_path):
@@ -89,6 +115,15 @@ def test_read_json_errors_name_the_file(tmp_path):
     (tmp_path / "bad.json").write_text('{"a": 1,\n')
     with pytest.raises(EmosteerError, match=r"bad\.json: not valid JSON \(line 2\)"):
         pipeline.read_json(tmp_path / "bad.json")
+    (tmp_path / "latin.json").write_bytes(b'{"a": "\xe9"}')
+    with pytest.raises(EmosteerError, match=r"latin\.json: not valid JSON \(not UTF-8 text\)"):
+        pipeline.read_json(tmp_path / "latin.json")
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(EmosteerError, match=r"folder\.json: unreadable \(Is a directory\)"):
+        pipeline.read_json(tmp_path / "folder.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(EmosteerError, match=r"deep\.json: not valid JSON \(nested too deeply\)"):
+        pipeline.read_json(tmp_path / "deep.json")
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,6 +143,18 @@ def test_write_csv_columns_rounding_and_strings(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["p.csv"]
 
 
+def test_write_csv_nan_is_an_empty_cell_and_inf_is_refused(tmp_path):
+    path = tmp_path / "p.csv"
+    pipeline.write_csv(path, {"s": [1, 2], "r": [np.float64("nan"), 0.25], "note": [None, "x"]})
+    with open(path, newline="") as f:
+        assert list(csv.reader(f)) == [["s", "r", "note"], ["1.0", "", ""], ["2.0", "0.25", "x"]]
+    before = path.read_bytes()
+    with pytest.raises(EmosteerError) as info:
+        pipeline.write_csv(path, {"s": [1, 2], "r": [0.5, -np.inf]})
+    assert str(info.value) == f"{path}: column 'r': -inf is not finite at index 1; refusing to write it"
+    assert path.read_bytes() == before
+
+
 def test_write_csv_rejects_unequal_columns_and_writes_nothing(tmp_path):
     path = tmp_path / "p.csv"
     with pytest.raises(ValueError, match=r"unequal length \[2, 3\]"):
@@ -124,17 +171,23 @@ def test_write_csv_rejects_unequal_columns_and_writes_nothing(tmp_path):
 # run
 
 
-def test_run_passes_the_raw_params(tmp_path, monkeypatch):
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def _params_here(tmp_path, monkeypatch, text=None):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("seed: 3\ngrid: 5\n")
+    (tmp_path / "params.yaml").write_text(REPO_PARAMS.read_text() if text is None else text)
+
+
+def test_run_passes_the_validated_params(tmp_path, monkeypatch):
+    _params_here(tmp_path, monkeypatch, re.sub(r"^grid: \d+$", "grid: 7", REPO_PARAMS.read_text(), flags=re.M))
     got = []
     pipeline.run(got.append, "stage_x")
-    assert got == [{"seed": 3, "grid": 5}]
+    assert got == [params.load(tmp_path / "params.yaml")] and got[0].grid == 7
 
 
 def test_run_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    _params_here(tmp_path, monkeypatch)
 
     def main(raw):
         raise EmosteerError("data/split.json: field 'val': index [3] out of range")
@@ -158,8 +211,7 @@ def test_run_without_params_file_is_also_one_line(tmp_path, monkeypatch, capsys)
 
 
 def test_run_lets_programming_errors_through(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    _params_here(tmp_path, monkeypatch)
 
     def main(raw):
         raise ZeroDivisionError
@@ -205,9 +257,13 @@ def test_activations_round_trip(tmp_path):
 
 def test_activations_equal_inputs_give_byte_identical_files(tmp_path):
     activations.write(tmp_path / "a.h5", _acts())
-    time.sleep(1.1)  # HDF5 timestamps have 1 s resolution; none may be written
     activations.write(tmp_path / "b.h5", _acts())
     assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+    # HDF5 can stamp a dataset with the wall clock (1 s resolution); instead of sleeping past a
+    # second between two writes, read each dataset's creation time: 0 means no stamp at all.
+    with h5py.File(tmp_path / "a.h5") as f:
+        for key in f:
+            assert h5py.h5o.get_info(f[key].id).ctime == 0, key
     activations.write(tmp_path / "c.h5", _acts(seed=1))
     assert (tmp_path / "a.h5").read_bytes() != (tmp_path / "c.h5").read_bytes()
 
@@ -241,6 +297,33 @@ def test_activations_missing_attribute_is_named(tmp_path, attr):
         del f.attrs[attr]
     with pytest.raises(EmosteerError, match=f"attribute '{attr}': missing"):
         activations.read(path)
+
+
+@pytest.mark.parametrize("key", ["pred_valence", "arousal_128d"])
+def test_activations_non_finite_values_are_refused_before_writing(tmp_path, key):
+    acts = _acts()
+    bad = np.array(getattr(acts, key), dtype=np.float64)
+    bad[4] = np.nan
+    path = tmp_path / "activations.h5"
+    with pytest.raises(EmosteerError) as info:
+        activations.write(path, activations.Activations(**{**acts.__dict__, key: bad}))
+    assert str(info.value) == f"{path}: dataset '{key}': NaN or inf at index 4; refusing to write it"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_activations_damaged_header_is_a_result_or_one_error(tmp_path):
+    """Overwrite each 8-byte word of the metadata: h5py raises OSError, RuntimeError, KeyError or
+    ValueError depending on the word; the reader must answer with one EmosteerError line."""
+    good = tmp_path / "good.h5"
+    activations.write(good, _acts())
+    base = good.read_bytes()
+    path = tmp_path / "activations.h5"
+    for at in range(0, 2048, 8):
+        path.write_bytes(base[:at] + b"\xff" * 8 + base[at + 8:])
+        try:
+            activations.read(path)
+        except EmosteerError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith(str(path))
 
 
 def test_activations_unreadable_file_is_one_error(tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from emosteer.errors import EmosteerError
+from emosteer.steering.grid import Grid
 from emosteer.data.split import group_of, make_split, original_permutation, read_split, write_split
 
 
@@ -62,6 +63,25 @@ def test_stratification_follows_label_bins() -> None:
     val = np.asarray(split["val"])
     assert np.sum(v[val] < 0) == 15 and np.sum(v[val] > 0) == 15
     assert split["dev"] == []
+
+
+def test_stratification_bins_like_grid_one_float_step_below_an_edge() -> None:
+    """-1/3 is the first edge of the 3x3 grid; the float just below it is in bin 0 for Grid. The old
+    floor rule put it in bin 1, merging the two strata below, so val no longer took half of each."""
+    below = np.nextafter(-1 / 3, -np.inf)
+    assert Grid(3).axis_index(np.array([below]))[0] == 0
+    v = np.r_[np.full(10, below), np.zeros(10)]
+    names = [f"c{i}" for i in range(20)]
+    for seed in range(6):
+        split = make_split(names, v, np.zeros(20), 0.5, 0.0, seed=seed, stratify_grid=3)
+        assert np.sum(v[split["val"]] < 0) == 5, seed
+
+
+def test_stratify_grid_must_be_a_grid_size() -> None:
+    names = [f"c{i}" for i in range(6)]
+    for bad in (1, True, 2.0):
+        with pytest.raises(EmosteerError, match="stratify_grid must be an integer >= 2 or None"):
+            make_split(names, np.zeros(6), np.zeros(6), stratify_grid=bad)
 
 
 def test_original_mode_reproduces_global_seed_shuffle() -> None:

@@ -1,6 +1,6 @@
 """What every pipeline stage shares: the file layout, error handling and atomic writers.
 
-A stage is `pipeline.run(main)`: `main` gets the raw params mapping and does its work; bad input
+A stage is `pipeline.run(main)`: `main` gets the validated params (emosteer.params.Params); bad input
 (EmosteerError) becomes one line on stderr and exit code 2. Every output is written to a temporary
 name and renamed, so an interrupted stage never leaves a file that looks complete.
 """
@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,17 +22,44 @@ from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 
 FEATURES = Path("data/features.h5")
-SPLIT = Path("data/split.json")
-MODEL = Path("data/model.pt")
-ACTIVATIONS = Path("data/activations.h5")
-SIGNALS = Path("data/signals")
+PARAMS_OK = Path("data/params.ok")
 METRICS = Path("metrics")
+POOLED = METRICS / "pooled"
 PLOTS = Path("plots")
 REPORT = Path("reports/report.md")
+HEADLINE = METRICS / "headline.json"
+TRAIN_HISTORY = PLOTS / "train_history.csv"
+REFERENCE = Path("data/reference.npz")  # per-seed validation predictions of the global-mean control
 
 
-def run(main: Callable[[dict[str, Any]], None], name: str | None = None) -> None:
-    """Run one stage's `main(raw_params)`; exit 2 with one line on bad input."""
+@dataclass(frozen=True)
+class SeedPaths:
+    """Where one seed's files live: one folder per artifact kind, one file (or folder) per seed."""
+
+    seed: int
+
+    @property
+    def split(self) -> Path:
+        return Path(f"data/splits/s{self.seed}.json")
+
+    @property
+    def model(self) -> Path:
+        return Path(f"data/models/s{self.seed}.pt")
+
+    @property
+    def train_metrics(self) -> Path:
+        return METRICS / "seeds" / "train" / f"s{self.seed}.json"
+
+    @property
+    def activations(self) -> Path:
+        return Path(f"data/activations/s{self.seed}.h5")
+
+    def signals(self, which: str, suffix: str) -> Path:
+        return Path(f"data/signals/{which}/s{self.seed}.{suffix}")
+
+
+def run(main: Callable[[params.Params], None], name: str | None = None) -> None:
+    """Run one stage's `main(params)`; exit 2 with one line on bad input."""
     name = name or Path(sys.argv[0]).stem
     try:
         main(params.load(params.PARAMS_FILE))
@@ -45,21 +73,31 @@ def _atomic(path: Path, write: Callable[[Any], None], newline: str | None = None
         write(f)
 
 
-def _rounded(value: Any, digits: int) -> Any:
+def _rounded(value: Any, digits: int, path: Path, where: str = "") -> Any:
+    """Floats rounded, numpy scalars unwrapped; NaN becomes None (JSON null: "undefined", e.g. the
+    r of a constant prediction); inf is refused naming its place, since no metric is infinite."""
     if isinstance(value, np.generic):  # numpy scalars (float32, int64, bool_) as plain Python
         value = value.item()
     if isinstance(value, float):
-        return value if not math.isfinite(value) else round(value, digits)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise EmosteerError(f"{path}: key '{where or '.'}': {value} is not finite; refusing to write it")
+        return round(value, digits)
     if isinstance(value, Mapping):
-        return {k: _rounded(v, digits) for k, v in value.items()}
+        return {k: _rounded(v, digits, path, f"{where}.{k}" if where else str(k))
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_rounded(v, digits) for v in value]
+        return [_rounded(v, digits, path, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
 
 
 def write_json(path: str | Path, obj: Any, digits: int = 6) -> None:
-    """JSON with floats rounded to `digits` so diffs in review show changes, not noise."""
-    _atomic(Path(path), lambda f: f.write(json.dumps(_rounded(obj, digits), indent=2) + "\n"))
+    """Standard JSON (RFC 8259) with floats rounded to `digits` so diffs in review show changes,
+    not noise. A NaN is written as null, meaning "undefined"; an inf is refused."""
+    path = Path(path)
+    text = json.dumps(_rounded(obj, digits, path), indent=2, allow_nan=False) + "\n"
+    _atomic(path, lambda f: f.write(text))
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -67,19 +105,34 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_csv(path: str | Path, columns: Mapping[str, Sequence[Any]], digits: int = 6) -> None:
-    """A CSV from equal-length columns (the plot-data format DVC reads)."""
+    """A CSV from equal-length columns (the plot-data format DVC reads).
+
+    A NaN (or None) is an empty cell, "undefined", which plots skip; an inf is refused naming the
+    column and row.
+    """
+    path = Path(path)
     names = list(columns)
     lengths = {len(columns[n]) for n in names}
     if len(lengths) > 1:
         raise ValueError(f"{path}: columns of unequal length {sorted(lengths)}")
+    rows = [[_cell(v, digits, path, name, i) for name, v in zip(names, row)]
+            for i, row in enumerate(zip(*(columns[n] for n in names)))]
 
     def write(f: Any) -> None:
         w = csv.writer(f)
         w.writerow(names)
-        for row in zip(*(columns[n] for n in names)):
-            w.writerow([_rounded(float(v), digits) if _is_number(v) else v for v in row])
+        w.writerows(rows)
 
-    _atomic(Path(path), write, newline="")
+    _atomic(path, write, newline="")
+
+
+def _cell(v: Any, digits: int, path: Path, column: str, row: int) -> Any:
+    if not _is_number(v):
+        return v
+    x = float(v)
+    if math.isinf(x):
+        raise EmosteerError(f"{path}: column '{column}': {x} is not finite at index {row}; refusing to write it")
+    return "" if math.isnan(x) else round(x, digits)
 
 
 def _is_number(v: Any) -> bool:
@@ -90,8 +143,30 @@ def _is_number(v: Any) -> bool:
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EmosteerError(f"{path}: file not found (run the stage that writes it)") from None
     except json.JSONDecodeError as exc:
         raise EmosteerError(f"{path}: not valid JSON (line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise EmosteerError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except RecursionError:
+        raise EmosteerError(f"{path}: not valid JSON (nested too deeply)") from None
+    except OSError as exc:
+        raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None
+
+
+def read_metrics(path: str | Path) -> Any:
+    """`read_json` for files of numbers written by `write_json`: null (an undefined value, written
+    for a NaN) comes back as NaN, so arithmetic and formatting need no special case."""
+    return _null_as_nan(read_json(path))
+
+
+def _null_as_nan(value: Any) -> Any:
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {k: _null_as_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_as_nan(v) for v in value]
+    return value

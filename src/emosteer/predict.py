@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,16 +33,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emosteer.atomic import replacing
-from emosteer.constants import HOP_LENGTH, REPORT_STRENGTH, SAMPLE_RATE
+from emosteer import params
+from emosteer.atomic import refuse_overwrite, replacing
+from emosteer.constants import FRONTENDS, HOP_LENGTH, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
 from emosteer.data import features as features_h5
-from emosteer.data.frontend import FLAVOURS, check_flavour, frames_for_samples, load_audio, logmel
+from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel
 from emosteer.errors import EmosteerError
 from emosteer.model.checkpoints import load_model
 from emosteer.model.inference import predict
-from emosteer.model.lrm import MIN_FRAMES, EmotionLRM
+from emosteer.model.lrm import EmotionLRM
 from emosteer.steering import selection, signals
-from emosteer.steering.limits import check_alpha, check_strength
 
 DEFAULT_FRONTEND = "panns"
 DEFAULT_FRAMES = 101  # 1 s at 32 kHz with hop 320
@@ -69,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="OUT.npz", help="output .npz")
     p.add_argument("--csv", type=Path, default=None, metavar="OUT.csv",
                    help="also write audio_name,[start_seconds,]valence,arousal (default for --audio: OUT.csv)")
-    p.add_argument("--frontend", choices=FLAVOURS, default=None,
+    p.add_argument("--frontend", choices=FRONTENDS, default=None,
                    help=f"log-mel front end for --audio (default {DEFAULT_FRONTEND}); use the checkpoint's")
     p.add_argument("--frames", type=_frames, default=None, metavar="N|whole",
                    help=f"frames per row for --audio (default {DEFAULT_FRAMES}; 'whole' = whole file)")
@@ -107,8 +106,8 @@ class Rows:
 
 def run(args: argparse.Namespace) -> None:
     """Validate everything cheap first, then predict block by block and write the outputs."""
-    strength = check_strength(args.strength, "--strength")
-    alpha = check_alpha(args.alpha, "--alpha")
+    strength = params.check_value(params.Strength, args.strength, "--strength")  # params.yaml's limits
+    alpha = params.check_value(params.Alpha, args.alpha, "--alpha")
     steering = any(x is not None for x in (args.category, args.category_file, args.target))
     if steering != (args.steering_json is not None):
         raise EmosteerError(
@@ -120,9 +119,9 @@ def run(args: argparse.Namespace) -> None:
     inputs = [args.checkpoint, args.steering_json, args.category_file, args.features, *(audio or [])]
     outputs = [args.out] + ([csv_out] if csv_out is not None else [])
     for out in outputs:
-        refuse_overwrite(out, [p for p in inputs if p is not None])
+        refuse_overwrite(out, inputs)
         _check_output_path(out)  # all outputs, before any is written: nothing partial
-    if csv_out is not None and _same_path(csv_out, args.out):
+    if csv_out is not None and csv_out.resolve() == args.out.resolve():
         raise EmosteerError(f"{csv_out}: --csv and --out are the same file")
 
     model = load_model(args.checkpoint)
@@ -145,24 +144,6 @@ def run(args: argparse.Namespace) -> None:
 
 
 # --- inputs -----------------------------------------------------------------------------------
-
-
-def refuse_overwrite(out: Path, inputs: Iterable[Path]) -> None:
-    """Refuse an output path that is one of the inputs: same path after resolving symlinks and
-    relative parts, or the same file through a hard link. (To be replaced by emosteer.atomic's.)"""
-    for inp in inputs:
-        if _same_path(out, inp):
-            raise EmosteerError(f"{out}: is the input {inp}; refusing to overwrite an input - choose another output")
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    a, b = Path(a), Path(b)
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _check_source_options(args: argparse.Namespace) -> None:

@@ -48,6 +48,7 @@ class Inventory:
     clips: list[Clip]
     missing_audio: list[str] = field(default_factory=list)  # rated in both files, no audio found
     missing_rating: list[str] = field(default_factory=list)  # audio or one rating, not both ratings
+    inputs: list[Path] = field(default_factory=list)  # both rating files and every audio file seen
 
 
 def find_rating_files(root: Path) -> tuple[Path, Path]:
@@ -70,7 +71,7 @@ def read_ratings(path: Path) -> dict[str, float]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise EmosteerError(f"{path}: unreadable rating file ({exc})") from exc
     for i, row in enumerate(rows):
         if not any(cell.strip() for cell in row):
@@ -128,13 +129,15 @@ def _matcher(audio: dict[str, Path]) -> dict[str, list[Path]]:
 
 def _find(name: str, audio: dict[str, Path], by_stem: dict[str, list[Path]]) -> Path | None:
     """Exact basename first; else a unique case-insensitive, extension-free match."""
-    base = Path(name).name
-    if base in audio:
-        return audio[base]
-    hits = by_stem.get(Path(base).stem.lower(), [])
+    hits = _candidates(name, audio, by_stem)
     if len(hits) > 1:
         raise EmosteerError(f"{hits[0]}: rating name {name!r} matches two audio files, also {hits[1]}")
     return hits[0] if hits else None
+
+
+def _candidates(name: str, audio: dict[str, Path], by_stem: dict[str, list[Path]]) -> list[Path]:
+    base = Path(name).name
+    return [audio[base]] if base in audio else by_stem.get(Path(base).stem.lower(), [])
 
 
 def collect_clips(
@@ -167,8 +170,11 @@ def collect_clips(
         used.add(path)
         clips.append(Clip(name=name, path=path, valence=v, arousal=arousal[name]))
     one_rating = [n for n in valence if n not in arousal] + [n for n in arousal if n not in valence]
-    no_rating = [p.name for p in audio.values() if p not in used]  # no row of both files took it
-    inventory = Inventory(clips, missing_audio, one_rating + no_rating)
+    # audio of a one-rating clip is that clip, already counted once above
+    half_rated = {p for n in one_rating for p in _candidates(n, audio, by_stem)}
+    no_rating = [p.name for p in audio.values() if p not in used and p not in half_rated]
+    inputs = [Path(valence_csv), Path(arousal_csv), *audio.values()]
+    inventory = Inventory(clips, missing_audio, one_rating + no_rating, inputs)
     _warn(inventory, root)
     if not clips:
         raise EmosteerError(f"{root}: no clip has both ratings and an audio file")

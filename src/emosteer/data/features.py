@@ -12,6 +12,7 @@ Every problem is an EmosteerError "<file>: dataset '<name>': <problem> at index 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ SCAN_BYTES = 64 * 2**20  # rows of `feature` read at once while scanning for NaN
 
 Row = tuple[str, np.ndarray, float, float]  # (audio name, (T, 64) features, valence, arousal)
 
+# What h5py raises on a damaged file depends on which structure is broken (measured by overwriting
+# bytes of a valid file: OSError, RuntimeError, KeyError, ValueError incl. UnicodeDecodeError);
+# TypeError is a dataset of a type numpy cannot hold.
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+
 
 @dataclass(frozen=True)
 class FeaturesInfo:
@@ -46,7 +52,7 @@ class FeaturesInfo:
 def validate_features(path: str | Path) -> FeaturesInfo:
     """Check the whole file (structure, labels, names, every feature value); return its shape."""
     path = Path(path)
-    with open_h5(path) as f:
+    with open_h5(path) as f, _reading(path):
         info = _check_structure(f, path)
         _check_feature_rows(f[FEATURE], path, 0, info.n)
     return info
@@ -55,7 +61,7 @@ def validate_features(path: str | Path) -> FeaturesInfo:
 def read_labels(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(audio names, valence (N,), arousal (N,)) after the structural and label checks."""
     path = Path(path)
-    with open_h5(path) as f:
+    with open_h5(path) as f, _reading(path):
         _check_structure(f, path)
         names = _decode_names(f[AUDIO_NAME], path)
         return names, _read_label(f, VALENCE, path), _read_label(f, AROUSAL, path)
@@ -69,7 +75,7 @@ def read_features(path: str | Path, indices: Iterable[int]) -> np.ndarray:
     """
     path = Path(path)
     idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices)
-    with open_h5(path) as f:
+    with open_h5(path) as f, _reading(path):
         info = _check_structure(f, path)
         if idx.size and not np.issubdtype(idx.dtype, np.integer):
             raise EmosteerError(f"{path}: dataset '{FEATURE}': row indices must be integers")
@@ -92,7 +98,7 @@ def iter_feature_blocks(path: str | Path) -> Iterator[np.ndarray]:
     Checks the structure first and each block for NaN/inf as it is read.
     """
     path = Path(path)
-    with open_h5(path) as f:
+    with open_h5(path) as f, _reading(path):
         info = _check_structure(f, path)
         ds = f[FEATURE]
         step = max(1, SCAN_BYTES // (info.frames * N_MELS * ds.dtype.itemsize))
@@ -181,8 +187,22 @@ def open_h5(path: str | Path) -> h5py.File:
         raise EmosteerError(f"{path}: not an HDF5 file")
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
-        raise EmosteerError(f"{path}: truncated or corrupt HDF5 file ({exc})") from exc
+    except H5_ERRORS as exc:
+        raise EmosteerError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from exc
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn what h5py raises on a damaged file, anywhere inside a read, into one line."""
+    try:
+        yield
+    except H5_ERRORS as exc:
+        raise EmosteerError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().strip("'\"")
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 
 def _check_structure(f: h5py.File, path: Path) -> FeaturesInfo:
@@ -267,8 +287,10 @@ def _read_or_fail(ds: h5py.Dataset, path: Path, name: str, sel: Any = ()) -> np.
     """Read a selection; a truncated file fails here, with the dataset named."""
     try:
         return np.asarray(ds[sel])
-    except OSError as exc:
-        raise EmosteerError(f"{path}: dataset '{name}': unreadable, file truncated? ({exc})") from exc
+    except H5_ERRORS as exc:
+        raise EmosteerError(
+            f"{path}: dataset '{name}': unreadable, file truncated or corrupt? ({_first_line(exc)})"
+        ) from exc
 
 
 def _check_feature_rows(ds: h5py.Dataset, path: Path, start: int, stop: int) -> None:

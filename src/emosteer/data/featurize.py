@@ -19,11 +19,13 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from emosteer import __version__
+from emosteer.atomic import refuse_overwrite
 from emosteer.data import emosoundscapes, features
-from emosteer.constants import FMAX, FMIN, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
+from emosteer.constants import (
+    DATA_SOURCES, FMAX, FMIN, FRONTENDS, HOP_LENGTH, MIN_FRAMES, N_FFT, N_MELS, SAMPLE_RATE,
+)
 from emosteer.errors import EmosteerError
 from emosteer.data.frontend import (
-    FLAVOURS,
     check_flavour,
     frames_for_samples,
     frames_for_seconds,
@@ -34,7 +36,6 @@ from emosteer.data.synth import SynthConfig, generate_clips
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("synthetic", "features_h5", "emo_soundscapes")
 DEFAULT_FRONTEND = "panns"  # keeps absolute level (an arousal cue) and is what PANNs' bn0 expects
 EMO_SOUNDSCAPES_SECONDS = 6.0  # the dataset's clip length: its default T is 601 frames
 FRONTEND_ATTRS = ("frontend", "sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax")
@@ -57,8 +58,8 @@ def build_features(
     frontend None means DEFAULT_FRONTEND; frames None means the natural length: one synthetic
     clip (or segment), or 6 s for Emo-Soundscapes.
     """
-    if source not in SOURCES:
-        raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {SOURCES}")
+    if source not in DATA_SOURCES:
+        raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {DATA_SOURCES}")
     if frames is not None and frames < 1:
         raise EmosteerError(f"featurize: frames must be >= 1, got {frames}")
     out = Path(out)
@@ -100,20 +101,36 @@ def _progress(rows: Iterator[features.Row], n: int, desc: str, enabled: bool) ->
     return iter(tqdm(rows, total=n, desc=desc, unit="clip", disable=not enabled, leave=False))
 
 
+def _warm_up(flavour: str) -> None:
+    """Pay the front end's one-off start-up cost (librosa's lazy imports and numba compiles, about
+    2 s, measured) before the progress bar starts, so its first ETA extrapolates a normal clip."""
+    logmel(np.zeros(N_FFT, dtype=np.float32), flavour, 1)
+
+
+def _write(out: Path, n: int, frames: int, rows: Iterator[features.Row],
+           attrs: dict[str, Any]) -> features.FeaturesInfo:
+    """Refuse a frame count no model can read before writing anything."""
+    if frames < MIN_FRAMES:
+        raise EmosteerError(
+            f"{out}: {frames} frames per clip, but the model needs >= {MIN_FRAMES} "
+            "(four 2x2 pools); use longer clips or --frames"
+        )
+    return features.write_features(out, n, frames, rows, attrs)
+
+
 def _from_synthetic(
     cfg: SynthConfig, out: Path, flavour: str, frames: int | None, progress: bool
 ) -> features.FeaturesInfo:
     """Generate and featurize the embedded set; the config is stored so it can be regenerated."""
     frames = frames or frames_for_samples(cfg.item_samples)
+    _warm_up(flavour)
     rows = (
         (name, logmel(audio, flavour, frames), v, a)
         for name, audio, v, a in generate_clips(cfg)
     )
     attrs = _frontend_attrs(flavour, frames, "synthetic")
     attrs["synth_config"] = cfg.to_json()
-    return features.write_features(
-        out, cfg.n_items, frames, _progress(rows, cfg.n_items, "synthesize", progress), attrs
-    )
+    return _write(out, cfg.n_items, frames, _progress(rows, cfg.n_items, "synthesize", progress), attrs)
 
 
 def _from_emo_soundscapes(
@@ -121,7 +138,9 @@ def _from_emo_soundscapes(
 ) -> features.FeaturesInfo:
     """Decode, resample and featurize every rated clip, in Valence.csv order."""
     inventory = emosoundscapes.collect_clips(root)
+    refuse_overwrite(out, inventory.inputs)
     frames = frames or frames_for_seconds(EMO_SOUNDSCAPES_SECONDS)
+    _warm_up(flavour)
     rows = (
         (clip.name, logmel(load_audio(clip.path), flavour, frames),
          clip.valence, clip.arousal)
@@ -132,13 +151,14 @@ def _from_emo_soundscapes(
     attrs["skipped_missing_audio"] = len(inventory.missing_audio)
     attrs["skipped_missing_rating"] = len(inventory.missing_rating)
     n = len(inventory.clips)
-    return features.write_features(out, n, frames, _progress(rows, n, "featurize", progress), attrs)
+    return _write(out, n, frames, _progress(rows, n, "featurize", progress), attrs)
 
 
 def _from_features_h5(
     src: Path, out: Path, flavour: str | None, frames: int | None, progress: bool
 ) -> features.FeaturesInfo:
     """Validate an existing file fully, then copy it block by block into the schema."""
+    refuse_overwrite(out, [src])
     info = features.validate_features(src)
     if frames is not None and frames != info.frames:
         log.warning("%s: keeping the file's own %d frames (frames=%d applies to audio sources)",
@@ -157,10 +177,8 @@ def _from_features_h5(
         source_path=str(src),
         source_attrs=json.dumps(info.attrs, sort_keys=True, default=str),
     )
-    return features.write_features(
-        out, info.n, info.frames,
-        _progress(_copied_rows(src, names, valence, arousal), info.n, "copy", progress), attrs,
-    )
+    return _write(out, info.n, info.frames,
+                  _progress(_copied_rows(src, names, valence, arousal), info.n, "copy", progress), attrs)
 
 
 def _copied_rows(
@@ -198,7 +216,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="cut each clip into this many segments <clip>_seg<i> (default 0: whole clips)")
     syn.add_argument("--rank-labels", action="store_true", default=None,
                      help="map labels to their ranks on [-1, 1], as Emo-Soundscapes ratings are")
-    p.add_argument("--frontend", choices=FLAVOURS, default=None,
+    p.add_argument("--frontend", choices=FRONTENDS, default=None,
                    help=f"log-mel flavour for audio sources (default {DEFAULT_FRONTEND})")
     p.add_argument("--frames", type=int, default=None,
                    help="frames T for audio sources (default: the clip length; 601 for Emo-Soundscapes)")

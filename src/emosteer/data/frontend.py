@@ -16,21 +16,26 @@ differ only in how power becomes decibels and in how short clips are padded:
 
 from __future__ import annotations
 
+import logging
+import struct
+import warnings
 from pathlib import Path
 
 import librosa
 import numpy as np
 import soundfile as sf
 
-from emosteer.constants import FMAX, FMIN, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
+from emosteer.constants import FMAX, FMIN, FRONTENDS, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 from emosteer.errors import EmosteerError
 
-FLAVOURS = ("original", "panns")
 POWER = 2.0  # power spectrogram, librosa's default and the original's
 AMIN = 1e-10  # power floor of both flavours (librosa's default amin, PANNs' amin)
 ORIGINAL_TOP_DB = 80.0  # librosa's default top_db, which the original kept
 ORIGINAL_PAD_DB = 0.0  # the original appended zeros: 0 dB, the per-clip maximum
 PANNS_PAD_DB = -100.0  # 10*log10(AMIN): digital silence (float32 rounding gives -100.00001)
+UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what streaming writers put in a RIFF/FORM size they never knew
+
+log = logging.getLogger(__name__)
 
 
 def frames_for_samples(n_samples: int) -> int:
@@ -57,6 +62,7 @@ def load_audio(path: str | Path) -> np.ndarray:
         y = data.mean(axis=1)
     except (sf.LibsndfileError, RuntimeError):
         y, sr = _load_with_librosa(path)
+    _warn_if_truncated(path, y.size)
     if y.size == 0:
         raise EmosteerError(f"{path}: audio: no samples")
     bad = np.flatnonzero(~np.isfinite(y))
@@ -69,13 +75,38 @@ def load_audio(path: str | Path) -> np.ndarray:
 
 def _load_with_librosa(path: Path) -> tuple[np.ndarray, int]:
     """librosa's audioread path, for formats soundfile cannot decode; failures name the file."""
-    import audioread  # librosa's own dependency; only needed on this fallback path
+    with warnings.catch_warnings():  # librosa's and audioread's notes would surround our one line
+        warnings.simplefilter("ignore")
+        import audioread  # librosa's own dependency; only needed on this fallback path
 
-    try:
-        y, sr = librosa.load(str(path), sr=None, mono=True, dtype=np.float32)
-    except (audioread.exceptions.DecodeError, EOFError, OSError, RuntimeError, ValueError) as exc:
-        raise EmosteerError(f"{path}: audio: unreadable ({type(exc).__name__}: {exc})") from exc
+        try:
+            y, sr = librosa.load(str(path), sr=None, mono=True, dtype=np.float32)
+        except (audioread.exceptions.DecodeError, EOFError, OSError, RuntimeError, ValueError) as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__}: no decoder reads it"
+            raise EmosteerError(f"{path}: audio: unreadable ({detail})") from exc
     return y, int(sr)
+
+
+def _warn_if_truncated(path: Path, samples: int) -> None:
+    """Warn when a WAV (RIFF) or AIFF (FORM) file is shorter than its header says: decoders read
+    the samples that are there without a word, so a cut download would pass unnoticed."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+        size = path.stat().st_size
+    except OSError:
+        return
+    if len(head) < 12:
+        return
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        declared = struct.unpack("<I", head[4:8])[0]
+    elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        declared = struct.unpack(">I", head[4:8])[0]
+    else:
+        return
+    if declared not in UNKNOWN_SIZES and size < declared + 8:
+        log.warning("%s: audio: truncated file (%d of the %d bytes its header declares); "
+                    "using the %d samples present", path, size, declared + 8, samples)
 
 
 def mel_power(y: np.ndarray) -> np.ndarray:
@@ -130,5 +161,5 @@ def logmel(y: np.ndarray, flavour: str, frames: int) -> np.ndarray:
 
 def check_flavour(flavour: str) -> None:
     """Reject an unknown front-end name before any work is done."""
-    if flavour not in FLAVOURS:
-        raise EmosteerError(f"frontend: unknown flavour {flavour!r}; expected one of {FLAVOURS}")
+    if flavour not in FRONTENDS:
+        raise EmosteerError(f"frontend: unknown flavour {flavour!r}; expected one of {FRONTENDS}")

@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 
 from emosteer.atomic import replacing
+from emosteer.constants import SPLIT_MODES
 from emosteer.errors import EmosteerError
+from emosteer.steering.grid import Grid
 
 PARTS = ("train", "dev", "val")
 SEGMENT_SUFFIX = re.compile(r"_seg\d+$")
 ORIGINAL_SEED = 42
 ORIGINAL_TRAIN_FRACTION = 0.7
-MODES = ("group", "original")
 
 
 def group_of(name: str) -> str:
@@ -57,8 +58,9 @@ def make_split(
     """Disjoint sorted index lists "train", "dev", "val" covering all rows.
 
     group mode: a seeded shuffle of groups (optionally stratified by the G x G bin of each group's
-    mean label) puts round(val_fraction * groups) groups in val, then round(dev_fraction * rest)
-    of the remaining groups in dev. original mode: val as in ORIGINAL.md §e (`val_fraction` is not
+    mean label, G = `stratify_grid`, binned by `Grid` as everywhere else) puts
+    round(val_fraction * groups) groups in val, then round(dev_fraction * rest) of the remaining
+    groups in dev. original mode: val as in ORIGINAL.md §e (`val_fraction` is not
     used), dev carved from the original's train part the same group-wise way.
     """
     n = len(names)
@@ -88,8 +90,8 @@ def _check_args(
     n: int, valence: np.ndarray, arousal: np.ndarray, val_fraction: float, dev_fraction: float,
     mode: str, stratify_grid: int | None,
 ) -> None:
-    if mode not in MODES:
-        raise EmosteerError(f"split: unknown mode {mode!r}; expected one of {MODES}")
+    if mode not in SPLIT_MODES:
+        raise EmosteerError(f"split: unknown mode {mode!r}; expected one of {SPLIT_MODES}")
     if n < 2:
         raise EmosteerError(f"split: need at least 2 rows, got {n}")
     if valence.size != n or arousal.size != n:
@@ -98,8 +100,9 @@ def _check_args(
         raise EmosteerError(f"split: val_fraction must be in (0, 1), got {val_fraction}")
     if not 0.0 <= dev_fraction < 1.0:
         raise EmosteerError(f"split: dev_fraction must be in [0, 1), got {dev_fraction}")
-    if stratify_grid is not None and stratify_grid < 1:
-        raise EmosteerError(f"split: stratify_grid must be >= 1, got {stratify_grid}")
+    if stratify_grid is not None and (isinstance(stratify_grid, bool) or not isinstance(stratify_grid, int)
+                                      or stratify_grid < 2):
+        raise EmosteerError(f"split: stratify_grid must be an integer >= 2 or None, got {stratify_grid!r}")
 
 
 def _pick_groups(
@@ -137,13 +140,7 @@ def _strata(
     counts = np.bincount(pos, minlength=present.size)
     mean_v = np.bincount(pos, weights=valence[rows], minlength=present.size) / counts
     mean_a = np.bincount(pos, weights=arousal[rows], minlength=present.size) / counts
-    return label_bin(mean_v, grid) * grid + label_bin(mean_a, grid)
-
-
-def label_bin(x: np.ndarray, grid: int) -> np.ndarray:
-    """Bin k of edges -1 + 2k/G holds lo <= x < hi; +1 goes to the last bin (as grid.Grid)."""
-    k = np.floor((np.asarray(x, dtype=np.float64) + 1.0) * grid / 2.0).astype(np.int64)
-    return np.clip(k, 0, grid - 1)
+    return Grid(grid).bin_index(mean_v, mean_a, where="split: mean label of a clip")
 
 
 def _quotas(sizes: np.ndarray, fraction: float, total: int) -> np.ndarray:
@@ -193,6 +190,10 @@ def read_split(path: str | Path, n: int) -> dict[str, list[int]]:
         raise EmosteerError(f"{path}: no such file") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EmosteerError(f"{path}: not a JSON split file ({exc})") from exc
+    except RecursionError as exc:
+        raise EmosteerError(f"{path}: not a JSON split file (nested too deeply)") from exc
+    except OSError as exc:
+        raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from exc
     if not isinstance(doc, dict):
         raise EmosteerError(f"{path}: not a JSON split file (top level is not an object)")
     if "n" in doc and doc["n"] != n:

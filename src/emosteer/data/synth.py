@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from emosteer.constants import SAMPLE_RATE
+from emosteer.constants import HOP_LENGTH, SAMPLE_RATE
 from emosteer.errors import EmosteerError
 
 FAMILIES = ("tones", "chords", "noise_bursts", "clicks", "chirps", "textures", "mixtures")
@@ -77,10 +77,10 @@ class SynthConfig:
             raise EmosteerError(f"synthetic: clip_seconds must be in [0.05, 60], got {self.clip_seconds}")
         if self.segments < 0:
             raise EmosteerError(f"synthetic: segments must be >= 0, got {self.segments}")
-        if self.segments and self.clip_samples // self.segments < 320:
+        if self.segments and self.clip_samples // self.segments < HOP_LENGTH:
             raise EmosteerError(
                 f"synthetic: {self.segments} segments of a {self.clip_seconds} s clip are shorter "
-                "than one hop (10 ms)"
+                f"than one hop ({HOP_LENGTH} samples, {1000 * HOP_LENGTH / SAMPLE_RATE:g} ms)"
             )
         if not 0.0 <= self.label_noise <= 1.0:
             raise EmosteerError(f"synthetic: label_noise must be in [0, 1], got {self.label_noise}")

@@ -15,7 +15,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from emosteer.atomic import replacing
+from emosteer.atomic import replacing, require_finite
+from emosteer.data.features import H5_ERRORS
 from emosteer.errors import EmosteerError
 
 _ARRAYS = ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d")
@@ -40,7 +41,13 @@ def activations_pass_for(forward_passes: int) -> int:
 
 
 def write(path: str | Path, acts: Activations) -> None:
-    """Write atomically (temp + rename) and without timestamps, so equal inputs give equal bytes."""
+    """Write atomically (temp + rename) and without timestamps, so equal inputs give equal bytes.
+
+    Every array must be finite: a NaN prediction or activation is refused, naming the dataset and
+    the first bad clip, before anything is written.
+    """
+    for key in _ARRAYS:
+        require_finite(np.asarray(getattr(acts, key)), f"{path}: dataset '{key}'")
     with replacing(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
         f.attrs["forward_passes"] = acts.forward_passes
         f.attrs["activations_pass"] = acts.activations_pass
@@ -54,10 +61,19 @@ def write(path: str | Path, acts: Activations) -> None:
 def read(path: str | Path) -> Activations:
     path = Path(path)
     try:
-        f = h5py.File(path, "r")
-    except OSError:
-        raise EmosteerError(f"{path}: not a readable HDF5 activations file") from None
-    with f:
+        arrays, names, forward_passes, activations_pass = _read_all(path)
+    except H5_ERRORS as exc:  # what h5py raises on a damaged file varies with the damage
+        raise EmosteerError(f"{path}: not a readable HDF5 activations file ({type(exc).__name__})") from None
+    n = len(names)
+    for key, value in arrays.items():
+        if len(value) != n:
+            raise EmosteerError(f"{path}: dataset '{key}': length {len(value)} != {n} clips")
+    return Activations(names=names, forward_passes=forward_passes,
+                       activations_pass=activations_pass, **arrays)
+
+
+def _read_all(path: Path) -> tuple[dict[str, np.ndarray], list[str], int, int]:
+    with h5py.File(path, "r") as f:
         for key in ("audio_name", *_ARRAYS):
             if key not in f:
                 raise EmosteerError(f"{path}: dataset '{key}': missing")
@@ -66,11 +82,4 @@ def read(path: str | Path) -> Activations:
                 raise EmosteerError(f"{path}: attribute '{key}': missing")
         arrays = {key: f[key][()] for key in _ARRAYS}
         names = [n.decode() for n in f["audio_name"][()]]
-        forward_passes = int(f.attrs["forward_passes"])
-        activations_pass = int(f.attrs["activations_pass"])
-    n = len(names)
-    for key, value in arrays.items():
-        if len(value) != n:
-            raise EmosteerError(f"{path}: dataset '{key}': length {len(value)} != {n} clips")
-    return Activations(names=names, forward_passes=forward_passes,
-                       activations_pass=activations_pass, **arrays)
+        return arrays, names, int(f.attrs["forward_passes"]), int(f.attrs["activations_pass"])

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import struct
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ from emosteer.model.lrm import EmotionLRM
 
 FORMAT = "emosteer/1"
 MAX_KEYS_SHOWN = 4
-CONFIG_KEYS = ("forward_passes", "freeze_backbone", "train_bn0", "train_fc1", "spec_augment")
+CONFIG_TYPES = {"forward_passes": int, "freeze_backbone": bool, "train_bn0": bool,
+                "train_fc1": bool, "spec_augment": bool}
+CONFIG_KEYS = tuple(CONFIG_TYPES)
 EXTRACTOR_PREFIXES = ("spectrogram_extractor.", "logmel_extractor.")
 
 # Old original naming: lrm.from_<src>_to_<tgt>.* -> final: lrm.<tgt>_modulation.from_<src>_to_<tgt>.*
@@ -55,9 +59,11 @@ _NUMPY_SCALAR_GLOBALS: list[Any] = [
 def save_model(model: EmotionLRM, path: str | os.PathLike[str], meta: dict[str, Any]) -> None:
     """Write model weights + constructor config + plain-data meta atomically (temp file, rename)."""
     _check_plain(meta, "meta")
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    _check_finite(state, f"save_model: {path}")
     payload = {
         "format": FORMAT,
-        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "model": state,
         "config": model.config(),
         "meta": meta,
     }
@@ -110,6 +116,12 @@ def _load_ours(payload: dict[str, Any], path: str | os.PathLike[str]) -> Emotion
         raise EmosteerError(
             f"{path}: field 'config' must be a dict with keys from {CONFIG_KEYS}, got {config!r}"
         )
+    for key, value in config.items():
+        wanted = CONFIG_TYPES[key]
+        if type(value) is not wanted:  # exact: a bool is not a pass count, 1 is not True
+            raise EmosteerError(
+                f"{path}: field 'config.{key}': {value!r} is a {type(value).__name__}, expected {wanted.__name__}"
+            )
     model = EmotionLRM(**config)
     _load_strict(model, _state_dict_of(payload, path), path)
     return model.eval()
@@ -120,20 +132,42 @@ def _safe_load(path: str | os.PathLike[str]) -> Any:
     if not Path(path).is_file():
         raise EmosteerError(f"{path}: no such checkpoint file")
     try:
-        with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS):
+        with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's note on a damaged protocol byte
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found:
-            raise EmosteerError(
-                f"{path}: checkpoint needs unpickling of arbitrary objects ({found.group(1)}); "
-                "refusing - save plain tensors/dicts"
-            ) from None
-        detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(exc))
-        reason = detail.group(1)[:200] if detail else "unpickling failed"
-        raise EmosteerError(f"{path}: not a readable torch checkpoint ({reason})") from None
-    except (EOFError, RuntimeError) as exc:
+        raise EmosteerError(f"{path}: {_refusal(str(exc))}") from None
+    except DAMAGED as exc:
         raise EmosteerError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
+
+
+# What torch.load raises on a damaged file besides UnpicklingError (measured by overwriting bytes
+# of a saved checkpoint: a bad memo index is a KeyError, a bad stack an IndexError).
+DAMAGED = (EOFError, OSError, RuntimeError, ValueError, KeyError, IndexError, TypeError, struct.error)
+
+# torch's weights-only unpickler names what it refused in one of these sentences
+_BLOCKED = re.compile(r"unsupported GLOBAL (\S+) whose module (\S+) is blocked")
+_NOT_ALLOWED = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
+_REDUCE = re.compile(r"call reduce for unrecognized function (.+?)(?: which belongs|$)", re.M)
+
+
+def _refusal(message: str) -> str:
+    """One line saying which global a weights-only load refused and why."""
+    if found := _BLOCKED.search(message):
+        return (f"refused: the pickle calls {found.group(1)}, and module {found.group(2)} is blocked "
+                "because it can run commands or code on load; checkpoints must hold only tensors "
+                "and plain data")
+    if found := _NOT_ALLOWED.search(message):
+        return (f"refused: the pickle needs {found.group(1)}, which is not on the allow-list of plain "
+                "data, and building it could run arbitrary code; save plain tensors/dicts")
+    if found := _REDUCE.search(message):
+        return (f"refused: the pickle calls {found.group(1)}, which is not on the allow-list of plain "
+                "data, and calling it could run arbitrary code; save plain tensors/dicts")
+    paragraphs = [p.strip() for p in message.split("\n\n") if p.strip()]
+    reasons = [p for p in paragraphs
+               if not p.startswith(("Weights only load failed", "Check the documentation"))]
+    reason = reasons[0].splitlines()[0][:200] if reasons else "unpickling failed"
+    return f"not a readable torch checkpoint ({reason})"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -149,7 +183,16 @@ def _state_dict_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> dic
             raise EmosteerError(
                 f"{path}: state dict entry {key!r} is a {type(value).__name__}, expected a tensor"
             )
+    _check_finite(state, str(path))
     return dict(state)
+
+
+def _check_finite(state: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse weights holding NaN or inf, naming the first such key (a model that computes NaN
+    would write NaN predictions with exit 0)."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise EmosteerError(f"{where}: weight {key!r} holds NaN or inf; refusing it")
 
 
 def _final_name(key: str) -> str:
