@@ -77,6 +77,9 @@ def test_common_pull_is_separate_from_direction() -> None:
     assert pulled.valence.r == pytest.approx(plain.valence.r) == pytest.approx(1.0)
     assert pulled.valence.slope == pytest.approx(0.1)
     assert metrics(pulled)["valence_common_shift"] == pytest.approx(-0.4)
+    rows = plot_rows(pulled)
+    assert [r["shift_valence"] for r in rows] == pytest.approx([r["shift_valence_vs_common"] - 0.4 for r in rows])
+    assert sum(r["shift_valence_vs_common"] for r in rows) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_reversed_and_unrelated_directions() -> None:
@@ -123,7 +126,9 @@ def test_plot_rows_and_metrics() -> None:
     rows = plot_rows(res)
     assert len(rows) == 9
     assert rows[5] == {"bin": "neutral_strong", "valence_centre": 0.0, "arousal_centre": pytest.approx(2 / 3),
-                       "shift_valence": pytest.approx(0.0, abs=1e-9), "shift_arousal": pytest.approx(2 / 3)}
+                       "shift_valence": pytest.approx(0.0, abs=1e-9), "shift_arousal": pytest.approx(2 / 3),
+                       "shift_valence_vs_common": pytest.approx(0.0, abs=1e-9),
+                       "shift_arousal_vs_common": pytest.approx(2 / 3)}
     m = metrics(res)
     assert m["arousal_direction_r"] == pytest.approx(1.0) and m["valence_n_bins"] == 9 and m["n_clips"] == N
 

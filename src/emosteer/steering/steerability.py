@@ -171,8 +171,13 @@ def pool(results: Sequence[Steerability]) -> Steerability:
 
 
 def plot_rows(result: Steerability) -> list[dict[str, float | str]]:
-    """One row per bin for a dvc plots heatmap or arrow field: centre and mean shift per dimension."""
+    """One row per bin for a dvc plots heatmap or arrow field: centre and mean shift per dimension.
+
+    `*_vs_common` is the shift minus the common shift (the mean over bins): the part that differs
+    between bins, which is what an arrow field should show when every bin also pulls alike.
+    """
     names = result.grid.names()
+    common_v, common_a = result.valence.common, result.arousal.common
     return [
         {
             "bin": names[k],
@@ -180,6 +185,8 @@ def plot_rows(result: Steerability) -> list[dict[str, float | str]]:
             "arousal_centre": round(float(c[1]), 6),
             "shift_valence": float(sv),
             "shift_arousal": float(sa),
+            "shift_valence_vs_common": float(sv - common_v),
+            "shift_arousal_vs_common": float(sa - common_a),
         }
         for k, c, sv, sa in zip(result.bins, result.centres, result.shift_valence, result.shift_arousal)
     ]
