@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from emosteer import predict as predict_cli
+from emosteer.cli import main
 from emosteer.model.checkpoints import save_model
 from emosteer.errors import EmosteerError
 from emosteer.model.inference import predict
@@ -217,26 +222,33 @@ def test_cli_bad_table_entry(setup: dict[str, Path]) -> None:
         _run(*_base_args(setup, setup["dir"] / "x.npz"), "--steering-json", bad, "--category", "a")
 
 
-def test_cli_checks_features_file(setup: dict[str, Path]) -> None:
+def test_cli_checks_features_file_with_the_library_readers(setup: dict[str, Path]) -> None:
     d, out = setup["dir"], setup["dir"] / "x.npz"
     x = _features()
     x[3, 7, 11] = np.nan
-    nan_h5 = _h5(d / "nan.h5", x, with_labels=False)
+    nan_h5 = _h5(d / "nan.h5", x)
     args = ["--checkpoint", setup["ckpt"], "--out", out, "--batch-size", "2", "--features"]
     with pytest.raises(EmosteerError, match=r"nan.h5: dataset 'feature': NaN or inf at index 3"):
         _run(*args, nan_h5)
     assert not out.exists() and not [p for p in d.iterdir() if p.name.startswith(".x.npz")]
+    with pytest.raises(EmosteerError, match=r"nolabels.h5: dataset 'valence': missing"):
+        _run(*args, _h5(d / "nolabels.h5", _features(), with_labels=False))
     with h5py.File(d / "noname.h5", "w") as f:
         f["feature"] = _features()
+        f["valence"] = f["arousal"] = np.zeros(N, np.float32)
     with pytest.raises(EmosteerError, match=r"noname.h5: dataset 'audio_name': missing"):
         _run(*args, d / "noname.h5")
     with h5py.File(d / "short.h5", "w") as f:
         f["feature"] = _features()
+        f["valence"] = f["arousal"] = np.zeros(N, np.float32)
         f["audio_name"] = np.array([b"a", b"b"])
-    with pytest.raises(EmosteerError, match=r"dataset 'audio_name': shape \(2,\), expected \(5,\)"):
+    with pytest.raises(EmosteerError, match=r"dataset 'audio_name': length 2 != 5 rows"):
         _run(*args, d / "short.h5")
+    with pytest.raises(EmosteerError, match=r"dataset 'feature': 8 frames, the model needs >= 16"):
+        _run(*args, _h5(d / "t8.h5", _features()[:, :8]))
     with pytest.raises(EmosteerError, match="no such file"):
         _run(*args, d / "absent.h5")
+    assert not out.exists()
 
 
 def test_cli_accepts_original_and_refuses_panns(setup: dict[str, Path]) -> None:
@@ -255,14 +267,7 @@ def test_cli_accepts_original_and_refuses_panns(setup: dict[str, Path]) -> None:
         _run("--checkpoint", panns, "--features", setup["h5"], "--out", d / "p.npz")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("emosteer.data.featurize") is None
-    or importlib.util.find_spec("emosteer.evaluation.replicate") is None,
-    reason="the CLI dispatcher also imports featurize/replicate, not present in this tree yet",
-)
 def test_cli_dispatcher_exit_code(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    from emosteer.cli import main
-
     out = setup["dir"] / "cli.npz"
     assert main(["predict", *map(str, _base_args(setup, out))]) == 0 and out.exists()
     code = main(["predict", *map(str, _base_args(setup, out)), "--steering-json", str(setup["table"]),
@@ -270,3 +275,322 @@ def test_cli_dispatcher_exit_code(setup: dict[str, Path], capsys: pytest.Capture
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown category 'nope'" in err
+
+
+# --- never destroy an input, never write NaN (issue 11 items 1 and 2) ---------------------------
+
+
+def _digest(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink"])
+@pytest.mark.parametrize("victim", ["h5", "ckpt", "table"])
+def test_cli_refuses_an_output_that_is_an_input(setup: dict[str, Path], how: str, victim: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    d = setup["dir"]
+    target = setup[victim]
+    before = _digest(target)
+    if how == "same":
+        out = target
+    elif how == "relative":
+        monkeypatch.chdir(d)
+        (d / "sub").mkdir()
+        out = Path("sub") / ".." / target.name
+    elif how == "symlink":
+        out = d / "link.npz"
+        out.symlink_to(target)
+    else:
+        out = d / "hard.npz"
+        out.hardlink_to(target)
+    args = ["--checkpoint", setup["ckpt"], "--features", setup["h5"], "--out", out,
+            "--steering-json", setup["table"], "--category", "positive_strong"]
+    code = main(["predict", *map(str, args)])
+    assert code == 2
+    assert _digest(target) == before
+
+
+def test_cli_refuses_csv_over_an_input_and_a_folder_out(setup: dict[str, Path]) -> None:
+    d = setup["dir"]
+    before = _digest(setup["h5"])
+    with pytest.raises(EmosteerError, match="refusing to overwrite an input"):
+        _run(*_base_args(setup, d / "p.npz"), "--csv", setup["h5"])
+    assert _digest(setup["h5"]) == before and not (d / "p.npz").exists()
+    with pytest.raises(EmosteerError, match="is a folder"):
+        _run(*_base_args(setup, d))
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--strength", "nan", r"--strength: Input should be a finite number \(got nan\)"),
+    ("--strength", "inf", r"--strength: Input should be a finite number \(got inf\)"),
+    ("--strength", "-5", r"--strength: Input should be greater than or equal to 0 \(got -5.0\)"),
+    ("--alpha", "nan", r"--alpha: Input should be a finite number \(got nan\)"),
+    ("--alpha", "2", r"--alpha: Input should be less than or equal to 1 \(got 2.0\)"),
+    ("--alpha", "-0.1", r"--alpha: Input should be greater than or equal to 0 \(got -0.1\)"),
+])
+def test_cli_refuses_strength_and_alpha_out_of_limits(setup: dict[str, Path], flag: str, value: str,
+                                                      message: str) -> None:
+    out = setup["dir"] / "x.npz"
+    with pytest.raises(EmosteerError, match=message):
+        _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
+             flag, value)
+    assert not out.exists()
+
+
+def test_cli_strength_zero_is_accepted_and_matches_the_library(setup: dict[str, Path]) -> None:
+    """0 is inside the limits: it switches the steered pathways' modulation off (not "unsteered")."""
+    out = setup["dir"] / "zero.npz"
+    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
+         "--strength", "0")
+    entry = json.loads(setup["table"].read_text())["positive_strong"]
+    ref = predict(_model(), _features(), steer_valence=np.array(entry["valence_128d"], np.float32),
+                  steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=0.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+
+
+def test_check_finite_names_the_first_bad_row() -> None:
+    out = {k: np.zeros((3, 128) if k.endswith("128d") else 3, np.float32) for k in predict_cli.OUTPUT_KEYS}
+    predict_cli.check_finite(out, ["a", "b", "c"])
+    out["arousal_128d"][2, 5] = np.inf
+    out["valence"][1] = np.nan
+    with pytest.raises(EmosteerError, match=r"non-finite valence for 'b' \(row 1\); nothing written"):
+        predict_cli.check_finite(out, ["a", "b", "c"])
+
+
+def test_cli_nan_weight_writes_nothing(setup: dict[str, Path]) -> None:
+    model = _model()
+    with torch.no_grad():
+        next(p for n, p in model.named_parameters() if n.endswith("weight")).fill_(float("nan"))
+    ckpt = setup["dir"] / "nan.pt"  # written around save_model, which refuses NaN weights itself
+    torch.save({"format": "emosteer/1", "model": model.state_dict(), "config": model.config(), "meta": {}}, ckpt)
+    out = setup["dir"] / "nan.npz"
+    # refused at load (non-finite weight) or before the write (non-finite outputs): never written
+    with pytest.raises(EmosteerError, match=r"non-finite|NaN|not finite"):
+        _run("--checkpoint", ckpt, "--features", setup["h5"], "--out", out)
+    assert not out.exists()
+
+
+# --- tables with provenance: --target and the model-hash warning (issue 13 items 1 and 3) --------
+
+
+def _our_table(setup: dict[str, Path], model_file: Path) -> Path:
+    from emosteer.steering.grid import Grid
+    from emosteer.steering.signals import Provenance, aggregate, write_json
+
+    rng = np.random.default_rng(0)
+    v, a = rng.uniform(-1, 1, 60), rng.uniform(-1, 1, 60)
+    acts = rng.uniform(0, 1, (60, 128)).astype(np.float32)
+    table = aggregate(acts, acts[::-1].copy(), v, a, Grid(3), min_count=3)
+    path = setup["dir"] / "ours.json"
+    write_json(table, path, Provenance.of_model(model_file, split="train", seed=0))
+    return path
+
+
+def test_cli_target_is_the_idw_blend_and_hash_warning(setup: dict[str, Path],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from emosteer.steering import selection, signals
+
+    path = _our_table(setup, setup["ckpt"])
+    out = setup["dir"] / "target.npz"
+    _run(*_base_args(setup, out), "--steering-json", path, "--target=0.5,-0.25", "--strength", "2")
+    assert "warning" not in capsys.readouterr().err  # built with this very checkpoint
+    sv, sa = selection.idw(signals.read_json(path), np.array([0.5]), np.array([-0.25]))
+    ref = predict(_model(), _features(), steer_valence=sv[0], steer_arousal=sa[0], strength=2.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["arousal"], ref["arousal"], atol=1e-6)
+    _run(*_base_args(setup, out), "--steering-json", path, "--target=-0.5,-0.25", "--strength", "2")
+    sv, sa = selection.idw(signals.read_json(path), np.array([-0.5]), np.array([-0.25]))
+    ref = predict(_model(), _features(), steer_valence=sv[0], steer_arousal=sa[0], strength=2.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+
+    other = setup["dir"] / "other.pt"
+    other.write_bytes(b"not the checkpoint")
+    path = _our_table(setup, other)
+    _run(*_base_args(setup, out), "--steering-json", path, "--category", "positive_strong")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning" in err and "ours.json was built with model sha256" in err
+    with pytest.raises(SystemExit):  # argparse: out of [-1, 1]
+        _run(*_base_args(setup, out), "--steering-json", path, "--target", "0.5,2")
+    with pytest.raises(EmosteerError, match="signals.json: metadata.grid: expected an integer"):  # no grid
+        _run(*_base_args(setup, out), "--steering-json", setup["table"], "--target", "0,0")
+
+
+# --- emosteer predict --audio (issue 13 item 1) -------------------------------------------------
+
+
+def _tone(path: Path, seconds: float, sr: int, freq: float, channels: int = 1) -> Path:
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * freq * t) * np.linspace(0.2, 1.0, t.size)
+    sf.write(path, np.repeat(y[:, None], channels, axis=1) if channels > 1 else y, sr)
+    return path
+
+
+@pytest.fixture()
+def clips(tmp_path: Path) -> dict[str, Path]:
+    """A folder of real sound files in two formats and rates, and a note that is not audio."""
+    folder = tmp_path / "clips"
+    (folder / "sub").mkdir(parents=True)
+    long = _tone(folder / "long.wav", 1.5, 44_100, 440.0, channels=2)
+    short = _tone(folder / "sub" / "short.flac", 0.5, 16_000, 1200.0)
+    (folder / "notes.txt").write_text("not audio")
+    ckpt = tmp_path / "model.pt"
+    save_model(_model(), ckpt, {})
+    return {"dir": tmp_path, "folder": folder, "long": long, "short": short, "ckpt": ckpt}
+
+
+def _expected(paths: list[Path], frames: int, flavour: str = "panns", **steer) -> dict[str, np.ndarray]:
+    from emosteer.data.frontend import load_audio, logmel
+
+    x = np.stack([logmel(load_audio(p), flavour, frames) for p in paths])
+    return predict(_model(), x, **steer)
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def test_audio_folder_gives_npz_and_csv(clips: dict[str, Path]) -> None:
+    out = clips["dir"] / "pred.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["folder"], "--out", out)
+    files = [clips["long"], clips["short"]]  # sorted, recursive, notes.txt skipped
+    ref = _expected(files, 101)
+    with np.load(out) as z:
+        assert list(z["audio_name"]) == [str(p) for p in files]
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+        np.testing.assert_allclose(z["arousal_128d"], ref["arousal_128d"], atol=1e-6)
+        assert "start_seconds" not in z.files
+    rows = _csv_rows(out.with_suffix(".csv"))
+    assert rows[0] == ["audio_name", "valence", "arousal"]
+    assert [r[0] for r in rows[1:]] == [str(p) for p in files]
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], ref["arousal"], atol=1e-6)
+
+
+def test_audio_steered_frontend_and_whole_file(clips: dict[str, Path], setup: dict[str, Path]) -> None:
+    out = clips["dir"] / "steered.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["short"], clips["long"], "--out", out,
+         "--csv", clips["dir"] / "steered.csv", "--frontend", "original", "--frames", "64",
+         "--steering-json", setup["table"], "--category", "positive_strong", "--strength", "2")
+    entry = json.loads(setup["table"].read_text())["positive_strong"]
+    ref = _expected([clips["short"], clips["long"]], 64, "original",
+                    steer_valence=np.array(entry["valence_128d"], np.float32),
+                    steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=2.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+    assert (clips["dir"] / "steered.csv").is_file()
+
+    whole = clips["dir"] / "whole.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], clips["short"], "--out", whole,
+         "--frames", "whole")
+    from emosteer.data.frontend import frames_for_samples, load_audio
+
+    with np.load(whole) as z:
+        for i, p in enumerate([clips["long"], clips["short"]]):
+            frames = frames_for_samples(load_audio(p).size)  # 1.5 s -> 151, 0.5 s -> 51
+            np.testing.assert_allclose(z["valence"][i], _expected([p], frames)["valence"][0], atol=1e-6)
+
+
+def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path]) -> None:
+    from emosteer.data.frontend import load_audio, logmel
+
+    out = clips["dir"] / "hop.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], clips["short"], "--out", out,
+         "--frames", "32", "--hop-seconds", "0.25")
+    win = 31 * 320  # samples of a 32-frame window
+    y = load_audio(clips["long"])  # 1.5 s = 48000 samples: windows at 0, .25, .5, .75, 1.0 s
+    starts = [0, 8000, 16000, 24000, 32000]
+    ref = predict(_model(), np.stack([logmel(y[s:s + win], "panns", 32) for s in starts]))
+    with np.load(out) as z:
+        assert list(z["audio_name"]) == [str(clips["long"])] * 5 + [str(clips["short"])]
+        np.testing.assert_allclose(z["start_seconds"], [0, 0.25, 0.5, 0.75, 1.0, 0.0])
+        np.testing.assert_allclose(z["valence"][:5], ref["valence"], atol=1e-6)
+    rows = _csv_rows(out.with_suffix(".csv"))
+    assert rows[0] == ["audio_name", "start_seconds", "valence", "arousal"]
+    assert [r[1] for r in rows[1:]] == ["0.000", "0.250", "0.500", "0.750", "1.000", "0.000"]
+
+
+def test_audio_bad_file_is_one_line_and_nothing_written(clips: dict[str, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    broken = clips["folder"] / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt not really")
+    out = clips["dir"] / "bad.npz"
+    code = main(["predict", "--checkpoint", str(clips["ckpt"]), "--audio", str(clips["folder"]),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "broken.wav" in err and err.strip().count("\n") == 0
+    assert not out.exists() and not out.with_suffix(".csv").exists()
+    assert sorted(p.name for p in clips["dir"].iterdir()) == ["clips", "model.pt"]
+
+
+def test_audio_refusals(clips: dict[str, Path], setup: dict[str, Path]) -> None:
+    base = ["--checkpoint", clips["ckpt"], "--out", clips["dir"] / "x.npz"]
+    (clips["dir"] / "empty").mkdir()
+    with pytest.raises(EmosteerError, match="empty: no audio files"):
+        _run(*base, "--audio", clips["dir"] / "empty")
+    with pytest.raises(EmosteerError, match="nope.wav: no such audio file or folder"):
+        _run(*base, "--audio", clips["dir"] / "nope.wav")
+    with pytest.raises(EmosteerError, match="given twice"):
+        _run(*base, "--audio", clips["folder"], clips["long"])
+    with pytest.raises(EmosteerError, match="--frames applies to --audio only"):
+        _run(*base[:2], "--out", clips["dir"] / "x.npz", "--features", setup["h5"], "--frames", "64")
+    with pytest.raises(EmosteerError, match="--category-file needs --features"):
+        _run(*base, "--audio", clips["long"], "--steering-json", setup["table"], "--category-file", setup["table"])
+    with pytest.raises(EmosteerError, match="--hop-seconds needs a window length"):
+        _run(*base, "--audio", clips["long"], "--frames", "whole", "--hop-seconds", "1")
+    before = clips["long"].read_bytes()
+    with pytest.raises(EmosteerError, match="refusing to overwrite an input"):
+        _run("--checkpoint", clips["ckpt"], "--audio", clips["folder"], "--out", clips["long"])
+    with pytest.raises(EmosteerError, match="refusing to overwrite an input"):
+        _run(*base, "--audio", clips["folder"], "--csv", clips["folder"] / "sub" / ".." / "long.wav")
+    assert clips["long"].read_bytes() == before
+    with pytest.raises(SystemExit):
+        _run(*base, "--audio", clips["long"], "--frames", "8")  # below the model's 16
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+                    reason="espeak-ng or sox is not installed (apt-get install espeak-ng sox)")
+def test_audio_speech_and_sox_files(tmp_path: Path) -> None:
+    """Real files from other tools: espeak-ng speech (22.05 kHz wav) and a sox chirp (48 kHz stereo ogg)."""
+    speech, chirp = tmp_path / "speech.wav", tmp_path / "chirp.ogg"
+    subprocess.run(["espeak-ng", "-w", str(speech), "steer the model toward calm"], check=True)
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "2", str(chirp), "synth", "1.2", "sine", "200-2000",
+                    "vol", "0.5"], check=True)
+    ckpt = tmp_path / "model.pt"
+    save_model(_model(), ckpt, {})
+    out = tmp_path / "real.npz"
+    _run("--checkpoint", ckpt, "--audio", speech, chirp, "--out", out)
+    ref = _expected([speech, chirp], 101)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+    assert [r[0] for r in _csv_rows(out.with_suffix(".csv"))[1:]] == [str(speech), str(chirp)]
+
+
+# --- property test: the category file reader (issue 11 item 6) ----------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
+       st.integers(0, 6))
+def test_fuzz_category_file(data: bytes, n: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "cats.txt"
+        path.write_bytes(data)
+        try:
+            lines = predict_cli.read_category_file(path, n, Path("features.h5"))
+        except EmosteerError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+        else:
+            assert len(lines) == n and all(line == line.strip() for line in lines)
+
+
+def test_cli_bad_csv_folder_writes_no_npz_either(setup: dict[str, Path]) -> None:
+    out = setup["dir"] / "p.npz"
+    with pytest.raises(EmosteerError, match="output directory .*missing does not exist"):
+        _run(*_base_args(setup, out), "--csv", setup["dir"] / "missing" / "p.csv")
+    assert not out.exists()

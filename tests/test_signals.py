@@ -1,11 +1,17 @@
 """Signal tables: train-only means, nearest-populated fallback, writers, and the leak test."""
 
+import hashlib
 import json
+import struct
+import tempfile
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
@@ -14,8 +20,13 @@ from emosteer.steering.signals import (
     SignalTable,
     aggregate,
     aggregate_split,
+    Provenance,
+    describe,
+    file_sha256,
     from_json,
     nearest_populated,
+    read_categories,
+    read_metadata,
     read_h5,
     read_json,
     to_json,
@@ -107,8 +118,12 @@ def test_nearest_populated_matches_brute_force_float_distances():
 
 def test_no_populated_bin_is_an_error():
     acts_v, acts_a, v, a = _dataset(10, 1)
-    with pytest.raises(EmosteerError, match="no bin has >= 11"):
+    with pytest.raises(EmosteerError, match="no bin has >= 11") as err:
         aggregate(acts_v, acts_a, v, a, Grid(3), min_count=11)
+    msg = str(err.value)  # issue 11 item 5: name the keys and the fix
+    assert "steering.min_count" in msg and "grid" in msg and "lower steering.min_count" in msg
+    with pytest.raises(EmosteerError, match=r"100x100 grid \(grid\).*coarser grid"):
+        aggregate(acts_v, acts_a, v, a, Grid(100), min_count=3)
 
 
 def test_bad_inputs_name_the_field_and_index():
@@ -187,9 +202,13 @@ def _write_both(table: SignalTable, directory, tag: str) -> tuple[bytes, bytes]:
 def test_same_inputs_give_byte_identical_files(tmp_path):
     acts_v, acts_a, v, a = _dataset(300, 4)
     first = _write_both(aggregate(acts_v, acts_a, v, a, Grid(5), 5), tmp_path, "a")
-    time.sleep(1.1)  # HDF5 object timestamps have 1 s resolution; none must be written
     second = _write_both(aggregate(acts_v.copy(), acts_a.copy(), v.copy(), a.copy(), Grid(5), 5), tmp_path, "b")
     assert first == second
+    # and no object carries a timestamp that a later second would change (no sleep needed): HDF5
+    # stores times as 4-byte little-endian epoch seconds, so look for any of the last minute's
+    now = int(time.time())
+    data = (tmp_path / "a.h5").read_bytes()
+    assert not [k for k in range(60) if struct.pack("<I", now - k) in data]
 
 
 @pytest.mark.parametrize("g", [3, 5])
@@ -223,3 +242,141 @@ def test_leak_validation_rows_cannot_change_the_tables(tmp_path, g):
     direct = aggregate(acts_v[np.sort(train_idx)], acts_a[np.sort(train_idx)], v[np.sort(train_idx)],
                        a[np.sort(train_idx)], Grid(g), min_count=4)
     assert _write_both(direct, tmp_path, "direct") == ref
+
+
+# --- provenance and inspect (issue 13 item 3) ---------------------------------------------------
+
+
+def _with_provenance(tmp_path):
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"weights")
+    table = _corner_table(min_count=2)
+    prov = Provenance.of_model(model, split="train", seed=3, activations_pass=1, forward_passes=2,
+                               extra={"fallback": "nearest"})
+    path = tmp_path / "coarse.json"
+    write_json(table, path, prov)
+    return table, path, model
+
+
+def test_json_metadata_records_grid_counts_and_provenance(tmp_path):
+    table, path, model = _with_provenance(tmp_path)
+    meta = read_metadata(path)
+    assert meta["format"] == "emosteer-signals/2"
+    assert meta["grid"] == 3 and meta["edges"] == pytest.approx([-1, -1 / 3, 1 / 3, 1])
+    assert meta["centres"]["positive_strong"] == pytest.approx([2 / 3, 2 / 3])
+    assert meta["n_clips"] == 7 and meta["counts"]["negative_weak"] == 3
+    assert meta["split"] == "train" and meta["seed"] == 3
+    assert meta["model_file"] == str(model)
+    assert meta["model_sha256"] == hashlib.sha256(b"weights").hexdigest() == file_sha256(model)
+    assert meta["activations_pass"] == 1 and meta["forward_passes"] == 2
+    assert meta["extra"] == {"fallback": "nearest"}
+    back = read_json(path)  # the reader ignores what it does not need
+    np.testing.assert_array_equal(back.valence, table.valence)
+    # provenance goes to the HDF5 attributes too
+    write_h5(table, tmp_path / "coarse.h5", {"which": "coarse"}, Provenance(split="train", seed=3))
+    with h5py.File(tmp_path / "coarse.h5", "r") as f:
+        assert f.attrs["split"] == "train" and f.attrs["seed"] == 3 and "model_sha256" not in f.attrs
+
+
+def test_describe_prints_grid_counts_fallbacks_and_provenance(tmp_path):
+    _, path, _ = _with_provenance(tmp_path)
+    text = describe(path)
+    assert "3 x 3 bins" in text and "-0.333" in text
+    assert "7 from split train, seed 3" in text
+    assert "2 of 9 bins have >= 2 clips" in text
+    assert hashlib.sha256(b"weights").hexdigest() in text
+    assert "pass 1 of 2" in text
+    assert "neutral_strong -> positive_strong" in text
+    rows = [line for line in text.splitlines() if line.strip().startswith("a=")]
+    assert rows[0].split()[1:] == ["0*", "1*", "3"]  # arousal strong: valence neg, neutral, pos
+    assert rows[-1].split()[1:] == ["3", "0*", "0*"]
+
+
+def test_old_tables_still_load(tmp_path):
+    table = _corner_table(min_count=2)
+    obj = to_json(table)
+    for key in ("format", "edges", "centres", "n_clips", "split", "seed", "model_file", "model_sha256",
+                "activations_pass", "forward_passes", "extra"):
+        del obj["metadata"][key]  # what the first emosteer tables held
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(obj))
+    np.testing.assert_array_equal(read_json(old).counts, table.counts)
+    assert "split not recorded" in describe(old)
+    original = tmp_path / "original.json"  # the original's format: categories only
+    original.write_text(json.dumps({"positive_strong": {"valence_128d": [0.5] * 128, "arousal_128d": [1] * 128},
+                                    "generation_config": {"batch_size": 32}}))
+    assert read_metadata(original) is None
+    assert list(read_categories(original)) == ["positive_strong"]
+    assert "the original's format, no metadata" in describe(original)
+    with pytest.raises(EmosteerError, match="no 'metadata' object, so no grid"):
+        read_json(original)
+
+
+def test_signals_inspect_cli(tmp_path, capsys):
+    from emosteer.cli import main
+
+    _, path, _ = _with_provenance(tmp_path)
+    assert main(["signals", "inspect", str(path)]) == 0
+    assert "split train, seed 3" in capsys.readouterr().out
+    assert main(["signals", "inspect", str(tmp_path / "absent.json")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+# --- property tests: malformed input gives a clean result or EmosteerError, nothing else --------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _readers_survive(path) -> None:
+    """Every reader of a steering JSON either returns or raises EmosteerError."""
+    for reader in (read_json, read_categories, read_metadata, describe):
+        try:
+            reader(path)
+        except EmosteerError as exc:
+            assert str(exc) and "\n" not in str(exc)
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_fuzz_steering_json_bytes(data):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.json"
+        path.write_bytes(data)
+        _readers_survive(path)
+
+
+@FUZZ
+@given(JSON_VALUES)
+def test_fuzz_steering_json_any_value(value):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.json"
+        path.write_text(json.dumps(value))
+        _readers_survive(path)
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_steering_json_mutated_table(data):
+    """A valid table with one entry, field, metadata key or vector element replaced or dropped."""
+    obj = to_json(_corner_table(min_count=2), Provenance(split="train", seed=1))
+    top = data.draw(st.sampled_from(sorted(obj)))
+    target = obj
+    key = top
+    if isinstance(obj[top], dict) and data.draw(st.booleans()):
+        target, key = obj[top], data.draw(st.sampled_from(sorted(obj[top])))
+    mode = data.draw(st.sampled_from(["drop", "replace", "element"]))
+    if mode == "element" and isinstance(target[key], list) and target[key]:
+        target[key][data.draw(st.integers(0, len(target[key]) - 1))] = data.draw(JSON_VALUES)
+    elif mode == "drop":
+        del target[key]
+    else:
+        target[key] = data.draw(JSON_VALUES)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.json"
+        path.write_text(json.dumps(obj))
+        _readers_survive(path)

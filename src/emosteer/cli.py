@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from emosteer.errors import EmosteerError
 
@@ -22,7 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.register(sub)
     featurize.register(sub)
     report.register(sub)
+    _register_signals(sub)
     return parser
+
+
+def _register_signals(sub: argparse._SubParsersAction) -> None:
+    """`emosteer signals inspect FILE`: print a steering table's grid, counts and provenance."""
+    from emosteer.steering import signals
+
+    p = sub.add_parser("signals", help="look at steering signal tables")
+    actions = p.add_subparsers(dest="action", required=True)
+    inspect = actions.add_parser("inspect", help="print a steering JSON's grid, clip counts and provenance")
+    inspect.add_argument("file", type=Path, metavar="FILE.json")
+    inspect.set_defaults(func=lambda args: print(signals.describe(args.file)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,212 +1,263 @@
-"""`emosteer predict`: run a trained checkpoint over a features HDF5, optionally steered.
+"""`emosteer predict`: run a trained checkpoint over a features HDF5 or over audio files, optionally steered.
 
-    emosteer predict --checkpoint CKPT --features FILE.h5 --out OUT.npz [--forward-passes N]
-        [--steering-json TABLE.json (--category NAME | --category-file FILE)]
-        [--strength S] [--alpha A] [--first-pass | --no-first-pass] [--batch-size B]
+    emosteer predict --checkpoint CKPT (--features FILE.h5 | --audio PATH [PATH ...]) --out OUT.npz
+        [--csv OUT.csv] [--forward-passes N] [--batch-size B]
+        [--frontend panns|original] [--frames N|whole] [--hop-seconds S]          (audio only)
+        [--steering-json TABLE.json (--category NAME | --category-file FILE | --target V,A)]
+        [--strength S] [--alpha A] [--first-pass | --no-first-pass]
 
-FILE.h5 needs `feature` (N, T, 64) float and `audio_name` (N,); `feature` is read one batch at a
-time and every batch is checked for NaN/inf before it reaches the model. OUT.npz (written
-atomically) holds, in input order: audio_name (N,) str, valence, arousal (N,) float32 (final pass),
-valence_128d, arousal_128d (N, 128) float32 (final pass). See docs/model.md.
+--features reads a features HDF5 through the library's readers (emosteer.data.features: structure,
+labels and names checked first, every block of `feature` checked for NaN/inf as it is read).
+--audio takes files or folders (searched recursively for audio files), decodes any format and
+sample rate the front end reads, and computes log-mels with `--frontend` (default panns, the
+pipeline's default: checkpoints do not record their front end yet, so say it if yours differs) over
+the first `--frames` frames (default 101, 1 s; `whole` = the whole file), or over windows of
+`--frames` frames every `--hop-seconds` seconds (one row per window, with its start time).
+
+OUT.npz holds, in row order: audio_name (N,) str, valence, arousal (N,) float32 (final pass),
+valence_128d, arousal_128d (N, 128) float32 (final pass), and start_seconds (N,) with --hop-seconds.
+The CSV (always for --audio, default OUT with suffix .csv; with --features only if --csv is given)
+has the columns audio_name, [start_seconds,] valence, arousal. Both are written atomically and only
+when every prediction is finite; no output may be one of the inputs. See docs/model.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import h5py
 import numpy as np
+from tqdm import tqdm
 
-from emosteer.model.checkpoints import load_model
-from emosteer.constants import REPORT_STRENGTH, STEER_DIM
-from emosteer.atomic import replacing
+from emosteer import params
+from emosteer.atomic import refuse_overwrite, replacing
+from emosteer.constants import FRONTENDS, HOP_LENGTH, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
+from emosteer.data import features as features_h5
+from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel
 from emosteer.errors import EmosteerError
-from emosteer.data.features import open_h5
+from emosteer.model.checkpoints import load_model
 from emosteer.model.inference import predict
-from emosteer.model.lrm import MIN_FRAMES
+from emosteer.model.lrm import EmotionLRM
+from emosteer.steering import selection, signals
 
-FEATURE = "feature"
-AUDIO_NAME = "audio_name"
-TABLE_SKIP = ("metadata", "generation_config")  # non-category entries of the original's JSON
-SIGNAL_FIELDS = ("valence_128d", "arousal_128d")
+DEFAULT_FRONTEND = "panns"
+DEFAULT_FRAMES = 101  # 1 s at 32 kHz with hop 320
+WHOLE = "whole"
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".wma", ".webm"}
+)
+OUTPUT_KEYS = ("valence", "arousal", "valence_128d", "arousal_128d")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `predict` subcommand to the emosteer CLI."""
     p = subparsers.add_parser(
         "predict",
-        help="predict valence/arousal (optionally steered) for every clip of a features HDF5",
+        help="predict valence/arousal (optionally steered) for a features HDF5 or for audio files",
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("--checkpoint", required=True, type=Path, metavar="CKPT", help="ours or the original's trained model")
-    p.add_argument("--features", required=True, type=Path, metavar="FILE.h5", help="features HDF5 (feature, audio_name)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--features", type=Path, metavar="FILE.h5", help="features HDF5 (emosteer featurize's schema)")
+    source.add_argument("--audio", nargs="+", type=Path, metavar="PATH",
+                        help="audio files or folders (searched recursively); no ratings needed")
     p.add_argument("--out", required=True, type=Path, metavar="OUT.npz", help="output .npz")
+    p.add_argument("--csv", type=Path, default=None, metavar="OUT.csv",
+                   help="also write audio_name,[start_seconds,]valence,arousal (default for --audio: OUT.csv)")
+    p.add_argument("--frontend", choices=FRONTENDS, default=None,
+                   help=f"log-mel front end for --audio (default {DEFAULT_FRONTEND}); use the checkpoint's")
+    p.add_argument("--frames", type=_frames, default=None, metavar="N|whole",
+                   help=f"frames per row for --audio (default {DEFAULT_FRAMES}; 'whole' = whole file)")
+    p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
+                   help="--audio: one row per window of --frames frames, a window every S seconds")
     p.add_argument("--forward-passes", type=_positive_int, default=None, metavar="N",
                    help="number of passes (default: the checkpoint's, 2 for the original)")
     p.add_argument("--steering-json", type=Path, default=None, metavar="TABLE.json",
                    help="steering table in the original's format {category: {valence_128d, arousal_128d}}")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--category", default=None, metavar="NAME", help="steer every clip with this category")
+    which.add_argument("--category", default=None, metavar="NAME", help="steer every row with this category")
     which.add_argument("--category-file", type=Path, default=None, metavar="FILE",
-                       help="one category name per line, in input order")
+                       help="--features: one category name per line, in input order")
+    which.add_argument("--target", type=_target, default=None, metavar="V,A",
+                       help="steer toward (valence, arousal): inverse-distance blend of the populated bins "
+                            "(write --target=-0.5,0.2 when V is negative)")
     p.add_argument("--strength", type=float, default=REPORT_STRENGTH, metavar="S",
-                   help=f"multiplies the steered ModBlocks' neg/pos scales (default {REPORT_STRENGTH})")
+                   help=f"multiplies the steered ModBlocks' neg/pos scales, finite and >= 0 (default {REPORT_STRENGTH})")
     p.add_argument("--alpha", type=float, default=1.0, metavar="A",
-                   help="source = alpha*steer + (1-alpha)*own feedback (default 1)")
+                   help="source = alpha*steer + (1-alpha)*own feedback, in [0, 1] (default 1)")
     p.add_argument("--first-pass", action=argparse.BooleanOptionalAction, default=True,
                    help="steer pass 1 too (default: yes, as the report did)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="B", help="clips per forward call")
+    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="B", help="rows per forward call")
     p.set_defaults(func=run)
 
 
+@dataclass(frozen=True)
+class Rows:
+    """What is predicted: one name (and start time) per row, and the log-mel blocks in row order."""
+
+    names: list[str]
+    blocks: Iterable[np.ndarray]  # (b, T, 64) float32 blocks whose rows add up to len(names)
+    start_seconds: np.ndarray | None = None
+
+
 def run(args: argparse.Namespace) -> None:
-    """Validate everything cheap first, then predict batch by batch and write OUT.npz."""
-    steering = args.category is not None or args.category_file is not None
+    """Validate everything cheap first, then predict block by block and write the outputs."""
+    strength = params.check_value(params.Strength, args.strength, "--strength")  # params.yaml's limits
+    alpha = params.check_value(params.Alpha, args.alpha, "--alpha")
+    steering = any(x is not None for x in (args.category, args.category_file, args.target))
     if steering != (args.steering_json is not None):
         raise EmosteerError(
-            "predict: --steering-json needs --category or --category-file, and they need it"
+            "predict: --steering-json needs --category, --category-file or --target, and they need it"
         )
+    audio = _audio_files(args.audio) if args.audio is not None else None
+    _check_source_options(args)
+    csv_out = args.csv if args.csv is not None or audio is None else args.out.with_suffix(".csv")
+    inputs = [args.checkpoint, args.steering_json, args.category_file, args.features, *(audio or [])]
+    outputs = [args.out] + ([csv_out] if csv_out is not None else [])
+    for out in outputs:
+        refuse_overwrite(out, inputs)
+        _check_output_path(out)  # all outputs, before any is written: nothing partial
+    if csv_out is not None and csv_out.resolve() == args.out.resolve():
+        raise EmosteerError(f"{csv_out}: --csv and --out are the same file")
+
     model = load_model(args.checkpoint)
-    with open_h5(args.features) as f:
-        features = _feature_dataset(f, args.features)
-        n = features.shape[0]
-        names = _audio_names(f, args.features, n)
-        steer_v = steer_a = None
-        if steering:
-            table = load_steering_table(args.steering_json)
-            categories = (
-                [args.category] if args.category is not None
-                else read_category_file(args.category_file, n, args.features)
+    rows = (
+        _audio_rows(audio, args.frontend or DEFAULT_FRONTEND, args.frames or DEFAULT_FRAMES, args.hop_seconds)
+        if audio is not None
+        else _feature_rows(args.features)
+    )
+    steer_v = steer_a = None
+    if steering:
+        steer_v, steer_a = steering_vectors(args, len(rows.names))
+    out = _predict_rows(model, rows, steer_v, steer_a, strength, alpha, args)
+    check_finite(out, rows.names)
+    arrays = {"audio_name": np.array(rows.names, dtype=str), **out}
+    if rows.start_seconds is not None:
+        arrays["start_seconds"] = rows.start_seconds
+    write_npz(args.out, arrays)
+    if csv_out is not None:
+        write_csv(csv_out, rows.names, out["valence"], out["arousal"], rows.start_seconds)
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def _check_source_options(args: argparse.Namespace) -> None:
+    """Audio-only options need --audio; --category-file needs --features (one line per row)."""
+    if args.features is not None:
+        for flag, value in (("--frontend", args.frontend), ("--frames", args.frames), ("--hop-seconds", args.hop_seconds)):
+            if value is not None:
+                raise EmosteerError(f"predict: {flag} applies to --audio only (a features file has its front end)")
+    elif args.category_file is not None:
+        raise EmosteerError("predict: --category-file needs --features (its lines follow the file's rows)")
+    if args.hop_seconds is not None and args.frames == WHOLE:
+        raise EmosteerError("predict: --hop-seconds needs a window length: --frames N, not 'whole'")
+
+
+def _audio_files(paths: list[Path]) -> list[Path]:
+    """Files as given, folders searched recursively for audio suffixes (sorted); each file once."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
             )
-            steer_v, steer_a = _steer_arrays(table, categories, args)
-        out = predict(
-            model,
-            _FiniteRows(features, args.features),
-            batch_size=args.batch_size,
-            steer_valence=steer_v,
-            steer_arousal=steer_a,
-            strength=args.strength,
-            alpha=args.alpha,
-            first_pass=args.first_pass,
-            forward_passes=args.forward_passes,
-        )
-    write_npz(args.out, {"audio_name": np.array(names, dtype=str), **out})
+            if not inside:
+                raise EmosteerError(f"{path}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in this folder")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise EmosteerError(f"{path}: no such audio file or folder")
+    seen: dict[Path, Path] = {}
+    for path in found:
+        key = path.resolve()
+        if key in seen:
+            raise EmosteerError(f"{path}: given twice (also as {seen[key]})")
+        seen[key] = path
+    return found
 
 
-def load_steering_table(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{category: (valence_128d, arousal_128d)} from the original's JSON; other entries skipped."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EmosteerError(f"{path}: no such steering table") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EmosteerError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise EmosteerError(f"{path}: expected a JSON object of categories, got {type(raw).__name__}")
-    table = {}
-    for name, entry in raw.items():
-        if name in TABLE_SKIP or not isinstance(entry, dict):
+def _feature_rows(path: Path) -> Rows:
+    """Names after the library's structural checks; `feature` blocks checked for NaN/inf as read."""
+    names, _, _ = features_h5.read_labels(path)
+
+    def blocks() -> Iterator[np.ndarray]:
+        for block in features_h5.iter_feature_blocks(path):
+            _check_frames(block.shape[1], f"{path}: dataset 'feature'")
+            yield block
+
+    return Rows(names=names, blocks=blocks())
+
+
+def _audio_rows(files: list[Path], flavour: str, frames: int | str, hop_seconds: float | None) -> Rows:
+    """Decode every file and compute its log-mel rows before any model call or output.
+
+    `frames` N: the first N frames of each file (padded like featurize pads a short clip), or with
+    `hop_seconds` every window of N frames starting at 0, S, 2S, ... that fits in the file (a file
+    shorter than one window gives one padded window). 'whole': one row per file, its whole length.
+    """
+    check_flavour(flavour)
+    names: list[str] = []
+    starts: list[float] = []
+    specs: list[np.ndarray] = []
+    for path in tqdm(files, desc="audio", unit="file", disable=len(files) < 20, leave=False):
+        y = load_audio(path)
+        if frames == WHOLE:
+            specs.append(logmel(y, flavour, max(frames_for_samples(y.size), MIN_FRAMES)))
+            names.append(str(path))
             continue
-        table[name] = tuple(_signal(entry, name, fld, path) for fld in SIGNAL_FIELDS)
-    if not table:
-        raise EmosteerError(f"{path}: no category entries")
-    return table  # type: ignore[return-value]
+        if hop_seconds is None:
+            specs.append(logmel(y, flavour, frames))
+            names.append(str(path))
+            continue
+        win = (frames - 1) * HOP_LENGTH  # samples whose centred STFT has exactly `frames` frames
+        hop = max(1, int(round(hop_seconds * SAMPLE_RATE)))
+        for s in range(0, max(y.size - win, 0) + 1, hop):
+            specs.append(logmel(y[s : s + win], flavour, frames))
+            names.append(str(path))
+            starts.append(s / SAMPLE_RATE)
+    blocks = [s[None] for s in specs] if frames == WHOLE else [np.stack(specs)]
+    start_seconds = np.array(starts, dtype=np.float64) if hop_seconds is not None else None
+    return Rows(names=names, blocks=blocks, start_seconds=start_seconds)
+
+
+def _check_frames(frames: int, where: str) -> None:
+    if frames < MIN_FRAMES:
+        raise EmosteerError(f"{where}: {frames} frames, the model needs >= {MIN_FRAMES}")
 
 
 def read_category_file(path: Path, n: int, features_path: Path) -> list[str]:
     """One category name per line (surrounding whitespace stripped); exactly n lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmosteerError(f"{path}: no such category file")
     try:
-        lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    except FileNotFoundError:
-        raise EmosteerError(f"{path}: no such category file") from None
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise EmosteerError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise EmosteerError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    lines = [line.strip() for line in text.splitlines()]
     if len(lines) != n:
         raise EmosteerError(f"{path}: {len(lines)} category lines, but {features_path} has {n} clips")
     return lines
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to a temp file beside `path`, then rename: a reader never sees half a file."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise EmosteerError(f"{path}: output directory {path.parent} does not exist")
-    with replacing(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)  # a file object: savez would append .npz to a bare temp name
-
-
-class _FiniteRows:
-    """A view of the `feature` dataset whose slices are checked for NaN/inf as they are read."""
-
-    def __init__(self, ds: h5py.Dataset, path: Path) -> None:
-        self.ds = ds
-        self.path = path
-        self.shape = ds.shape
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        try:
-            block = np.asarray(self.ds[rows], dtype=np.float32)
-        except OSError as exc:
-            raise EmosteerError(f"{self.path}: dataset '{FEATURE}': unreadable ({exc})") from None
-        finite = np.isfinite(block).all(axis=(1, 2))
-        if not finite.all():
-            first = range(*rows.indices(self.shape[0]))[int(np.argmin(finite))]
-            raise EmosteerError(f"{self.path}: dataset '{FEATURE}': NaN or inf at index {first}")
-        return block
-
-
-def _feature_dataset(f: h5py.File, path: Path) -> h5py.Dataset:
-    ds = f.get(FEATURE)
-    if not isinstance(ds, h5py.Dataset):
-        raise EmosteerError(f"{path}: dataset '{FEATURE}': missing")
-    if ds.ndim != 3 or ds.shape[2] != 64 or ds.shape[0] < 1:
-        raise EmosteerError(f"{path}: dataset '{FEATURE}': shape {ds.shape}, expected (N>0, T, 64)")
-    if ds.shape[1] < MIN_FRAMES:
-        raise EmosteerError(
-            f"{path}: dataset '{FEATURE}': {ds.shape[1]} frames, the model needs >= {MIN_FRAMES}"
-        )
-    if ds.dtype.kind != "f":
-        raise EmosteerError(f"{path}: dataset '{FEATURE}': dtype {ds.dtype}, expected float")
-    return ds
-
-
-def _audio_names(f: h5py.File, path: Path, n: int) -> list[str]:
-    ds = f.get(AUDIO_NAME)
-    if not isinstance(ds, h5py.Dataset):
-        raise EmosteerError(f"{path}: dataset '{AUDIO_NAME}': missing")
-    if ds.shape != (n,):
-        raise EmosteerError(
-            f"{path}: dataset '{AUDIO_NAME}': shape {ds.shape}, expected ({n},) like '{FEATURE}'"
-        )
-    names = []
-    for i, item in enumerate(ds[()]):
-        try:
-            names.append(item.decode("utf-8") if isinstance(item, bytes) else str(item))
-        except UnicodeDecodeError:
-            raise EmosteerError(f"{path}: dataset '{AUDIO_NAME}': not UTF-8 at index {i}") from None
-    return names
-
-
-def _signal(entry: dict[str, Any], name: str, fld: str, path: Path) -> np.ndarray:
-    value = entry.get(fld)
-    if not isinstance(value, list) or len(value) != STEER_DIM:
-        got = f"length {len(value)}" if isinstance(value, list) else type(value).__name__
-        raise EmosteerError(f"{path}: category {name!r} field '{fld}': expected {STEER_DIM} numbers, got {got}")
-    try:
-        arr = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise EmosteerError(f"{path}: category {name!r} field '{fld}': not all numbers") from None
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise EmosteerError(f"{path}: category {name!r} field '{fld}': not finite at index {bad[0]}")
-    return arr
-
-
-def _steer_arrays(
-    table: dict[str, tuple[np.ndarray, np.ndarray]], categories: list[str], args: argparse.Namespace
-) -> tuple[np.ndarray, np.ndarray]:
-    """(128,) vectors for --category, (N, 128) for --category-file; unknown names are errors."""
+def steering_vectors(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(128,) x2 for --category/--target, (n, 128) x2 for --category-file; warns on a model mismatch."""
+    warn_model_mismatch(args.steering_json, args.checkpoint)
+    if args.target is not None:
+        table = signals.read_json(args.steering_json)
+        v, a = selection.idw(table, np.array([args.target[0]]), np.array([args.target[1]]))
+        return v[0], a[0]
+    table = signals.read_categories(args.steering_json)
+    categories = [args.category] if args.category is not None else read_category_file(args.category_file, n, args.features)
     for line, name in enumerate(categories, start=1):
         if name not in table:
             where = f"{args.category_file} line {line}" if args.category_file else "--category"
@@ -224,8 +275,137 @@ def _steer_arrays(
     return valence[rows], arousal[rows]
 
 
+def warn_model_mismatch(table_path: Path, checkpoint: Path) -> bool:
+    """One stderr line when the table records a model sha256 other than the checkpoint's."""
+    meta = signals.read_metadata(table_path)
+    recorded = meta.get("model_sha256") if meta else None
+    if not isinstance(recorded, str):
+        return False
+    actual = signals.file_sha256(checkpoint)
+    if actual == recorded:
+        return False
+    print(
+        f"emosteer predict: warning: {table_path} was built with model sha256 {recorded[:12]}..., "
+        f"but {checkpoint} is {actual[:12]}...: its signals may not fit this model",
+        file=sys.stderr,
+    )
+    return True
+
+
+# --- prediction and outputs -------------------------------------------------------------------
+
+
+def _predict_rows(
+    model: EmotionLRM,
+    rows: Rows,
+    steer_v: np.ndarray | None,
+    steer_a: np.ndarray | None,
+    strength: float,
+    alpha: float,
+    args: argparse.Namespace,
+) -> dict[str, np.ndarray]:
+    """inference.predict over each block, per-row steering sliced to the block; outputs joined."""
+    parts: list[dict[str, np.ndarray]] = []
+    start = 0
+    for block in rows.blocks:
+        stop = start + len(block)
+
+        def part(steer: np.ndarray | None) -> np.ndarray | None:
+            return steer if steer is None or steer.ndim == 1 else steer[start:stop]
+
+        parts.append(predict(
+            model, block, batch_size=args.batch_size,
+            steer_valence=part(steer_v), steer_arousal=part(steer_a),
+            strength=strength, alpha=alpha, first_pass=args.first_pass,
+            forward_passes=args.forward_passes, progress=sys.stderr.isatty(),
+        ))
+        start = stop
+    return {key: np.concatenate([p[key] for p in parts]) for key in OUTPUT_KEYS}
+
+
+def check_finite(out: dict[str, np.ndarray], names: list[str]) -> None:
+    """Refuse to write NaN/inf: one line naming the first row with a non-finite output."""
+    ok = np.ones(len(names), dtype=bool)
+    for key in OUTPUT_KEYS:
+        arr = out[key]
+        ok &= np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+    if not ok.all():
+        i = int(np.argmin(ok))
+        bad = [k for k in OUTPUT_KEYS if not np.isfinite(out[k][i]).all()]
+        raise EmosteerError(
+            f"predict: non-finite {', '.join(bad)} for {names[i]!r} (row {i}); nothing written "
+            "(a checkpoint with NaN/inf weights?)"
+        )
+
+
+def _check_output_path(path: Path) -> None:
+    if path.is_dir():
+        raise EmosteerError(f"{path}: is a folder, expected an output file path")
+    if not path.parent.is_dir():
+        raise EmosteerError(f"{path}: output directory {path.parent} does not exist")
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez to a temp file beside `path`, then rename: a reader never sees half a file."""
+    path = Path(path)
+    _check_output_path(path)
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # a file object: savez would append .npz to a bare temp name
+
+
+def write_csv(
+    path: Path, names: list[str], valence: np.ndarray, arousal: np.ndarray, start_seconds: np.ndarray | None
+) -> None:
+    """audio_name,[start_seconds,]valence,arousal per row, written atomically."""
+    path = Path(path)
+    _check_output_path(path)
+    header = ["audio_name", *(["start_seconds"] if start_seconds is not None else []), "valence", "arousal"]
+    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for i, name in enumerate(names):
+            start = [f"{start_seconds[i]:.3f}"] if start_seconds is not None else []
+            writer.writerow([name, *start, f"{valence[i]:.6f}", f"{arousal[i]:.6f}"])
+
+
+# --- argument types ---------------------------------------------------------------------------
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _frames(text: str) -> int | str:
+    if text == WHOLE:
+        return WHOLE
+    value = _positive_int(text)
+    if value < MIN_FRAMES:
+        raise argparse.ArgumentTypeError(f"the model needs >= {MIN_FRAMES} frames, got {value}")
+    return value
+
+
+def _target(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        v, a = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected V,A (two numbers), got {text!r}") from None
+    if not (-1.0 <= v <= 1.0 and -1.0 <= a <= 1.0):
+        raise argparse.ArgumentTypeError(f"V and A must be in [-1, 1], got {text!r}")
+    return v, a

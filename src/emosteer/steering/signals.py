@@ -14,10 +14,11 @@ empty bins with hard-coded names (§d). Here:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,10 @@ class SignalTable:
             raise EmosteerError(f"signal table: source[{i}] = {self.source[i]} outside [0, {k})")
         populated = self.populated
         if not populated.any():
-            raise EmosteerError(f"signal table: no bin has >= {self.min_count} training clips")
+            raise EmosteerError(
+                f"signal table: no bin has >= {self.min_count} training clips (steering.min_count); "
+                "lower steering.min_count or use a coarser grid"
+            )
         bad = ~populated[self.source] | (populated & (self.source != np.arange(k)))
         if bad.any():
             i = int(np.argmax(bad))
@@ -165,7 +169,9 @@ def aggregate(
     populated = counts >= min_count
     if not populated.any():
         raise EmosteerError(
-            f"signals: no bin has >= {min_count} training clips (largest bin has {counts.max()})"
+            f"signals: no bin has >= {min_count} training clips (steering.min_count) on a "
+            f"{grid.size}x{grid.size} grid (grid): the largest bin has {counts.max()} of {n} clips; "
+            "lower steering.min_count or use a coarser grid in params.yaml"
         )
     source = nearest_populated(grid, populated)
     mean_v = _bin_means(acts_v, flat, grid.n_bins)[source]
@@ -232,13 +238,20 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None
         write(str(tmp))
 
 
-def write_h5(table: SignalTable, path: str | os.PathLike, attrs: Mapping[str, Any] | None = None) -> None:
+def write_h5(
+    table: SignalTable,
+    path: str | os.PathLike,
+    attrs: Mapping[str, Any] | None = None,
+    provenance: Provenance | None = None,
+) -> None:
     """Write the table as HDF5 (no timestamps, so identical tables give identical bytes).
 
-    `attrs` (e.g. the params that produced it) go to file attributes; str/int/float/bool values are
-    stored as they are, anything else as its JSON text. `grid` and `min_count` are reserved.
+    `attrs` (e.g. the params that produced it) and the recorded fields of `provenance` go to file
+    attributes; str/int/float/bool values are stored as they are, anything else as its JSON text.
+    `grid` and `min_count` are reserved.
     """
-    extra = dict(attrs or {})
+    recorded = {k: v for k, v in (provenance or Provenance()).to_json().items() if v not in (None, {})}
+    extra = {**recorded, **dict(attrs or {})}
     for key in ("grid", "min_count"):
         if key in extra:
             raise EmosteerError(f"{path}: attribute '{key}' is reserved by the signal table")
@@ -293,17 +306,74 @@ def read_h5(path: str | os.PathLike) -> SignalTable:
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# Provenance and the JSON format
+
+JSON_FORMAT = "emosteer-signals/2"
+TABLE_SKIP = ("metadata", "generation_config")  # non-category entries of the original's JSON
+SIGNAL_FIELDS = ("valence_128d", "arousal_128d")
+HASH_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(HASH_CHUNK), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise EmosteerError(f"{path}: cannot read to hash it ({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a table's activations came from; every field is optional (None = not recorded).
+
+    split: the split part whose clips were averaged ("train"); seed: the pipeline seed of that
+    split and model; model_file / model_sha256: the checkpoint the activations were computed with;
+    activations_pass / forward_passes: which pass of how many the 128-d vectors are from;
+    extra: anything else a reader needs (JSON-serialisable), e.g. the fallback rule.
+    """
+
+    split: str | None = None
+    seed: int | None = None
+    model_file: str | None = None
+    model_sha256: str | None = None
+    activations_pass: int | None = None
+    forward_passes: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_model(cls, model_file: str | os.PathLike, **fields: Any) -> Provenance:
+        """Provenance naming `model_file` and its sha256, plus the given fields."""
+        return cls(model_file=str(model_file), model_sha256=file_sha256(model_file), **fields)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "split": self.split,
+            "seed": self.seed,
+            "model_file": self.model_file,
+            "model_sha256": self.model_sha256,
+            "activations_pass": self.activations_pass,
+            "forward_passes": self.forward_passes,
+            "extra": dict(self.extra),
+        }
+
+
 def _floats(x: np.ndarray) -> list[float]:
     """float32 values as Python floats: the exact float32 value, so reading it back is lossless."""
     return [float(v) for v in np.asarray(x, dtype=np.float32)]
 
 
-def to_json(table: SignalTable) -> dict[str, Any]:
+def to_json(table: SignalTable, provenance: Provenance | None = None) -> dict[str, Any]:
     """The original's JSON format, one entry per bin in flat order, then "metadata".
 
     `{name: {"valence_128d": [...], "arousal_128d": [...], "count": n, "fallback_to": name|None},
-    ..., "metadata": {...}}`. The original's loaders skip the "metadata" key, so the global means
-    live there too.
+    ..., "metadata": {...}}`. The original's loaders skip the "metadata" key, so the grid (size,
+    edges, centres), the clip count per bin, the fallbacks, the global means and the provenance
+    (split, seed, model file and sha256, activations pass) live there.
     """
     names = table.names
     out: dict[str, Any] = {}
@@ -315,48 +385,106 @@ def to_json(table: SignalTable) -> dict[str, Any]:
             "count": int(table.counts[k]),
             "fallback_to": None if src == k else names[src],
         }
+    centres = table.grid.centre_points()
     out["metadata"] = {
+        "format": JSON_FORMAT,
         "grid": table.grid.size,
         "bins": table.grid.n_bins,
+        "edges": [float(e) for e in table.grid.edges],
+        "centres": {name: [float(c) for c in centres[k]] for k, name in enumerate(names)},
         "min_count": table.min_count,
         "populated": int(table.populated.sum()),
-        "fallbacks": table.fallbacks(),
+        "n_clips": int(table.counts.sum()),
         "counts": {name: int(c) for name, c in zip(names, table.counts)},
+        "fallbacks": table.fallbacks(),
+        **(provenance or Provenance()).to_json(),
         "global_valence_128d": _floats(table.global_valence),
         "global_arousal_128d": _floats(table.global_arousal),
     }
     return out
 
 
-def from_json(obj: Mapping[str, Any], where: str = "json") -> SignalTable:
-    """Inverse of `to_json`; `where` names the source in errors."""
+def _vector(value: Any, where: str) -> np.ndarray:
+    """A JSON list of STEER_DIM finite numbers as float32, or EmosteerError naming `where`."""
+    if not isinstance(value, list) or len(value) != STEER_DIM:
+        got = f"length {len(value)}" if isinstance(value, list) else type(value).__name__
+        raise EmosteerError(f"{where}: expected {STEER_DIM} numbers, got {got}")
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise EmosteerError(f"{where}: not a number at index {i} ({type(item).__name__})")
     try:
-        meta = obj["metadata"]
-        grid = Grid(int(meta["grid"]))
-        names = grid.names()
-        index = {n: k for k, n in enumerate(names)}
-        entries = [obj[n] for n in names]
-        source = np.array(
-            [k if e["fallback_to"] is None else index[e["fallback_to"]] for k, e in enumerate(entries)],
-            dtype=np.int64,
-        )
-        return SignalTable(
-            grid=grid,
-            valence=np.array([e["valence_128d"] for e in entries], dtype=np.float32),
-            arousal=np.array([e["arousal_128d"] for e in entries], dtype=np.float32),
-            counts=np.array([int(e["count"]) for e in entries], dtype=np.int64),
-            source=source,
-            min_count=int(meta["min_count"]),
-            global_valence=np.array(meta["global_valence_128d"], dtype=np.float32),
-            global_arousal=np.array(meta["global_arousal_128d"], dtype=np.float32),
-        )
-    except KeyError as exc:
-        raise EmosteerError(f"{where}: missing key {exc}") from exc
+        wide = np.array([float(v) for v in value], dtype=np.float64)
+    except OverflowError:
+        wide = np.full(STEER_DIM, np.inf)  # an int too large for a float
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = wide.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise EmosteerError(f"{where}: not finite (as float32) at index {bad[0]}")
+    return arr
 
 
-def write_json(table: SignalTable, path: str | os.PathLike) -> None:
-    """Write `to_json(table)` atomically; key order is fixed, so equal tables give equal bytes."""
-    text = json.dumps(to_json(table), allow_nan=False) + "\n"
+def _int(value: Any, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise EmosteerError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _entry(obj: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
+    entry = obj.get(name)
+    if not isinstance(entry, dict):
+        got = "missing" if entry is None else f"a {type(entry).__name__}"
+        raise EmosteerError(f"{where}: category {name!r}: {got}, expected an object")
+    return entry
+
+
+def from_json(obj: Any, where: str = "json") -> SignalTable:
+    """Inverse of `to_json`; any malformed input raises EmosteerError naming `where` and the field."""
+    if not isinstance(obj, dict):
+        raise EmosteerError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise EmosteerError(
+            f"{where}: no 'metadata' object, so no grid: the original's format only serves "
+            "--category (a full table is emosteer's signals JSON)"
+        )
+    size = _int(meta.get("grid"), f"{where}: metadata.grid", 2)
+    if size * size > len(obj) - 1:
+        raise EmosteerError(f"{where}: metadata.grid = {size} needs {size * size} bins, the file has {len(obj) - 1} entries")
+    grid = Grid(size)
+    names = grid.names()
+    index = {n: k for k, n in enumerate(names)}
+    entries = [_entry(obj, n, where) for n in names]
+    source = np.arange(grid.n_bins, dtype=np.int64)
+    for k, (name, e) in enumerate(zip(names, entries)):
+        target = e.get("fallback_to")
+        if target is not None:
+            if not isinstance(target, str) or target not in index:
+                raise EmosteerError(f"{where}: category {name!r} field 'fallback_to': unknown bin {target!r}")
+            source[k] = index[target]
+    vectors = {
+        fld: np.stack([_vector(e.get(fld), f"{where}: category {n!r} field '{fld}'") for n, e in zip(names, entries)])
+        for fld in SIGNAL_FIELDS
+    }
+    return SignalTable(
+        grid=grid,
+        valence=vectors["valence_128d"],
+        arousal=vectors["arousal_128d"],
+        counts=np.array([_int(e.get("count"), f"{where}: category {n!r} field 'count'", 0)
+                         for n, e in zip(names, entries)], dtype=np.int64),
+        source=source,
+        min_count=_int(meta.get("min_count"), f"{where}: metadata.min_count", 1),
+        global_valence=_vector(meta.get("global_valence_128d"), f"{where}: metadata.global_valence_128d"),
+        global_arousal=_vector(meta.get("global_arousal_128d"), f"{where}: metadata.global_arousal_128d"),
+    )
+
+
+def write_json(table: SignalTable, path: str | os.PathLike, provenance: Provenance | None = None) -> None:
+    """Write `to_json(table, provenance)` atomically; key order is fixed, so equal inputs give equal bytes."""
+    try:
+        text = json.dumps(to_json(table, provenance), allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise EmosteerError(f"{path}: provenance is not plain JSON data ({exc})") from None
 
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -365,13 +493,94 @@ def write_json(table: SignalTable, path: str | os.PathLike) -> None:
     _atomic_write(path, write)
 
 
+def load_json_object(path: str | os.PathLike) -> Any:
+    """The parsed JSON of `path`; a missing, unreadable or non-JSON file raises one clear line."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmosteerError(f"{path}: no such steering table")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        raise EmosteerError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise EmosteerError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise EmosteerError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise EmosteerError(f"{path}: JSON nested too deeply") from None
+
+
 def read_json(path: str | os.PathLike) -> SignalTable:
-    """Read a table written by `write_json`."""
-    if not Path(path).is_file():
-        raise EmosteerError(f"{path}: signal table file does not exist")
-    with open(path, encoding="utf-8") as f:
-        try:
-            obj = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise EmosteerError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    return from_json(obj, where=str(path))
+    """Read a table written by `write_json` (with or without the provenance fields)."""
+    return from_json(load_json_object(path), where=str(path))
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The 'metadata' object of a steering JSON, or None when it has none (the original's files)."""
+    obj = load_json_object(path)
+    if not isinstance(obj, dict):
+        raise EmosteerError(f"{path}: expected a JSON object of categories, got {type(obj).__name__}")
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else None
+
+
+def read_categories(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{category: (valence_128d, arousal_128d)} from any table in the original's format.
+
+    Every top-level entry whose value is an object is a category and must carry both 128-d
+    vectors; 'metadata', 'generation_config' and non-object entries (notes) are skipped, as the
+    original's loaders did. Our tables read the same way (their bins are the categories).
+    """
+    obj = load_json_object(path)
+    if not isinstance(obj, dict):
+        raise EmosteerError(f"{path}: expected a JSON object of categories, got {type(obj).__name__}")
+    table = {}
+    for name, entry in obj.items():
+        if name in TABLE_SKIP or not isinstance(entry, dict):
+            continue
+        table[name] = tuple(_vector(entry.get(fld), f"{path}: category {name!r} field '{fld}'") for fld in SIGNAL_FIELDS)
+    if not table:
+        raise EmosteerError(f"{path}: no category entries")
+    return table  # type: ignore[return-value]
+
+
+def describe(path: str | os.PathLike) -> str:
+    """A readable summary of a steering JSON: grid, counts per bin, fallbacks and provenance."""
+    meta = read_metadata(path)
+    if meta is None:
+        cats = read_categories(path)
+        return f"{path}: the original's format, no metadata\n  categories  {len(cats)}: {', '.join(cats)}"
+    table = read_json(path)
+    g = table.grid
+    unknown = "not recorded"
+
+    def field_(key: str) -> str:
+        value = meta.get(key)
+        return unknown if value is None else str(value)
+
+    lines = [
+        f"{path}",
+        f"  format       {meta.get('format', 'emosteer-signals/1 (before provenance was recorded)')}",
+        f"  grid         {g.size} x {g.size} bins over valence and arousal, edges "
+        + ", ".join(f"{e:+.3f}" for e in g.edges),
+        f"  clips        {int(table.counts.sum())} from split {field_('split')}, seed {field_('seed')}",
+        f"  populated    {int(table.populated.sum())} of {g.n_bins} bins have >= {table.min_count} clips (min_count)",
+        f"  model        {field_('model_file')}  sha256 {field_('model_sha256')}",
+        f"  activations  pass {field_('activations_pass')} of {field_('forward_passes')}",
+    ]
+    extra = meta.get("extra")
+    if isinstance(extra, dict) and extra:
+        lines.append("  extra        " + ", ".join(f"{k}={v}" for k, v in extra.items()))
+    lines.append("  clips per bin (rows: arousal, high to low; columns: valence, low to high; * fell back)")
+    counts = table.counts.reshape(g.size, g.size)  # [valence index, arousal index]
+    w = max(6, len(str(int(counts.max()))) + 1)  # each cell: w characters and a fallback mark
+    lines.append(f"    {'':8}" + "".join(f"{c:>+{w}.2f} " for c in g.centres) + " <- valence centre")
+    for ai in range(g.size - 1, -1, -1):
+        marks = ["*" if table.source[vi * g.size + ai] != vi * g.size + ai else " " for vi in range(g.size)]
+        cells = "".join(f"{counts[vi, ai]:>{w}}{marks[vi]}" for vi in range(g.size))
+        lines.append(f"    {'a=' + format(g.centres[ai], '+.2f'):8}{cells}")
+    fallbacks = table.fallbacks()
+    if fallbacks:
+        lines.append("  fallbacks    " + ", ".join(f"{k} -> {v}" for k, v in fallbacks.items()))
+    return "\n".join(lines)

@@ -1,0 +1,276 @@
+"""Is steering directional? Steer every clip with each bin's signal and measure where predictions move.
+
+For one seed: each POPULATED bin's signal (its own training mean; bins that fell back would repeat
+another bin) is applied to every validation clip, in one batched predict call per bin. The bin's
+effect is the mean over clips of (steered - unsteered) predicted valence and arousal, with a 95%
+percentile bootstrap CI over clips. Directionality per dimension is the Pearson r, across bins,
+between the bin centre on that axis and the mean shift it induces on that dimension: r near +1
+means steering toward high-arousal bins raises predicted arousal; near 0, the signal's bin does
+not matter; negative, steering pushes the other way. Its CI comes from the same bootstrap
+resamples (clips resampled once, every bin's mean recomputed on them, r recomputed), so it shows
+clip-sampling uncertainty for this model and table; seed-to-seed spread is what `pool` adds.
+
+r says whether the ordering is right, not how much: every bin may also pull all predictions the
+same way, so each summary carries the slope (shift per unit of centre) and the common shift (the
+mean over bins) as well. Pooling over seeds averages r in Fisher-z space and the slope as it is,
+with t intervals over seeds (one seed: its own bootstrap CIs), and averages each bin's shift over
+the seeds where that bin is populated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import stats as sps
+from tqdm import tqdm
+
+from emosteer.errors import EmosteerError
+from emosteer.evaluation import stats
+from emosteer.steering.grid import Grid
+from emosteer.steering.signals import SignalTable
+
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
+"""predict(features, steer_valence (n,128), steer_arousal (n,128), strength) -> (valence, arousal) (n,)."""
+
+DIMS = ("valence", "arousal")
+CI_LEVEL = 0.95
+MIN_BINS = 3  # a correlation across fewer bins says nothing
+Z_CLIP = 1 - 1e-7  # |r| = 1 has an infinite Fisher z; pooled r of perfect seeds stays just below 1
+
+
+@dataclass(frozen=True)
+class Direction:
+    """How a dimension's induced shift follows the bins' centres on that axis, with 95% CIs.
+
+    r: Pearson r across bins between centre and mean shift (is the ordering right?); slope: the
+    least-squares shift per unit of centre (how much, in prediction units: 2/G apart bins differ
+    by slope*2/G); common: the mean shift over bins (what every bin does alike, e.g. a generic
+    pull of all predictions that r and slope do not see).
+    """
+
+    dim: str
+    r: float
+    lo: float
+    hi: float
+    slope: float
+    slope_lo: float
+    slope_hi: float
+    common: float
+    n_bins: int
+    n_seeds: int = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Steerability:
+    """Per populated bin (flat index in `bins`, increasing) the mean induced shift and its CI.
+
+    shift_* (m,) mean of steered - unsteered prediction over clips; shift_*_lo/hi the 95% bootstrap
+    CI; `valence`/`arousal` the directionality summary. For pooled results n_clips is the sum over
+    seeds, the CIs of the per-bin shifts are NaN and `seeds_per_bin` says how many seeds had the bin.
+    """
+
+    grid: Grid
+    strength: float
+    n_clips: int
+    bins: np.ndarray
+    shift_valence: np.ndarray
+    shift_valence_lo: np.ndarray
+    shift_valence_hi: np.ndarray
+    shift_arousal: np.ndarray
+    shift_arousal_lo: np.ndarray
+    shift_arousal_hi: np.ndarray
+    valence: Direction
+    arousal: Direction
+    seeds_per_bin: np.ndarray | None = None
+
+    @property
+    def centres(self) -> np.ndarray:
+        """(m, 2) (valence, arousal) centres of `bins`."""
+        return self.grid.centre_points()[self.bins]
+
+
+def analyse(
+    predict: Predict,
+    table: SignalTable,
+    features: np.ndarray,
+    base_valence: np.ndarray,
+    base_arousal: np.ndarray,
+    strength: float,
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: bool = False,
+) -> Steerability:
+    """Steer all clips with each populated bin's signal; per-bin mean shifts and directionality."""
+    n = len(features)
+    base = {dim: _vector(x, f"base_{dim}", n) for dim, x in zip(DIMS, (base_valence, base_arousal))}
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise EmosteerError(f"steerability: n_boot must be an integer >= 1, got {n_boot!r}")
+    if n < 2:
+        raise EmosteerError(f"steerability: need at least 2 clips, got {n}")
+    bins = np.flatnonzero(table.populated)
+    shifts = {dim: np.empty((len(bins), n)) for dim in DIMS}
+    for j, k in enumerate(tqdm(bins, desc="steerability", unit="bin", disable=not progress, leave=False)):
+        sv = np.tile(table.valence[k], (n, 1))
+        sa = np.tile(table.arousal[k], (n, 1))
+        out = predict(features, sv, sa, strength)
+        for dim, pred in zip(DIMS, out):
+            shifts[dim][j] = _vector(pred, f"prediction steered by bin {table.names[k]!r}: {dim}", n) - base[dim]
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+    idx = rng.integers(0, n, size=(n_boot, n))
+    weights = np.bincount((np.arange(n_boot)[:, None] * n + idx).ravel(), minlength=n_boot * n)
+    weights = weights.reshape(n_boot, n) / n  # row b: the resample's clip multiplicities / n
+    centres = table.grid.centre_points()[bins]
+    fields: dict[str, np.ndarray] = {}
+    directions = {}
+    for axis, dim in enumerate(DIMS):
+        mean = shifts[dim].mean(axis=1)
+        boot = shifts[dim] @ weights.T  # (m, n_boot) per-bin means on each resample
+        lo, hi = _percentile_ci(boot, axis=1)
+        fields.update({f"shift_{dim}": mean, f"shift_{dim}_lo": lo, f"shift_{dim}_hi": hi})
+        directions[dim] = _direction(dim, centres[:, axis], mean, boot)
+    return Steerability(
+        grid=table.grid, strength=float(strength), n_clips=n, bins=bins, **fields, **directions
+    )
+
+
+def pool(results: Sequence[Steerability]) -> Steerability:
+    """Pool per-seed results: r averaged in Fisher z with a t CI over seeds; shifts averaged per bin."""
+    if not results:
+        raise EmosteerError("steerability: nothing to pool (no per-seed results)")
+    grid = results[0].grid
+    if any(r.grid != grid for r in results):
+        raise EmosteerError("steerability: cannot pool results from different grids")
+    strengths = {r.strength for r in results}
+    if len(strengths) > 1:
+        raise EmosteerError(f"steerability: cannot pool results at different strengths {sorted(strengths)}")
+    k = grid.n_bins
+    total = {dim: np.zeros(k) for dim in DIMS}
+    seen = np.zeros(k, dtype=np.int64)
+    for r in results:
+        seen[r.bins] += 1
+        for dim in DIMS:
+            total[dim][r.bins] += getattr(r, f"shift_{dim}")
+    bins = np.flatnonzero(seen)
+    nan = np.full(len(bins), np.nan)
+    fields = {}
+    for dim in DIMS:
+        fields.update({f"shift_{dim}": total[dim][bins] / seen[bins], f"shift_{dim}_lo": nan, f"shift_{dim}_hi": nan})
+    return Steerability(
+        grid=grid,
+        strength=results[0].strength,
+        n_clips=sum(r.n_clips for r in results),
+        bins=bins,
+        **fields,
+        valence=_pool_direction([r.valence for r in results]),
+        arousal=_pool_direction([r.arousal for r in results]),
+        seeds_per_bin=seen[bins],
+    )
+
+
+def plot_rows(result: Steerability) -> list[dict[str, float | str]]:
+    """One row per bin for a dvc plots heatmap or arrow field: centre and mean shift per dimension.
+
+    `*_vs_common` is the shift minus the common shift (the mean over bins): the part that differs
+    between bins, which is what an arrow field should show when every bin also pulls alike.
+    """
+    names = result.grid.names()
+    common_v, common_a = result.valence.common, result.arousal.common
+    return [
+        {
+            "bin": names[k],
+            "valence_centre": round(float(c[0]), 6),
+            "arousal_centre": round(float(c[1]), 6),
+            "shift_valence": float(sv),
+            "shift_arousal": float(sa),
+            "shift_valence_vs_common": float(sv - common_v),
+            "shift_arousal_vs_common": float(sa - common_a),
+        }
+        for k, c, sv, sa in zip(result.bins, result.centres, result.shift_valence, result.shift_arousal)
+    ]
+
+
+def metrics(result: Steerability) -> dict[str, float | int]:
+    """Flat numbers for a metrics JSON: directionality r and CI per dimension, and the sizes."""
+    out: dict[str, float | int] = {"strength": result.strength, "n_clips": result.n_clips}
+    for d in (result.valence, result.arousal):
+        out.update({f"{d.dim}_direction_r": d.r, f"{d.dim}_direction_lo": d.lo,
+                    f"{d.dim}_direction_hi": d.hi, f"{d.dim}_slope": d.slope,
+                    f"{d.dim}_slope_lo": d.slope_lo, f"{d.dim}_slope_hi": d.slope_hi,
+                    f"{d.dim}_common_shift": d.common, f"{d.dim}_n_bins": d.n_bins,
+                    f"{d.dim}_n_seeds": d.n_seeds})
+    return out
+
+
+def _vector(x: np.ndarray, field: str, n: int) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.shape != (n,):
+        raise EmosteerError(f"steerability: {field} must have shape ({n},), got {arr.shape}")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        raise EmosteerError(f"steerability: {field} is not finite at index {int(np.argmin(finite))}")
+    return arr
+
+
+def _percentile_ci(samples: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    tail = 100 * (1 - CI_LEVEL) / 2
+    lo, hi = np.percentile(samples, [tail, 100 - tail], axis=axis)
+    return lo, hi
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """stats.pearson, or NaN for a correlation over fewer than MIN_BINS points."""
+    return stats.pearson(x, y) if len(x) >= MIN_BINS else float("nan")
+
+
+def _slopes(centre: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each column of `shifts` (m, b) on `centre` (m,); NaN if centre is constant."""
+    c = centre - centre.mean()
+    ss = float(c @ c)
+    if len(centre) < 2 or ss == 0.0:
+        return np.full(shifts.shape[1], np.nan)
+    return (c @ (shifts - shifts.mean(axis=0))) / ss
+
+
+def _direction(dim: str, centre: np.ndarray, mean: np.ndarray, boot: np.ndarray) -> Direction:
+    """r and slope of mean shift on centre, with percentile CIs over the bootstrap resamples.
+
+    A resample where the shifts are constant has no r; the CI is taken over the others and is NaN
+    if none is defined.
+    """
+    r = _pearson(centre, mean)
+    rs = np.array([_pearson(centre, boot[:, b]) for b in range(boot.shape[1])])
+    rs = rs[np.isfinite(rs)]
+    lo, hi = _percentile_ci(rs, axis=0) if rs.size else (np.nan, np.nan)
+    slope = float(_slopes(centre, mean[:, None])[0])
+    slopes = _slopes(centre, boot)
+    s_lo, s_hi = _percentile_ci(slopes, axis=0) if np.isfinite(slopes).all() else (np.nan, np.nan)
+    return Direction(dim=dim, r=r, lo=float(lo), hi=float(hi), slope=slope, slope_lo=float(s_lo),
+                     slope_hi=float(s_hi), common=float(mean.mean()), n_bins=len(centre))
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """(mean, lo, hi): the 95% t interval of the mean over seeds."""
+    s = len(values)
+    half = sps.t.ppf(1 - (1 - CI_LEVEL) / 2, s - 1) * values.std(ddof=1) / np.sqrt(s)
+    m = float(values.mean())
+    return m, m - half, m + half
+
+
+def _pool_direction(per_seed: list[Direction]) -> Direction:
+    """r averaged in Fisher z, slope and common shift averaged; t CIs over the seeds with a defined r."""
+    dim = per_seed[0].dim
+    defined = [d for d in per_seed if np.isfinite(d.r)]
+    n_bins = min(d.n_bins for d in per_seed)
+    common = float(np.mean([d.common for d in per_seed]))
+    if len(defined) <= 1:
+        if not defined:
+            nan = float("nan")
+            return Direction(dim, nan, nan, nan, nan, nan, nan, common, n_bins, 0)
+        return replace(defined[0], n_bins=n_bins, common=common)
+    z, z_lo, z_hi = _t_interval(np.arctanh(np.clip([d.r for d in defined], -Z_CLIP, Z_CLIP)))
+    slope, s_lo, s_hi = _t_interval(np.array([d.slope for d in defined]))
+    return Direction(dim, float(np.tanh(z)), float(np.tanh(z_lo)), float(np.tanh(z_hi)), slope, s_lo, s_hi,
+                     common, n_bins, len(defined))
