@@ -40,6 +40,8 @@ def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeyp
     names = acts.names
     parts = split.make_split(names, acts.valence, acts.arousal, seed=0)
     split.write_split(SEED.split, parts, names, {"seed": 0})
+    SEED.model.parent.mkdir(parents=True)
+    SEED.model.write_bytes(b"a model file: its sha256 goes into the tables' provenance")
     activations.write(SEED.activations, acts)
     tables.bin_seed(0, raw)
     before = _signal_bytes()

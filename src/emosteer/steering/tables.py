@@ -27,8 +27,11 @@ def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
                                         acts.arousal, train, grid, p.steering.min_count)
         attrs = {"which": which, "activations_pass": acts.activations_pass,
                  "fallback": p.steering.fallback, "source_split": "train", "seed": seed}
-        signals.write_h5(table, paths.signals(which, "h5"), attrs)
-        signals.write_json(table, paths.signals(which, "json"))
+        prov = signals.Provenance.of_model(
+            paths.model, split="train", seed=seed, activations_pass=acts.activations_pass,
+            forward_passes=acts.forward_passes, extra={"which": which, "fallback": p.steering.fallback})
+        signals.write_h5(table, paths.signals(which, "h5"), attrs, prov)
+        signals.write_json(table, paths.signals(which, "json"), prov)
         vi, ai = grid.bin_coords(grid.bin_index(acts.valence[train], acts.arousal[train]))
         out[which] = {"seed": [seed] * len(train), "valence_bin": bin_labels(grid, vi),
                       "arousal_bin": bin_labels(grid, ai)}
