@@ -49,3 +49,14 @@ def test_headline_and_delta_rows_are_small_and_long():
 def test_console_table_names_each_method_and_verdict():
     text = report.console_table(POOLED)
     assert "helps +0.010 [-0.010, +0.020]" in text and "control: global mean" in text
+
+
+def test_steerability_paragraph_says_which_way_each_dim_moves():
+    m = {"strength": 5.0, "n_clips": 180}
+    for dim, (r, lo, hi) in (("valence", (0.1, -0.3, 0.5)), ("arousal", (0.8, 0.6, 0.9))):
+        m.update({f"{dim}_direction_r": r, f"{dim}_direction_lo": lo, f"{dim}_direction_hi": hi,
+                  f"{dim}_slope": 0.01, f"{dim}_slope_lo": 0.0, f"{dim}_slope_hi": 0.02,
+                  f"{dim}_common_shift": -0.4})
+    text = "\n".join(report.steerability_lines({"coarse": {"pooled": m}}))
+    assert "higher-valence bins has no detectable direction: r = +0.10 [-0.30, +0.50]" in text
+    assert "higher-arousal bins moves it toward the bin: r = +0.80 [+0.60, +0.90]" in text

@@ -24,7 +24,7 @@ from emosteer.model.fit import load_seed_model, parts_of
 from emosteer.params import Params
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json
 from emosteer.seeds import SeedPool
-from emosteer.steering import signals
+from emosteer.steering import signals, steerability
 
 DIMS = ("valence", "arousal")
 GLOBAL_MEAN = Variant("control_global_mean", "control", "global_mean")
@@ -49,7 +49,13 @@ def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPrediction
                            pred_valence=acts.pred_valence[idx], pred_arousal=acts.pred_arousal[idx],
                            features=features.read_features(FEATURES, idx))
     table = signals.read_h5(paths.signals(task.which, "h5"))
-    model = load_seed_model(paths, p)
+    predict = predictor(load_seed_model(paths, p), p)
+    return evaluate.steer_variants(predict, table, clips, task.variants, task.strengths, seed,
+                                   names=[acts.names[i] for i in idx])
+
+
+def predictor(model: Any, p: Params) -> evaluate.Predict:
+    """predict(x, steer_v, steer_a, strength) -> (valence, arousal) with the params' alpha/first_pass."""
     s = p.steering
 
     def predict(x: np.ndarray, sv: np.ndarray, sa: np.ndarray, strength: float):
@@ -58,8 +64,33 @@ def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPrediction
                                 first_pass=s.first_pass)
         return out["valence"], out["arousal"]
 
-    return evaluate.steer_variants(predict, table, clips, task.variants, task.strengths, seed,
-                                   names=[acts.names[i] for i in idx])
+    return predict
+
+
+def steerability_seed(seed: int, p: Params, which: str) -> steerability.Steerability:
+    """Every populated bin's signal on every validation clip of the seed: the shifts it induces."""
+    paths = SeedPaths(seed)
+    acts = activations.read(paths.activations)
+    idx = parts_of(paths, len(acts.names))["val"]
+    return steerability.analyse(
+        predictor(load_seed_model(paths, p), p), signals.read_h5(paths.signals(which, "h5")),
+        features.read_features(FEATURES, idx), acts.pred_valence[idx], acts.pred_arousal[idx],
+        p.steerability.strength, n_boot=p.evaluate.n_boot, seed=seed)
+
+
+def evaluate_steerability(p: Params) -> dict[str, dict[str, Any]]:
+    """Per grid in `steerability.grids`: pooled and per-seed directionality, and the plot rows."""
+    out = {}
+    with SeedPool(p.seeds, p.workers, p.threads) as pool:
+        for which in p.steerability.grids:
+            per_seed = pool.map(steerability_seed, p, which, desc=f"steerability {which}")
+            pooled = steerability.pool(per_seed)
+            rows = steerability.plot_rows(pooled)
+            out[which] = {"metrics": {"pooled": steerability.metrics(pooled),
+                                      "per_seed": {f"s{s}": steerability.metrics(r)
+                                                   for s, r in zip(p.seeds, per_seed)}},
+                          "plot": {k: [r[k] for r in rows] for k in rows[0]} if rows else {}}
+    return out
 
 
 def grid_size(p: Params, which: str) -> int:

@@ -111,6 +111,11 @@ class Evaluate(_Section):
     bilinear: bool
 
 
+class Steerability(_Section):
+    strength: Strength
+    grids: list[Literal["coarse", "fine"]] = Field(min_length=1)
+
+
 class Params(_Section):
     """The whole params.yaml."""
 
@@ -126,6 +131,7 @@ class Params(_Section):
     train: Train
     steering: Steering
     evaluate: Evaluate
+    steerability: Steerability
 
     @field_validator("amp", mode="before")
     @classmethod

@@ -123,8 +123,30 @@ def headline(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str,
                     for name, m in pooled.get(which, {}).items()} for which in GRIDS}
 
 
+def steerability_lines(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Does steering toward a bin move the prediction toward it? One paragraph per grid."""
+    lines = ["## Is steering directional?", "",
+             "Every populated bin's signal applied to every validation clip of each seed (strength "
+             "`steerability.strength`); r is the correlation, across bins, between a bin's centre and "
+             "the mean shift of the prediction it induces, pooled over seeds (Fisher z, t interval); "
+             "the common shift is what every bin does alike. `plots/steerability/` maps the shifts.", ""]
+    for which, res in results.items():
+        m = res["pooled"]
+        lines.append(f"- **{which} grid** (strength {m['strength']:g}, {m['n_clips']} clips per seed):")
+        for dim in DIMS:
+            lo, hi = m[f"{dim}_direction_lo"], m[f"{dim}_direction_hi"]
+            word = ("moves it toward the bin" if lo > 0 else "moves it away from the bin" if hi < 0
+                    else "has no detectable direction")
+            lines.append(f"  steering toward higher-{dim} bins {word}: r = {m[f'{dim}_direction_r']:+.2f} "
+                         f"[{lo:+.2f}, {hi:+.2f}], slope {m[f'{dim}_slope']:+.4f} per unit of bin centre "
+                         f"[{m[f'{dim}_slope_lo']:+.4f}, {m[f'{dim}_slope_hi']:+.4f}], common shift "
+                         f"{m[f'{dim}_common_shift']:+.3f}.")
+    return lines + [""]
+
+
 def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mapping[str, Any]]],
-           train: Mapping[str, Mapping[str, Any]], machine: Mapping[str, Any]) -> str:
+           train: Mapping[str, Mapping[str, Any]], machine: Mapping[str, Any],
+           steer: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """The markdown report; `pooled` maps coarse/fine/control to {method: pooled metrics}."""
     n = baseline["n_seeds"]
     lines = ["# emosteer report", "",
@@ -146,7 +168,8 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
                      f"{baseline['arousal_r_per_seed'][i]:.3f} | {t.get('best_epoch', '?')} | "
                      f"{t.get('source', '?')} |")
     lines.append(f"| mean | {baseline['valence_r']:.3f} | {baseline['arousal_r']:.3f} | | |")
-    lines += ["", "## Machine", "",
+    lines += [""] + (steerability_lines(steer) if steer else [])
+    lines += ["## Machine", "",
               "Trained weights, and so every number above, depend on the CPU's instruction set and "
               "the thread count; the verdicts are meant not to (README, 'What is reproducible').", "",
               "| " + " | ".join(machine) + " |", "|" + "---|" * len(machine),
