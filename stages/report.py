@@ -12,8 +12,7 @@ def main(p: params.Params) -> None:
     train = {f"s{s}": pipeline.read_metrics(pipeline.SeedPaths(s).train_metrics) for s in p.seeds}
     pipeline.write_json(pipeline.HEADLINE, report.headline(pooled))
     pipeline.write_csv(pipeline.PLOTS / "delta_r.csv", report.delta_rows(pooled))
-    steer = {which: pipeline.read_metrics(pipeline.METRICS / "steerability" / f"{which}.json")
-             for which in p.steerability.grids}
+    steer = {"coarse": pipeline.read_metrics(pipeline.METRICS / "steerability" / "coarse.json")}
     pipeline.write_text(pipeline.REPORT, report.render(baseline, pooled, train,
                                                        runtime.machine_facts(p.threads), steer))
 

@@ -78,19 +78,15 @@ def steerability_seed(seed: int, p: Params, which: str) -> steerability.Steerabi
         p.steerability.strength, n_boot=p.evaluate.n_boot, seed=seed)
 
 
-def evaluate_steerability(p: Params) -> dict[str, dict[str, Any]]:
-    """Per grid in `steerability.grids`: pooled and per-seed directionality, and the plot rows."""
-    out = {}
+def evaluate_steerability(p: Params, which: str = "coarse") -> dict[str, Any]:
+    """Pooled and per-seed directionality on one grid, and its plot columns."""
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
-        for which in p.steerability.grids:
-            per_seed = pool.map(steerability_seed, p, which, desc=f"steerability {which}")
-            pooled = steerability.pool(per_seed)
-            rows = steerability.plot_rows(pooled)
-            out[which] = {"metrics": {"pooled": steerability.metrics(pooled),
-                                      "per_seed": {f"s{s}": steerability.metrics(r)
-                                                   for s, r in zip(p.seeds, per_seed)}},
-                          "plot": {k: [r[k] for r in rows] for k in rows[0]} if rows else {}}
-    return out
+        per_seed = pool.map(steerability_seed, p, which, desc=f"steerability {which}")
+    pooled = steerability.pool(per_seed)
+    rows = steerability.plot_rows(pooled)
+    return {"metrics": {"pooled": steerability.metrics(pooled),
+                        "per_seed": {f"s{s}": steerability.metrics(r) for s, r in zip(p.seeds, per_seed)}},
+            "plot": {k: [r[k] for r in rows] for k in rows[0]}}
 
 
 def grid_size(p: Params, which: str) -> int:

@@ -113,7 +113,6 @@ class Evaluate(_Section):
 
 class Steerability(_Section):
     strength: Strength
-    grids: list[Literal["coarse", "fine"]] = Field(min_length=1)
 
 
 class Params(_Section):
