@@ -106,12 +106,15 @@ def test_repro_then_grid7_then_bad_param_then_threads(tmp_path: Path) -> None:
         assert (repo / f"data/signals/fine/s{seed}.json").is_file()
     report = (repo / "reports" / "report.md").read_text()
     assert report.startswith("# emosteer report") and "## Verdicts, pooled over 2 seeds" in report
+    assert "## Is steering directional?" in report
+    steer = json.loads((repo / "metrics/steerability/coarse.json").read_text())
+    assert set(steer["per_seed"]) == {"s0", "s1"} and steer["pooled"]["arousal_n_seeds"] == 2
     _run(["git", "add", "-A"], repo)
     _run(["git", "commit", "-qm", "results"], repo)
 
     out = _run(dvc + ["exp", "run", "-S", "grid=7"], repo)
     for stage in ("data", "prepare_split", "train", "extract_activations", "evaluate_baseline",
-                  "evaluate_9bin"):
+                  "evaluate_9bin", "steerability"):
         assert f"Stage '{stage}' didn't change, skipping" in out, out
     for stage in ("bin_and_aggregate", "evaluate_25bin", "report"):
         assert f"Running stage '{stage}'" in out, out
