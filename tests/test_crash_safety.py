@@ -11,6 +11,7 @@ temporary file behind.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -103,11 +104,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return results(repo)
 
 
-def rerun_recovers(repo: Path, reference: dict[str, str]) -> None:
+def rerun_recovers(repo: Path, reference: dict[str, str]) -> list[str]:
+    """Run `dvc repro` to the end; require the reference's results and a clean status. Returns
+    the temporary files left behind (the caller requires none)."""
     run(DVC + ["repro"], repo)
-    assert leftover_temp_files(repo) == []
     assert "Data and pipelines are up to date" in run(DVC + ["status"], repo)
     assert results(repo) == reference
+    return leftover_temp_files(repo)
 
 
 def test_sigkill_in_training_then_in_evaluate_recovers(reference: dict[str, str], tmp_path: Path) -> None:
@@ -121,13 +124,17 @@ def test_sigkill_in_training_then_in_evaluate_recovers(reference: dict[str, str]
     assert "evaluate_9bin" not in locked_stages(repo)
     assert files_under(repo / "metrics" / "coarse"), "the kill came before evaluate_9bin wrote anything"
 
-    rerun_recovers(repo, reference)
+    assert rerun_recovers(repo, reference) == []
 
 
-@pytest.mark.xfail(strict=True, reason="a SIGKILL between mkstemp and os.replace in "
-                   "emosteer.atomic.replacing leaves data/.model.pt.*.tmp behind for good")
 def test_sigkill_while_train_writes_the_model_recovers(reference: dict[str, str], tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "killed")
     repro_killed(repo, "train", writing_model)
     assert "train" not in locked_stages(repo)
-    rerun_recovers(repo, reference)
+    left = rerun_recovers(repo, reference)
+    # Known, and only this: a SIGKILL between mkstemp and os.replace in emosteer.atomic.replacing
+    # leaves the writer's temporary file beside data/model.pt for good. Delete this branch with
+    # the fix (a writer removes the stale temporary files of dead writers of the same target).
+    if left and all(re.fullmatch(r"data/\.model\.pt\.[^/]+\.tmp", p) for p in left):
+        pytest.xfail(f"a killed writer's temporary file stays: {left}")
+    assert left == []
