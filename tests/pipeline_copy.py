@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 # The smallest sizes at which every stage still runs (each run a few seconds of compute per stage).
 # One place for the pipeline's shape: when params.yaml changes, only this mapping does.
 TINY: dict[tuple[str, ...], Any] = {
+    ("seeds",): [0, 1],  # two, so that pooling over seeds is exercised
+    ("workers",): 1,     # seeds one after the other, in the stage's own process
     ("data", "frames"): 24,
     ("data", "synthetic", "n_clips"): 48,
     ("data", "synthetic", "clip_seconds"): 0.25,
@@ -48,7 +50,7 @@ def env(**extra: str) -> dict[str, str]:
     out.update(GIT_AUTHOR_NAME="emosteer test", GIT_AUTHOR_EMAIL="test@example.invalid",
                GIT_COMMITTER_NAME="emosteer test", GIT_COMMITTER_EMAIL="test@example.invalid",
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               DVC_NO_ANALYTICS="1")
+               DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1")
     out.update(extra)
     return out
 

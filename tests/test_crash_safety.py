@@ -1,8 +1,9 @@
 """A `dvc repro` killed with SIGKILL inside a stage recovers on the next `dvc repro`.
 
-One tiny copy of the project is run uninterrupted (the reference). Another is killed twice, each
-time further on: inside train's epoch loop and then inside the 9-bin evaluate stage
-after it has written some of its metrics; a third is killed while train writes the model file. Each
+One tiny copy of the project (two seeds, one after the other) is run uninterrupted: the
+reference. Another is killed three times, each time further on: inside train while it writes a
+model file (between the temporary file and its rename), inside train after seed 0's model is
+written and while seed 1 trains, and inside the 9-bin evaluate stage while it picks strengths. Each
 kill takes the whole process group (dvc and the stage), as an out-of-memory kill or a pulled plug
 would. Then one more `dvc repro` must finish, leave outputs byte-identical to the reference and no
 temporary file behind.
@@ -46,24 +47,24 @@ def session_processes(sid: int) -> dict[int, str]:
     return found
 
 
-def files_under(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*") if p.is_file()} if root.exists() else set()
-
-
 Trigger = Callable[[Path, str], bool]  # (repo, dvc's output so far) -> kill now?
 
 
-def in_training_loop(repo: Path, log: str) -> bool:
-    return "epoch 1/" in log
+def between_seeds_in_train(repo: Path, log: str) -> bool:
+    """Seed 0's model is written, seed 1 is training (workers: 1 runs seeds in order)."""
+    return "train seed 0:" in log
 
 
-def writing_model(repo: Path, log: str) -> bool:
-    return any(p.name.startswith(".model.pt.") for p in (repo / "data").iterdir())
+def writing_a_model(repo: Path, log: str) -> bool:
+    """A model's temporary file exists: the kill lands between its creation and its rename."""
+    models = repo / "data" / "models"
+    return models.is_dir() and any(p.name.endswith(".tmp") for p in models.iterdir())
 
 
-def wrote_some_metrics(repo: Path, log: str) -> bool:
-    """DVC removes a stage's outputs before it runs: any file here now is the running stage's."""
-    return bool(files_under(repo / "metrics" / "coarse"))
+def choosing_strengths_in_9bin(repo: Path, log: str) -> bool:
+    """evaluate_9bin has scored the dev strengths of one seed out of two."""
+    parts = log.split("Running stage 'evaluate_9bin'")
+    return len(parts) == 2 and re.search(r"dev strengths: [^\n]*1/2", parts[1]) is not None
 
 
 def repro_killed(repo: Path, stage_module: str, trigger: Trigger) -> str:
@@ -104,37 +105,21 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return results(repo)
 
 
-def rerun_recovers(repo: Path, reference: dict[str, str]) -> list[str]:
-    """Run `dvc repro` to the end; require the reference's results and a clean status. Returns
-    the temporary files left behind (the caller requires none)."""
+def test_sigkill_in_train_and_in_evaluate_then_rerun_matches_an_uninterrupted_run(
+        reference: dict[str, str], tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "killed")
+    repro_killed(repo, "train", writing_a_model)
+    assert "train" not in locked_stages(repo)
+
+    repro_killed(repo, "train", between_seeds_in_train)
+    assert "train" not in locked_stages(repo)
+    assert (repo / "data" / "models" / "s0.pt").exists()  # a partial output of the killed stage
+
+    repro_killed(repo, "evaluate_steering coarse", choosing_strengths_in_9bin)
+    assert {"train", "extract_activations", "bin_and_aggregate"} <= locked_stages(repo)
+    assert "evaluate_9bin" not in locked_stages(repo)
+
     run(DVC + ["repro"], repo)
     assert "Data and pipelines are up to date" in run(DVC + ["status"], repo)
     assert results(repo) == reference
-    return leftover_temp_files(repo)
-
-
-def test_sigkill_in_training_then_in_evaluate_recovers(reference: dict[str, str], tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "killed")
-    repro_killed(repo, "train", in_training_loop)
-    assert "train" not in locked_stages(repo)
-    assert not (repo / "data" / "model.pt").exists()
-
-    repro_killed(repo, "evaluate_steering coarse", wrote_some_metrics)
-    assert {"train", "extract_activations", "bin_and_aggregate"} <= locked_stages(repo)
-    assert "evaluate_9bin" not in locked_stages(repo)
-    assert files_under(repo / "metrics" / "coarse"), "the kill came before evaluate_9bin wrote anything"
-
-    assert rerun_recovers(repo, reference) == []
-
-
-def test_sigkill_while_train_writes_the_model_recovers(reference: dict[str, str], tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "killed")
-    repro_killed(repo, "train", writing_model)
-    assert "train" not in locked_stages(repo)
-    left = rerun_recovers(repo, reference)
-    # Known, and only this: a SIGKILL between mkstemp and os.replace in emosteer.atomic.replacing
-    # leaves the writer's temporary file beside data/model.pt for good. Delete this branch with
-    # the fix (a writer removes the stale temporary files of dead writers of the same target).
-    if left and all(re.fullmatch(r"data/\.model\.pt\.[^/]+\.tmp", p) for p in left):
-        pytest.xfail(f"a killed writer's temporary file stays: {left}")
-    assert left == []
+    assert leftover_temp_files(repo) == []

@@ -3,9 +3,10 @@
 The test starts a single-node cluster on localhost: munged with a throwaway key and its own socket,
 slurmctld and slurmd from Debian's slurm-wlm with their own slurm.conf, ports and spool in a tmp
 dir. A tiny copy of the project is committed, run and pushed to a bare git repository (the shared
-git remote) and a folder (the shared DVC remote). The sweep runs two seeds as a two-task array job;
-the dependent job pulls both experiments and pools them. The same two seeds run through
-`dvc queue` in the original workspace must pool to the same table, character for character.
+git remote) and a folder (the shared DVC remote). The sweep runs two fine grids as a two-task
+array job; the dependent job pulls both experiments and writes their verdict tables (each pooled
+over the experiment's seeds). The same two points run through `dvc queue` in the original
+workspace must give the same table, character for character.
 `.ci/run` installs slurm-wlm and munge; without them the test is skipped and says so.
 """
 
@@ -39,7 +40,9 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="slurmd launches jobs only when it runs as root"),
 ]
 
-POINTS = ["seed=1", "seed=2"]  # one array task each
+# One array task each. Each point reruns only the fine-grid stages; the tasks pull the rest from
+# the DVC remote (`dvc exp run --pull`).
+POINTS = ["grid=4", "grid=6"]
 TIMEOUT = 900.0  # seconds for the whole sweep (two tiny experiments and the pool job)
 DONE = {"COMPLETED"}
 FAILED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
@@ -170,10 +173,11 @@ def _wait_for_sweep(cluster: Cluster, array_job: str, pool_job: str, sweep: Path
         time.sleep(1)
 
 
-def _queue_locally(repo: Path, points: list[str]) -> None:
-    """The same experiments on one machine: `dvc exp run --queue`, one worker, wait for it."""
-    for point in points:
-        run(DVC + ["exp", "run", "--queue"] + [a for kv in point.split() for a in ("-S", kv)], repo)
+def _queue_locally(repo: Path, points: list[str], name: str) -> None:
+    """The same experiments on one machine (NAME-i): `dvc exp run --queue`, one worker, wait."""
+    for i, point in enumerate(points):
+        sets = [a for kv in point.split() for a in ("-S", kv)]
+        run(DVC + ["exp", "run", "--queue", "-n", f"{name}-{i}"] + sets, repo)
     run(DVC + ["queue", "start", "-j", "1"], repo)
     deadline = time.monotonic() + TIMEOUT
     try:
@@ -199,7 +203,7 @@ def test_slurm_sweep_pools_the_same_table_as_a_local_queue(slurm: Cluster, tmp_p
     run(["git", "push", "-q", "origin", "main"], repo)
 
     points = tmp_path / "points.txt"
-    points.write_text("# seeds to add to the commit's seed 0\n" + "\n".join(POINTS) + "\n")
+    points.write_text("# fine grids to try\n" + "\n".join(POINTS) + "\n")
     out = run(["bash", "scripts/sweep_slurm.sh", "--workdir", tmp_path / "sweeps", "--name", "sw",
                points], repo, env=slurm.env)
     jobs = re.search(r"array job (\d+) \((\d+) tasks\), pool job (\d+)", out)
@@ -215,7 +219,11 @@ def test_slurm_sweep_pools_the_same_table_as_a_local_queue(slurm: Cluster, tmp_p
     for i in range(len(POINTS)):
         assert "in sync" in run(DVC + ["status", "--cloud"], sweep / f"task-{i}")
 
-    _queue_locally(repo, POINTS)
-    local = run([sys.executable, "-m", "emosteer.cli", "replicate"], repo)
-    assert "Seeds: 0, 1, 2 (3 runs" in on_slurm, on_slurm
+    _queue_locally(repo, POINTS, "local")
+    pairs = [a for i, point in enumerate(POINTS) for a in (f"local-{i}", point)]
+    run([sys.executable, "scripts/slurm/pool_table.py", "--out", tmp_path / "local.md", *pairs], repo)
+    local = (tmp_path / "local.md").read_text()
+    for point in POINTS:
+        assert f"## {point}\n" in on_slurm, on_slurm
+    assert on_slurm.count("predicted_categorical") >= 2 * len(POINTS), on_slurm  # both grids, each point
     assert on_slurm == local

@@ -7,9 +7,12 @@ set -euo pipefail
 
 die() { echo "pool.sh: $*" >&2; exit 2; }
 
-# The one place that turns the pulled experiments into a table (run inside the pool clone).
+# The one place that turns the pulled experiments into a table, run inside the pool clone with
+# the commit's code: pool_results OUT NAME POINT [NAME POINT ...]
 pool_results() {
-    emosteer replicate --out "$1"
+    local out=$1
+    shift
+    python scripts/slurm/pool_table.py --out "$out" "$@"
 }
 
 [ $# -eq 1 ] || die "usage: pool.sh SWEEP_DIR"
@@ -24,10 +27,13 @@ cd "$clone"
 git checkout --quiet --detach "$REV" 2>/dev/null || die "commit $REV is not on $REPO"
 export PYTHONPATH="$clone/src${PYTHONPATH:+:$PYTHONPATH}"
 
-names=()
-for ((i = 0; i < N_TASKS; i++)); do names+=("$NAME-$i"); done
+names=() pairs=()
+for ((i = 0; i < N_TASKS; i++)); do
+    names+=("$NAME-$i")
+    pairs+=("$NAME-$i" "$(sed -n "$((i + 1))p" "$sweep/points.txt")")
+done
 # Metrics are committed with each experiment, so the table needs no cached outputs; fetch one
-# experiment's model and data later with `dvc exp pull origin NAME-i` (outputs come along).
+# experiment's models and data later with `dvc exp pull origin NAME-i` (outputs come along).
 dvc exp pull --no-cache origin "${names[@]}"
-pool_results "$sweep/pooled.md"
+pool_results "$sweep/pooled.md" "${pairs[@]}"
 echo "pooled ${#names[@]} experiments of $NAME: $sweep/pooled.md"
