@@ -5,11 +5,12 @@
 #
 # usage: scripts/sweep_slurm.sh [options] POINTS_FILE
 #
-#   POINTS_FILE  one sweep point per line, the `-S` overrides of one `dvc exp run`; blank lines and
-#                lines starting with # are skipped. Example:
-#                    seed=1
-#                    seed=2
-#                    seed=3 grid=7
+#   POINTS_FILE  one sweep point per line: the `-S` overrides of one `dvc exp run`, separated by
+#                spaces (so no spaces inside one); blank lines and lines starting with # are
+#                skipped. Each point is a whole experiment over its `seeds`. Example:
+#                    grid=4
+#                    grid=7 steering.alpha=0.5
+#                    seeds=[5,6,7]
 #   --repo URL   the shared git remote every task clones and pushes to (default: this clone's origin)
 #   --rev REV    the commit all experiments start from, already pushed (default: HEAD)
 #   --workdir D  where the sweep's folder goes; the nodes must see it (default: ./sweeps)
@@ -87,5 +88,5 @@ array_id=${array_id%%;*}
 pool_id=$("${pool[@]}" --dependency="afterok:$array_id" "$here/slurm/pool.sh" "$sweep")
 pool_id=${pool_id%%;*}
 echo "array job $array_id ($n tasks), pool job $pool_id: table -> $sweep/pooled.md"
-echo "logs in $sweep/logs; a failed task leaves the pool job pending (DependencyNeverSatisfied):"
-echo "rerun it with: sbatch --array=<i> ... $here/slurm/task.sh $sweep, then $here/slurm/pool.sh $sweep"
+echo "logs in $sweep/logs. A failed task leaves the pool job pending (DependencyNeverSatisfied):"
+echo "rerun task i with $here/slurm/task.sh $sweep i (any machine), then $here/slurm/pool.sh $sweep"

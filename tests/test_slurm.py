@@ -223,7 +223,8 @@ def test_slurm_sweep_pools_the_same_table_as_a_local_queue(slurm: Cluster, tmp_p
     pairs = [a for i, point in enumerate(POINTS) for a in (f"local-{i}", point)]
     run([sys.executable, "scripts/slurm/pool_table.py", "--out", tmp_path / "local.md", *pairs], repo)
     local = (tmp_path / "local.md").read_text()
-    for point in POINTS:
-        assert f"## {point}\n" in on_slurm, on_slurm
-    assert on_slurm.count("predicted_categorical") >= 2 * len(POINTS), on_slurm  # both grids, each point
+    for point in POINTS:  # each point's own fine grid, next to the 9-bin one
+        section = on_slurm.split(f"## {point}\n", 1)[1].split("\n## ", 1)[0]
+        bins = int(point.removeprefix("grid=")) ** 2
+        assert f"\n{bins}-bin " in section and "\n9-bin " in section, on_slurm
     assert on_slurm == local
