@@ -7,65 +7,15 @@ since `dvc exp run` needs one (treeverse/dvc#7548).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.pipeline_copy import DVC, TINY, env, make_repo, run
 
-TINY = {
-    ("seeds",): [0, 1],
-    ("workers",): 2,
-    ("data", "frames"): 24,
-    ("data", "synthetic", "n_clips"): 48,
-    ("data", "synthetic", "clip_seconds"): 0.25,
-    ("train", "epochs"): 1,
-    ("train", "batch_size"): 8,
-    ("steering", "strengths"): [1.0, 5.0],
-    ("steering", "min_count"): 1,
-    ("evaluate", "n_boot"): 200,
-    ("evaluate", "batch_size"): 16,
-}
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Stages run `python -m stages.X`: that must be this interpreter, with emosteer installed.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(GIT_AUTHOR_NAME="emosteer test", GIT_AUTHOR_EMAIL="test@example.invalid",
-               GIT_COMMITTER_NAME="emosteer test", GIT_COMMITTER_EMAIL="test@example.invalid")
-    return env
-
-
-def _run(args: list[str], cwd: Path) -> str:
-    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
-
-
-def _copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split("\n")
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("metrics/", "plots/", "reports/")) and rel != "dvc.lock":
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-
-
-def _tiny_params(path: Path) -> None:
-    raw = yaml.safe_load(path.read_text())
-    for keys, value in TINY.items():
-        node = raw
-        for k in keys[:-1]:
-            node = node[k]
-        node[keys[-1]] = value
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+# Two workers: the parallel path of SeedPool is what the default params use.
+SIZES = {**TINY, ("workers",): 2}
 
 
 def _pooled(repo: Path, which: str) -> dict[str, dict]:
@@ -77,18 +27,12 @@ def _tracked_outputs(repo: Path) -> dict[str, bytes]:
             for f in sorted((repo / d).rglob("*")) if f.is_file()}
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+@pytest.mark.slow
 def test_repro_then_grid7_then_bad_param_then_threads(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _copy_repo(repo)
-    _tiny_params(repo / "params.yaml")
-    dvc = [sys.executable, "-m", "dvc"]
-    _run(["git", "init", "-q"], repo)
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "commit", "-qm", "tiny pipeline"], repo)
+    repo = make_repo(tmp_path / "repo", SIZES)
+    dvc = DVC
 
-    _run(dvc + ["repro"], repo)
+    run(dvc + ["repro"], repo)
     fine = _pooled(repo, "fine")
     assert set(fine) == {"oracle_categorical", "oracle_idw", "predicted_categorical",
                          "predicted_idw", "control_shuffled"}
@@ -109,25 +53,25 @@ def test_repro_then_grid7_then_bad_param_then_threads(tmp_path: Path) -> None:
     assert "## Is steering directional?" in report
     steer = json.loads((repo / "metrics/steerability/coarse.json").read_text())
     assert set(steer["per_seed"]) == {"s0", "s1"} and steer["pooled"]["arousal_n_seeds"] == 2
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "commit", "-qm", "results"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "results"], repo)
 
-    out = _run(dvc + ["exp", "run", "-S", "grid=7"], repo)
+    out = run(dvc + ["exp", "run", "-S", "grid=7"], repo)
     for stage in ("data", "prepare_split", "train", "extract_activations", "evaluate_baseline",
                   "evaluate_9bin", "steerability"):
         assert f"Stage '{stage}' didn't change, skipping" in out, out
     for stage in ("bin_and_aggregate", "evaluate_25bin", "report"):
         assert f"Running stage '{stage}'" in out, out
     assert all(m["bins"] == 49 and m["grid"] == 7 for m in _pooled(repo, "fine").values())
-    assert "Data and pipelines are up to date" in _run(dvc + ["status"], repo)
-    diff = json.loads(_run(dvc + ["metrics", "diff", "--json"], repo))
+    assert "Data and pipelines are up to date" in run(dvc + ["status"], repo)
+    diff = json.loads(run(dvc + ["metrics", "diff", "--json"], repo))
     assert set(diff) <= {"metrics/headline.json"}, diff  # a handful of rows, the grid change only
     assert all(k.startswith("fine.") for k in diff["metrics/headline.json"]), diff
 
     # A bad -S is refused by check_params before any stage removes its outputs.
     before = _tracked_outputs(repo)
     proc = subprocess.run(dvc + ["exp", "run", "-S", "steering.strength=banana"], cwd=repo,
-                          env=_env(), capture_output=True, text=True)
+                          env=env(), capture_output=True, text=True)
     assert proc.returncode != 0
     assert "steering.strength" in proc.stderr + proc.stdout
     assert _tracked_outputs(repo) == before
@@ -136,8 +80,8 @@ def test_repro_then_grid7_then_bad_param_then_threads(tmp_path: Path) -> None:
     # threads differ by far less than their CI half-width (the verdict table alone could agree by
     # saying "none" everywhere).
     one = _pooled(repo, "fine")
-    _run(["git", "checkout", "-q", "--", "params.yaml"], repo)
-    _run(dvc + ["exp", "run", "-S", "grid=7", "-S", "threads=2", "-S", "workers=1"], repo)
+    run(["git", "checkout", "-q", "--", "params.yaml"], repo)
+    run(dvc + ["exp", "run", "-S", "grid=7", "-S", "threads=2", "-S", "workers=1"], repo)
     two = _pooled(repo, "fine")
     for name, m in one.items():
         for dim in ("valence", "arousal"):
