@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Install, then run the pipeline on the embedded synthetic data and show the results.
+# Install, run the pipeline on the embedded synthetic data (all seeds in params.yaml), print verdicts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 . .venv/bin/activate
 time dvc repro "$@"
-dvc metrics show --md
-echo "Report: reports/report.md   Plots: dvc plots show (writes dvc_plots/index.html)"
+echo
+echo "Verdicts pooled over seeds (helps / hurts / none, pooled Δr [95% CI]; rule: docs/statistics.md):"
+emosteer verdicts
+echo
+echo "Report: reports/report.md   Metrics: dvc metrics show metrics/pooled/fine --md   Plots: dvc plots show"

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from emosteer.evaluation import evaluate, stats
 from emosteer.steering import selection
@@ -261,5 +262,32 @@ def test_baseline_metrics_fisher_ci_contains_r():
                       ("arousal", clips.arousal, clips.pred_arousal)):
         assert m[f"{dim}_r"] == pytest.approx(np.corrcoef(y, p)[0, 1])
         assert -1 < m[f"{dim}_r_lo"] < m[f"{dim}_r"] < m[f"{dim}_r_hi"] < 1
-        lo, hi = stats.fisher_ci(m[f"{dim}_r"], N)
-        assert (m[f"{dim}_r_lo"], m[f"{dim}_r_hi"]) == pytest.approx((lo, hi))
+        ci = scipy.stats.pearsonr(y, p).confidence_interval(0.95)  # an independent implementation
+        assert (m[f"{dim}_r_lo"], m[f"{dim}_r_hi"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+        assert stats.fisher_ci(m[f"{dim}_r"], N) == pytest.approx((ci.low, ci.high), rel=1e-9)
+
+
+def test_steer_variants_runs_each_distinct_pass_once_and_equals_the_naive_loop():
+    rng = np.random.default_rng(4)
+    n = 150  # more than one CLIP_CHUNK
+    y_v, y_a = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    acts = rng.normal(size=(300, 128)).astype(np.float32)
+    table = aggregate(acts, acts + 1, rng.uniform(-1, 1, 300), rng.uniform(-1, 1, 300), Grid(3), 1)
+    clips = evaluate.Clips(valence=y_v, arousal=y_a, pred_valence=y_v, pred_arousal=y_a,
+                           features=rng.normal(size=(n, 4)).astype(np.float32))
+    seen = []
+
+    def predict(x, sv, sa, strength):
+        seen.append(len(x))
+        return (x.sum(1) + sv.sum(1) * strength).astype(np.float32), (x[:, 0] - sa[:, 0]).astype(np.float32)
+
+    chosen = tuple(v for v in evaluate.variants(False) if v.name != "control_global_mean")
+    strengths = {v.name: (1.0, 2.0) for v in chosen}
+    got = evaluate.steer_variants(predict, table, clips, chosen, strengths, seed=0, names=[""] * n)
+    assert sum(seen) < len(chosen) * 2 * n  # oracle and predicted categorical coincide here
+    for v in chosen:
+        sv, sa = evaluate.steering_signals(v, table, clips, 0)
+        for s in (1.0, 2.0):
+            want = predict(clips.features, sv, sa, s)
+            np.testing.assert_allclose(got.steered[v.name][s][0], want[0], rtol=1e-6)
+            np.testing.assert_allclose(got.steered[v.name][s][1], want[1], rtol=1e-6)

@@ -19,6 +19,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 TINY = {
+    ("seeds",): [0, 1],
+    ("workers",): 2,
     ("data", "frames"): 24,
     ("data", "synthetic", "n_clips"): 48,
     ("data", "synthetic", "clip_seconds"): 0.25,
@@ -66,8 +68,17 @@ def _tiny_params(path: Path) -> None:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
+def _pooled(repo: Path, which: str) -> dict[str, dict]:
+    return {f.stem: json.loads(f.read_text()) for f in sorted((repo / "metrics/pooled" / which).glob("*.json"))}
+
+
+def _tracked_outputs(repo: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(repo)): f.read_bytes() for d in ("metrics", "plots", "reports")
+            for f in sorted((repo / d).rglob("*")) if f.is_file()}
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_repro_then_grid7_reruns_only_grid_stages(tmp_path: Path) -> None:
+def test_repro_then_grid7_then_bad_param_then_threads(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     _copy_repo(repo)
@@ -78,12 +89,23 @@ def test_repro_then_grid7_reruns_only_grid_stages(tmp_path: Path) -> None:
     _run(["git", "commit", "-qm", "tiny pipeline"], repo)
 
     _run(dvc + ["repro"], repo)
-    shown = json.loads(_run(dvc + ["metrics", "show", "--json"], repo))
-    data = shown[""]["data"]
-    fine = {p: d["data"] for p, d in data.items() if p.startswith("metrics/fine/")}
-    assert fine and all(m["bins"] == 25 and m["grid"] == 5 for m in fine.values())
-    assert "metrics/baseline/baseline.json" in data
-    assert (repo / "reports" / "report.md").read_text().startswith("# emosteer report")
+    fine = _pooled(repo, "fine")
+    assert set(fine) == {"oracle_categorical", "oracle_idw", "predicted_categorical",
+                         "predicted_idw", "control_shuffled"}
+    for m in fine.values():
+        assert m["bins"] == 25 and m["n_seeds"] == 2 and m["strength_dev_clips"] > 0
+        for dim in ("valence", "arousal"):
+            assert len(m[f"{dim}_dr_per_seed"]) == 2
+            assert m[f"{dim}_dr_lo"] <= m[f"{dim}_dr"] <= m[f"{dim}_dr_hi"]
+            assert m[f"{dim}_verdict"] in ("helps", "hurts", "none")
+            assert m[f"{dim}_dr_vs_global_mean_lo"] <= m[f"{dim}_dr_vs_global_mean_hi"]
+    baseline = json.loads((repo / "metrics/pooled/baseline.json").read_text())
+    assert len(baseline["valence_r_per_seed"]) == len(baseline["arousal_r_per_seed"]) == 2
+    for seed in (0, 1):
+        assert (repo / f"data/models/s{seed}.pt").is_file()
+        assert (repo / f"data/signals/fine/s{seed}.json").is_file()
+    report = (repo / "reports" / "report.md").read_text()
+    assert report.startswith("# emosteer report") and "## Verdicts, pooled over 2 seeds" in report
     _run(["git", "add", "-A"], repo)
     _run(["git", "commit", "-qm", "results"], repo)
 
@@ -93,13 +115,29 @@ def test_repro_then_grid7_reruns_only_grid_stages(tmp_path: Path) -> None:
         assert f"Stage '{stage}' didn't change, skipping" in out, out
     for stage in ("bin_and_aggregate", "evaluate_25bin", "report"):
         assert f"Running stage '{stage}'" in out, out
-
-    shown = json.loads(_run(dvc + ["metrics", "show", "--json"], repo))
-    fine = {p: d["data"] for p, d in shown[""]["data"].items() if p.startswith("metrics/fine/")}
-    assert fine and all(m["bins"] == 49 and m["grid"] == 7 for m in fine.values())
+    assert all(m["bins"] == 49 and m["grid"] == 7 for m in _pooled(repo, "fine").values())
     assert "Data and pipelines are up to date" in _run(dvc + ["status"], repo)
-    diff = _run(dvc + ["metrics", "diff", "--json"], repo)
-    assert "metrics/fine/" in diff
-    assert (repo / "data" / "signals" / "fine.json").exists()
-    table = json.loads((repo / "data" / "signals" / "fine.json").read_text())
-    assert table["metadata"]["bins"] == 49
+    diff = json.loads(_run(dvc + ["metrics", "diff", "--json"], repo))
+    assert set(diff) <= {"metrics/headline.json"}, diff  # a handful of rows, the grid change only
+    assert all(k.startswith("fine.") for k in diff["metrics/headline.json"]), diff
+
+    # A bad -S is refused by check_params before any stage removes its outputs.
+    before = _tracked_outputs(repo)
+    proc = subprocess.run(dvc + ["exp", "run", "-S", "steering.strength=banana"], cwd=repo,
+                          env=_env(), capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "steering.strength" in proc.stderr + proc.stdout
+    assert _tracked_outputs(repo) == before
+
+    # Another thread count changes the floats, not the conclusions: the pooled Δr of 1 and 2
+    # threads differ by far less than their CI half-width (the verdict table alone could agree by
+    # saying "none" everywhere).
+    one = _pooled(repo, "fine")
+    _run(["git", "checkout", "-q", "--", "params.yaml"], repo)
+    _run(dvc + ["exp", "run", "-S", "grid=7", "-S", "threads=2", "-S", "workers=1"], repo)
+    two = _pooled(repo, "fine")
+    for name, m in one.items():
+        for dim in ("valence", "arousal"):
+            half = (m[f"{dim}_dr_hi"] - m[f"{dim}_dr_lo"]) / 2
+            assert abs(m[f"{dim}_dr"] - two[name][f"{dim}_dr"]) < 0.1 * half, (name, dim)
+            assert m[f"{dim}_verdict"] == two[name][f"{dim}_verdict"]

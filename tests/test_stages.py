@@ -10,7 +10,7 @@ import pytest
 from emosteer import params, pipeline
 from emosteer.data import split
 from emosteer.model import activations
-from stages import bin_and_aggregate
+from emosteer.steering import tables
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,20 +25,23 @@ def _activations(n: int, seed: int) -> activations.Activations:
         arousal_128d=rng.random((n, 128), dtype=np.float32), forward_passes=2, activations_pass=1)
 
 
+SEED = pipeline.SeedPaths(0)
+
+
 def _signal_bytes() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(pipeline.SIGNALS.iterdir())}
+    return {f"{w}.{s}": SEED.signals(w, s).read_bytes() for w in ("coarse", "fine") for s in ("h5", "json")}
 
 
 def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    raw = params.load(REPO / "params.yaml")
+    raw = params.load(REPO / "params.yaml").model_copy(update={"seeds": [0]})
     n = 120
     acts = _activations(n, seed=0)
     names = acts.names
     parts = split.make_split(names, acts.valence, acts.arousal, seed=0)
-    split.write_split(pipeline.SPLIT, parts, names, {"seed": 0})
-    activations.write(pipeline.ACTIVATIONS, acts)
-    bin_and_aggregate.main(raw)
+    split.write_split(SEED.split, parts, names, {"seed": 0})
+    activations.write(SEED.activations, acts)
+    tables.bin_seed(0, raw)
     before = _signal_bytes()
     assert set(before) == {"coarse.h5", "coarse.json", "fine.h5", "fine.json"}
 
@@ -48,16 +51,16 @@ def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeyp
     changed = {k: getattr(acts, k).copy() for k in ("valence", "arousal", "valence_128d", "arousal_128d")}
     for k in changed:
         changed[k][held_out] = getattr(other, k)[held_out]
-    activations.write(pipeline.ACTIVATIONS, activations.Activations(
+    activations.write(SEED.activations, activations.Activations(
         names=names, pred_valence=acts.pred_valence, pred_arousal=acts.pred_arousal,
         forward_passes=2, activations_pass=1, **changed))
-    bin_and_aggregate.main(raw)
+    tables.bin_seed(0, raw)
     assert _signal_bytes() == before
 
     # And the check can fail: changing one training clip changes the tables.
     changed["valence_128d"][parts["train"][0]] += 1.0
-    activations.write(pipeline.ACTIVATIONS, activations.Activations(
+    activations.write(SEED.activations, activations.Activations(
         names=names, pred_valence=acts.pred_valence, pred_arousal=acts.pred_arousal,
         forward_passes=2, activations_pass=1, **changed))
-    bin_and_aggregate.main(raw)
+    tables.bin_seed(0, raw)
     assert _signal_bytes() != before

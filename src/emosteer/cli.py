@@ -15,13 +15,13 @@ from emosteer.errors import EmosteerError
 def build_parser() -> argparse.ArgumentParser:
     from emosteer import predict
     from emosteer.data import featurize
-    from emosteer.evaluation import replicate
+    from emosteer.evaluation import report
 
     parser = argparse.ArgumentParser(prog="emosteer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     predict.register(sub)
     featurize.register(sub)
-    replicate.register(sub)
+    report.register(sub)
     return parser
 
 

@@ -12,3 +12,14 @@ REPORT_STRENGTH = 5.0  # steering strength the report used
 COARSE_GRID = 3  # the report's "9-bin" grid (3x3)
 FINE_GRID = 5  # the report's "25-bin" grid (5x5)
 IDW_EPS = 0.1  # inverse-distance weight w = 1 / (d + IDW_EPS), the report's formula
+MIN_FRAMES = 16  # four 2x2 average pools need at least 16 frames to leave one
+
+# The choices params.yaml offers, written once: the modules that act on them and the params schema
+# both import them from here (so the schema does not import the code that implements them).
+DATA_SOURCES = ("synthetic", "features_h5", "emo_soundscapes")
+FRONTENDS = ("original", "panns")
+SPLIT_MODES = ("group", "original")
+LOSS_PASSES = ("last", "mean")
+FALLBACKS = ("nearest",)
+DEVICES = ("auto", "cpu", "cuda")
+AMPS = ("off", "bf16", "fp16")

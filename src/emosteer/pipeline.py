@@ -1,6 +1,6 @@
 """What every pipeline stage shares: the file layout, error handling and atomic writers.
 
-A stage is `pipeline.run(main)`: `main` gets the raw params mapping and does its work; bad input
+A stage is `pipeline.run(main)`: `main` gets the validated params (emosteer.params.Params); bad input
 (EmosteerError) becomes one line on stderr and exit code 2. Every output is written to a temporary
 name and renamed, so an interrupted stage never leaves a file that looks complete.
 """
@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,17 +22,44 @@ from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 
 FEATURES = Path("data/features.h5")
-SPLIT = Path("data/split.json")
-MODEL = Path("data/model.pt")
-ACTIVATIONS = Path("data/activations.h5")
-SIGNALS = Path("data/signals")
+PARAMS_OK = Path("data/params.ok")
 METRICS = Path("metrics")
+POOLED = METRICS / "pooled"
 PLOTS = Path("plots")
 REPORT = Path("reports/report.md")
+HEADLINE = METRICS / "headline.json"
+TRAIN_HISTORY = PLOTS / "train_history.csv"
+REFERENCE = Path("data/reference.npz")  # per-seed validation predictions of the global-mean control
 
 
-def run(main: Callable[[dict[str, Any]], None], name: str | None = None) -> None:
-    """Run one stage's `main(raw_params)`; exit 2 with one line on bad input."""
+@dataclass(frozen=True)
+class SeedPaths:
+    """Where one seed's files live: one folder per artifact kind, one file (or folder) per seed."""
+
+    seed: int
+
+    @property
+    def split(self) -> Path:
+        return Path(f"data/splits/s{self.seed}.json")
+
+    @property
+    def model(self) -> Path:
+        return Path(f"data/models/s{self.seed}.pt")
+
+    @property
+    def train_metrics(self) -> Path:
+        return METRICS / "seeds" / "train" / f"s{self.seed}.json"
+
+    @property
+    def activations(self) -> Path:
+        return Path(f"data/activations/s{self.seed}.h5")
+
+    def signals(self, which: str, suffix: str) -> Path:
+        return Path(f"data/signals/{which}/s{self.seed}.{suffix}")
+
+
+def run(main: Callable[[params.Params], None], name: str | None = None) -> None:
+    """Run one stage's `main(params)`; exit 2 with one line on bad input."""
     name = name or Path(sys.argv[0]).stem
     try:
         main(params.load(params.PARAMS_FILE))

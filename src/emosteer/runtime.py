@@ -14,10 +14,9 @@ from typing import Literal
 import torch
 from threadpoolctl import threadpool_limits
 
+from emosteer.constants import AMPS, DEVICES
 from emosteer.errors import EmosteerError
 
-DEVICES = ("auto", "cpu", "cuda")
-AMPS = ("off", "bf16", "fp16")
 Device = Literal["auto", "cpu", "cuda"]
 Amp = Literal["off", "bf16", "fp16"]
 

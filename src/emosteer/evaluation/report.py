@@ -1,18 +1,18 @@
-"""The generated report: the seed report's table beside ours, protocol differences, verdicts.
+"""The generated report: the pooled verdict table with the seed report's claims beside it, the
+per-seed baselines, the machine, and the protocol differences.
 
-Input is what the evaluate stages wrote (metrics JSON per variant, validation predictions per
-grid); nothing is recomputed except the paired comparisons of each method with its controls,
-which need both methods' predictions on the same clips.
+Input is what the evaluate stages wrote (pooled metrics per variant); nothing is recomputed here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
+import pandas as pd
 
-from emosteer.evaluation import stats
+from emosteer.errors import EmosteerError
 
 # The seed report's table (25BIN_STEERING_SIGNALS_FINAL_REPORT.md §4.1), quoted, not measured here.
 SEED_TABLE = (
@@ -34,10 +34,10 @@ PROTOCOL = (
     ("LRM feedback", "inert: 2 passes gave the same output as 1; LRM weights never trained",
      "pass k's 128-d modulates pass k+1 and the LRM trains"),
     ("Strength", "5.0, chosen on the reported validation clips",
-     "chosen per method on a dev part of the training split"),
+     "chosen per method on the dev parts of all seeds' training splits, pooled"),
     ("Checkpoint", "best epoch chosen on the reported validation clips", "best epoch chosen on the dev split"),
-    ("Uncertainty", "one split, no intervals",
-     "95% paired-bootstrap CI and Williams' test per method; seeds via `dvc exp run --queue`"),
+    ("Uncertainty", "one split, one seed, no intervals",
+     "every seed in params (default 5), Δr pooled with a two-level bootstrap CI (seeds, then clips)"),
     ("Controls", "none", "shuffled bin assignment and the global-mean signal"),
 )
 
@@ -52,136 +52,132 @@ LABELS = {
     "control_global_mean": "control: global mean",
 }
 
-# How a verdict names each control ("no better than the shuffled control", as issue 5 words it).
-CONTROL_NAMES = {"control_shuffled": "shuffled", "control_global_mean": "global-mean"}
+# Which of our rows the seed report's claims (SEED_TABLE) are about.
+SEED_ROWS = {("coarse", "categorical"): "9-bin categorical", ("fine", "categorical"): "25-bin categorical",
+             ("fine", "idw"): "25-bin interpolation"}
+DIMS = ("valence", "arousal")
+GRIDS = ("coarse", "fine", "control")
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Δr of one method over a reference on the same clips, with its 95% bootstrap CI."""
-
-    delta: float
-    lo: float
-    hi: float
-
-    def text(self) -> str:
-        return f"{self.delta:+.3f} [{self.lo:+.3f}, {self.hi:+.3f}]"
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
+def _ci(m: Mapping[str, Any], key: str) -> str:
+    return f"{m[key]:+.3f} [{m[key + '_lo']:+.3f}, {m[key + '_hi']:+.3f}]"
 
 
-def _grid_label(metrics: Mapping[str, Any]) -> str:
-    return f"{metrics['bins']}-bin"
+def _seed_claim(which: str, m: Mapping[str, Any]) -> str:
+    interp = m["method"].split("_", 1)[1]
+    label = SEED_ROWS.get((which, interp))
+    row = next((r for r in SEED_TABLE if r[0] == label), None)
+    return "—" if row is None else f"{row[3]:+.3f} / {row[4]:+.3f}"
 
 
-def _dr(m: Mapping[str, Any], dim: str) -> Comparison:
-    return Comparison(m[f"{dim}_dr"], m[f"{dim}_dr_lo"], m[f"{dim}_dr_hi"])
+def verdict_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
+    """One row per (grid, method): verdict and pooled Δr [CI] per dim, the seed report's claim."""
+    rows = []
+    for which in GRIDS:
+        for name, m in pooled.get(which, {}).items():
+            row = {"grid": "any" if which == "control" else f"{m['bins']}-bin",
+                   "method": LABELS.get(name, name)}
+            for dim in DIMS:
+                row[f"{dim}"] = (f"**{m[f'{dim}_verdict']}** {_ci(m, f'{dim}_dr')} "
+                                 f"({m[f'{dim}_sign_agreement']}/{m['n_seeds']} seeds agree)")
+                row[f"{dim} vs global mean"] = _ci(m, f"{dim}_dr_vs_global_mean")
+            row["strength (dev clips)"] = f"{m['strength']:g} ({m['strength_dev_clips']})"
+            row["seed report Δr V / A"] = _seed_claim(which, m)
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def delta_rows(groups: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, list[Any]]:
-    """Plot data for the Δr-with-CI chart: one row per (grid, method, dimension)."""
-    rows: dict[str, list[Any]] = {"method": [], "delta": [], "lo": [], "hi": [], "p_williams": []}
-    for methods in groups.values():
-        for name, m in methods.items():
-            for dim in ("valence", "arousal"):
-                rows["method"].append(f"{_grid_label(m)} {LABELS.get(name, name)} · {dim}")
-                rows["delta"].append(m[f"{dim}_dr"])
-                rows["lo"].append(m[f"{dim}_dr_lo"])
-                rows["hi"].append(m[f"{dim}_dr_hi"])
-                rows["p_williams"].append(m[f"{dim}_p_williams"])
+def markdown(df: pd.DataFrame) -> list[str]:
+    """A DataFrame as a GitHub table (pandas' own to_markdown needs the tabulate package)."""
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return lines
+
+
+def console_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """The verdict table for a terminal: method x dim -> verdict, pooled Δr [CI]."""
+    df = verdict_table(pooled)
+    out = [f"{'grid':<7} {'method':<33} {'valence':<40} arousal"]
+    for row in df.itertuples(index=False):
+        v, a = (getattr(row, d).replace("**", "").split(" (")[0] for d in DIMS)
+        out.append(f"{row.grid:<7} {row.method:<33} {v:<40} {a}")
+    return "\n".join(out)
+
+
+def delta_rows(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, list[Any]]:
+    """Plot data for the Δr-with-CI chart (long format): one row per (grid, method, dimension)."""
+    rows: dict[str, list[Any]] = {"method": [], "grid": [], "dim": [], "delta": [], "lo": [], "hi": []}
+    for which in GRIDS:
+        for name, m in pooled.get(which, {}).items():
+            for dim in DIMS:
+                for key, value in (("method", LABELS.get(name, name)), ("grid", which), ("dim", dim),
+                                   ("delta", m[f"{dim}_dr"]), ("lo", m[f"{dim}_dr_lo"]),
+                                   ("hi", m[f"{dim}_dr_hi"])):
+                    rows[key].append(value)
     return rows
 
 
-def against_controls(predictions: Mapping[str, np.ndarray], name: str, n_boot: int,
-                     seed: int) -> dict[str, dict[str, Comparison]]:
-    """Paired Δr of method `name` over each control, per dimension, on the validation clips."""
-    out: dict[str, dict[str, Comparison]] = {}
-    for control in ("control_shuffled", "control_global_mean"):
-        if f"{control}_valence" not in predictions or control == name:
-            continue
-        out[control] = {}
-        for dim in ("valence", "arousal"):
-            b = stats.paired_bootstrap_delta_r(predictions[f"true_{dim}"],
-                                               predictions[f"{control}_{dim}"],
-                                               predictions[f"{name}_{dim}"], n_boot=n_boot, seed=seed)
-            out[control][dim] = Comparison(b["delta"], b["lo"], b["hi"])
-    return out
+def headline(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The few numbers a reviewer diffs: per grid, method and dim, the verdict and pooled Δr."""
+    return {which: {name: {dim: {"verdict": m[f"{dim}_verdict"], "dr": m[f"{dim}_dr"]} for dim in DIMS}
+                    for name, m in pooled.get(which, {}).items()} for which in GRIDS}
 
 
-def verdict(m: Mapping[str, Any], controls: Mapping[str, Mapping[str, Comparison]]) -> str:
-    """One plain sentence: is there a gain over baseline, and is it more than the controls give?"""
-    parts = []
-    for dim in ("valence", "arousal"):
-        c = _dr(m, dim)
-        word = {1: "gain", -1: "loss", 0: "no detectable change"}[c.sign]
-        parts.append(f"{dim} {c.text()} ({word})")
-    sentence = "; ".join(parts)
-    beats = {ctl: [dim for dim, c in by_dim.items() if c.sign > 0] for ctl, by_dim in controls.items()}
-    notes = []
-    for ctl, dims in beats.items():
-        short = CONTROL_NAMES[ctl]
-        notes.append(f"better than the {short} control on {' and '.join(dims)}" if dims
-                     else f"no better than the {short} control")
-    if notes:
-        sentence += "; " + ", ".join(notes)
-    if m.get("uses_true_labels"):
-        sentence += " — uses the true label, so an upper bound, not a deployable method"
-    return sentence + "."
-
-
-def render(train: Mapping[str, Any], baseline: Mapping[str, Any],
-           groups: Mapping[str, Mapping[str, Mapping[str, Any]]],
-           controls: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Comparison]]]]) -> str:
-    """The markdown report. `groups` maps 'coarse'/'fine' to {method name: metrics}."""
+def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mapping[str, Any]]],
+           train: Mapping[str, Mapping[str, Any]], machine: Mapping[str, Any]) -> str:
+    """The markdown report; `pooled` maps coarse/fine/control to {method: pooled metrics}."""
+    n = baseline["n_seeds"]
     lines = ["# emosteer report", "",
-             "Generated by the `report` stage from `metrics/`; do not edit by hand.", "",
-             f"Validation clips: n = {baseline['n']}. Model: {train.get('source', '?')}, "
-             f"{baseline.get('forward_passes', '?')} forward passes. Δr is steered minus unsteered "
-             "Pearson r on the same clips, with a 95% paired-bootstrap CI; p is Williams' test "
-             "for two dependent overlapping correlations.", ""]
-    lines += ["## The seed report's table beside ours", "",
-              "| Method | seed: valence r (Δ) | seed: arousal r (Δ) | ours, oracle: Δr valence | "
-              "ours, oracle: Δr arousal | ours, predicted: Δr valence | ours, predicted: Δr arousal |",
-              "|---|---|---|---|---|---|---|"]
-    lines.append(f"| Baseline | {SEED_TABLE[0][1]:.3f} | {SEED_TABLE[0][2]:.3f} | "
-                 f"r = {baseline['valence_r']:.3f} | r = {baseline['arousal_r']:.3f} | — | — |")
-    seed_rows = {"9-bin categorical": ("coarse", "categorical"),
-                 "25-bin categorical": ("fine", "categorical"),
-                 "25-bin interpolation": ("fine", "idw")}
-    for label, v, a, dv, da in SEED_TABLE[1:]:
-        which, interp = seed_rows[label]
-        methods = groups.get(which, {})
-        cells = []
-        for sel in ("oracle", "predicted"):
-            m = methods.get(f"{sel}_{interp}")
-            cells += [_dr(m, "valence").text(), _dr(m, "arousal").text()] if m else ["—", "—"]
-        ours_label = label
-        if which == "fine" and methods:
-            ours_label += f" (ours: {next(iter(methods.values()))['bins']}-bin)"
-        lines.append(f"| {ours_label} | {v:.3f} ({dv:+.3f}) | {a:.3f} ({da:+.3f}) | " + " | ".join(cells) + " |")
-    lines += ["", "## All methods (validation split)", "",
-              "| Grid | Method | Strength (chosen on) | r valence | Δr valence [95% CI] | p | "
-              "r arousal | Δr arousal [95% CI] | p |", "|---|---|---|---|---|---|---|---|---|"]
-    lines.append(f"| — | baseline (unsteered) | — | {baseline['valence_r']:.3f} | — | — | "
-                 f"{baseline['arousal_r']:.3f} | — | — |")
-    for which, methods in groups.items():
-        for name, m in methods.items():
-            lines.append(
-                f"| {_grid_label(m)} | {LABELS.get(name, name)} | {m['strength']:g} ({m['strength_chosen_on']}) | "
-                f"{m['valence_r']:.3f} | {_dr(m, 'valence').text()} | {m['valence_p_williams']:.3f} | "
-                f"{m['arousal_r']:.3f} | {_dr(m, 'arousal').text()} | {m['arousal_p_williams']:.3f} |")
-    lines += ["", "## Verdicts", ""]
-    for which, methods in groups.items():
-        for name, m in methods.items():
-            if m["selection"] == "control":
-                continue
-            lines.append(f"- **{_grid_label(m)} {LABELS.get(name, name)}**: "
-                         f"{verdict(m, controls.get(which, {}).get(name, {}))}")
+             "Generated by the `report` stage from `metrics/pooled/`; do not edit by hand.", "",
+             f"## Verdicts, pooled over {n} seeds", "",
+             "Δr is steered minus unsteered Pearson r on each seed's validation clips "
+             f"({', '.join(str(k) for k in baseline['n_val_per_seed'])} clips), averaged over seeds, "
+             "with a 95% two-level bootstrap CI (seeds, then clips). **helps** needs both CIs (vs "
+             "unsteered and vs the global-mean control) above 0; **hurts** needs the CI vs unsteered "
+             "below 0; otherwise **none** (docs/statistics.md). The seed report's claims (one split, "
+             "strength chosen on its validation clips) are in the last column.", ""]
+    lines += markdown(verdict_table(pooled))
+    lines += ["", "## Baseline (unsteered) per seed", "",
+              "| seed | r valence | r arousal | best epoch | model |", "|---|---|---|---|---|"]
+    for i, key in enumerate(train):
+        t = train[key]
+        lines.append(f"| {key[1:]} | {baseline['valence_r_per_seed'][i]:.3f} | "
+                     f"{baseline['arousal_r_per_seed'][i]:.3f} | {t.get('best_epoch', '?')} | "
+                     f"{t.get('source', '?')} |")
+    lines.append(f"| mean | {baseline['valence_r']:.3f} | {baseline['arousal_r']:.3f} | | |")
+    lines += ["", "## Machine", "",
+              "Trained weights, and so every number above, depend on the CPU's instruction set and "
+              "the thread count; the verdicts are meant not to (README, 'What is reproducible').", "",
+              "| " + " | ".join(machine) + " |", "|" + "---|" * len(machine),
+              "| " + " | ".join(str(v) for v in machine.values()) + " |"]
     lines += ["", "## Protocol: the seed report vs emosteer", "",
               "| | seed report | emosteer |", "|---|---|---|"]
     lines += [f"| {what} | {seed} | {ours} |" for what, seed, ours in PROTOCOL]
-    lines += ["", "Details: `docs/protocol.md`. One split and one seed; for the spread over seeds "
-              "see the replication recipe in the README.", ""]
+    lines += ["", "Details: `docs/protocol.md`; per-seed scores of every method: `metrics/seeds/`.", ""]
     return "\n".join(lines)
+
+
+def read_pooled(directory: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """{grid: {method: pooled metrics}} from metrics/pooled/<grid>/<method>.json, in LABELS order."""
+    order = {name: i for i, name in enumerate(LABELS)}
+    out = {}
+    for which in GRIDS:
+        files = sorted((directory / which).glob("*.json"), key=lambda f: order.get(f.stem, len(order)))
+        if not files:
+            raise EmosteerError(f"{directory / which}: no pooled metrics (run its evaluate stage)")
+        out[which] = {}
+        for f in files:
+            try:
+                out[which][f.stem] = json.loads(f.read_text())
+            except json.JSONDecodeError as exc:
+                raise EmosteerError(f"{f}: not valid JSON (line {exc.lineno})") from None
+    return out
+
+
+def register(subparsers: Any) -> None:
+    """`emosteer verdicts [DIR]`: the pooled verdict table in the terminal."""
+    p = subparsers.add_parser("verdicts", help="print the pooled verdict table (method x dim)",
+                              description="Print helps / hurts / none with the pooled Δr [95% CI] "
+                                          "for every method and grid, from metrics/pooled/.")
+    p.add_argument("directory", nargs="?", default="metrics/pooled", type=Path)
+    p.set_defaults(func=lambda args: print(console_table(read_pooled(args.directory))))

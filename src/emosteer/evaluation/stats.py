@@ -43,7 +43,7 @@ def _pair(y: np.ndarray, p: np.ndarray, names: tuple[str, str] = ("y", "p")) -> 
     return yy, pp
 
 
-def _rowwise_pearson(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+def rowwise_pearson(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Pearson r along the last axis (NaN where either row is constant)."""
     yc = y - y.mean(axis=-1, keepdims=True)
     pc = p - p.mean(axis=-1, keepdims=True)
@@ -57,7 +57,7 @@ def _rowwise_pearson(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 def pearson(y: np.ndarray, p: np.ndarray) -> float:
     """Pearson r; NaN if either input is constant (r is undefined, and we say so)."""
     yy, pp = _pair(y, p)
-    return float(_rowwise_pearson(yy, pp))
+    return float(rowwise_pearson(yy, pp))
 
 
 def ccc(y: np.ndarray, p: np.ndarray) -> float:
@@ -115,7 +115,7 @@ def bootstrap_delta_r_samples(
         stop = min(start + chunk, n_boot)
         idx = rng.integers(0, n, size=(stop - start, n))
         ys = yy[idx]
-        out[start:stop] = _rowwise_pearson(ys, new[idx]) - _rowwise_pearson(ys, base[idx])
+        out[start:stop] = rowwise_pearson(ys, new[idx]) - rowwise_pearson(ys, base[idx])
     return out
 
 
@@ -134,7 +134,7 @@ def paired_bootstrap_delta_r(
     _, new = _pair(yy, pred_new, ("y", "pred_new"))
     lo, hi = np.quantile(samples, [(1.0 - ci) / 2.0, (1.0 + ci) / 2.0])
     return {
-        "delta": float(_rowwise_pearson(yy, new) - _rowwise_pearson(yy, base)),
+        "delta": float(rowwise_pearson(yy, new) - rowwise_pearson(yy, base)),
         "lo": float(lo),
         "hi": float(hi),
         "se": float(samples.std(ddof=1)) if samples.size > 1 else float("nan"),
@@ -228,9 +228,9 @@ def compare_correlations(
     _, new = _pair(yy, pred_new, ("y", "pred_new"))
     if yy.size < 4:
         raise EmosteerError(f"stats: need at least 4 clips to compare correlations, got {yy.size}")
-    r12 = float(_rowwise_pearson(yy, new))
-    r13 = float(_rowwise_pearson(yy, base))
-    r23 = float(_rowwise_pearson(new, base))
+    r12 = float(rowwise_pearson(yy, new))
+    r13 = float(rowwise_pearson(yy, base))
+    r23 = float(rowwise_pearson(new, base))
     if np.isnan([r12, r13, r23]).any():
         raise EmosteerError("stats: a constant label or prediction vector has no correlation")
     boot = paired_bootstrap_delta_r(yy, base, new, n_boot, seed, ci)

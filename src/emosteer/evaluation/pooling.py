@@ -1,0 +1,88 @@
+"""Evidence pooled over seeds: the two-level bootstrap of Δr, the pooled strength choice, the verdict.
+
+One seed is one split and one trained model; the seed-to-seed spread of Δr is as large as the
+effects under test, so no decision or verdict rests on one seed. For each seed s, Δr_s is
+r(y, new) - r(y, base) on its validation clips. The pooled estimate is the mean of Δr_s over seeds;
+its 95% CI comes from a two-level bootstrap: draw n seeds with replacement, then, within each drawn
+seed, a resample of its clips (paired: the same clip indices for `new` and `base`), and average the
+resampled Δr. The rule that turns this into a verdict is written in docs/statistics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from emosteer.errors import EmosteerError
+from emosteer.evaluation.stats import rowwise_pearson
+
+LEVEL = 0.95
+POOL_SEED = 0  # the seed-level draws; clip-level draws are seeded by each seed itself
+VERDICTS = ("helps", "hurts", "none")
+
+
+def clip_bank(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) clip indices drawn with replacement: one seed's paired resamples."""
+    if n < 2:
+        raise EmosteerError(f"pooling: a seed needs >= 2 clips to resample, got {n}")
+    return np.random.Generator(np.random.PCG64(seed)).integers(0, n, size=(n_boot, n))
+
+
+def delta_r(y: np.ndarray, base: np.ndarray, new: np.ndarray, bank: np.ndarray) -> tuple[float, np.ndarray]:
+    """Observed Δr and its (n_boot,) resampled values over the rows of `bank` (in float64)."""
+    y, base, new = (np.asarray(a, dtype=np.float64) for a in (y, base, new))
+    observed = float(rowwise_pearson(y[None], new[None])[0] - rowwise_pearson(y[None], base[None])[0])
+    ys = y[bank]
+    return observed, rowwise_pearson(ys, new[bank]) - rowwise_pearson(ys, base[bank])
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """Mean over seeds, its two-level bootstrap CI, the per-seed values and their sign agreement."""
+
+    mean: float
+    lo: float
+    hi: float
+    per_seed: list[float]
+
+    @property
+    def sign_agreement(self) -> int:
+        """How many seeds have the sign of the pooled mean (0 when the mean is 0 or undefined)."""
+        sign = np.sign(self.mean)
+        return int(sum(np.sign(v) == sign for v in self.per_seed)) if sign != 0 else 0
+
+
+def pool(observed: Sequence[float], replicates: Sequence[np.ndarray], n_boot: int) -> Pooled:
+    """Two-level bootstrap: seeds with replacement, then one clip resample within each drawn seed."""
+    if len(observed) != len(replicates) or not observed:
+        raise EmosteerError(f"pooling: {len(observed)} observed values for {len(replicates)} seeds")
+    table = np.stack([np.asarray(r, dtype=np.float64) for r in replicates])  # (S, B)
+    n_seeds, bank = table.shape
+    rng = np.random.Generator(np.random.PCG64(POOL_SEED))
+    seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    rows = rng.integers(0, bank, size=(n_boot, n_seeds))
+    samples = table[seeds, rows].mean(axis=1)
+    if np.isnan(samples).any():
+        lo = hi = float("nan")
+    else:
+        lo, hi = (float(q) for q in np.quantile(samples, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]))
+    return Pooled(mean=float(np.mean(observed)), lo=lo, hi=hi, per_seed=[float(v) for v in observed])
+
+
+def verdict(dr: Pooled, dr_vs_global_mean: Pooled) -> str:
+    """`helps` only if both CIs (vs unsteered, vs the global-mean control) exclude 0 above;
+    `hurts` if the CI vs unsteered excludes 0 below; otherwise `none` (NaN bounds give `none`)."""
+    if dr.hi < 0:
+        return "hurts"
+    if dr.lo > 0 and dr_vs_global_mean.lo > 0:
+        return "helps"
+    return "none"
+
+
+def pick_pooled(strengths: Sequence[float], curve: Sequence[Pooled]) -> float:
+    """The strength with the best pooled dev score; ties go to the smaller strength; NaN ranks last."""
+    scores = [c.mean if c.mean == c.mean else -float("inf") for c in curve]
+    order = sorted(range(len(strengths)), key=lambda i: (-scores[i], strengths[i]))
+    return float(strengths[order[0]])

@@ -1,0 +1,279 @@
+"""The experiment over seeds: strength chosen on the pooled dev clips, validation predictions per
+seed, and the pooled metrics and verdicts of every steering variant.
+
+Two phases per grid, each fanned out over seeds by `seeds.SeedPool`: (1) every variant at every
+strength on each seed's dev clips; the strength with the best mean dev score over seeds is chosen
+(the dev clips of all seeds stand behind it); (2) every variant at its chosen strength on each
+seed's validation clips. Validation clips never inform a choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emosteer.atomic import replacing
+from emosteer.errors import EmosteerError
+from emosteer.evaluation import evaluate, pooling, stats
+from emosteer.data import features
+from emosteer.evaluation.evaluate import SeedPredictions, Variant
+from emosteer.model import activations, inference
+from emosteer.model.fit import load_seed_model, parts_of
+from emosteer.params import Params
+from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json
+from emosteer.seeds import SeedPool
+from emosteer.steering import signals
+
+DIMS = ("valence", "arousal")
+GLOBAL_MEAN = Variant("control_global_mean", "control", "global_mean")
+
+
+@dataclass(frozen=True)
+class SteerTask:
+    """Which grid's table to steer with, which variants, and at which strengths."""
+
+    which: str  # coarse | fine
+    variants: tuple[evaluate.Variant, ...]
+    part: str  # dev | val
+    strengths: dict[str, tuple[float, ...]]  # variant name -> strengths to run
+
+
+def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPredictions:
+    """Steered predictions of one seed's `part` clips for each variant at each of its strengths."""
+    paths = SeedPaths(seed)
+    acts = activations.read(paths.activations)
+    idx = parts_of(paths, len(acts.names))[task.part]
+    clips = evaluate.Clips(valence=acts.valence[idx], arousal=acts.arousal[idx],
+                           pred_valence=acts.pred_valence[idx], pred_arousal=acts.pred_arousal[idx],
+                           features=features.read_features(FEATURES, idx))
+    table = signals.read_h5(paths.signals(task.which, "h5"))
+    model = load_seed_model(paths, p)
+    s = p.steering
+
+    def predict(x: np.ndarray, sv: np.ndarray, sa: np.ndarray, strength: float):
+        out = inference.predict(model, x, batch_size=p.evaluate.batch_size, steer_valence=sv,
+                                steer_arousal=sa, strength=strength, alpha=s.alpha,
+                                first_pass=s.first_pass)
+        return out["valence"], out["arousal"]
+
+    return evaluate.steer_variants(predict, table, clips, task.variants, task.strengths, seed,
+                                   names=[acts.names[i] for i in idx])
+
+
+def grid_size(p: Params, which: str) -> int:
+    return p.steering.coarse_grid if which == "coarse" else p.grid
+
+
+@dataclass
+class Choice:
+    """A variant's strength, where it was chosen, and the pooled dev curve behind it."""
+
+    strength: float
+    chosen_on: str
+    dev_clips: int
+    curve: list[pooling.Pooled] = field(default_factory=list)
+
+
+def choose_strengths(p: Params, pool: SeedPool, which: str,
+                     variants: tuple[Variant, ...]) -> dict[str, Choice]:
+    """Each variant's strength: fixed by params, or the best pooled dev score over all seeds."""
+    s = p.steering
+    if s.strength != "dev":
+        return {v.name: Choice(float(s.strength), "params", 0) for v in variants}
+    strengths = tuple(float(x) for x in s.strengths)
+    task = SteerTask(which, variants, "dev", {v.name: strengths for v in variants})
+    dev = pool.map(steer_seed, p, task, desc=f"{which} dev strengths")
+    banks = [pooling.clip_bank(len(d.valence), p.evaluate.n_boot, d.seed) for d in dev]
+    out = {}
+    for v in variants:
+        curve = []
+        for strength in strengths:
+            observed, reps = [], []
+            for d, bank in zip(dev, banks):
+                dims = [pooling.delta_r(getattr(d, dim), getattr(d, f"pred_{dim}"),
+                                        d.steered[v.name][strength][i], bank)
+                        for i, dim in enumerate(DIMS)]
+                observed.append((dims[0][0] + dims[1][0]) / 2)
+                reps.append((dims[0][1] + dims[1][1]) / 2)
+            curve.append(pooling.pool(observed, reps, p.evaluate.n_boot))
+        out[v.name] = Choice(pooling.pick_pooled(strengths, curve),
+                             f"dev ({len(dev)} seeds pooled)", sum(len(d.valence) for d in dev), curve)
+    return out
+
+
+def validation(p: Params, pool: SeedPool, which: str, variants: tuple[Variant, ...],
+               choices: dict[str, Choice]) -> list[SeedPredictions]:
+    task = SteerTask(which, variants, "val", {v.name: (choices[v.name].strength,) for v in variants})
+    return pool.map(steer_seed, p, task, desc=f"{which} validation")
+
+
+def pooled_metrics(p: Params, variant: Variant, choice: Choice, val: list[SeedPredictions],
+                   reference: list[dict[str, np.ndarray]], size: int) -> dict[str, Any]:
+    """One variant's pooled metrics: Δr vs unsteered and vs the global-mean control, per dim."""
+    n_boot = p.evaluate.n_boot
+    m: dict[str, Any] = {"method": variant.name, "selection": variant.selection,
+                         "uses_true_labels": variant.uses_true_labels, "grid": size,
+                         "bins": size * size, "n_seeds": len(val),
+                         "n_val_per_seed": [len(d.valence) for d in val],
+                         "strength": choice.strength, "strength_chosen_on": choice.chosen_on,
+                         "strength_dev_clips": choice.dev_clips}
+    for i, dim in enumerate(DIMS):
+        vs_base, vs_gm, r_new = ([], []), ([], []), []
+        for d, ref in zip(val, reference):
+            bank = pooling.clip_bank(len(d.valence), n_boot, d.seed)
+            y, new = getattr(d, dim), d.steered[variant.name][choice.strength][i]
+            for acc, base in ((vs_base, getattr(d, f"pred_{dim}")), (vs_gm, ref[dim])):
+                obs, reps = pooling.delta_r(y, base, new, bank)
+                acc[0].append(obs)
+                acc[1].append(reps)
+            r_new.append(stats.pearson(y, new))
+        dr, gm = pooling.pool(*vs_base, n_boot), pooling.pool(*vs_gm, n_boot)
+        m.update({f"{dim}_r": float(np.mean(r_new)), f"{dim}_r_per_seed": r_new,
+                  f"{dim}_dr": dr.mean, f"{dim}_dr_lo": dr.lo, f"{dim}_dr_hi": dr.hi,
+                  f"{dim}_dr_per_seed": dr.per_seed, f"{dim}_sign_agreement": dr.sign_agreement,
+                  f"{dim}_dr_vs_global_mean": gm.mean, f"{dim}_dr_vs_global_mean_lo": gm.lo,
+                  f"{dim}_dr_vs_global_mean_hi": gm.hi,
+                  f"{dim}_verdict": pooling.verdict(dr, gm)})
+    return m
+
+
+def seed_metrics(p: Params, variant: Variant, strength: float, d: SeedPredictions) -> dict[str, Any]:
+    """One seed's scores of one variant (r, Δr with its paired CI, Williams' p, CCC, RMSE, MAE)."""
+    clips = evaluate.Clips(d.valence, d.arousal, d.pred_valence, d.pred_arousal, np.empty(0))
+    v, a = d.steered[variant.name][strength]
+    return {"strength": strength, **evaluate.score(clips, v, a, n_boot=p.evaluate.n_boot, seed=d.seed)}
+
+
+@dataclass
+class GridResult:
+    which: str
+    size: int
+    pooled: dict[str, dict[str, Any]]  # variant -> pooled metrics
+    per_seed: dict[str, dict[str, Any]]  # "s<seed>" -> variant -> metrics
+    curves: dict[str, list[Any]]  # long-format plot columns: the pooled dev strength curves
+    predictions: dict[str, list[Any]]  # long-format plot columns: validation predictions
+
+
+def curve_columns(choices: dict[str, Choice], strengths: tuple[float, ...]) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {"variant": [], "strength": [], "dr_mean": [], "dr_lo": [], "dr_hi": []}
+    for name, c in choices.items():
+        for s, pooled in zip(strengths, c.curve):
+            for key, value in (("variant", name), ("strength", s), ("dr_mean", pooled.mean),
+                               ("dr_lo", pooled.lo), ("dr_hi", pooled.hi)):
+                cols[key].append(value)
+    return cols
+
+
+def prediction_columns(val: list[SeedPredictions], choices: dict[str, Choice]) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {"seed": [], "audio_name": [], "true_valence": [], "true_arousal": [],
+                                  "baseline_valence": [], "baseline_arousal": []}
+    for d in val:
+        n = len(d.valence)
+        for key, values in (("seed", [d.seed] * n), ("audio_name", d.names),
+                            ("true_valence", d.valence), ("true_arousal", d.arousal),
+                            ("baseline_valence", d.pred_valence), ("baseline_arousal", d.pred_arousal)):
+            cols[key].extend(values)
+        for name, (v, a) in ((k, d.steered[k][choices[k].strength]) for k in d.steered):
+            cols.setdefault(f"{name}_valence", []).extend(v)
+            cols.setdefault(f"{name}_arousal", []).extend(a)
+    return cols
+
+
+def evaluate_grid(p: Params, which: str, reference: list[dict[str, np.ndarray]]) -> GridResult:
+    """Every steering variant of one grid over all seeds (the global-mean control is the baseline
+    stage's: it does not depend on the grid). `reference`: per seed, the global-mean predictions."""
+    variants = tuple(v for v in evaluate.variants(p.evaluate.bilinear) if v.name != GLOBAL_MEAN.name)
+    with SeedPool(p.seeds, p.workers, p.threads) as pool:
+        choices = choose_strengths(p, pool, which, variants)
+        val = validation(p, pool, which, variants, choices)
+    _check_reference(val, reference)
+    size = grid_size(p, which)
+    pooled = {v.name: pooled_metrics(p, v, choices[v.name], val, reference, size) for v in variants}
+    per_seed = {f"s{d.seed}": {v.name: seed_metrics(p, v, choices[v.name].strength, d)
+                               for v in variants} for d in val}
+    strengths = tuple(float(x) for x in p.steering.strengths)
+    return GridResult(which, size, pooled, per_seed, curve_columns(choices, strengths),
+                      prediction_columns(val, choices))
+
+
+def _check_reference(val: list[SeedPredictions], reference: list[dict[str, np.ndarray]]) -> None:
+    for d, ref in zip(val, reference, strict=True):
+        if list(ref["names"]) != d.names:
+            raise EmosteerError(f"seed {d.seed}: the baseline stage's validation clips differ from "
+                                "this stage's (rerun evaluate_baseline)")
+
+
+@dataclass
+class BaselineResult:
+    pooled: dict[str, Any]
+    per_seed: dict[str, dict[str, float]]
+    control: GridResult
+    reference: dict[str, np.ndarray]  # flat arrays for the npz: s<seed>_<key>
+
+
+def evaluate_baseline(p: Params) -> BaselineResult:
+    """Unsteered scores per seed and pooled, and the global-mean control (grid-independent)."""
+    with SeedPool(p.seeds, p.workers, p.threads) as pool:
+        choices = choose_strengths(p, pool, "coarse", (GLOBAL_MEAN,))
+        val = validation(p, pool, "coarse", (GLOBAL_MEAN,), choices)
+    reference: dict[str, np.ndarray] = {}
+    for d in val:
+        v, a = d.steered[GLOBAL_MEAN.name][choices[GLOBAL_MEAN.name].strength]
+        reference.update({f"s{d.seed}_names": np.array(d.names), f"s{d.seed}_valence": v,
+                          f"s{d.seed}_arousal": a})
+    refs = read_reference_arrays(reference, p.seeds)
+    choice = choices[GLOBAL_MEAN.name]
+    control = GridResult(
+        "control", 0, {GLOBAL_MEAN.name: pooled_metrics(p, GLOBAL_MEAN, choice, val, refs, 0)},
+        {f"s{d.seed}": {GLOBAL_MEAN.name: seed_metrics(p, GLOBAL_MEAN, choice.strength, d)} for d in val},
+        curve_columns(choices, tuple(float(x) for x in p.steering.strengths)),
+        prediction_columns(val, choices))
+    per_seed = {}
+    for d in val:
+        per_seed[d.seed] = evaluate.baseline_metrics(d.valence, d.arousal, d.pred_valence, d.pred_arousal)
+    pooled: dict[str, Any] = {"method": "baseline", "n_seeds": len(val),
+                              "n_val_per_seed": [len(d.valence) for d in val],
+                              "forward_passes": p.model.forward_passes}
+    for dim in DIMS:
+        rs = [per_seed[s][f"{dim}_r"] for s in p.seeds]
+        pooled.update({f"{dim}_r": float(np.mean(rs)), f"{dim}_r_min": float(np.min(rs)),
+                       f"{dim}_r_per_seed": rs})
+    return BaselineResult(pooled, {f"s{s}": per_seed[s] for s in p.seeds}, control, reference)
+
+
+def read_reference_arrays(arrays: Any, seeds: list[int]) -> list[dict[str, np.ndarray]]:
+    out = []
+    for s in seeds:
+        try:
+            out.append({"names": np.asarray(arrays[f"s{s}_names"]).astype(str),
+                        "valence": np.asarray(arrays[f"s{s}_valence"]),
+                        "arousal": np.asarray(arrays[f"s{s}_arousal"])})
+        except KeyError:
+            raise EmosteerError(f"baseline predictions: seed {s} missing (rerun evaluate_baseline)") from None
+    return out
+
+
+def write_reference(path: Any, arrays: dict[str, np.ndarray]) -> None:
+    """The baseline stage's validation predictions (npz, no pickled objects)."""
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def read_reference(path: Any, seeds: list[int]) -> list[dict[str, np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return read_reference_arrays({k: z[k] for k in z.files}, seeds)
+    except (OSError, ValueError):
+        raise EmosteerError(f"{path}: not a readable npz (rerun evaluate_baseline)") from None
+
+
+
+def write_grid(result: GridResult) -> None:
+    """Pooled metrics (one file per variant), per-seed metrics, strength curves, predictions."""
+    for name, metrics in result.pooled.items():
+        write_json(POOLED / result.which / f"{name}.json", metrics)
+    write_json(METRICS / "seeds" / f"{result.which}.json", result.per_seed)
+    write_csv(PLOTS / "strength" / f"{result.which}.csv", result.curves)
+    write_csv(PLOTS / "predictions" / f"{result.which}.csv", result.predictions)

@@ -1,0 +1,120 @@
+"""One seed's model: train it (or adopt a trained checkpoint) and extract its activations.
+
+Each job is a module-level `job(seed, params)` so `seeds.SeedPool` can run it in a worker process;
+the file layout is `pipeline.SeedPaths`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from emosteer.data import features, split
+from emosteer.errors import EmosteerError
+from emosteer.model import activations, checkpoints, inference
+from emosteer.model import train as training
+from emosteer.model.lrm import EmotionLRM
+from emosteer.params import Params
+from emosteer.pipeline import FEATURES, SeedPaths, write_json
+from emosteer.runtime import machine_facts, resolve_device
+
+
+def parts_of(paths: SeedPaths, n: int) -> dict[str, np.ndarray]:
+    """The seed's split of `n` clips as index arrays: train, dev, val."""
+    parts = split.read_split(paths.split, n)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in parts.items()}
+
+
+def load_seed_model(paths: SeedPaths, p: Params) -> EmotionLRM:
+    """The seed's trained model, with the passes it was trained with (refused if params differ)."""
+    model = checkpoints.load_model(paths.model)
+    if model.forward_passes != p.model.forward_passes:
+        raise EmosteerError(
+            f"{paths.model}: trained with forward_passes {model.forward_passes}, params say "
+            f"model.forward_passes {p.model.forward_passes} (rerun train, or set it to match)")
+    return model.to(resolve_device(p.device))
+
+
+def train_seed(seed: int, p: Params) -> dict[str, Any]:
+    """Train the seed's model on its train part (best epoch on dev), or adopt a trained checkpoint."""
+    paths = SeedPaths(seed)
+    names, valence, arousal = features.read_labels(FEATURES)
+    parts = split.read_split(paths.split, len(names))
+    started = time.perf_counter()
+    history: list[dict[str, float]] = []
+    mp, tp = p.model, p.train
+    if mp.trained_checkpoint:
+        model = checkpoints.load_model(mp.trained_checkpoint)
+        if model.forward_passes != mp.forward_passes:
+            raise EmosteerError(
+                f"{mp.trained_checkpoint}: trained with forward_passes {model.forward_passes}, "
+                f"params say model.forward_passes {mp.forward_passes}; set it to match")
+        meta: dict[str, Any] = {"source": f"trained checkpoint {mp.trained_checkpoint}",
+                                "best_epoch": 0, "ignored_params": "train.*"}
+    else:
+        torch.manual_seed(seed)
+        model = EmotionLRM(forward_passes=mp.forward_passes, freeze_backbone=mp.freeze_backbone,
+                           train_bn0=mp.train_bn0, train_fc1=mp.train_fc1,
+                           spec_augment=mp.spec_augment)
+        train_idx = np.asarray(parts["train"], dtype=np.int64)
+        dev_idx = np.asarray(parts["dev"], dtype=np.int64)
+        x_train = features.read_features(FEATURES, train_idx)
+        x_dev = features.read_features(FEATURES, dev_idx)
+        labels = np.stack([valence, arousal], axis=1).astype(np.float32)
+        if mp.panns_checkpoint:
+            checkpoints.load_panns_backbone(model, mp.panns_checkpoint)
+            init = f"PANNs backbone {mp.panns_checkpoint}"
+        else:
+            training.calibrate_batchnorm(model, x_train, tp.batch_size)
+            init = "random backbone, BatchNorm statistics from the training clips"
+        cfg = training.TrainConfig(epochs=tp.epochs, batch_size=tp.batch_size,
+                                   learning_rate=tp.learning_rate, mixup=tp.mixup,
+                                   loss_passes=tp.loss_passes, seed=seed, progress=False)
+        result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx], cfg)
+        history = result.history
+        meta = {"source": f"trained here ({init})", "best_epoch": result.best_epoch}
+    best = next((h for h in history if h["epoch"] == meta["best_epoch"]), {})
+    meta.update({"seed": seed, "n_train": len(parts["train"]), "n_dev": len(parts["dev"]),
+                 "forward_passes": mp.forward_passes, "epochs_run": len(history),
+                 "dev_r_valence": best.get("dev_r_valence", float("nan")),
+                 "dev_r_arousal": best.get("dev_r_arousal", float("nan"))})
+    checkpoints.save_model(model, paths.model, meta)
+    write_json(paths.train_metrics, {**meta, "machine": machine_facts(p.threads)}, digits=4)
+    # The wall time is printed, not stored: stored, it would make equal runs differ in bytes.
+    print(f"train seed {seed}: {time.perf_counter() - started:.0f} s, best epoch "
+          f"{meta['best_epoch']}", file=sys.stderr)
+    return {**meta, "history": history}
+
+
+def extract_seed(seed: int, p: Params) -> None:
+    """One batched unsteered sweep over every clip: predictions and the 128-d that signals use."""
+    paths = SeedPaths(seed)
+    model = load_seed_model(paths, p)
+    names, valence, arousal = features.read_labels(FEATURES)
+    act_pass = activations.activations_pass_for(model.forward_passes)
+    with features.open_h5(FEATURES) as f:
+        out = inference.predict(model, f["feature"], batch_size=p.evaluate.batch_size,
+                                activations_pass=act_pass)
+    activations.write(paths.activations, activations.Activations(
+        names=names, valence=valence, arousal=arousal, pred_valence=out["valence"],
+        pred_arousal=out["arousal"], valence_128d=out["valence_128d"],
+        arousal_128d=out["arousal_128d"], forward_passes=model.forward_passes,
+        activations_pass=act_pass))
+
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean")
+
+
+def history_columns(results: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Training curves of every seed, long format (seed, epoch, loss, dev r) for one plot file."""
+    cols: dict[str, list[Any]] = {"seed": [], **{c: [] for c in HISTORY_COLUMNS}}
+    for meta in results:
+        for h in meta["history"]:
+            cols["seed"].append(meta["seed"])
+            for c in HISTORY_COLUMNS:
+                cols[c].append(h[c])
+    return cols

@@ -1,0 +1,43 @@
+"""One seed's signal tables: per-bin mean 128-d activations of its TRAINING clips, per grid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from emosteer.model import activations
+from emosteer.model.fit import parts_of
+from emosteer.params import Params
+from emosteer.pipeline import SeedPaths
+from emosteer.steering import signals
+from emosteer.steering.grid import Grid
+
+
+def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
+    """The seed's signal tables for the coarse and the fine grid, from its TRAINING clips only;
+    returns the training clips' bin labels per grid (plot data for the bin-count heatmaps)."""
+    paths = SeedPaths(seed)
+    acts = activations.read(paths.activations)
+    train = parts_of(paths, len(acts.names))["train"]
+    out = {}
+    for which, size in (("coarse", p.steering.coarse_grid), ("fine", p.grid)):
+        grid = Grid(size)
+        table = signals.aggregate_split(acts.valence_128d, acts.arousal_128d, acts.valence,
+                                        acts.arousal, train, grid, p.steering.min_count)
+        attrs = {"which": which, "activations_pass": acts.activations_pass,
+                 "fallback": p.steering.fallback, "source_split": "train", "seed": seed}
+        signals.write_h5(table, paths.signals(which, "h5"), attrs)
+        signals.write_json(table, paths.signals(which, "json"))
+        vi, ai = grid.bin_coords(grid.bin_index(acts.valence[train], acts.arousal[train]))
+        out[which] = {"seed": [seed] * len(train), "valence_bin": bin_labels(grid, vi),
+                      "arousal_bin": bin_labels(grid, ai)}
+    return out
+
+
+def bin_labels(grid: Grid, index: np.ndarray) -> list[str]:
+    """Axis labels that sort in bin order and show the bin's range, e.g. '1 [-0.60,-0.20)'."""
+    e = grid.edges
+    width = len(str(grid.size - 1))
+    return [f"{i:0{width}d} [{e[i]:+.2f},{e[i + 1]:+.2f}{']' if i == grid.size - 1 else ')'}"
+            for i in index]
