@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="default: train.epochs")
     ap.add_argument("--batch-size", type=int, help="default: train.batch_size")
     ap.add_argument("--lr", type=float, help="default: train.learning_rate")
-    ap.add_argument("--seed", type=int, help="default: seed")
+    ap.add_argument("--seed", type=int, help="default: the first of seeds")
     ap.add_argument("--frozen-bn0", action="store_true", help="do not train bn0's affine")
     ap.add_argument("--cache-first-pass", action="store_true", help="pass 1 once per clip (needs --frozen-bn0)")
     ap.add_argument("--head-epochs", type=int, default=0)
@@ -47,9 +47,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         set_threads(args.threads)
-    raw = params.load(args.params)
-    sp, mp, tp = params.split(raw), params.model(raw), params.train(raw)
-    seed = params.seed(raw) if args.seed is None else args.seed
+    p = params.load(args.params)
+    sp, mp, tp = p.split, p.model, p.train
+    seed = p.seeds[0] if args.seed is None else args.seed
     epochs = tp.epochs if args.epochs is None else args.epochs
     batch_size = tp.batch_size if args.batch_size is None else args.batch_size
     lr = tp.learning_rate if args.lr is None else args.lr

@@ -13,7 +13,7 @@ from emosteer.errors import EmosteerError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emosteer import predict
+    from emosteer import bench, predict
     from emosteer.data import featurize
     from emosteer.evaluation import report
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.register(sub)
     featurize.register(sub)
     report.register(sub)
+    bench.register(sub)
     return parser
 
 

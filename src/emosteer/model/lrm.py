@@ -411,7 +411,9 @@ class EmotionLRM(nn.Module):
             if convs is None:
                 h = self.base.block(k)(h)
             else:
-                h = F.avg_pool2d(F.relu(F.conv2d(h, *convs[k - 1], padding=2)), kernel_size=2)
+                # in-place ReLU: conv2d's backward needs its input, not its output; saves the
+                # largest tensor of a pass (block 1 at full resolution) once
+                h = F.avg_pool2d(F.relu_(F.conv2d(h, *convs[k - 1], padding=2)), kernel_size=2)
             if sources is None:
                 continue
             source = next(s for s, b in CONNECTIONS if b == k)
