@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--head-epochs", type=int, default=0)
     ap.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant")
     ap.add_argument("--warmup-steps", type=int, default=0)
+    ap.add_argument("--lrm-zero-init", action="store_true", help="zero the ModBlocks' output layers first")
     ap.add_argument("--threads", type=int, default=0, help="torch/BLAS threads (0: leave as is)")
     args = ap.parse_args()
     if args.threads:
@@ -71,7 +72,8 @@ def main() -> None:
                                mixup=tp.mixup, loss_passes=tp.loss_passes, forward_passes=None,
                                seed=seed, progress=False, cache_first_pass=args.cache_first_pass,
                                head_epochs=args.head_epochs, lr_schedule=args.lr_schedule,
-                               warmup_steps=args.warmup_steps)
+                               warmup_steps=args.warmup_steps,
+                               lrm_zero_init=args.lrm_zero_init)
     result = training.train(model, x["train"], labels[idx["train"]], x["dev"], labels[idx["dev"]], cfg)
     seconds = time.perf_counter() - started
     pred = predict(model, x["val"], batch_size=32)
@@ -81,7 +83,7 @@ def main() -> None:
     print(f"{args.features} T={x['train'].shape[1]} n_train={len(idx['train'])} "
           f"epochs={epochs} batch={batch_size} lr={lr} seed={seed} "
           f"bn0={'trained' if model.train_bn0 else 'frozen'} cache={args.cache_first_pass} "
-          f"head_epochs={args.head_epochs} sched={args.lr_schedule} warmup={args.warmup_steps} "
+          f"head_epochs={args.head_epochs} sched={args.lr_schedule} warmup={args.warmup_steps} zero_lrm={args.lrm_zero_init} "
           f"threads={torch.get_num_threads()}: best epoch {result.best_epoch}, "
           f"val r {r_v:.3f} / {r_a:.3f}, train {seconds:.0f} s, dev mean r per epoch [{dev}]",
           flush=True)

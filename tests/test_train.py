@@ -32,7 +32,8 @@ def _cfg(**changes: object) -> TrainConfig:
     """The original's training settings at test size; `changes` override fields."""
     base = dict(epochs=2, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
                 loss_passes="last", forward_passes=None, seed=3, progress=False,
-                cache_first_pass=False, head_epochs=0, lr_schedule="constant", warmup_steps=0)
+                cache_first_pass=False, head_epochs=0, lr_schedule="constant", warmup_steps=0,
+                lrm_zero_init=False)
     return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -235,3 +236,14 @@ def test_lr_schedule_warms_up_and_decays(schedule: str) -> None:
         assert seen[3:] == pytest.approx([0.01] * 9)
     else:
         assert all(a > b for a, b in zip(seen[2:], seen[3:])) and seen[-1] < 0.001
+
+
+def test_lrm_zero_init_starts_the_modulation_at_zero() -> None:
+    """With the ModBlocks' output layers zeroed, two Adam steps of lr 1e-3 move them by <= 2e-3."""
+    x, y = _data(8, 0)
+    model = _model(train_bn0=False)
+    train(model, x, y, x, y, _cfg(epochs=1, batch_size=4, mixup=False, lrm_zero_init=True))
+    for source, block in CONNECTIONS:
+        mod = model.modblock(source, block).modulation
+        assert 0 < float(mod.weight.abs().max()) <= 2e-3 * 1.001
+        assert float(mod.bias.abs().max()) <= 2e-3 * 1.001

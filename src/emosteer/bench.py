@@ -83,7 +83,8 @@ def matmul_gflops(device: torch.device, repeats: int) -> float:
 def _train_config(epochs: int, fast: bool) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=TRAIN_BATCH, learning_rate=3e-3, amsgrad=True,
                        mixup=False, loss_passes="last", forward_passes=None, seed=0, progress=False,
-                       cache_first_pass=fast, head_epochs=0, lr_schedule="constant", warmup_steps=0)
+                       cache_first_pass=fast, head_epochs=0, lr_schedule="constant", warmup_steps=0,
+                       lrm_zero_init=False)
 
 
 def _train_once(fast: bool, n: int, epochs: int, device: torch.device, amp: str) -> float:

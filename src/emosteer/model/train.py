@@ -22,7 +22,7 @@ from emosteer.constants import N_MELS
 from emosteer.errors import EmosteerError
 from emosteer.evaluation.stats import pearson
 from emosteer.model.inference import Sliceable
-from emosteer.model.lrm import EmotionLRM
+from emosteer.model.lrm import CONNECTIONS, EmotionLRM
 from emosteer.runtime import autocast
 
 CPU = torch.device("cpu")
@@ -49,6 +49,9 @@ class TrainConfig:
     head_epochs: int
     lr_schedule: Literal["constant", "cosine"]  # cosine: from learning_rate to 0 over all steps
     warmup_steps: int  # linear warm-up from learning_rate / warmup_steps (0: none)
+    # Zero every ModBlock's output layer (modulation weight and bias) before training, so pass 2
+    # starts equal to pass 1 (m = 0: X' = ReLU(X) = X) and the LRM grows from there.
+    lrm_zero_init: bool
 
 
 @dataclass
@@ -114,6 +117,11 @@ def train(
     _check_data(x_dev, y_dev, "dev")
     _check_config(cfg)
     model.to(device)
+    if cfg.lrm_zero_init:
+        with torch.no_grad():
+            for source, block in CONNECTIONS:
+                model.modblock(source, block).modulation.weight.zero_()
+                model.modblock(source, block).modulation.bias.zero_()
     run = _Run(model, cfg, device, amp, len(x_train))
     y_train_t = torch.as_tensor(np.asarray(y_train), dtype=run.dtype, device=device)
     shuffle_rng = np.random.RandomState(cfg.seed)
