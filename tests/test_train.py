@@ -244,6 +244,6 @@ def test_lrm_zero_init_starts_the_modulation_at_zero() -> None:
     model = _model(train_bn0=False)
     train(model, x, y, x, y, _cfg(epochs=1, batch_size=4, mixup=False, lrm_zero_init=True))
     for source, block in CONNECTIONS:
-        mod = model.modblock(source, block).modulation
+        mod = model.modblock(source, block).modulation.requires_grad_(False)
         assert 0 < float(mod.weight.abs().max()) <= 2e-3 * 1.001
         assert float(mod.bias.abs().max()) <= 2e-3 * 1.001

@@ -18,14 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emosteer.constants import N_FFT, N_MELS, REPORT_STRENGTH, STEER_DIM
+from emosteer.constants import MIN_FRAMES, N_FFT, N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
 
 BLOCK_CHANNELS = (64, 128, 256, 512)
 EMBED_DIM = 512
 HEAD_HIDDEN = 256
 AUDIOSET_CLASSES = 527
-MIN_FRAMES = 16  # four 2x2 average pools need at least 16 frames to leave one
 NORM_EPS = 1e-5  # ModBlock's per-sample normalisation epsilon (the original's)
 BLOCK_DROPOUT = 0.2
 EMBED_DROPOUT = 0.5

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from emosteer.constants import N_MELS
+from emosteer.constants import LOSS_PASSES, N_MELS
 from emosteer.errors import EmosteerError
 from emosteer.evaluation.stats import pearson
 from emosteer.model.inference import Sliceable
@@ -271,8 +271,9 @@ def _check_data(x: Any, y: Any, part: str) -> None:
 def _check_config(cfg: TrainConfig) -> None:
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise EmosteerError(f"train: epochs and batch_size must be >= 1, got {cfg.epochs}, {cfg.batch_size}")
-    if cfg.loss_passes not in ("last", "mean"):
-        raise EmosteerError(f"train: loss_passes must be 'last' or 'mean', got {cfg.loss_passes!r}")
+    if cfg.loss_passes not in LOSS_PASSES:
+        raise EmosteerError(
+            f"train: loss_passes must be one of {', '.join(LOSS_PASSES)}, got {cfg.loss_passes!r}")
     if cfg.lr_schedule not in ("constant", "cosine") or cfg.warmup_steps < 0 or cfg.head_epochs < 0:
         raise EmosteerError(
             f"train: lr_schedule must be constant|cosine, warmup_steps and head_epochs >= 0; got "
