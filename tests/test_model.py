@@ -334,3 +334,18 @@ def test_folded_batchnorm_equals_unfolded() -> None:
     for a, b in zip(folded, plain):
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-5)
+
+
+def test_chunked_block_equals_whole_batch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A conv output over the limit is computed a few clips at a time with the same numbers."""
+    import emosteer.model.lrm as lrm
+
+    model = _model().eval()
+    x, s = _x(5, frames=24), _steer(5)
+    with torch.no_grad():
+        whole = model(x, steering=Steering(arousal=s))
+        monkeypatch.setattr(lrm, "CONV_OUT_LIMIT", 2 * 64 * 24 * 64)  # block 1: 2 clips at a time
+        assert len(lrm._chunks(torch.zeros(5, 1, 24, 64), 1)) == 3
+        chunked = model(x, steering=Steering(arousal=s))
+    for key in whole:
+        torch.testing.assert_close(chunked[key], whole[key], rtol=0, atol=1e-6)

@@ -29,6 +29,7 @@ NORM_EPS = 1e-5  # ModBlock's per-sample normalisation epsilon (the original's)
 BLOCK_DROPOUT = 0.2
 EMBED_DROPOUT = 0.5
 N_STFT_BINS = N_FFT // 2 + 1
+CONV_OUT_LIMIT = 32 * 1024 * 1024  # elements (128 MB float32) of one conv output computed at once
 
 # LRM connections (source pathway, target conv block), in the original's final state_dict order.
 CONNECTIONS: tuple[tuple[str, int], ...] = (
@@ -407,12 +408,7 @@ class EmotionLRM(nn.Module):
 
         sources None: unmodulated and without block dropout (the cacheable first pass)."""
         for k in range(1, 5):
-            if convs is None:
-                h = self.base.block(k)(h)
-            else:
-                # in-place ReLU: conv2d's backward needs its input, not its output; saves the
-                # largest tensor of a pass (block 1 at full resolution) once
-                h = F.avg_pool2d(F.relu_(F.conv2d(h, *convs[k - 1], padding=2)), kernel_size=2)
+            h = torch.cat([self._conv_pool(k, part, convs) for part in _chunks(h, k)])
             if sources is None:
                 continue
             source = next(s for s, b in CONNECTIONS if b == k)
@@ -421,6 +417,15 @@ class EmotionLRM(nn.Module):
                 h = modulate(h, self.modblock(source, k)(z, strength))
             h = F.dropout(h, p=self.block_dropout, training=self.training)
         return pool(h)
+
+    def _conv_pool(
+        self, k: int, h: torch.Tensor, convs: list[tuple[torch.Tensor, torch.Tensor]] | None
+    ) -> torch.Tensor:
+        """Block k's conv -> BN -> ReLU -> 2x2 average pool (BN folded into the conv if given)."""
+        if convs is None:
+            return self.base.block(k)(h)
+        # in-place ReLU: conv2d's backward needs its input, not its output
+        return F.avg_pool2d(F.relu_(F.conv2d(h, *convs[k - 1], padding=2)), kernel_size=2)
 
     def _heads(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pooled (B, 512) -> dropout, fc1, ReLU, dropout (the embedding) -> both heads."""
@@ -436,6 +441,18 @@ class EmotionLRM(nn.Module):
             "arousal_128d": a128,
             "embedding": embedding,
         }
+
+
+def _chunks(h: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
+    """Split a batch so block k's full-resolution conv output stays under CONV_OUT_LIMIT elements.
+
+    Long clips make block 1's output the largest tensor of a pass (32 clips x 64 channels x
+    1000 x 64 is 0.5 GB, twice over while oneDNN reorders it); every conv is per clip, so running
+    the block a few clips at a time gives the same numbers with memory bounded by the chunk.
+    """
+    per_clip = BLOCK_CHANNELS[k - 1] * h.shape[2] * h.shape[3]
+    size = max(1, CONV_OUT_LIMIT // per_clip)
+    return (h,) if h.shape[0] <= size else h.split(size)
 
 
 def _as_btf(x: torch.Tensor) -> torch.Tensor:
