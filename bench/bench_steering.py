@@ -4,7 +4,8 @@ The original evaluated steering one clip per call (its steering state was global
 (B, 128) steering vector per clip in one call. This measures what that buys on this machine:
 samples/s and GFLOP/s (analytic count of the model's multiply-adds, x2) for T = 101 and 1000
 frames at several batch sizes, next to a float32 matmul measured in the same run as the
-machine's practical peak. Prints a table and writes JSON to bench/results/.
+machine's practical peak. Prints a table and writes JSON to bench/results/. `emosteer bench`
+is the general benchmark (training, inference, memory); this script keeps the batched-vs-loop view.
 
     python bench/bench_steering.py [--frames 101 1000] [--batches 1 8 32 64] [--loop-clips 8]
 """
@@ -21,23 +22,12 @@ from pathlib import Path
 
 import torch
 
+from emosteer.bench import model_flops
 from emosteer.constants import REPORT_STRENGTH, STEER_DIM
-from emosteer.model.lrm import BLOCK_CHANNELS, EMBED_DIM, HEAD_HIDDEN, EmotionLRM, Steering
+from emosteer.model.lrm import EmotionLRM, Steering
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MATMUL_N = 2048
-
-
-def model_flops(frames: int, passes: int) -> float:
-    """FLOPs (2 per multiply-add) of one clip: convs, fc1, both heads and the four ModBlocks."""
-    macs, t, f, c_in = 0, frames, 64, 1
-    for c_out in BLOCK_CHANNELS:
-        macs += c_in * c_out * 25 * t * f  # 5x5 conv at full resolution, before the 2x2 pool
-        t, f, c_in = t // 2, f // 2, c_out
-    macs += EMBED_DIM * EMBED_DIM
-    macs += 2 * (EMBED_DIM * HEAD_HIDDEN + HEAD_HIDDEN * STEER_DIM + STEER_DIM)
-    macs += sum(STEER_DIM * STEER_DIM + STEER_DIM * c for c in BLOCK_CHANNELS)
-    return 2.0 * macs * passes
 
 
 def timed(fn: Callable[[], object], repeats: int, budget: float) -> float:

@@ -80,7 +80,7 @@ def test_state_dict_equals_original_layout() -> None:
 
 
 def test_trainable_set_matches_original_when_frozen() -> None:
-    model = _model()
+    model = _model(train_fc1=False, train_bn0=True)  # the original's trainable set
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == 518_218  # bn0 affine + both heads + LRM, as ORIGINAL.md §a item 6
 
@@ -294,3 +294,58 @@ def test_repeated_pass_is_reused_only_when_exact() -> None:
     torch.manual_seed(0)
     passes = model(x, steering=Steering(valence=sv, arousal=sa), return_all_passes=True)
     assert passes[1] is not passes[0]  # dropout redraws per pass in training: never reused
+
+
+def test_frozen_batchnorms_are_in_eval_mode_from_construction() -> None:
+    """A fresh model's frozen BNs must not use batch statistics (or move) before train() is called."""
+    model = _model(train_bn0=False)
+    assert all(not bn.training for bn in model.frozen_batchnorms())
+    before = model.visual_system.base.bn0.running_mean.clone()
+    model.first_pass_features(_x(3) * 5 + 2)
+    assert torch.equal(before, model.visual_system.base.bn0.running_mean)
+
+
+def test_spec_augment_masks_in_train_mode() -> None:
+    """The training half: masks are drawn from the torch RNG, so outputs change with the seed and
+    repeat with it; without SpecAugment (and without dropout) the seed changes nothing."""
+    x = _x(3)
+    outs = {}
+    for augment in (True, False):
+        model = _model(spec_augment=augment).train()
+        model.block_dropout = model.embed_dropout = 0.0
+        with torch.no_grad():
+            for seed in (0, 0, 1):
+                torch.manual_seed(seed)
+                outs.setdefault(augment, []).append(model(x)["valence"])
+    a0, a0_again, a1 = outs[True]
+    p0, _, p1 = outs[False]
+    torch.testing.assert_close(a0, a0_again, rtol=0, atol=0)
+    assert (a0 - a1).abs().max() > 1e-4 and (a0 - p0).abs().max() > 1e-4
+    torch.testing.assert_close(p0, p1, rtol=0, atol=0)
+
+
+def test_folded_batchnorm_equals_unfolded() -> None:
+    model = _model().eval()
+    x, s = _x(3, frames=40), _steer(3)
+    with torch.no_grad():
+        folded = model(x, steering=Steering(valence=s), return_all_passes=True)
+        model.fold_batchnorm = False
+        plain = model(x, steering=Steering(valence=s), return_all_passes=True)
+    for a, b in zip(folded, plain):
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-5)
+
+
+def test_chunked_block_equals_whole_batch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A conv output over the limit is computed a few clips at a time with the same numbers."""
+    import emosteer.model.lrm as lrm
+
+    model = _model().eval()
+    x, s = _x(5, frames=24), _steer(5)
+    with torch.no_grad():
+        whole = model(x, steering=Steering(arousal=s))
+        monkeypatch.setattr(lrm, "CONV_OUT_LIMIT", 2 * 64 * 24 * 64)  # block 1: 2 clips at a time
+        assert len(lrm._chunks(torch.zeros(5, 1, 24, 64), 1)) == 3
+        chunked = model(x, steering=Steering(arousal=s))
+    for key in whole:
+        torch.testing.assert_close(chunked[key], whole[key], rtol=0, atol=1e-6)

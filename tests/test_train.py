@@ -28,7 +28,16 @@ def _model(**kwargs: object) -> EmotionLRM:
     return EmotionLRM(**kwargs)  # type: ignore[arg-type]
 
 
-CFG = TrainConfig(epochs=2, batch_size=4, seed=3, progress=False)
+def _cfg(**changes: object) -> TrainConfig:
+    """The original's training settings at test size; `changes` override fields."""
+    base = dict(epochs=2, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
+                loss_passes="last", forward_passes=None, seed=3, progress=False,
+                cache_first_pass=False, head_epochs=0, lr_schedule="constant", warmup_steps=0,
+                lrm_zero_init=False)
+    return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
+
+
+CFG = _cfg()
 
 
 def test_deterministic_and_leaves_global_rng_alone() -> None:
@@ -52,7 +61,7 @@ def test_history_best_epoch_and_best_weights_loaded() -> None:
     x, y = _data(8, 0)
     xd, yd = _data(6, 1)
     model = _model()
-    result = train(model, x, y, xd, yd, TrainConfig(epochs=3, batch_size=4, progress=False))
+    result = train(model, x, y, xd, yd, _cfg(epochs=3, seed=0))
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     assert set(result.history[0]) == {"epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean"}
     means = [h["dev_r_mean"] for h in result.history]
@@ -68,7 +77,7 @@ def test_training_updates_lrm_and_heads_but_not_frozen_backbone() -> None:
     xd, yd = _data(4, 1)
     model = _model(freeze_backbone=True, train_bn0=False, train_fc1=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = train(model, x, y, xd, yd, TrainConfig(epochs=1, batch_size=4, progress=False))
+    result = train(model, x, y, xd, yd, _cfg(epochs=1, seed=0))
     assert result.best_epoch == 1
     after = model.state_dict()
     for key, value in before.items():
@@ -87,9 +96,9 @@ def test_loss_passes_and_mixup_change_training() -> None:
     xd, yd = _data(4, 1)
     runs = {}
     for name, cfg in {
-        "last": TrainConfig(epochs=1, batch_size=4, seed=3, progress=False),
-        "mean": TrainConfig(epochs=1, batch_size=4, seed=3, progress=False, loss_passes="mean"),
-        "no_mixup": TrainConfig(epochs=1, batch_size=4, seed=3, progress=False, mixup=False),
+        "last": _cfg(epochs=1),
+        "mean": _cfg(epochs=1, loss_passes="mean"),
+        "no_mixup": _cfg(epochs=1, mixup=False),
     }.items():
         runs[name] = train(_model(), x, y, xd, yd, cfg).history[0]["train_loss"]
     assert len(set(runs.values())) == 3
@@ -98,7 +107,7 @@ def test_loss_passes_and_mixup_change_training() -> None:
 def test_loss_decreases_without_mixup() -> None:
     x, y = _data(16, 0)
     xd, yd = _data(8, 1)
-    cfg = TrainConfig(epochs=6, batch_size=4, learning_rate=3e-3, mixup=False, seed=0, progress=False)
+    cfg = _cfg(epochs=6, learning_rate=3e-3, mixup=False, seed=0)
     history = train(_model(), x, y, xd, yd, cfg).history
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
@@ -139,4 +148,102 @@ def test_bad_training_input_refused() -> None:
     with pytest.raises(EmosteerError, match="y_dev has a non-finite label at index 2"):
         train(_model(), x, y, x, y_bad, CFG)
     with pytest.raises(EmosteerError, match="loss_passes"):
-        train(_model(), x, y, x, y, TrainConfig(loss_passes="first", progress=False))  # type: ignore[arg-type]
+        train(_model(), x, y, x, y, _cfg(loss_passes="first"))
+
+
+def _quiet(model: EmotionLRM) -> EmotionLRM:
+    """No dropout even in train mode, so two training paths can be compared number for number."""
+    model.block_dropout = model.embed_dropout = 0.0
+    return model
+
+
+def test_cached_first_pass_step_equals_eager_step_without_dropout() -> None:
+    """Same maths (no dropout, bn0 frozen): the cached pass 1 gives the eager loss and gradients."""
+    x, y = _data(4, 0)
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    grads = []
+    for cached in (False, True):
+        model = _quiet(_model(train_bn0=False)).train()
+        model.fold_batchnorm = cached  # eager: today's unfolded kernels
+        pooled = model.first_pass_features(xt) if cached else None
+        out = model(xt, return_all_passes=True, first_pass_pooled=pooled)[-1]
+        loss = ((out["valence"] - yt[:, 0]) ** 2).mean() + ((out["arousal"] - yt[:, 1]) ** 2).mean()
+        loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 0
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_cached_training_matches_eager_without_dropout_and_is_deterministic() -> None:
+    x, y = _data(8, 0)
+    xd, yd = _data(6, 1)
+    runs = []
+    for cached in (False, True, True):
+        model = _quiet(_model(train_bn0=False))
+        result = train(model, x, y, xd, yd, _cfg(mixup=False, cache_first_pass=cached))
+        runs.append((result.history, model.state_dict()))
+    (eager, _), (fast, state), (again, state_again) = runs
+    assert fast == again  # deterministic for a seed
+    for key, value in state.items():
+        assert torch.equal(value, state_again[key]), key
+    for he, hf in zip(eager, fast):
+        for key in he:
+            assert hf[key] == pytest.approx(he[key], abs=1e-4), key
+
+
+def test_cached_first_pass_needs_a_fully_frozen_backbone() -> None:
+    x, y = _data(4, 0)
+    with pytest.raises(EmosteerError, match="bn0.weight"):
+        train(_model(train_bn0=True), x, y, x, y, _cfg(mixup=False, cache_first_pass=True))
+    with pytest.raises(EmosteerError, match="mixup"):
+        train(_model(train_bn0=False), x, y, x, y, _cfg(mixup=True, cache_first_pass=True))
+    with pytest.raises(EmosteerError, match="head_epochs needs cache_first_pass"):
+        train(_model(train_bn0=False), x, y, x, y, _cfg(mixup=False, head_epochs=1))
+
+
+def test_head_epochs_change_training() -> None:
+    x, y = _data(8, 0)
+    xd, yd = _data(6, 1)
+    cfg = _cfg(mixup=False, cache_first_pass=True, epochs=1)
+    plain = train(_model(train_bn0=False), x, y, xd, yd, cfg).history
+    warmed = train(_model(train_bn0=False), x, y, xd, yd, _cfg(**{**cfg.__dict__, "head_epochs": 2})).history
+    assert len(warmed) == len(plain) == 1  # head epochs are not in the history
+    assert warmed[0]["train_loss"] != plain[0]["train_loss"]
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_lr_schedule_warms_up_and_decays(schedule: str) -> None:
+    x, y = _data(8, 0)
+    seen: list[float] = []
+
+    class Spy(torch.optim.Adam):
+        def step(self, closure=None):  # type: ignore[no-untyped-def]
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    model = _model(train_bn0=False)
+    original = torch.optim.Adam
+    torch.optim.Adam = Spy  # type: ignore[misc]
+    try:
+        train(model, x, y, x, y, _cfg(epochs=3, batch_size=2, learning_rate=0.01,
+                                      lr_schedule=schedule, warmup_steps=2))
+    finally:
+        torch.optim.Adam = original  # type: ignore[misc]
+    assert len(seen) == 12
+    assert seen[:3] == pytest.approx([0.005, 0.01, 0.01])
+    if schedule == "constant":
+        assert seen[3:] == pytest.approx([0.01] * 9)
+    else:
+        assert all(a > b for a, b in zip(seen[2:], seen[3:])) and seen[-1] < 0.001
+
+
+def test_lrm_zero_init_starts_the_modulation_at_zero() -> None:
+    """With the ModBlocks' output layers zeroed, two Adam steps of lr 1e-3 move them by <= 2e-3."""
+    x, y = _data(8, 0)
+    model = _model(train_bn0=False)
+    train(model, x, y, x, y, _cfg(epochs=1, batch_size=4, mixup=False, lrm_zero_init=True))
+    for source, block in CONNECTIONS:
+        mod = model.modblock(source, block).modulation.requires_grad_(False)
+        assert 0 < float(mod.weight.abs().max()) <= 2e-3 * 1.001
+        assert float(mod.bias.abs().max()) <= 2e-3 * 1.001

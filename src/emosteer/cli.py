@@ -14,7 +14,7 @@ from emosteer.errors import EmosteerError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emosteer import predict
+    from emosteer import bench, predict
     from emosteer.data import featurize
     from emosteer.evaluation import report
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     featurize.register(sub)
     report.register(sub)
     _register_signals(sub)
+    bench.register(sub)
     return parser
 
 

@@ -23,6 +23,7 @@ from emosteer.model import activations, inference
 from emosteer.model.fit import load_seed_model, parts_of
 from emosteer.params import Params
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json
+from emosteer.runtime import resolve_device
 from emosteer.seeds import SeedPool
 from emosteer.steering import signals, steerability
 
@@ -57,11 +58,12 @@ def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPrediction
 def predictor(model: Any, p: Params) -> evaluate.Predict:
     """predict(x, steer_v, steer_a, strength) -> (valence, arousal) with the params' alpha/first_pass."""
     s = p.steering
+    device = resolve_device(p.device)
 
     def predict(x: np.ndarray, sv: np.ndarray, sa: np.ndarray, strength: float):
         out = inference.predict(model, x, batch_size=p.evaluate.batch_size, steer_valence=sv,
                                 steer_arousal=sa, strength=strength, alpha=s.alpha,
-                                first_pass=s.first_pass)
+                                first_pass=s.first_pass, device=device, amp=p.amp)
         return out["valence"], out["arousal"]
 
     return predict

@@ -91,8 +91,22 @@ class Train(_Section):
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=2)
     learning_rate: float = Field(gt=0.0, allow_inf_nan=False)
+    amsgrad: bool
     mixup: bool
     loss_passes: _literal(LOSS_PASSES)
+    cache_first_pass: bool
+    head_epochs: int = Field(ge=0)
+    lr_schedule: Literal["constant", "cosine"]
+    warmup_steps: int = Field(ge=0)
+    lrm_zero_init: bool
+
+    @model_validator(mode="after")
+    def _head_epochs_need_the_cache(self) -> Train:
+        if self.head_epochs > 0 and not self.cache_first_pass:
+            raise ValueError("train.head_epochs > 0 needs train.cache_first_pass: true")
+        if self.cache_first_pass and self.mixup:
+            raise ValueError("train.cache_first_pass needs train.mixup: false (a mixed clip has no cached pass 1)")
+        return self
 
 
 class Steering(_Section):
@@ -131,6 +145,15 @@ class Params(_Section):
     steering: Steering
     evaluate: Evaluate
     steerability: Steerability
+
+    @model_validator(mode="after")
+    def _cache_needs_a_fixed_pass_one(self) -> Params:
+        m = self.model
+        if self.train.cache_first_pass and (not m.freeze_backbone or m.train_bn0 or m.spec_augment):
+            raise ValueError("train.cache_first_pass needs model.freeze_backbone: true, "
+                             "model.train_bn0: false and model.spec_augment: false (pass 1 must be "
+                             "a fixed function of the clip)")
+        return self
 
     @field_validator("amp", mode="before")
     @classmethod

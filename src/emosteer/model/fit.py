@@ -57,6 +57,7 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
                                 "best_epoch": 0, "ignored_params": "train.*"}
     else:
         torch.manual_seed(seed)
+        device = resolve_device(p.device)
         model = EmotionLRM(forward_passes=mp.forward_passes, freeze_backbone=mp.freeze_backbone,
                            train_bn0=mp.train_bn0, train_fc1=mp.train_fc1,
                            spec_augment=mp.spec_augment)
@@ -69,13 +70,16 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
             checkpoints.load_panns_backbone(model, mp.panns_checkpoint)
             init = f"PANNs backbone {mp.panns_checkpoint}"
         else:
-            training.calibrate_batchnorm(model, x_train, tp.batch_size)
+            training.calibrate_batchnorm(model, x_train, tp.batch_size, device=device)
             init = "random backbone, BatchNorm statistics from the training clips"
-        cfg = training.TrainConfig(epochs=tp.epochs, batch_size=tp.batch_size,
-                                   learning_rate=tp.learning_rate, mixup=tp.mixup,
-                                   loss_passes=tp.loss_passes, seed=seed,
-                                   progress=min(p.workers, len(p.seeds)) <= 1)
-        result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx], cfg)
+        cfg = training.TrainConfig(
+            epochs=tp.epochs, batch_size=tp.batch_size, learning_rate=tp.learning_rate,
+            amsgrad=tp.amsgrad, mixup=tp.mixup, loss_passes=tp.loss_passes, forward_passes=None,
+            seed=seed, progress=min(p.workers, len(p.seeds)) <= 1,
+            cache_first_pass=tp.cache_first_pass, head_epochs=tp.head_epochs,
+            lr_schedule=tp.lr_schedule, warmup_steps=tp.warmup_steps, lrm_zero_init=tp.lrm_zero_init)
+        result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx], cfg,
+                                device=device, amp=p.amp)
         history = result.history
         meta = {"source": f"trained here ({init})", "best_epoch": result.best_epoch}
     best = next((h for h in history if h["epoch"] == meta["best_epoch"]), {})
@@ -99,7 +103,7 @@ def extract_seed(seed: int, p: Params) -> None:
     act_pass = activations.activations_pass_for(model.forward_passes)
     with features.open_h5(FEATURES) as f:
         out = inference.predict(model, f["feature"], batch_size=p.evaluate.batch_size,
-                                activations_pass=act_pass)
+                                activations_pass=act_pass, device=resolve_device(p.device), amp=p.amp)
     activations.write(paths.activations, activations.Activations(
         names=names, valence=valence, arousal=arousal, pred_valence=out["valence"],
         pred_arousal=out["arousal"], valence_128d=out["valence_128d"],

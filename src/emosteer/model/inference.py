@@ -1,7 +1,9 @@
 """Batched inference, optionally steered, reading features one batch at a time.
 
 `features` may be an h5py Dataset: only features[i:j] slices are read, so a large file is never
-loaded whole. Every batch goes through the model in one call (no loop over samples).
+loaded whole and memory is bounded by the batch (plus the (N, 258) outputs). Every batch goes
+through the model in one call (no loop over samples). Model, batches, steering vectors and outputs
+live on `device`; the only host transfers inside the loop are the input batches.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from emosteer.constants import REPORT_STRENGTH, STEER_DIM
+from emosteer.constants import N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
 from emosteer.model.lrm import EmotionLRM, Steering
+from emosteer.runtime import autocast
+
+CPU = torch.device("cpu")
 
 
 class Sliceable(Protocol):
@@ -37,6 +42,8 @@ def predict(
     forward_passes: int | None = None,
     activations_pass: int | None = None,
     progress: bool = False,
+    device: torch.device = CPU,
+    amp: str = "off",
 ) -> dict[str, np.ndarray]:
     """Predict valence/arousal (N,) of the final pass and 128-d activations (N, 128) of pass
     `activations_pass` (1-based, default the final pass), in eval mode without gradients.
@@ -56,38 +63,51 @@ def predict(
     for name, steer in (("steer_valence", steer_valence), ("steer_arousal", steer_arousal)):
         _check_steer(name, steer, n)
 
+    model.to(device)
     dtype = next(model.parameters()).dtype
+    steer_v = _on_device(steer_valence, dtype, device)
+    steer_a = _on_device(steer_arousal, dtype, device)
     out = {
-        "valence": np.empty(n, dtype=np.float32),
-        "arousal": np.empty(n, dtype=np.float32),
-        "valence_128d": np.empty((n, STEER_DIM), dtype=np.float32),
-        "arousal_128d": np.empty((n, STEER_DIM), dtype=np.float32),
+        "valence": torch.empty(n, dtype=torch.float32, device=device),
+        "arousal": torch.empty(n, dtype=torch.float32, device=device),
+        "valence_128d": torch.empty((n, STEER_DIM), dtype=torch.float32, device=device),
+        "arousal_128d": torch.empty((n, STEER_DIM), dtype=torch.float32, device=device),
     }
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), autocast(device, amp):
             for start in tqdm(range(0, n, batch_size), disable=not progress, desc="predict"):
                 stop = min(start + batch_size, n)
                 x = torch.as_tensor(np.asarray(features[start:stop]), dtype=dtype)
-                steering = _batch_steering(
-                    steer_valence, steer_arousal, start, stop, dtype, strength, alpha, first_pass
-                )
+                x = x.to(device, non_blocking=True)
+                steering = None if steer_v is None and steer_a is None else Steering(
+                    valence=_rows(steer_v, start, stop), arousal=_rows(steer_a, start, stop),
+                    strength=strength, alpha=alpha, first_pass=first_pass)
                 all_passes = model(x, forward_passes=passes, steering=steering, return_all_passes=True)
                 final, act = all_passes[-1], all_passes[act_pass - 1]
-                out["valence"][start:stop] = final["valence"].float().numpy()
-                out["arousal"][start:stop] = final["arousal"].float().numpy()
-                out["valence_128d"][start:stop] = act["valence_128d"].float().numpy()
-                out["arousal_128d"][start:stop] = act["arousal_128d"].float().numpy()
+                for key, source in (("valence", final), ("arousal", final),
+                                    ("valence_128d", act), ("arousal_128d", act)):
+                    out[key][start:stop] = source[key]
     finally:
         model.train(was_training)
-    return out
+    return {key: value.cpu().numpy() for key, value in out.items()}
+
+
+def _on_device(steer: np.ndarray | None, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
+    """A steering table moved to the device once, before the batch loop."""
+    return None if steer is None else torch.as_tensor(np.asarray(steer), dtype=dtype).to(device)
+
+
+def _rows(steer: torch.Tensor | None, start: int, stop: int) -> torch.Tensor | None:
+    """Rows start:stop of per-clip vectors; a shared (128,) vector as it is (broadcast)."""
+    return steer if steer is None or steer.dim() == 1 else steer[start:stop]
 
 
 def _check_features(features: Sliceable) -> int:
     shape = tuple(getattr(features, "shape", ()))
-    if len(shape) != 3 or shape[2] != 64:
-        raise EmosteerError(f"predict: features must be (N, T, 64), got shape {shape}")
+    if len(shape) != 3 or shape[2] != N_MELS:
+        raise EmosteerError(f"predict: features must be (N, T, {N_MELS}), got shape {shape}")
     return int(shape[0])
 
 
@@ -97,32 +117,3 @@ def _check_steer(name: str, steer: np.ndarray | None, n: int) -> None:
     shape = np.shape(steer)
     if shape not in ((STEER_DIM,), (n, STEER_DIM)):
         raise EmosteerError(f"predict: {name} must be ({STEER_DIM},) or ({n}, {STEER_DIM}), got {shape}")
-
-
-def _batch_steering(
-    steer_valence: np.ndarray | None,
-    steer_arousal: np.ndarray | None,
-    start: int,
-    stop: int,
-    dtype: torch.dtype,
-    strength: float,
-    alpha: float,
-    first_pass: bool,
-) -> Steering | None:
-    """The Steering for rows start:stop (per-clip vectors sliced, shared ones broadcast)."""
-    if steer_valence is None and steer_arousal is None:
-        return None
-
-    def rows(steer: np.ndarray | None) -> torch.Tensor | None:
-        if steer is None:
-            return None
-        steer = np.asarray(steer)
-        return torch.as_tensor(steer if steer.ndim == 1 else steer[start:stop], dtype=dtype)
-
-    return Steering(
-        valence=rows(steer_valence),
-        arousal=rows(steer_arousal),
-        strength=strength,
-        alpha=alpha,
-        first_pass=first_pass,
-    )

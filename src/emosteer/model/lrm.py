@@ -18,18 +18,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emosteer.constants import N_FFT, N_MELS, REPORT_STRENGTH, STEER_DIM
+from emosteer.constants import MIN_FRAMES, N_FFT, N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
 
 BLOCK_CHANNELS = (64, 128, 256, 512)
 EMBED_DIM = 512
 HEAD_HIDDEN = 256
 AUDIOSET_CLASSES = 527
-MIN_FRAMES = 16  # four 2x2 average pools need at least 16 frames to leave one
 NORM_EPS = 1e-5  # ModBlock's per-sample normalisation epsilon (the original's)
 BLOCK_DROPOUT = 0.2
 EMBED_DROPOUT = 0.5
 N_STFT_BINS = N_FFT // 2 + 1
+CONV_OUT_LIMIT = 32 * 1024 * 1024  # elements (128 MB float32) of one conv output computed at once
 
 # LRM connections (source pathway, target conv block), in the original's final state_dict order.
 CONNECTIONS: tuple[tuple[str, int], ...] = (
@@ -130,13 +130,22 @@ class Cnn6(nn.Module):
         x = x.unsqueeze(1).transpose(1, 3)  # (B, 64, T, 1): mel bins as channels
         return self.bn0(x).transpose(1, 3)
 
-    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Block-4 output (B, 512, T', M') -> 512-d embedding."""
-        x = pooled.mean(dim=3)
-        x = x.max(dim=2).values + x.mean(dim=2)
-        x = F.dropout(x, p=EMBED_DROPOUT, training=self.training)
-        x = F.relu(self.fc1(x))
-        return F.dropout(x, p=EMBED_DROPOUT, training=self.training)
+
+def pool(h: torch.Tensor) -> torch.Tensor:
+    """Block-4 output (B, 512, T', M') -> (B, 512): mean over mel, then max + mean over time."""
+    x = h.mean(dim=3)
+    return x.max(dim=2).values + x.mean(dim=2)
+
+
+def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of one conv equal to conv (no bias) -> BatchNorm in eval mode.
+
+    BN(conv(x)) = s * (conv(x) - mean) + beta with s = gamma / sqrt(var + eps), so the conv with
+    weight s * W and bias beta - s * mean computes it in one kernel. Differentiable in every
+    parameter, so it is exact for training too wherever the BN's statistics are frozen.
+    """
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    return conv.weight * scale[:, None, None, None], bn.bias - bn.running_mean * scale
 
 
 class VisualSystem(nn.Module):
@@ -241,8 +250,8 @@ class EmotionLRM(nn.Module):
         self,
         forward_passes: int = 2,
         freeze_backbone: bool = True,
-        train_bn0: bool = True,
-        train_fc1: bool = False,
+        train_bn0: bool = False,
+        train_fc1: bool = True,
         spec_augment: bool = False,
     ) -> None:
         super().__init__()
@@ -253,6 +262,11 @@ class EmotionLRM(nn.Module):
         self.train_bn0 = train_bn0
         self.train_fc1 = train_fc1
         self.spec_augment = spec_augment
+        # Dropout rates are attributes (not config) so tests can switch dropout off in train mode
+        # and compare training paths exactly; `fold_batchnorm` = False gives the unfolded kernels.
+        self.block_dropout = BLOCK_DROPOUT
+        self.embed_dropout = EMBED_DROPOUT
+        self.fold_batchnorm = True
         self.visual_system = VisualSystem()
         self.affective_valence = _affective_head()
         self.affective_arousal = _affective_head()
@@ -262,6 +276,7 @@ class EmotionLRM(nn.Module):
             container.add_module(modblock_name(source, block), ModBlock(BLOCK_CHANNELS[block - 1]))
             self.lrm.add_module(target_module_name(block), container)
         self._apply_freeze()
+        self.train()  # puts frozen BatchNorms in eval mode from the start, not at the first train()
 
     # --- configuration -------------------------------------------------------------------------
 
@@ -318,9 +333,15 @@ class EmotionLRM(nn.Module):
         forward_passes: int | None = None,
         steering: Steering | None = None,
         return_all_passes: bool = False,
+        first_pass_pooled: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
         """x (B, T, 64) or (B, 1, T, 64) -> dict valence (B,), arousal (B,), valence_128d,
-        arousal_128d (B, 128), embedding (B, 512) of the last pass (or a list, one per pass)."""
+        arousal_128d (B, 128), embedding (B, 512) of the last pass (or a list, one per pass).
+
+        first_pass_pooled: (B, 512) from `first_pass_features(x)`; pass 1 then starts from it
+        instead of running the conv blocks (it must be unsteered). Training uses this to compute
+        a frozen backbone's pass 1 once per clip instead of once per step (docs/model.md).
+        """
         x = _as_btf(x)
         passes = self.forward_passes if forward_passes is None else forward_passes
         if passes < 1:
@@ -329,6 +350,7 @@ class EmotionLRM(nn.Module):
         h = self.base.normalise_input(x)
         if self.spec_augment and self.training:
             h = mask_stripes(h)
+        convs = self._conv_weights()
         outputs: list[dict[str, torch.Tensor]] = []
         inputs: tuple | None = None
         for p in range(passes):
@@ -343,27 +365,73 @@ class EmotionLRM(nn.Module):
                 outputs.append(outputs[-1])
                 continue
             inputs = (src_v, str_v, src_a, str_a)
-            outputs.append(self._one_pass(h, src_v, str_v, src_a, str_a))
+            if p == 0 and first_pass_pooled is not None:
+                if src_v is not None or src_a is not None:
+                    raise EmosteerError("forward: first_pass_pooled needs an unsteered pass 1")
+                outputs.append(self._heads(first_pass_pooled))
+                continue
+            pooled = self._blocks(h, convs, {"valence": (src_v, str_v), "arousal": (src_a, str_a)})
+            outputs.append(self._heads(pooled))
         return outputs if return_all_passes else outputs[-1]
 
-    def _one_pass(
+    def first_pass_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 512) pooled block-4 output of an unmodulated pass without block dropout, no grad.
+
+        With a frozen backbone whose bn0 does not train this is a fixed function of the clip, so
+        it can be computed once and passed to `forward(first_pass_pooled=...)` every epoch.
+        """
+        base = self.base
+        moving = [n for n, p in base.named_parameters()
+                  if p.requires_grad and not n.startswith(("fc1.", "fc_audioset."))]
+        if moving or (self.spec_augment and self.training):
+            raise EmosteerError(
+                "first_pass_features: needs a frozen backbone with bn0 frozen and no SpecAugment "
+                f"(trainable: {', '.join(moving) or 'none'}; spec_augment {self.spec_augment})"
+            )
+        with torch.no_grad():
+            return self._blocks(self.base.normalise_input(_as_btf(x)), self._conv_weights(), None)
+
+    def _conv_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Each block's conv with its BatchNorm folded in, when every block BN is in eval mode."""
+        blocks = [self.base.block(k) for k in range(1, 5)]
+        if not self.fold_batchnorm or any(b.bn1.training for b in blocks):
+            return None
+        return [fold_batchnorm(b.conv1, b.bn1) for b in blocks]
+
+    def _blocks(
         self,
         h: torch.Tensor,
-        src_v: torch.Tensor | None,
-        str_v: float,
-        src_a: torch.Tensor | None,
-        str_a: float,
-    ) -> dict[str, torch.Tensor]:
-        """One pass through blocks (modulated where a source is given), embedding and heads."""
-        sources = {"valence": (src_v, str_v), "arousal": (src_a, str_a)}
+        convs: list[tuple[torch.Tensor, torch.Tensor]] | None,
+        sources: dict[str, tuple[torch.Tensor | None, float]] | None,
+    ) -> torch.Tensor:
+        """The four conv blocks (modulated where a source is given) -> pooled (B, 512).
+
+        sources None: unmodulated and without block dropout (the cacheable first pass)."""
         for k in range(1, 5):
-            h = self.base.block(k)(h)
+            h = torch.cat([self._conv_pool(k, part, convs) for part in _chunks(h, k)])
+            if sources is None:
+                continue
             source = next(s for s, b in CONNECTIONS if b == k)
             z, strength = sources[source]
             if z is not None:
                 h = modulate(h, self.modblock(source, k)(z, strength))
-            h = F.dropout(h, p=BLOCK_DROPOUT, training=self.training)
-        embedding = self.base.embed(h)
+            h = F.dropout(h, p=self.block_dropout, training=self.training)
+        return pool(h)
+
+    def _conv_pool(
+        self, k: int, h: torch.Tensor, convs: list[tuple[torch.Tensor, torch.Tensor]] | None
+    ) -> torch.Tensor:
+        """Block k's conv -> BN -> ReLU -> 2x2 average pool (BN folded into the conv if given)."""
+        if convs is None:
+            return self.base.block(k)(h)
+        # in-place ReLU: conv2d's backward needs its input, not its output
+        return F.avg_pool2d(F.relu_(F.conv2d(h, *convs[k - 1], padding=2)), kernel_size=2)
+
+    def _heads(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Pooled (B, 512) -> dropout, fc1, ReLU, dropout (the embedding) -> both heads."""
+        x = F.dropout(pooled, p=self.embed_dropout, training=self.training)
+        x = F.relu(self.base.fc1(x))
+        embedding = F.dropout(x, p=self.embed_dropout, training=self.training)
         v128 = self.affective_valence[:4](embedding)
         a128 = self.affective_arousal[:4](embedding)
         return {
@@ -373,6 +441,18 @@ class EmotionLRM(nn.Module):
             "arousal_128d": a128,
             "embedding": embedding,
         }
+
+
+def _chunks(h: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
+    """Split a batch so block k's full-resolution conv output stays under CONV_OUT_LIMIT elements.
+
+    Long clips make block 1's output the largest tensor of a pass (32 clips x 64 channels x
+    1000 x 64 is 0.5 GB, twice over while oneDNN reorders it); every conv is per clip, so running
+    the block a few clips at a time gives the same numbers with memory bounded by the chunk.
+    """
+    per_clip = BLOCK_CHANNELS[k - 1] * h.shape[2] * h.shape[3]
+    size = max(1, CONV_OUT_LIMIT // per_clip)
+    return (h,) if h.shape[0] <= size else h.split(size)
 
 
 def _as_btf(x: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,15 @@
 """Training EmotionLRM: MSE on valence + arousal, Adam, optional mixup, best epoch by dev Pearson r.
 
-Deterministic on CPU for a given seed: shuffling and mixup draw from their own generators, and the
-torch RNG used by dropout is seeded inside a forked RNG scope, so the caller's global RNG state is
-left as it was. The loss can act on the last pass only (the original) or on the mean over passes.
+Deterministic for a given seed on one machine: shuffling and mixup draw from their own generators,
+and the torch RNG used by dropout is seeded inside a forked RNG scope, so the caller's global RNG
+state is left as it was. The loss can act on the last pass only (the original) or on the mean over
+passes. With `cache_first_pass` a frozen backbone's pass 1 is computed once per clip (without block
+dropout) and reused every step, which halves the work per step (docs/model.md, "Training").
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,24 +18,40 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from emosteer.constants import LOSS_PASSES, N_MELS
 from emosteer.errors import EmosteerError
-from emosteer.model.inference import Sliceable, predict
-from emosteer.model.lrm import EmotionLRM
+from emosteer.evaluation.stats import pearson
+from emosteer.model.inference import Sliceable
+from emosteer.model.lrm import CONNECTIONS, EmotionLRM
+from emosteer.runtime import autocast
+
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings; the defaults are the original's where it had one (lr, AMSGrad, mixup)."""
+    """Training settings. No defaults here: params.yaml (through emosteer.params) is their one source."""
 
-    epochs: int = 30
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    amsgrad: bool = True
-    mixup: bool = True
-    loss_passes: Literal["last", "mean"] = "last"
-    forward_passes: int | None = None  # None: the model's own
-    seed: int = 0
-    progress: bool = True
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    amsgrad: bool
+    mixup: bool
+    loss_passes: Literal["last", "mean"]
+    forward_passes: int | None  # None: the model's own
+    seed: int
+    progress: bool
+    # Pass 1 of a frozen backbone (bn0 frozen too) computed once per clip, without block dropout,
+    # and reused every step; needs mixup off. False: every step runs every pass (the original).
+    cache_first_pass: bool
+    # Epochs fitting fc1 and the heads on the cached pass 1 alone (the feed-forward net) before the
+    # full training; about free, as they run no conv. Needs cache_first_pass.
+    head_epochs: int
+    lr_schedule: Literal["constant", "cosine"]  # cosine: from learning_rate to 0 over all steps
+    warmup_steps: int  # linear warm-up from learning_rate / warmup_steps (0: none)
+    # Zero every ModBlock's output layer (modulation weight and bias) before training, so pass 2
+    # starts equal to pass 1 (m = 0: X' = ReLU(X) = X) and the LRM grows from there.
+    lrm_zero_init: bool
 
 
 @dataclass
@@ -44,7 +63,9 @@ class TrainResult:
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def calibrate_batchnorm(model: EmotionLRM, x: Sliceable, batch_size: int) -> None:
+def calibrate_batchnorm(
+    model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.device = CPU
+) -> None:
     """Estimate the running statistics of every backbone BatchNorm (bn0, blocks 1-4) from data.
 
     A randomly initialised backbone has running mean 0 / var 1, meaningless for random conv
@@ -55,6 +76,7 @@ def calibrate_batchnorm(model: EmotionLRM, x: Sliceable, batch_size: int) -> Non
     n = int(x.shape[0])
     if n == 0 or batch_size < 1:
         raise EmosteerError(f"calibrate_batchnorm: need n >= 1 and batch_size >= 1, got {n}, {batch_size}")
+    model.to(device)
     base = model.visual_system.base
     bns = [base.bn0] + [base.block(k).bn1 for k in range(1, 5)]
     momenta = [bn.momentum for bn in bns]
@@ -68,8 +90,7 @@ def calibrate_batchnorm(model: EmotionLRM, x: Sliceable, batch_size: int) -> Non
             bn.train()
         with torch.no_grad():
             for start in range(0, n, batch_size):
-                batch = torch.as_tensor(np.asarray(x[start : start + batch_size]), dtype=dtype)
-                model(batch, forward_passes=1)
+                model(_tensor(x[start : start + batch_size], dtype, device), forward_passes=1)
     finally:
         for bn, momentum in zip(bns, momenta):
             bn.momentum = momentum
@@ -78,31 +99,48 @@ def calibrate_batchnorm(model: EmotionLRM, x: Sliceable, batch_size: int) -> Non
 
 def train(
     model: EmotionLRM,
-    x_train: np.ndarray,
+    x_train: Sliceable,
     y_train: np.ndarray,
-    x_dev: np.ndarray,
+    x_dev: Sliceable,
     y_dev: np.ndarray,
     cfg: TrainConfig,
+    device: torch.device = CPU,
+    amp: str = "off",
 ) -> TrainResult:
     """Fit model on (x_train, y_train); pick the epoch with the best mean dev Pearson r.
 
-    x_*: float32 (N, T, 64); y_*: (N, 2) columns [valence, arousal]. The best epoch's weights are
-    loaded into the model before returning.
+    x_*: float32 (N, T, 64), numpy or h5py (read one batch at a time); y_*: (N, 2) columns
+    [valence, arousal]. The model moves to `device`; `amp` (off | bf16 | fp16) applies on CUDA.
+    The best epoch's weights are loaded into the model before returning.
     """
     _check_data(x_train, y_train, "train")
     _check_data(x_dev, y_dev, "dev")
     _check_config(cfg)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, amsgrad=cfg.amsgrad)
+    model.to(device)
+    if cfg.lrm_zero_init:
+        with torch.no_grad():
+            for source, block in CONNECTIONS:
+                model.modblock(source, block).modulation.weight.zero_()
+                model.modblock(source, block).modulation.bias.zero_()
+    run = _Run(model, cfg, device, amp, len(x_train))
+    y_train_t = torch.as_tensor(np.asarray(y_train), dtype=run.dtype, device=device)
     shuffle_rng = np.random.RandomState(cfg.seed)
     mixup_rng = np.random.RandomState(cfg.seed + 1)
     result = TrainResult()
     best_score = -np.inf
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # dropout / SpecAugment masks
+        cache_train = run.first_pass_cache(x_train) if cfg.cache_first_pass else None
+        cache_dev = run.first_pass_cache(x_dev) if cfg.cache_first_pass else None
+        for epoch in range(1, cfg.head_epochs + 1):
+            run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng, f"heads {epoch}/{cfg.head_epochs}",
+                      cache_train, heads_only=True)
+        run.start_schedule()
         for epoch in range(1, cfg.epochs + 1):
-            loss = _train_epoch(model, optimizer, x_train, y_train, cfg, shuffle_rng, mixup_rng, epoch)
-            r_v, r_a = _dev_pearson(model, x_dev, y_dev, cfg)
+            loss = run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng,
+                             f"epoch {epoch}/{cfg.epochs}", cache_train, heads_only=False)
+            pred = run.predict(x_dev, cache_dev)
+            r_v, r_a = pearson(y_dev[:, 0], pred[:, 0]), pearson(y_dev[:, 1], pred[:, 1])
             mean_r = (r_v + r_a) / 2
             result.history.append(
                 {"epoch": epoch, "train_loss": loss, "dev_r_valence": r_v,
@@ -116,37 +154,92 @@ def train(
     return result
 
 
-def _train_epoch(
-    model: EmotionLRM,
-    optimizer: torch.optim.Optimizer,
-    x: np.ndarray,
-    y: np.ndarray,
-    cfg: TrainConfig,
-    shuffle_rng: np.random.RandomState,
-    mixup_rng: np.random.RandomState,
-    epoch: int,
-) -> float:
-    """One pass over a fresh permutation of the training set; returns the mean sample loss."""
-    model.train()
-    dtype = next(model.parameters()).dtype
-    order = shuffle_rng.permutation(len(x))
-    total, count = 0.0, 0
-    batches = range(0, len(x), cfg.batch_size)
-    for start in tqdm(batches, disable=not cfg.progress, desc=f"epoch {epoch}/{cfg.epochs}"):
-        idx = np.sort(order[start : start + cfg.batch_size])  # sorted: h5py-friendly fancy index
-        xb = torch.as_tensor(np.asarray(x[idx]), dtype=dtype)
-        yb = torch.as_tensor(np.asarray(y[idx]), dtype=dtype)
-        if cfg.mixup:
-            xb, yb = _mixup(xb, yb, mixup_rng)
-        passes = model(xb, forward_passes=cfg.forward_passes, return_all_passes=True)
-        losses = [_loss(p, yb) for p in passes]
-        loss = losses[-1] if cfg.loss_passes == "last" else torch.stack(losses).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * len(idx)
-        count += len(idx)
-    return total / count
+class _Run:
+    """One training run's optimiser, schedule and per-batch work (no state beyond the run)."""
+
+    def __init__(self, model: EmotionLRM, cfg: TrainConfig, device: torch.device, amp: str, n: int):
+        self.model, self.cfg, self.device, self.amp = model, cfg, device, amp
+        self.dtype = next(model.parameters()).dtype
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, amsgrad=cfg.amsgrad)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16" and device.type == "cuda")
+        self.steps = cfg.epochs * math.ceil(n / cfg.batch_size)
+        self.schedule: torch.optim.lr_scheduler.LambdaLR | None = None
+
+    def start_schedule(self) -> None:
+        """A fresh optimiser state and the LR schedule for the full training (after head epochs)."""
+        self.optimizer.state.clear()
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+
+    def _lr_factor(self, step: int) -> float:
+        warm = self.cfg.warmup_steps
+        if step < warm:
+            return (step + 1) / warm
+        if self.cfg.lr_schedule == "constant":
+            return 1.0
+        done = (step - warm) / max(1, self.steps - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+
+    def first_pass_cache(self, x: Sliceable) -> torch.Tensor:
+        """(N, 512) pass-1 features of every clip, computed once (see EmotionLRM.first_pass_features)."""
+        bs = max(self.cfg.batch_size, 32)
+        with autocast(self.device, self.amp):
+            parts = [self.model.first_pass_features(_tensor(x[i : i + bs], self.dtype, self.device))
+                     for i in range(0, len(x), bs)]
+        return torch.cat(parts).to(self.dtype)
+
+    def epoch(
+        self,
+        x: Sliceable,
+        y: torch.Tensor,
+        shuffle_rng: np.random.RandomState,
+        mixup_rng: np.random.RandomState,
+        desc: str,
+        cache: torch.Tensor | None,
+        heads_only: bool,
+    ) -> float:
+        """One pass over a fresh permutation of the training set; returns the mean sample loss."""
+        model, cfg = self.model, self.cfg
+        model.train()
+        order = shuffle_rng.permutation(len(x))
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for start in tqdm(range(0, len(x), cfg.batch_size), disable=not cfg.progress, desc=desc):
+            idx = np.sort(order[start : start + cfg.batch_size])  # sorted: h5py-friendly fancy index
+            idx_t = torch.as_tensor(idx, device=self.device)
+            xb, yb = _tensor(x[idx], self.dtype, self.device), y[idx_t]
+            if cfg.mixup:
+                xb, yb = _mixup(xb, yb, mixup_rng)
+            pooled = None if cache is None else cache[idx_t]
+            with autocast(self.device, self.amp):
+                passes = model(xb, forward_passes=1 if heads_only else cfg.forward_passes,
+                               return_all_passes=True, first_pass_pooled=pooled)
+                losses = [_loss(p, yb) for p in passes]
+                loss = losses[-1] if cfg.loss_passes == "last" else torch.stack(losses).mean()
+            self.optimizer.zero_grad()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.schedule is not None and not heads_only:
+                self.schedule.step()
+            total += loss.detach() * len(idx)
+        return float(total) / len(x)
+
+    def predict(self, x: Sliceable, cache: torch.Tensor | None) -> np.ndarray:
+        """(N, 2) [valence, arousal] of the final pass, eval mode (pass 1 from the cache if given)."""
+        model, bs = self.model, max(self.cfg.batch_size, 32)
+        model.eval()
+        parts = []
+        with torch.no_grad(), autocast(self.device, self.amp):
+            for i in range(0, len(x), bs):
+                out = model(_tensor(x[i : i + bs], self.dtype, self.device),
+                            forward_passes=self.cfg.forward_passes,
+                            first_pass_pooled=None if cache is None else cache[i : i + bs])
+                parts.append(torch.stack([out["valence"], out["arousal"]], dim=1).float())
+        return torch.cat(parts).cpu().numpy()
+
+
+def _tensor(rows: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(rows), dtype=dtype).to(device, non_blocking=True)
 
 
 def _loss(out: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
@@ -157,32 +250,17 @@ def _mixup(
     x: torch.Tensor, y: torch.Tensor, rng: np.random.RandomState
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mix each sample with a random partner of the batch: lam ~ Beta(1,1), on features and targets."""
-    partner = torch.as_tensor(rng.permutation(len(x)))
-    lam = torch.as_tensor(rng.beta(1.0, 1.0, size=len(x)), dtype=x.dtype)
+    partner = torch.as_tensor(rng.permutation(len(x)), device=x.device)
+    lam = torch.as_tensor(rng.beta(1.0, 1.0, size=len(x)), dtype=x.dtype, device=x.device)
     mixed_x = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[partner]
     mixed_y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
     return mixed_x, mixed_y
 
 
-def _dev_pearson(
-    model: EmotionLRM, x: np.ndarray, y: np.ndarray, cfg: TrainConfig
-) -> tuple[float, float]:
-    pred = predict(model, x, batch_size=max(cfg.batch_size, 32), forward_passes=cfg.forward_passes)
-    return _pearson(pred["valence"], y[:, 0]), _pearson(pred["arousal"], y[:, 1])
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r in float64; nan when either side is constant (no correlation is defined)."""
-    a = np.asarray(a, dtype=np.float64) - np.mean(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64) - np.mean(b, dtype=np.float64)
-    denom = np.sqrt(np.sum(a * a) * np.sum(b * b))
-    return float(np.sum(a * b) / denom) if denom > 0 else float("nan")
-
-
 def _check_data(x: Any, y: Any, part: str) -> None:
     shape_x, shape_y = tuple(np.shape(x)), tuple(np.shape(y))
-    if len(shape_x) != 3 or shape_x[2] != 64 or shape_x[0] == 0:
-        raise EmosteerError(f"train: x_{part} must be (N>0, T, 64), got {shape_x}")
+    if len(shape_x) != 3 or shape_x[2] != N_MELS or shape_x[0] == 0:
+        raise EmosteerError(f"train: x_{part} must be (N>0, T, {N_MELS}), got {shape_x}")
     if shape_y != (shape_x[0], 2):
         raise EmosteerError(f"train: y_{part} must be ({shape_x[0]}, 2) [valence, arousal], got {shape_y}")
     bad = np.flatnonzero(~np.isfinite(np.asarray(y)).all(axis=1))
@@ -193,5 +271,15 @@ def _check_data(x: Any, y: Any, part: str) -> None:
 def _check_config(cfg: TrainConfig) -> None:
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise EmosteerError(f"train: epochs and batch_size must be >= 1, got {cfg.epochs}, {cfg.batch_size}")
-    if cfg.loss_passes not in ("last", "mean"):
-        raise EmosteerError(f"train: loss_passes must be 'last' or 'mean', got {cfg.loss_passes!r}")
+    if cfg.loss_passes not in LOSS_PASSES:
+        raise EmosteerError(
+            f"train: loss_passes must be one of {', '.join(LOSS_PASSES)}, got {cfg.loss_passes!r}")
+    if cfg.lr_schedule not in ("constant", "cosine") or cfg.warmup_steps < 0 or cfg.head_epochs < 0:
+        raise EmosteerError(
+            f"train: lr_schedule must be constant|cosine, warmup_steps and head_epochs >= 0; got "
+            f"{cfg.lr_schedule!r}, {cfg.warmup_steps}, {cfg.head_epochs}"
+        )
+    if cfg.cache_first_pass and cfg.mixup:
+        raise EmosteerError("train: cache_first_pass needs mixup off (pass 1 of a mixed clip is not cached)")
+    if cfg.head_epochs and not cfg.cache_first_pass:
+        raise EmosteerError("train: head_epochs needs cache_first_pass (they train on the cached pass 1)")

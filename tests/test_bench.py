@@ -1,0 +1,39 @@
+"""emosteer bench: its FLOP formula is the model's, its big file is what it claims, its CLI parses."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from emosteer import bench
+from emosteer.cli import build_parser
+from emosteer.model.lrm import EmotionLRM, Steering
+
+
+def test_model_flops_matches_torch_flop_counter() -> None:
+    """The documented formula against torch's own count of one steered pass (convs and linears)."""
+    torch.manual_seed(0)
+    model = EmotionLRM(forward_passes=2, freeze_backbone=True, train_bn0=True, train_fc1=True).eval()
+    frames = 37  # odd, so the floor of every pool matters
+    x = torch.randn(2, frames, 64)
+    s = torch.rand(2, 128)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        passes = model(x, steering=Steering(valence=s, arousal=s), return_all_passes=True)
+    assert passes[1] is passes[0]  # alpha 1 + first pass steered: one pass computed
+    assert counter.get_total_flops() == 2 * bench.model_flops(frames, 1)  # 2 clips
+
+
+def test_write_big_features_in_chunks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "big.h5"
+    bench.write_big_features(path, clips=11, frames=20, chunk=4)
+    with h5py.File(path, "r") as f:
+        data = f["feature"][:]
+    assert data.shape == (11, 20, 64) and data.dtype == np.float32
+    assert np.isfinite(data).all() and data[-1].std() > 0.5  # the last partial chunk is written
+
+
+def test_bench_subcommand_parses() -> None:
+    args = build_parser().parse_args(["bench", "--quick", "--json", "out.json", "--threads", "1"])
+    assert args.func is bench._main and args.quick and args.threads == 1 and args.device == "auto"

@@ -1,0 +1,76 @@
+"""inference.predict: streams slices of any sliceable, keeps everything on one device, equals the model."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from emosteer.model.inference import predict
+from emosteer.model.lrm import EmotionLRM, Steering
+
+FRAMES = 16
+
+
+def _model() -> EmotionLRM:
+    torch.manual_seed(0)
+    return EmotionLRM(forward_passes=2, freeze_backbone=True, train_bn0=True, train_fc1=True)
+
+
+class CountingSlices:
+    """A sliceable that records every key it is read with."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array, self.shape, self.keys = array, array.shape, []
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        self.keys.append(key)
+        return self.array[key]
+
+
+def test_reads_one_batch_slice_at_a_time_and_equals_one_call(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    x = np.random.RandomState(0).randn(7, FRAMES, 64).astype(np.float32)
+    steer = np.random.RandomState(1).rand(7, 128)
+    model = _model()
+    source = CountingSlices(x)
+    out = predict(model, source, batch_size=3, steer_valence=steer, strength=2.0)
+    assert source.keys == [slice(0, 3), slice(3, 6), slice(6, 7)]
+    with torch.no_grad():
+        whole = model.eval()(torch.as_tensor(x), steering=Steering(valence=torch.as_tensor(steer).float(),
+                                                                   strength=2.0))
+    np.testing.assert_allclose(out["valence"], whole["valence"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(out["valence_128d"], whole["valence_128d"].numpy(), atol=1e-5)
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as f:
+        f["feature"] = x
+    with h5py.File(path, "r") as f:
+        from_h5 = predict(model, f["feature"], batch_size=3, steer_valence=steer, strength=2.0)
+    for key, value in out.items():
+        np.testing.assert_array_equal(from_h5[key], value)
+
+
+def test_folded_and_unfolded_batchnorm_predict_alike() -> None:
+    x = np.random.RandomState(0).randn(4, 40, 64).astype(np.float32)
+    model = _model()
+    folded = predict(model, x, batch_size=4)
+    model.fold_batchnorm = False
+    plain = predict(model, x, batch_size=4)
+    for key in folded:
+        np.testing.assert_allclose(folded[key], plain[key], rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_device_and_amp_off_change_nothing() -> None:
+    x = np.random.RandomState(0).randn(3, FRAMES, 64).astype(np.float32)
+    model = _model()
+    default = predict(model, x, batch_size=2)
+    explicit = predict(model, x, batch_size=2, device=torch.device("cpu"), amp="off")
+    for key in default:
+        np.testing.assert_array_equal(default[key], explicit[key])
+
+
+def test_bad_amp_refused() -> None:
+    from emosteer.errors import EmosteerError
+
+    with pytest.raises(EmosteerError, match="amp"):
+        predict(_model(), np.zeros((2, FRAMES, 64), np.float32), amp="fp8")
