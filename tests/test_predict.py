@@ -594,3 +594,17 @@ def test_cli_bad_csv_folder_writes_no_npz_either(setup: dict[str, Path]) -> None
     with pytest.raises(EmosteerError, match="output directory .*missing does not exist"):
         _run(*_base_args(setup, out), "--csv", setup["dir"] / "missing" / "p.csv")
     assert not out.exists()
+
+
+def test_cli_device_and_threads_flags(setup: dict[str, Path]) -> None:
+    """--device cpu and --threads run; cuda where torch sees none is one line, nothing written."""
+    import torch
+
+    out = setup["dir"] / "dev.npz"
+    _run(*_base_args(setup, out), "--device", "cpu", "--threads", "1")
+    assert out.exists()
+    if not torch.cuda.is_available():
+        bad = setup["dir"] / "cuda.npz"
+        with pytest.raises(EmosteerError, match="cuda requested but torch sees no CUDA device"):
+            _run(*_base_args(setup, bad), "--device", "cuda")
+        assert not bad.exists()

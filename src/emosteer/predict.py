@@ -35,12 +35,13 @@ from tqdm import tqdm
 
 from emosteer import params
 from emosteer.atomic import refuse_overwrite, replacing
-from emosteer.constants import FRONTENDS, HOP_LENGTH, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
+from emosteer.constants import AMPS, DEVICES, FRONTENDS, HOP_LENGTH, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
 from emosteer.data import features as features_h5
 from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel
 from emosteer.errors import EmosteerError
 from emosteer.model.checkpoints import load_model
 from emosteer.model.inference import predict
+from emosteer.runtime import resolve_device, set_threads
 from emosteer.model.lrm import EmotionLRM
 from emosteer.steering import selection, signals
 
@@ -92,6 +93,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--first-pass", action=argparse.BooleanOptionalAction, default=True,
                    help="steer pass 1 too (default: yes, as the report did)")
     p.add_argument("--batch-size", type=_positive_int, default=32, metavar="B", help="rows per forward call")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto (CUDA where present, else CPU), cpu or cuda (default auto)")
+    p.add_argument("--amp", choices=AMPS, default="off", help="mixed precision on CUDA (default off)")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="torch/BLAS threads on the CPU (default: torch's own choice)")
     p.set_defaults(func=run)
 
 
@@ -124,6 +130,9 @@ def run(args: argparse.Namespace) -> None:
     if csv_out is not None and csv_out.resolve() == args.out.resolve():
         raise EmosteerError(f"{csv_out}: --csv and --out are the same file")
 
+    if args.threads is not None:
+        set_threads(args.threads)
+    resolve_device(args.device)  # cuda without CUDA: refused before any work
     model = load_model(args.checkpoint)
     rows = (
         _audio_rows(audio, args.frontend or DEFAULT_FRONTEND, args.frames or DEFAULT_FRAMES, args.hop_seconds)
@@ -318,6 +327,7 @@ def _predict_rows(
             steer_valence=part(steer_v), steer_arousal=part(steer_a),
             strength=strength, alpha=alpha, first_pass=args.first_pass,
             forward_passes=args.forward_passes, progress=sys.stderr.isatty(),
+            device=resolve_device(args.device), amp=args.amp,
         ))
         start = stop
     return {key: np.concatenate([p[key] for p in parts]) for key in OUTPUT_KEYS}
