@@ -107,3 +107,45 @@ def test_unreadable_files_are_one_line(tmp_path):
     (tmp_path / "bad.yaml").write_text("grid: [1\n")
     with pytest.raises(EmosteerError, match="not valid YAML"):
         params.load(tmp_path / "bad.yaml")
+
+
+# Property test: whatever a params.yaml holds, validation gives Params or one EmosteerError line.
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+                       max_leaves=8)
+_SHIPPED = params.read_raw(REPO / "params.yaml")
+
+
+def _paths(node, prefix=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    yield prefix
+
+
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_any_mutation_of_params_is_a_result_or_one_line(data):
+    raw = copy.deepcopy(_SHIPPED)
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from([p for p in _paths(raw) if p]))
+        node = raw
+        for key in path[:-1]:
+            node = node[key] if isinstance(node, dict) and key in node else None
+            if node is None:
+                break
+        if isinstance(node, dict):
+            if data.draw(st.booleans()):
+                node[path[-1]] = data.draw(_VALUES)
+            else:
+                node.pop(path[-1], None)
+    try:
+        params.validate(raw, "params.yaml")
+    except EmosteerError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("params.yaml: ")
