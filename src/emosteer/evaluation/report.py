@@ -132,7 +132,7 @@ def steerability_lines(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
              "the common shift is what every bin does alike. `plots/steerability/` maps the shifts.", ""]
     for which, res in results.items():
         m = res["pooled"]
-        lines.append(f"- **{which} grid** (strength {m['strength']:g}, {m['n_clips']} clips per seed):")
+        lines.append(f"- **{which} grid** (strength {m['strength']:g}, {m['n_clips']} validation clips over all seeds):")
         for dim in DIMS:
             lo, hi = m[f"{dim}_direction_lo"], m[f"{dim}_direction_hi"]
             word = ("moves it toward the bin" if lo > 0 else "moves it away from the bin" if hi < 0
