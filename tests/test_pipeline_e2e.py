@@ -28,7 +28,7 @@ def _tracked_outputs(repo: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_repro_then_grid7_then_bad_param_then_threads(tmp_path: Path) -> None:
+def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", SIZES)
     dvc = DVC
 
@@ -75,16 +75,3 @@ def test_repro_then_grid7_then_bad_param_then_threads(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "steering.strength" in proc.stderr + proc.stdout
     assert _tracked_outputs(repo) == before
-
-    # Another thread count changes the floats, not the conclusions: the pooled Δr of 1 and 2
-    # threads differ by far less than their CI half-width (the verdict table alone could agree by
-    # saying "none" everywhere).
-    one = _pooled(repo, "fine")
-    run(["git", "checkout", "-q", "--", "params.yaml"], repo)
-    run(dvc + ["exp", "run", "-S", "grid=7", "-S", "threads=2", "-S", "workers=1"], repo)
-    two = _pooled(repo, "fine")
-    for name, m in one.items():
-        for dim in ("valence", "arousal"):
-            half = (m[f"{dim}_dr_hi"] - m[f"{dim}_dr_lo"]) / 2
-            assert abs(m[f"{dim}_dr"] - two[name][f"{dim}_dr"]) < 0.1 * half, (name, dim)
-            assert m[f"{dim}_verdict"] == two[name][f"{dim}_verdict"]
