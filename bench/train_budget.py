@@ -1,7 +1,7 @@
 """What a training budget buys: wall time of the train stage's work and the validation Pearson r.
 
 Trains EmotionLRM as the pipeline's train stage does (the split, model and training settings of
-params.yaml, BatchNorm calibration, best epoch on dev), with epochs, batch size, learning rate and
+params.yaml, BatchNorm calibration, last epoch kept), with epochs, batch size, learning rate and
 seed overridable, on a features file; then scores the unsteered model on the validation split.
 This is how the default training budget in params.yaml was chosen; one line per run, so settings
 can be compared side by side.
@@ -84,7 +84,7 @@ def main() -> None:
           f"epochs={epochs} batch={batch_size} lr={lr} seed={seed} "
           f"bn0={'trained' if model.train_bn0 else 'frozen'} cache={args.cache_first_pass} "
           f"head_epochs={args.head_epochs} sched={args.lr_schedule} warmup={args.warmup_steps} zero_lrm={args.lrm_zero_init} "
-          f"threads={torch.get_num_threads()}: best epoch {result.best_epoch}, "
+          f"threads={torch.get_num_threads()}: "
           f"val r {r_v:.3f} / {r_a:.3f}, train {seconds:.0f} s, dev mean r per epoch [{dev}]",
           flush=True)
 

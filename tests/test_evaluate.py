@@ -151,22 +151,6 @@ def test_global_mean_control_is_the_tables_global_mean(table):
 # strength: curve and choice
 
 
-def test_pick_strength_argmax():
-    assert evaluate.pick_strength((0.0, 1.0, 2.0, 5.0), [0.0, 0.02, 0.05, 0.01]) == 2.0
-    assert isinstance(evaluate.pick_strength((1, 2), [0.1, 0.0]), float)
-
-
-def test_pick_strength_ties_go_to_the_smaller_strength_whatever_the_order():
-    assert evaluate.pick_strength((5.0, 1.0, 2.0), [0.1, 0.1, 0.05]) == 1.0
-    assert evaluate.pick_strength((2.0, 5.0, 1.0), [0.1, 0.1, 0.1]) == 1.0
-
-
-def test_pick_strength_never_picks_an_undefined_score():
-    # a strength that makes predictions constant has r = NaN: it must not win by position
-    assert evaluate.pick_strength((1.0, 2.0, 3.0), [float("nan"), 0.1, 0.2]) == 3.0
-    assert evaluate.pick_strength((1.0, 2.0, 3.0), [0.1, float("nan"), 0.0]) == 1.0
-
-
 def _pull_toward_truth(clips: evaluate.Clips, calls: list):
     """A fake model: steering at strength s moves predictions a fraction s/10 toward the truth."""
     def predict(x, sv, sa, s):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emosteer.errors import EmosteerError
 from emosteer.evaluation import pooling
 from emosteer.evaluation.pooling import Pooled
 
@@ -70,6 +71,26 @@ def test_no_verdict_below_min_seeds():
 
 
 def test_pick_pooled_prefers_best_then_gentler_and_ranks_nan_last():
-    c = [Pooled(m, 0, 0, []) for m in (0.01, 0.03, 0.03, float("nan"))]
-    assert pooling.pick_pooled((1.0, 2.0, 5.0, 0.5), c) == 2.0
-    assert pooling.pick_pooled((1.0, 2.0), [Pooled(float("nan"), 0, 0, []), Pooled(-0.5, 0, 0, [])]) == 2.0
+    c = [Pooled(m, m, m, []) for m in (0.01, 0.03, 0.03, float("nan"))]  # zero-width CIs: argmax
+    assert pooling.pick_pooled((1.0, 2.0, 5.0, 0.5), c) == 1
+    assert pooling.pick_pooled((1.0, 2.0), [Pooled(float("nan"), 0, 0, []), Pooled(-0.5, -0.5, -0.5, [])]) == 1
+
+
+def test_pick_pooled_takes_the_gentlest_strength_within_one_standard_error_of_the_best():
+    # The default run's 3x3 oracle-categorical dev curve: 5 is best, 2 is within one SE of it.
+    curve = [Pooled(0.0394, 0.0237, 0.0565, []), Pooled(0.0594, 0.0379, 0.0810, []),
+             Pooled(0.0691, 0.0398, 0.1006, [])]
+    assert pooling.pick_pooled((1.0, 2.0, 5.0), curve) == 1
+    # Half the CI width: one SE is 0.0077 and 2 falls outside; 5 stays.
+    narrow = [Pooled(c.mean, c.mean - (c.mean - c.lo) / 2, c.mean + (c.hi - c.mean) / 2, []) for c in curve]
+    assert pooling.pick_pooled((1.0, 2.0, 5.0), narrow) == 2
+    # Gentler means smaller magnitude: -1 ties with 1 by size and keeps list order.
+    flat = [Pooled(0.02, 0.0, 0.04, [])] * 3
+    assert pooling.pick_pooled((2.0, 1.0, 1.0), flat) == 1
+
+
+def test_pick_pooled_refuses_mismatched_lengths():
+    with pytest.raises(EmosteerError):
+        pooling.pick_pooled((1.0,), [])
+
+

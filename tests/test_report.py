@@ -22,7 +22,7 @@ POOLED = {"coarse": {"oracle_categorical": _m("oracle_categorical", 9)},
           "control": {"control_global_mean": _m("control_global_mean", 0)}}
 BASELINE = {"n_seeds": 2, "n_val_per_seed": [180, 180], "valence_r": 0.6, "arousal_r": 0.7,
             "valence_r_per_seed": [0.61, 0.59], "arousal_r_per_seed": [0.71, 0.69]}
-TRAIN = {"s0": {"best_epoch": 3, "source": "trained here"}, "s1": {"best_epoch": 4, "source": "x"}}
+TRAIN = {"s0": {"epochs_run": 3, "source": "trained here"}, "s1": {"epochs_run": 4, "source": "x"}}
 
 
 def test_report_opens_with_verdicts_and_the_seed_claims():

@@ -2,8 +2,8 @@
 seed, and the pooled metrics and verdicts of every steering variant.
 
 Two phases per grid, each fanned out over seeds by `seeds.SeedPool`: (1) every variant at every
-strength on each seed's dev clips; the strength with the best mean dev score over seeds is chosen
-(the dev clips of all seeds stand behind it); (2) every variant at its chosen strength on each
+strength on each seed's dev clips; the gentlest strength within one standard error of the best
+mean dev score over seeds is chosen (the dev clips of all seeds stand behind it); (2) every variant at its chosen strength on each
 seed's validation clips. Validation clips never inform a choice.
 """
 
@@ -107,7 +107,8 @@ class Choice:
 
 def choose_strengths(p: Params, pool: SeedPool, which: str,
                      variants: tuple[Variant, ...]) -> dict[str, Choice]:
-    """Each variant's strength: fixed by params, or the best pooled dev score over all seeds."""
+    """Each variant's strength: fixed by params, or picked on the pooled dev score over all seeds
+    (`pooling.pick_pooled`: the gentlest within one SE of the best)."""
     s = p.steering
     if s.strength != "dev":
         return {v.name: Choice(float(s.strength), "params", 0) for v in variants}
@@ -127,7 +128,8 @@ def choose_strengths(p: Params, pool: SeedPool, which: str,
                 observed.append((dims[0][0] + dims[1][0]) / 2)
                 reps.append((dims[0][1] + dims[1][1]) / 2)
             curve.append(pooling.pool(observed, reps, p.evaluate.n_boot))
-        out[v.name] = Choice(pooling.pick_pooled(strengths, curve),
+        pick = pooling.pick_pooled([abs(x) for x in strengths], curve)
+        out[v.name] = Choice(strengths[pick],
                              f"dev ({len(dev)} seeds pooled)", sum(len(d.valence) for d in dev), curve)
     return out
 

@@ -1,7 +1,7 @@
 """Train / dev / val split that never separates the segments of one clip.
 
 `val` is the evaluation set (only ever used to report); `dev` is a held-out part of the remaining
-training clips (picks the best epoch and the steering strength); `train` is the rest and the only
+training clips (picks the steering strength; dev r is logged per epoch); `train` is the rest and the only
 source of steering signals. A group is the name before a `_seg<i>` suffix, so every segment of a
 clip lands on the same side of every cut.
 

@@ -86,16 +86,6 @@ def strength_curve(predict: Predict, clips: Clips, steer: tuple[np.ndarray, np.n
     return [delta_r_mean(clips, *predict(clips.features, *steer, s)) for s in strengths]
 
 
-def pick_strength(strengths: tuple[float, ...], curve: list[float]) -> float:
-    """The strength with the best dev score; ties go to the smaller strength (gentler steering).
-
-    An undefined score (NaN: r of constant predictions) ranks below every defined one.
-    """
-    scores = [c if c == c else -float("inf") for c in curve]
-    order = sorted(range(len(strengths)), key=lambda i: (-scores[i], strengths[i]))
-    return float(strengths[order[0]])
-
-
 def score(clips: Clips, valence: np.ndarray, arousal: np.ndarray, n_boot: int,
           seed: int) -> dict[str, float]:
     """Flat metrics of one steered variant against the unsteered baseline, per dimension."""

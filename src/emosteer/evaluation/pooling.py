@@ -19,6 +19,7 @@ from emosteer.errors import EmosteerError
 from emosteer.evaluation.stats import rowwise_pearson
 
 LEVEL = 0.95
+Z95 = 1.959963984540054  # the normal quantile of LEVEL: a 95% half-width / Z95 is one SE
 POOL_SEED = 0  # the seed-level draws; clip-level draws are seeded by each seed itself
 VERDICTS = ("helps", "hurts", "none")
 # Below this many seeds the two-level bootstrap has (almost) no seed level: its CI carries only the
@@ -87,8 +88,21 @@ def verdict(dr: Pooled, dr_vs_global_mean: Pooled) -> str:
     return "none"
 
 
-def pick_pooled(strengths: Sequence[float], curve: Sequence[Pooled]) -> float:
-    """The strength with the best pooled dev score; ties go to the smaller strength; NaN ranks last."""
+def pick_pooled(sizes: Sequence[float], curve: Sequence[Pooled]) -> int:
+    """Index of the chosen strength: the gentlest whose pooled dev score is within one standard
+    error of the best score (the one-standard-error rule).
+
+    `sizes`: each strength's magnitude (gentler = smaller; equal sizes keep list order). The
+    standard error is the best score's 95% CI half-width / 1.96. Plain argmax flips between
+    near-equal strengths with float noise (another CPU or thread count) and moves every downstream
+    number with it; a tolerance of one SE keeps the choice where the evidence cannot tell them
+    apart, and prefers the smaller intervention. NaN scores rank last; a NaN CI gives SE 0.
+    """
+    if len(sizes) != len(curve) or not curve:
+        raise EmosteerError(f"pooling: {len(sizes)} strengths for {len(curve)} dev scores")
     scores = [c.mean if c.mean == c.mean else -float("inf") for c in curve]
-    order = sorted(range(len(strengths)), key=lambda i: (-scores[i], strengths[i]))
-    return float(strengths[order[0]])
+    best = max(range(len(curve)), key=lambda i: (scores[i], -sizes[i]))
+    half = (curve[best].hi - curve[best].lo) / 2
+    se = half / Z95 if half == half else 0.0
+    near = [i for i in range(len(curve)) if scores[i] >= scores[best] - se]
+    return min(near, key=lambda i: (sizes[i], i))

@@ -35,7 +35,8 @@ PROTOCOL = (
      "pass k's 128-d modulates pass k+1 and the LRM trains"),
     ("Strength", "5.0, chosen on the reported validation clips",
      "chosen per method on the dev parts of all seeds' training splits, pooled"),
-    ("Checkpoint", "best epoch chosen on the reported validation clips", "best epoch chosen on the dev split"),
+    ("Checkpoint", "best epoch chosen on the reported validation clips",
+     "none chosen: the last epoch of a fixed schedule"),
     ("Uncertainty", "one split, one seed, no intervals",
      "every seed in params (default 5), Δr pooled with a two-level bootstrap CI (seeds, then clips)"),
     ("Controls", "none", "shuffled bin assignment and the global-mean signal"),
@@ -161,11 +162,11 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
              "strength chosen on its validation clips) are in the last column.", ""]
     lines += markdown(verdict_table(pooled))
     lines += ["", "## Baseline (unsteered) per seed", "",
-              "| seed | r valence | r arousal | best epoch | model |", "|---|---|---|---|---|"]
+              "| seed | r valence | r arousal | epochs | model |", "|---|---|---|---|---|"]
     for i, key in enumerate(train):
         t = train[key]
         lines.append(f"| {key[1:]} | {baseline['valence_r_per_seed'][i]:.3f} | "
-                     f"{baseline['arousal_r_per_seed'][i]:.3f} | {t.get('best_epoch', '?')} | "
+                     f"{baseline['arousal_r_per_seed'][i]:.3f} | {t.get('epochs_run', '?')} | "
                      f"{t.get('source', '?')} |")
     lines.append(f"| mean | {baseline['valence_r']:.3f} | {baseline['arousal_r']:.3f} | | |")
     lines += [""] + (steerability_lines(steer) if steer else [])

@@ -40,7 +40,8 @@ def load_seed_model(paths: SeedPaths, p: Params) -> EmotionLRM:
 
 
 def train_seed(seed: int, p: Params) -> dict[str, Any]:
-    """Train the seed's model on its train part (best epoch on dev), or adopt a trained checkpoint."""
+    """Train the seed's model on its train part (dev r recorded per epoch; the last epoch's weights
+    are kept), or adopt a trained checkpoint."""
     paths = SeedPaths(seed)
     names, valence, arousal = features.read_labels(FEATURES)
     parts = split.read_split(paths.split, len(names))
@@ -54,7 +55,7 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
                 f"{mp.trained_checkpoint}: trained with forward_passes {model.forward_passes}, "
                 f"params say model.forward_passes {mp.forward_passes}; set it to match")
         meta: dict[str, Any] = {"source": f"trained checkpoint {mp.trained_checkpoint}",
-                                "best_epoch": 0, "ignored_params": "train.*"}
+                                "ignored_params": "train.*"}
     else:
         torch.manual_seed(seed)
         device = resolve_device(p.device)
@@ -81,17 +82,19 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
         result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx], cfg,
                                 device=device, amp=p.amp)
         history = result.history
-        meta = {"source": f"trained here ({init})", "best_epoch": result.best_epoch}
-    best = next((h for h in history if h["epoch"] == meta["best_epoch"]), {})
+        meta = {"source": f"trained here ({init})"}
+    last = history[-1] if history else {}
+    # frontend and frames: what `emosteer predict --audio` must compute to feed this model.
     meta.update({"seed": seed, "n_train": len(parts["train"]), "n_dev": len(parts["dev"]),
                  "forward_passes": mp.forward_passes, "epochs_run": len(history),
-                 "dev_r_valence": best.get("dev_r_valence", float("nan")),
-                 "dev_r_arousal": best.get("dev_r_arousal", float("nan"))})
+                 "frontend": p.data.frontend, "frames": p.data.frames,
+                 "dev_r_valence": last.get("dev_r_valence", float("nan")),
+                 "dev_r_arousal": last.get("dev_r_arousal", float("nan"))})
     checkpoints.save_model(model, paths.model, meta)
     write_json(paths.train_metrics, {**meta, "machine": machine_facts(p.threads)}, digits=4)
     # The wall time is printed, not stored: stored, it would make equal runs differ in bytes.
-    print(f"train seed {seed}: {time.perf_counter() - started:.0f} s, best epoch "
-          f"{meta['best_epoch']}", file=sys.stderr)
+    print(f"train seed {seed}: {time.perf_counter() - started:.0f} s, {len(history)} epochs",
+          file=sys.stderr)
     return {**meta, "history": history}
 
 

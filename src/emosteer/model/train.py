@@ -1,4 +1,8 @@
-"""Training EmotionLRM: MSE on valence + arousal, Adam, optional mixup, best epoch by dev Pearson r.
+"""Training EmotionLRM: MSE on valence + arousal, Adam, optional mixup; dev Pearson r per epoch.
+
+The model keeps its last epoch's weights: the cosine schedule has settled them, and picking the
+best dev epoch is a discrete choice that flips with float noise (another CPU, another thread
+count), which then moves every downstream number by far more than the noise (docs/model.md).
 
 Deterministic for a given seed on one machine: shuffling and mixup draw from their own generators,
 and the torch RNG used by dropout is seeded inside a forked RNG scope, so the caller's global RNG
@@ -56,11 +60,9 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Per-epoch history, the best epoch (1-based) by mean dev r, and its weights."""
+    """Per-epoch history: train loss and dev r (the model keeps its last epoch's weights)."""
 
     history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0
-    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def calibrate_batchnorm(
@@ -107,11 +109,11 @@ def train(
     device: torch.device = CPU,
     amp: str = "off",
 ) -> TrainResult:
-    """Fit model on (x_train, y_train); pick the epoch with the best mean dev Pearson r.
+    """Fit model on (x_train, y_train) for cfg.epochs; record dev Pearson r after each epoch.
 
     x_*: float32 (N, T, 64), numpy or h5py (read one batch at a time); y_*: (N, 2) columns
     [valence, arousal]. The model moves to `device`; `amp` (off | bf16 | fp16) applies on CUDA.
-    The best epoch's weights are loaded into the model before returning.
+    The model ends with its last epoch's weights (no best-epoch pick: see the module docstring).
     """
     _check_data(x_train, y_train, "train")
     _check_data(x_dev, y_dev, "dev")
@@ -127,7 +129,6 @@ def train(
     shuffle_rng = np.random.RandomState(cfg.seed)
     mixup_rng = np.random.RandomState(cfg.seed + 1)
     result = TrainResult()
-    best_score = -np.inf
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # dropout / SpecAugment masks
         cache_train = run.first_pass_cache(x_train) if cfg.cache_first_pass else None
@@ -146,11 +147,6 @@ def train(
                 {"epoch": epoch, "train_loss": loss, "dev_r_valence": r_v,
                  "dev_r_arousal": r_a, "dev_r_mean": mean_r}
             )
-            if not result.best_state or (np.isfinite(mean_r) and mean_r > best_score):
-                best_score = mean_r if np.isfinite(mean_r) else -np.inf
-                result.best_epoch = epoch
-                result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(result.best_state)
     return result
 
 
