@@ -148,67 +148,6 @@ def test_global_mean_control_is_the_tables_global_mean(table):
 
 
 # --------------------------------------------------------------------------------------------
-# strength: curve and choice
-
-
-def _pull_toward_truth(clips: evaluate.Clips, calls: list):
-    """A fake model: steering at strength s moves predictions a fraction s/10 toward the truth."""
-    def predict(x, sv, sa, s):
-        calls.append((x, sv, sa, s))
-        w = min(s / 10.0, 1.0)
-        return ((1 - w) * clips.pred_valence + w * clips.valence,
-                (1 - w) * clips.pred_arousal + w * clips.arousal)
-    return predict
-
-
-def test_strength_curve_follows_a_strength_dependent_effect(table):
-    clips = _clips()
-    steer = evaluate.steering_signals(_by_name()["oracle_categorical"], table, clips, seed=0)
-    calls: list = []
-    strengths = (0.0, 1.0, 3.0, 5.0)
-    curve = evaluate.strength_curve(_pull_toward_truth(clips, calls), clips, steer, strengths)
-    assert len(curve) == len(strengths)
-    assert curve[0] == pytest.approx(0.0, abs=1e-12)  # strength 0 leaves the predictions as they are
-    assert all(b > a for a, b in zip(curve, curve[1:]))
-    assert [c[3] for c in calls] == list(strengths)
-    for x, sv, sa, _ in calls:  # the features and the given steer reach the model
-        assert x is clips.features and sv is steer[0] and sa is steer[1]
-    assert evaluate.pick_strength(strengths, curve) == 5.0
-    for s, c in zip(strengths, curve):
-        v, a = _pull_toward_truth(clips, [])(clips.features, *steer, s)
-        assert c == pytest.approx(evaluate.delta_r_mean(clips, v, a))
-
-
-def test_strength_curve_with_a_harmful_effect_picks_the_gentlest():
-    clips = _clips()
-    rng = np.random.default_rng(9)
-    noise_v, noise_a = rng.normal(size=N), rng.normal(size=N)
-
-    def predict(x, sv, sa, s):  # more strength, more noise
-        return clips.pred_valence + s * noise_v, clips.pred_arousal + s * noise_a
-
-    strengths = (4.0, 0.0, 2.0)
-    curve = evaluate.strength_curve(predict, clips, (None, None), strengths)
-    assert curve[1] == pytest.approx(0.0, abs=1e-12) and curve[0] < curve[2] < 0
-    assert evaluate.pick_strength(strengths, curve) == 0.0
-
-
-def test_delta_r_mean_is_the_mean_of_both_dimensions_changes():
-    clips = _clips()
-    rng = np.random.default_rng(3)
-    v = clips.valence + rng.normal(0, 0.2, N)
-    a = clips.arousal + rng.normal(0, 1.0, N)
-
-    def r(x, y):
-        return np.corrcoef(x, y)[0, 1]
-
-    expect = ((r(clips.valence, v) - r(clips.valence, clips.pred_valence))
-              + (r(clips.arousal, a) - r(clips.arousal, clips.pred_arousal))) / 2
-    assert evaluate.delta_r_mean(clips, v, a) == pytest.approx(expect, abs=1e-12)
-    assert evaluate.delta_r_mean(clips, clips.pred_valence, clips.pred_arousal) == pytest.approx(0, abs=1e-12)
-
-
-# --------------------------------------------------------------------------------------------
 # scores
 
 

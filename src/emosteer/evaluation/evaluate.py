@@ -74,18 +74,6 @@ Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, float], tuple[np.ndarray
 """predict(features, steer_valence, steer_arousal, strength) -> (valence, arousal) predictions."""
 
 
-def delta_r_mean(clips: Clips, valence: np.ndarray, arousal: np.ndarray) -> float:
-    """Mean over valence and arousal of r(steered) - r(unsteered): the strength-selection score."""
-    dv = stats.pearson(clips.valence, valence) - stats.pearson(clips.valence, clips.pred_valence)
-    da = stats.pearson(clips.arousal, arousal) - stats.pearson(clips.arousal, clips.pred_arousal)
-    return float((dv + da) / 2)
-
-
-def strength_curve(predict: Predict, clips: Clips, steer: tuple[np.ndarray, np.ndarray],
-                   strengths: tuple[float, ...]) -> list[float]:
-    return [delta_r_mean(clips, *predict(clips.features, *steer, s)) for s in strengths]
-
-
 def score(clips: Clips, valence: np.ndarray, arousal: np.ndarray, n_boot: int,
           seed: int) -> dict[str, float]:
     """Flat metrics of one steered variant against the unsteered baseline, per dimension."""
