@@ -12,11 +12,11 @@ Validation of user input (finite, pair of exactly two) is the params schema's (`
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from emosteer.errors import EmosteerError
 
-Value = Union[float, tuple[float, float]]
+Value = float | tuple[float, float]
 """A strength as the library passes it: a float, or a (neg, pos) tuple of floats."""
 
 LABEL_SEPARATOR = "/"  # on a plot axis and in the report: -1/3
