@@ -323,6 +323,8 @@ def test_cli_refuses_csv_over_an_input_and_a_folder_out(setup: dict[str, Path]) 
 @pytest.mark.parametrize("flag,value,message", [
     ("--strength", "nan", r"--strength: Input should be a finite number \(got nan\)"),
     ("--strength", "inf", r"--strength: Input should be a finite number \(got inf\)"),
+    ("--strength=1,nan", None, r"--strength: pos of \[neg, pos\]: Input should be a finite number \(got \[1.0, nan\]\)"),
+    ("--strength=-inf,1", None, r"--strength: neg of \[neg, pos\]: Input should be a finite number"),
     ("--alpha", "nan", r"--alpha: Input should be a finite number \(got nan\)"),
     ("--alpha", "2", r"--alpha: Input should be less than or equal to 1 \(got 2.0\)"),
     ("--alpha", "-0.1", r"--alpha: Input should be greater than or equal to 0 \(got -0.1\)"),
@@ -332,8 +334,42 @@ def test_cli_refuses_strength_and_alpha_out_of_limits(setup: dict[str, Path], fl
     out = setup["dir"] / "x.npz"
     with pytest.raises(EmosteerError, match=message):
         _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
-             flag, value)
+             flag, *([value] if value is not None else []))
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, strength", [
+    (["--strength", "-1"], -1.0),
+    (["--strength", "-0.5"], -0.5),
+    (["--strength=-1,3"], (-1.0, 3.0)),
+    (["--strength", "0.5,2"], (0.5, 2.0)),
+    (["--strength", " 2 , -1 "], (2.0, -1.0)),
+])
+def test_cli_negative_and_pair_strengths_match_the_library(setup: dict[str, Path], argv: list[str],
+                                                           strength: float | tuple[float, float]) -> None:
+    out = setup["dir"] / "signed.npz"
+    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong", *argv)
+    entry = json.loads(setup["table"].read_text())["positive_strong"]
+    ref = predict(_model(), _features(), steer_valence=np.array(entry["valence_128d"], np.float32),
+                  steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=strength)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+        np.testing.assert_allclose(z["arousal_128d"], ref["arousal_128d"], atol=1e-6)
+
+
+@pytest.mark.parametrize("text, parsed", [("2", 2.0), ("-1", -1.0), ("-1,3", [-1.0, 3.0]), ("0.5, 2", [0.5, 2.0])])
+def test_strength_argument_parsing(text: str, parsed: float | list[float]) -> None:
+    assert predict_cli._strength(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "a", "1,", "1;2", ""])
+def test_strength_argument_refusals(setup: dict[str, Path], text: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+        predict_cli._strength(text)
+    with pytest.raises(SystemExit):
+        _run(*_base_args(setup, setup["dir"] / "x.npz"), f"--strength={text}")
+    assert "argument --strength: expected" in capsys.readouterr().err
 
 
 def test_cli_strength_zero_is_accepted_and_matches_the_library(setup: dict[str, Path]) -> None:

@@ -4,7 +4,7 @@
         [--csv OUT.csv] [--forward-passes N] [--batch-size B]
         [--frontend panns|original] [--frames N|whole] [--hop-seconds S]          (audio only)
         [--steering-json TABLE.json (--category NAME | --category-file FILE | --target V,A)]
-        [--strength S] [--alpha A] [--first-pass | --no-first-pass]
+        [--strength S|NEG,POS] [--alpha A] [--first-pass | --no-first-pass]
 
 --features reads a features HDF5 through the library's readers (emosteer.data.features: structure,
 labels and names checked first, every block of `feature` checked for NaN/inf as it is read).
@@ -15,6 +15,9 @@ seconds (one row per window, with its start time). Both default to what the chec
 was trained on (`emosteer` training writes data.frontend and data.frames into its meta); a flag that
 differs from the record is used, with a warning. A checkpoint without the record (the original's, or
 an older one of ours) defaults to panns and 101 frames (1 s), the pipeline's defaults.
+
+--strength is one number (negative reverses the modulation) or NEG,POS: separate factors for the
+steered ModBlocks' neg and pos scales (write --strength=-1,3 when NEG is negative).
 
 OUT.npz holds, in row order: audio_name (N,) str, valence, arousal (N,) float32 (final pass),
 valence_128d, arousal_128d (N, 128) float32 (final pass), and start_seconds (N,) with --hop-seconds.
@@ -90,8 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--target", type=_target, default=None, metavar="V,A",
                        help="steer toward (valence, arousal): inverse-distance blend of the populated bins "
                             "(write --target=-0.5,0.2 when V is negative)")
-    p.add_argument("--strength", type=float, default=REPORT_STRENGTH, metavar="S",
-                   help=f"multiplies the steered ModBlocks' neg/pos scales, finite and >= 0 (default {REPORT_STRENGTH})")
+    p.add_argument("--strength", type=_strength, default=REPORT_STRENGTH, metavar="S|NEG,POS",
+                   help="multiplies the steered ModBlocks' neg/pos scales: one finite number (negative "
+                        "reverses the modulation) or NEG,POS for each scale apart (write --strength=-1,3 "
+                        f"when NEG is negative; default {REPORT_STRENGTH})")
     p.add_argument("--alpha", type=float, default=1.0, metavar="A",
                    help="source = alpha*steer + (1-alpha)*own feedback, in [0, 1] (default 1)")
     p.add_argument("--first-pass", action=argparse.BooleanOptionalAction, default=True,
@@ -436,6 +441,18 @@ def _frames(text: str) -> int | str:
     if value < MIN_FRAMES:
         raise argparse.ArgumentTypeError(f"the model needs >= {MIN_FRAMES} frames, got {value}")
     return value
+
+
+def _strength(text: str) -> float | list[float]:
+    """`2`, `-1` or NEG,POS such as `-1,3`: numbers only; the limits are params.Strength's (run)."""
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"expected S or NEG,POS, got {text!r}")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or NEG,POS, got {text!r}") from None
+    return numbers[0] if len(numbers) == 1 else numbers
 
 
 def _target(text: str) -> tuple[float, float]:
