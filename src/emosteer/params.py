@@ -19,9 +19,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter,
 from emosteer.constants import (AMPS, DATA_SOURCES, DEVICES, FALLBACKS, FRONTENDS, LOSS_PASSES,
                                 MIN_FRAMES, SPLIT_MODES)
 from emosteer.errors import EmosteerError
-from emosteer.strength import Value as StrengthValue
-from emosteer.strength import label as strength_label
-from emosteer.strength import scales as strength_scales
+from emosteer.strength import Value as StrengthValue, label as strength_label, scales as strength_scales
 
 PARAMS_FILE = Path("params.yaml")
 
