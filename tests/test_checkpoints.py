@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emosteer.model.checkpoints import load_model, load_panns_backbone, save_model
+from emosteer.model.checkpoints import load_checkpoint, load_model, load_panns_backbone, save_model
 from emosteer.errors import EmosteerError
 from emosteer.model.lrm import EmotionLRM
 
@@ -83,6 +83,19 @@ def test_original_checkpoint_final_naming_loads(tmp_path: Path) -> None:
         path,
     )
     _assert_state_equal(load_model(path), state)
+
+
+def test_load_checkpoint_gives_the_meta_and_none_for_the_original(tmp_path: Path) -> None:
+    ours = tmp_path / "ours.pt"
+    save_model(EmotionLRM(), ours, {"frontend": "original", "frames": 64, "seed": 2})
+    model, meta = load_checkpoint(ours)
+    assert isinstance(model, EmotionLRM) and not model.training
+    assert meta == {"frontend": "original", "frames": 64, "seed": 2}
+    original = tmp_path / "best_model.pth"
+    torch.save({"iteration": 3, "model": _random_state()}, original)
+    model, meta = load_checkpoint(original)
+    _assert_state_equal(model, _random_state())
+    assert meta == {}
 
 
 def test_original_checkpoint_old_naming_loads(tmp_path: Path) -> None:

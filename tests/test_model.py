@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from emosteer.errors import EmosteerError
-from emosteer.model.lrm import CONNECTIONS, EmotionLRM, Steering, mask_stripes
+from emosteer.model.lrm import CONNECTIONS, NORM_EPS, EmotionLRM, ModBlock, Steering, mask_stripes
 
 # ORIGINAL.md §a, final naming, in the original's order.
 _LRM = "lrm.visual_system_base_conv_block{k}_modulation.from_affective_{s}_128d_to_visual_system_base_conv_block{k}."
@@ -185,6 +187,81 @@ def test_strength_acts_but_vector_scale_does_not() -> None:
         s1_scaled = model(x, steering=Steering(valence=5.0 * s, strength=1.0))
     assert (s1["valence"] - s5["valence"]).abs().max() > 1e-4
     torch.testing.assert_close(s1["valence"], s1_scaled["valence"], atol=1e-5, rtol=0)
+
+
+def _modblock(channels: int = 5, seed: int = 3) -> ModBlock:
+    """A float64 ModBlock with random weights and distinct neg/pos scales."""
+    torch.manual_seed(seed)
+    block = ModBlock(channels).double()
+    with torch.no_grad():
+        block.neg_scale.fill_(0.7)
+        block.pos_scale.fill_(1.9)
+        block.modulation.bias.normal_()
+    return block
+
+
+def _modblock_by_hand(block: ModBlock, z: torch.Tensor, neg: float, pos: float) -> torch.Tensor:
+    """m = V·(s ⊙ U·tanh(norm z)) + b, one sample and one output at a time in plain Python floats."""
+    u = block.rescale.resize.conv1x1.weight.flatten(1).tolist()
+    v = block.modulation.weight.flatten(1).tolist()
+    b = block.modulation.bias.tolist()
+    s_neg, s_pos = block.neg_scale.item() * neg, block.pos_scale.item() * pos
+    out = []
+    for row in z.tolist():
+        mean = sum(row) / len(row)
+        var = sum((x - mean) ** 2 for x in row) / len(row)
+        t = [math.tanh((x - mean) / math.sqrt(var + NORM_EPS)) for x in row]
+        r = [sum(ui * ti for ui, ti in zip(u_row, t)) for u_row in u]
+        q = [ri * (s_neg if ri < 0 else s_pos) for ri in r]
+        out.append([sum(vi * qi for vi, qi in zip(v_row, q)) + bc for v_row, bc in zip(v, b)])
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("pair", [(0.5, 2.0), (-1.0, 3.0), (0.0, 1.0), (2.0, 0.0)])
+def test_modblock_pair_scales_neg_and_pos_apart(pair: tuple[float, float]) -> None:
+    block = _modblock()
+    z = _steer(4, seed=11, dtype=torch.float64)
+    with torch.no_grad():
+        got = block(z, pair)
+    torch.testing.assert_close(got, _modblock_by_hand(block, z, *pair), atol=1e-12, rtol=0)
+    # a different pair is a different modulation (both halves of U·tanh(...) are populated)
+    with torch.no_grad():
+        swapped = block(z, pair[::-1])
+    assert (got - swapped).abs().max() > 1e-3
+
+
+def test_one_number_is_the_pair_of_itself_bitwise() -> None:
+    block = _modblock().float()
+    z = _steer(4, seed=11)
+    model = _model().eval()
+    x, sv, sa = _x(3), _steer(3), _steer(3, seed=5)
+    with torch.no_grad():
+        for s in (0.0, 1.0, 2.5, -1.0, 5.0):
+            assert torch.equal(block(z, s), block(z, (s, s))), s
+            assert torch.equal(block(z, s), block(z, [s, s])), s  # a JSON-style list too
+            single = model(x, steering=Steering(valence=sv, arousal=sa, strength=s))
+            pair = model(x, steering=Steering(valence=sv, arousal=sa, strength=(s, s)))
+            for key, value in single.items():
+                assert torch.equal(value, pair[key]), (s, key)
+
+
+def test_negative_strength_reverses_the_variable_term() -> None:
+    block = _modblock()
+    z = _steer(4, seed=11, dtype=torch.float64)
+    bias = block.modulation.bias
+    with torch.no_grad():
+        for s in (1.0, (0.5, 2.0), (-1.0, 3.0)):
+            plus = block(z, s) - bias
+            minus = block(z, tuple(-x for x in s) if isinstance(s, tuple) else -s) - bias
+            assert plus.abs().max() > 1e-3
+            torch.testing.assert_close(minus, -plus, atol=1e-12, rtol=0)
+        # strength 0 leaves the bias alone
+        assert torch.equal(block(z, 0.0), bias.expand(4, -1))
+
+
+def test_strength_pair_of_wrong_length_refused() -> None:
+    with pytest.raises(EmosteerError, match=r"a pair is \(neg, pos\), got 3 values"):
+        _modblock()(_steer(2, dtype=torch.float64), (1.0, 2.0, 3.0))
 
 
 def test_alpha_and_first_pass_semantics() -> None:

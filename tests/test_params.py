@@ -39,10 +39,21 @@ def test_shipped_params_are_valid(raw):
         (("grid",), "7", "params.yaml: grid: Input should be a valid integer (got '7')"),
         (("seeds",), [0, 0], "params.yaml: seeds: seed 0 repeated at index 1"),
         (("seeds",), [], "params.yaml: seeds: List should have at least 1 item"),
-        (("steering", "strength"), -1.0, "params.yaml: steering.strength: Input should be greater than or equal to 0"),
+        (("steering", "strength"), [1.0, 2.0, 3.0],
+         "params.yaml: steering.strength: a strength pair is [neg, pos]: exactly two numbers, not 3 (got list)"),
+        (("steering", "strength"), True, "params.yaml: steering.strength: Input should be a valid number (got True)"),
         (("steering", "strength"), "banana", "params.yaml: steering.strength: Input should be a valid number (got 'banana')"),
         (("steering", "strength"), math.inf, "params.yaml: steering.strength: Input should be a finite number"),
-        (("steering", "strengths"), [1.0, -2.0], "params.yaml: steering.strengths[1]: Input should be greater than or equal to 0"),
+        (("steering", "strengths"), [1.0, "2"], "params.yaml: steering.strengths[1]: Input should be a valid number (got '2')"),
+        (("steering", "strengths"), [1.0, [0.5]], "params.yaml: steering.strengths[1]: a strength pair is [neg, pos]: exactly two"),
+        (("steering", "strengths"), [1.0, [0.5, math.nan]],
+         "params.yaml: steering.strengths[1]: pos of [neg, pos]: Input should be a finite number (got list)"),
+        (("steering", "strengths"), [[None, 1.0]], "params.yaml: steering.strengths[0]: neg of [neg, pos]: Input should be a valid number"),
+        (("steering", "strengths"), [1.0, 2.0, 1],
+         "params.yaml: steering.strengths: strength 1 at index 2 repeats 1 at index 0 (got list)"),
+        (("steering", "strengths"), [-1.0, 2.0, [2.0, 2]], "params.yaml: steering.strengths: strength 2/2 at index 2 repeats 2 at index 1"),
+        (("steerability", "strength"), math.inf, "params.yaml: steerability.strength: Input should be a finite number (got inf)"),
+        (("steerability", "strength"), [1.0, 2.0, 3.0], "params.yaml: steerability.strength: a strength pair is [neg, pos]"),
         (("steering", "alpha"), 1.5, "params.yaml: steering.alpha: Input should be less than or equal to 1"),
         (("split", "mode"), "random", "params.yaml: split.mode: Input should be 'group' or 'original' (got 'random')"),
         (("data", "source"), "mp3s", "params.yaml: data.source: Input should be"),
@@ -77,11 +88,25 @@ def test_strength_dev_or_number(raw):
     assert params.validate(ok).steering.strength == 2.5
 
 
+def test_strengths_of_either_sign_and_pairs(raw):
+    ok = copy.deepcopy(raw)
+    ok["steering"].update(strength=[-1, 3], strengths=[-1.0, 0, 2, [0.5, 2.0], [2, 0.5]])
+    ok["steerability"]["strength"] = -5
+    p = params.validate(ok)
+    assert p.steering.strength == (-1.0, 3.0)  # a pair is read as a tuple: a hashable key
+    assert p.steering.strengths == [-1.0, 0.0, 2.0, (0.5, 2.0), (2.0, 0.5)]
+    assert all(type(x) in (float, tuple) for x in p.steering.strengths)
+    assert p.steerability.strength == -5.0 and type(p.steerability.strength) is float
+
+
 def test_check_value_gives_the_cli_the_same_limits():
     assert params.check_value(params.Strength, 2, "--strength") == 2.0
-    for bad in (float("nan"), float("inf"), -5.0):
-        with pytest.raises(EmosteerError, match="--strength: "):
+    assert params.check_value(params.Strength, -5, "--strength") == -5.0
+    assert params.check_value(params.Strength, [-1.0, 3.0], "--strength") == (-1.0, 3.0)
+    for bad in (float("nan"), float("inf"), [1.0, float("inf")], [1.0], "2", 10**400):
+        with pytest.raises(EmosteerError, match="--strength: ") as info:
             params.check_value(params.Strength, bad, "--strength")
+        assert "\n" not in str(info.value)
     with pytest.raises(EmosteerError, match="--alpha: Input should be less than or equal to 1"):
         params.check_value(params.Alpha, 2.0, "--alpha")
 
@@ -149,3 +174,27 @@ def test_any_mutation_of_params_is_a_result_or_one_line(data):
         params.validate(raw, "params.yaml")
     except EmosteerError as exc:
         assert "\n" not in str(exc) and str(exc).startswith("params.yaml: ")
+
+
+_FINITE = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.one_of(_FINITE, st.integers(-10**6, 10**6), st.lists(_FINITE, min_size=2, max_size=2)))
+def test_any_finite_number_or_pair_is_a_strength(value):
+    got = params.check_value(params.Strength, value, "--strength")
+    if isinstance(value, list):
+        assert got == tuple(value) and all(type(x) is float for x in got)
+    else:
+        assert got == value and type(got) is float
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(_VALUES.filter(lambda v: not (
+    (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    or (isinstance(v, list) and len(v) == 2 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)))))
+def test_anything_else_is_refused_in_one_line(value):
+    with pytest.raises(EmosteerError) as info:
+        params.check_value(params.Strength, value, "--strength")
+    assert "\n" not in str(info.value) and str(info.value).startswith("--strength: ")

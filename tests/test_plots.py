@@ -115,11 +115,14 @@ def _fake_plot_data(repo: Path) -> None:
                 for i, m in enumerate(methods) for j, g in enumerate(["9-bin", "25-bin"])
                 for d in ["valence", "arousal"]])
     variants = ["oracle_categorical", "predicted_categorical", "predicted_idw"]
+    # experiment.curve_columns' layout: strength is a label (a pair reads neg/pos), in sweep order
+    sweep = [(-1.0, -1.0), (1.0, 1.0), (2.0, 2.0), (5.0, 5.0), (0.5, 2.0), (-2.0, 0.5)]
     for grid in ["coarse", "fine"]:
-        _write_csv(repo / f"plots/strength/{grid}.csv", ["strength", "variant", "dr_mean", "dr_lo", "dr_hi"],
-                   [(s, v, round(0.01 * k - 0.002 * s * s, 4), round(0.01 * k - 0.002 * s * s - 0.02, 4),
-                     round(0.01 * k - 0.002 * s * s + 0.02, 4))
-                    for k, v in enumerate(variants) for s in [-5.0, -2.0, -1.0, 1.0, 2.0, 5.0]])
+        _write_csv(repo / f"plots/strength/{grid}.csv",
+                   ["variant", "strength", "strength_neg", "strength_pos", "dr_mean", "dr_lo", "dr_hi"],
+                   [(v, f"{n:g}" if n == p else f"{n:g}/{p:g}", n, p, round(0.01 * k - 0.002 * n * p, 4),
+                     round(0.01 * k - 0.002 * n * p - 0.02, 4), round(0.01 * k - 0.002 * n * p + 0.02, 4))
+                    for k, v in enumerate(variants) for n, p in sweep])
     clips = [(f"clip{i}", round(math.cos(i) * 0.9, 4)) for i in range(10)]
     _write_csv(repo / "plots/predictions/baseline.csv", ["audio_name", "true_valence", "baseline_valence"],
                [(name, v, round(0.2 * v, 4)) for name, v in clips])
@@ -213,6 +216,10 @@ def test_page_renders_offline_in_chromium(rendered):
         drawn = re.findall(r'role="graphics-symbol" aria-roledescription="([a-z ]+)"', svg)
         assert {kind: drawn.count(kind) for kind in marks} == marks, title
     text = " ".join(svgs)
+    strength = next(svg for svg in svgs if ">Strength curve</text>" in svg)
+    ticks = re.findall(r'<text [^>]*>(-?[0-9.]+(?:/-?[0-9.]+)?)</text>', strength)
+    sweep = ["-1", "1", "2", "5", "0.5/2", "-2/0.5"]  # the x labels, in sweep order, once per grid
+    assert [t for t in ticks if t in sweep] == sweep * 2, ticks
     for label in ["training loss", "dev Pearson r", "dev Δr (95% CI over seeds)", "predicted valence shift",
                   "predicted arousal shift", "coarse", "fine", "oracle cat", "mean shift", "Δr vs baseline",
                   "predicted valence", "coarse · predicted_categorical_valence"]:

@@ -323,7 +323,8 @@ def test_cli_refuses_csv_over_an_input_and_a_folder_out(setup: dict[str, Path]) 
 @pytest.mark.parametrize("flag,value,message", [
     ("--strength", "nan", r"--strength: Input should be a finite number \(got nan\)"),
     ("--strength", "inf", r"--strength: Input should be a finite number \(got inf\)"),
-    ("--strength", "-5", r"--strength: Input should be greater than or equal to 0 \(got -5.0\)"),
+    ("--strength=1,nan", None, r"--strength: pos of \[neg, pos\]: Input should be a finite number \(got \[1.0, nan\]\)"),
+    ("--strength=-inf,1", None, r"--strength: neg of \[neg, pos\]: Input should be a finite number"),
     ("--alpha", "nan", r"--alpha: Input should be a finite number \(got nan\)"),
     ("--alpha", "2", r"--alpha: Input should be less than or equal to 1 \(got 2.0\)"),
     ("--alpha", "-0.1", r"--alpha: Input should be greater than or equal to 0 \(got -0.1\)"),
@@ -333,8 +334,42 @@ def test_cli_refuses_strength_and_alpha_out_of_limits(setup: dict[str, Path], fl
     out = setup["dir"] / "x.npz"
     with pytest.raises(EmosteerError, match=message):
         _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
-             flag, value)
+             flag, *([value] if value is not None else []))
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, strength", [
+    (["--strength", "-1"], -1.0),
+    (["--strength", "-0.5"], -0.5),
+    (["--strength=-1,3"], (-1.0, 3.0)),
+    (["--strength", "0.5,2"], (0.5, 2.0)),
+    (["--strength", " 2 , -1 "], (2.0, -1.0)),
+])
+def test_cli_negative_and_pair_strengths_match_the_library(setup: dict[str, Path], argv: list[str],
+                                                           strength: float | tuple[float, float]) -> None:
+    out = setup["dir"] / "signed.npz"
+    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong", *argv)
+    entry = json.loads(setup["table"].read_text())["positive_strong"]
+    ref = predict(_model(), _features(), steer_valence=np.array(entry["valence_128d"], np.float32),
+                  steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=strength)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+        np.testing.assert_allclose(z["arousal_128d"], ref["arousal_128d"], atol=1e-6)
+
+
+@pytest.mark.parametrize("text, parsed", [("2", 2.0), ("-1", -1.0), ("-1,3", [-1.0, 3.0]), ("0.5, 2", [0.5, 2.0])])
+def test_strength_argument_parsing(text: str, parsed: float | list[float]) -> None:
+    assert predict_cli._strength(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "a", "1,", "1;2", ""])
+def test_strength_argument_refusals(setup: dict[str, Path], text: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+        predict_cli._strength(text)
+    with pytest.raises(SystemExit):
+        _run(*_base_args(setup, setup["dir"] / "x.npz"), f"--strength={text}")
+    assert "argument --strength: expected" in capsys.readouterr().err
 
 
 def test_cli_strength_zero_is_accepted_and_matches_the_library(setup: dict[str, Path]) -> None:
@@ -494,6 +529,49 @@ def test_audio_steered_frontend_and_whole_file(clips: dict[str, Path], setup: di
         for i, p in enumerate([clips["long"], clips["short"]]):
             frames = frames_for_samples(load_audio(p).size)  # 1.5 s -> 151, 0.5 s -> 51
             np.testing.assert_allclose(z["valence"][i], _expected([p], frames)["valence"][0], atol=1e-6)
+
+
+def test_audio_front_end_comes_from_the_checkpoint(clips: dict[str, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Train records data.frontend/data.frames in the meta: --audio computes those log-mels unless
+    a flag says otherwise, and a flag that differs from the record warns."""
+    ckpt = clips["dir"] / "recorded.pt"
+    save_model(_model(), ckpt, {"seed": 0, "frontend": "original", "frames": 64})
+    files = [clips["long"], clips["short"]]
+    out = clips["dir"] / "recorded.npz"
+    _run("--checkpoint", ckpt, "--audio", *files, "--out", out)
+    assert "warning" not in capsys.readouterr().err
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], _expected(files, 64, "original")["valence"], atol=1e-6)
+
+    _run("--checkpoint", ckpt, "--audio", *files, "--out", out, "--frontend", "original", "--frames", "64")
+    assert "warning" not in capsys.readouterr().err  # the same as recorded: nothing to say
+    _run("--checkpoint", ckpt, "--audio", *files, "--out", out, "--frontend", "panns")
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1
+    assert f"--frontend panns differs from the original that {ckpt} was trained on; using panns" in err
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], _expected(files, 64, "panns")["valence"], atol=1e-6)
+    _run("--checkpoint", ckpt, "--audio", *files, "--out", out, "--frames", "101")
+    assert "--frames 101 differs from the 64 that" in capsys.readouterr().err
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], _expected(files, 101, "original")["valence"], atol=1e-6)
+
+    # no record (the original's checkpoints, older ones of ours): panns and 101 frames, no warning
+    _run("--checkpoint", clips["ckpt"], "--audio", *files, "--out", out, "--frontend", "original")
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"frontend": "mp3", "frames": 64}, r"meta 'frontend' is 'mp3', expected one of original, panns"),
+    ({"frontend": "panns", "frames": 8}, r"meta 'frames' is 8, expected an integer >= 16"),
+    ({"frames": "101"}, r"meta 'frames' is '101', expected an integer"),
+])
+def test_audio_refuses_a_bad_front_end_record(clips: dict[str, Path], meta: dict, message: str) -> None:
+    ckpt = clips["dir"] / "bad_meta.pt"
+    save_model(_model(), ckpt, meta)
+    with pytest.raises(EmosteerError, match=message):
+        _run("--checkpoint", ckpt, "--audio", clips["long"], "--out", clips["dir"] / "x.npz")
 
 
 def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path]) -> None:

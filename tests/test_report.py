@@ -60,3 +60,15 @@ def test_steerability_paragraph_says_which_way_each_dim_moves():
     text = "\n".join(report.steerability_lines({"coarse": {"pooled": m}}))
     assert "higher-valence bins has no detectable direction: r = +0.10 [-0.30, +0.50]" in text
     assert "higher-arousal bins moves it toward the bin: r = +0.80 [+0.60, +0.90]" in text
+
+
+def test_a_pair_or_negative_strength_reads_as_its_label():
+    pooled = {"coarse": {"oracle_categorical": {**_m("oracle_categorical", 9), "strength": [0.5, 2.0]}},
+              "fine": {"oracle_categorical": {**_m("oracle_categorical", 25), "strength": -1.0}}}
+    assert report.verdict_table(pooled)["strength (dev clips)"].tolist() == ["0.5/2 (315)", "-1 (315)"]
+    m = {"strength": [-1.0, 3.0], "n_clips": 180}
+    for dim in ("valence", "arousal"):
+        m.update({f"{dim}_direction_r": 0.1, f"{dim}_direction_lo": -0.3, f"{dim}_direction_hi": 0.5,
+                  f"{dim}_slope": 0.01, f"{dim}_slope_lo": 0.0, f"{dim}_slope_hi": 0.02,
+                  f"{dim}_common_shift": -0.4})
+    assert "(strength -1/3, 180 validation clips" in "\n".join(report.steerability_lines({"coarse": {"pooled": m}}))

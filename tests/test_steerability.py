@@ -178,3 +178,22 @@ def test_refusals() -> None:
     assert isinstance(res, Steerability)
     with pytest.raises(EmosteerError, match="different grids"):
         pool([res, other])
+
+
+def test_a_pair_strength_reaches_predict_and_is_kept_in_the_metrics() -> None:
+    x, table = _features(), _table()
+    seen = []
+
+    def predict(features, sv, sa, s):
+        seen.append(s)
+        neg, pos = s
+        return FakeModel()(features, sv, sa, pos)
+
+    res = analyse(predict, table, x, *_base(x), strength=[-0.5, 2.0], n_boot=10)
+    assert set(seen) == {(-0.5, 2.0)}  # the JSON-style list arrives as the hashable pair
+    assert res.strength == (-0.5, 2.0) and metrics(res)["strength"] == [-0.5, 2.0]
+    assert pool([res, res]).strength == (-0.5, 2.0)
+    other = analyse(FakeModel(), table, x, *_base(x), strength=-1, n_boot=10)
+    assert metrics(other)["strength"] == -1.0
+    with pytest.raises(EmosteerError, match=r"different strengths \(-0.5/2, -1\)"):
+        pool([res, other])

@@ -26,6 +26,8 @@ from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write
 from emosteer.runtime import resolve_device
 from emosteer.seeds import SeedPool
 from emosteer.steering import signals, steerability
+from emosteer.strength import Value as StrengthValue, key as strength_key, label as strength_label
+from emosteer.strength import scales as strength_scales, size as strength_size, to_json as strength_json
 
 DIMS = ("valence", "arousal")
 GLOBAL_MEAN = Variant("control_global_mean", "control", "global_mean")
@@ -38,7 +40,7 @@ class SteerTask:
     which: str  # coarse | fine
     variants: tuple[evaluate.Variant, ...]
     part: str  # dev | val
-    strengths: dict[str, tuple[float, ...]]  # variant name -> strengths to run
+    strengths: dict[str, tuple[StrengthValue, ...]]  # variant name -> strengths to run
 
 
 def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPredictions:
@@ -60,7 +62,7 @@ def predictor(model: Any, p: Params) -> evaluate.Predict:
     s = p.steering
     device = resolve_device(p.device)
 
-    def predict(x: np.ndarray, sv: np.ndarray, sa: np.ndarray, strength: float):
+    def predict(x: np.ndarray, sv: np.ndarray, sa: np.ndarray, strength: StrengthValue):
         out = inference.predict(model, x, batch_size=p.evaluate.batch_size, steer_valence=sv,
                                 steer_arousal=sa, strength=strength, alpha=s.alpha,
                                 first_pass=s.first_pass, device=device, amp=p.amp)
@@ -99,7 +101,7 @@ def grid_size(p: Params, which: str) -> int:
 class Choice:
     """A variant's strength, where it was chosen, and the pooled dev curve behind it."""
 
-    strength: float
+    strength: StrengthValue  # a key: float or (neg, pos) tuple
     chosen_on: str
     dev_clips: int
     curve: list[pooling.Pooled] = field(default_factory=list)
@@ -108,14 +110,22 @@ class Choice:
 def choose_strengths(p: Params, pool: SeedPool, which: str,
                      variants: tuple[Variant, ...]) -> dict[str, Choice]:
     """Each variant's strength: fixed by params, or picked on the pooled dev score over all seeds
-    (`pooling.pick_pooled`: the gentlest within one SE of the best)."""
+    (`pick_strengths`)."""
     s = p.steering
     if s.strength != "dev":
-        return {v.name: Choice(float(s.strength), "params", 0) for v in variants}
-    strengths = tuple(float(x) for x in s.strengths)
+        return {v.name: Choice(strength_key(s.strength), "params", 0) for v in variants}
+    strengths = swept(p)
     task = SteerTask(which, variants, "dev", {v.name: strengths for v in variants})
     dev = pool.map(steer_seed, p, task, desc=f"{which} dev strengths")
-    banks = [pooling.clip_bank(len(d.valence), p.evaluate.n_boot, d.seed) for d in dev]
+    return pick_strengths(dev, variants, strengths, p.evaluate.n_boot)
+
+
+def pick_strengths(dev: list[SeedPredictions], variants: tuple[Variant, ...],
+                   strengths: tuple[StrengthValue, ...], n_boot: int) -> dict[str, Choice]:
+    """Per variant, the pooled dev curve over `strengths` and its pick (`pooling.pick_pooled`: the
+    gentlest within one SE of the best, gentle meaning a small `strength.size`: |s|, or
+    max(|neg|, |pos|) for a pair, so -1 is as gentle as 1)."""
+    banks = [pooling.clip_bank(len(d.valence), n_boot, d.seed) for d in dev]
     out = {}
     for v in variants:
         curve = []
@@ -127,8 +137,8 @@ def choose_strengths(p: Params, pool: SeedPool, which: str,
                         for i, dim in enumerate(DIMS)]
                 observed.append((dims[0][0] + dims[1][0]) / 2)
                 reps.append((dims[0][1] + dims[1][1]) / 2)
-            curve.append(pooling.pool(observed, reps, p.evaluate.n_boot))
-        pick = pooling.pick_pooled([abs(x) for x in strengths], curve)
+            curve.append(pooling.pool(observed, reps, n_boot))
+        pick = pooling.pick_pooled([strength_size(x) for x in strengths], curve)
         out[v.name] = Choice(strengths[pick],
                              f"dev ({len(dev)} seeds pooled)", sum(len(d.valence) for d in dev), curve)
     return out
@@ -148,7 +158,8 @@ def pooled_metrics(p: Params, variant: Variant, choice: Choice, val: list[SeedPr
                          "uses_true_labels": variant.uses_true_labels, "grid": size,
                          "bins": size * size, "n_seeds": len(val),
                          "n_val_per_seed": [len(d.valence) for d in val],
-                         "strength": choice.strength, "strength_chosen_on": choice.chosen_on,
+                         "strength": strength_json(choice.strength),
+                         "strength_chosen_on": choice.chosen_on,
                          "strength_dev_clips": choice.dev_clips}
     for i, dim in enumerate(DIMS):
         vs_base, vs_gm, r_new = ([], []), ([], []), []
@@ -170,11 +181,13 @@ def pooled_metrics(p: Params, variant: Variant, choice: Choice, val: list[SeedPr
     return m
 
 
-def seed_metrics(p: Params, variant: Variant, strength: float, d: SeedPredictions) -> dict[str, Any]:
+def seed_metrics(p: Params, variant: Variant, strength: StrengthValue,
+                 d: SeedPredictions) -> dict[str, Any]:
     """One seed's scores of one variant (r, Δr with its paired CI, Williams' p, CCC, RMSE, MAE)."""
     clips = evaluate.Clips(d.valence, d.arousal, d.pred_valence, d.pred_arousal, np.empty(0))
     v, a = d.steered[variant.name][strength]
-    return {"strength": strength, **evaluate.score(clips, v, a, n_boot=p.evaluate.n_boot, seed=d.seed)}
+    return {"strength": strength_json(strength),
+            **evaluate.score(clips, v, a, n_boot=p.evaluate.n_boot, seed=d.seed)}
 
 
 @dataclass
@@ -187,11 +200,21 @@ class GridResult:
     predictions: dict[str, list[Any]]  # long-format plot columns: validation predictions
 
 
-def curve_columns(choices: dict[str, Choice], strengths: tuple[float, ...]) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {"variant": [], "strength": [], "dr_mean": [], "dr_lo": [], "dr_hi": []}
+def swept(p: Params) -> tuple[StrengthValue, ...]:
+    """The dev sweep's strengths as keys, in params order (the order of the strength plot's axis)."""
+    return tuple(strength_key(x) for x in p.steering.strengths)
+
+
+def curve_columns(choices: dict[str, Choice], strengths: tuple[StrengthValue, ...]) -> dict[str, list[Any]]:
+    """Long-format dev curves: `strength` is the axis label (2, -1, 0.5/2; rows in sweep order),
+    strength_neg/strength_pos the factors it puts on the ModBlocks' neg/pos scales."""
+    cols: dict[str, list[Any]] = {"variant": [], "strength": [], "strength_neg": [], "strength_pos": [],
+                                  "dr_mean": [], "dr_lo": [], "dr_hi": []}
     for name, c in choices.items():
         for s, pooled in zip(strengths, c.curve):
-            for key, value in (("variant", name), ("strength", s), ("dr_mean", pooled.mean),
+            neg, pos = strength_scales(strength_key(s))
+            for key, value in (("variant", name), ("strength", strength_label(s)),
+                               ("strength_neg", neg), ("strength_pos", pos), ("dr_mean", pooled.mean),
                                ("dr_lo", pooled.lo), ("dr_hi", pooled.hi)):
                 cols[key].append(value)
     return cols
@@ -224,8 +247,7 @@ def evaluate_grid(p: Params, which: str, reference: list[dict[str, np.ndarray]])
     pooled = {v.name: pooled_metrics(p, v, choices[v.name], val, reference, size) for v in variants}
     per_seed = {f"s{d.seed}": {v.name: seed_metrics(p, v, choices[v.name].strength, d)
                                for v in variants} for d in val}
-    strengths = tuple(float(x) for x in p.steering.strengths)
-    return GridResult(which, size, pooled, per_seed, curve_columns(choices, strengths),
+    return GridResult(which, size, pooled, per_seed, curve_columns(choices, swept(p)),
                       prediction_columns(val, choices))
 
 
@@ -259,7 +281,7 @@ def evaluate_baseline(p: Params) -> BaselineResult:
     control = GridResult(
         "control", 0, {GLOBAL_MEAN.name: pooled_metrics(p, GLOBAL_MEAN, choice, val, refs, 0)},
         {f"s{d.seed}": {GLOBAL_MEAN.name: seed_metrics(p, GLOBAL_MEAN, choice.strength, d)} for d in val},
-        curve_columns(choices, tuple(float(x) for x in p.steering.strengths)),
+        curve_columns(choices, swept(p)),
         prediction_columns(val, choices))
     per_seed = {}
     for d in val:

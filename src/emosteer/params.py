@@ -8,21 +8,48 @@ values from it. A bad file is one line naming the file, the key path and the bad
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError,
+                      field_validator, model_validator)
 
 from emosteer.constants import (AMPS, DATA_SOURCES, DEVICES, FALLBACKS, FRONTENDS, LOSS_PASSES,
                                 MIN_FRAMES, SPLIT_MODES)
 from emosteer.errors import EmosteerError
+from emosteer.strength import Value as StrengthValue, label as strength_label, scales as strength_scales
 
 PARAMS_FILE = Path("params.yaml")
 
+
+def _finite_number(value: Any, what: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what}Input should be a valid number")
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{what}Input should be a finite number")
+    return number
+
+
+def _strength(value: Any) -> StrengthValue:
+    """A finite number of either sign, or [neg, pos]: two finite numbers (a tuple once read)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f"a strength pair is [neg, pos]: exactly two numbers, not {len(value)}")
+        return (_finite_number(value[0], "neg of [neg, pos]: "),
+                _finite_number(value[1], "pos of [neg, pos]: "))
+    return _finite_number(value)
+
+
 # Limits shared with the command line (`emosteer predict --strength/--alpha`): one definition.
-Strength = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+# A strength is one number s (negative reverses the modulation) or a pair [neg, pos] that scales the
+# ModBlocks' neg and pos scales apart (emosteer.strength); it is read as a float or a tuple.
+Strength = Annotated[float | tuple[float, float], PlainValidator(_strength)]
 Alpha = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 
@@ -118,6 +145,18 @@ class Steering(_Section):
     min_count: int = Field(ge=1)
     fallback: _literal(FALLBACKS)
 
+    @field_validator("strengths")
+    @classmethod
+    def _distinct(cls, strengths: list[StrengthValue]) -> list[StrengthValue]:
+        """Results are keyed by strength: each once (s and [s, s] are the same modulation)."""
+        seen: dict[tuple[float, float], int] = {}
+        for i, s in enumerate(strengths):
+            first = seen.setdefault(strength_scales(s), i)
+            if first != i:
+                raise ValueError(f"strength {strength_label(s)} at index {i} repeats "
+                                 f"{strength_label(strengths[first])} at index {first}")
+        return strengths
+
 
 class Evaluate(_Section):
     batch_size: int = Field(ge=1)
@@ -179,7 +218,7 @@ def _where(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part in ("float", "int", "str", "none", "literal['dev']", "constrained-float") or (
-                part.startswith(("literal[", "function-after", "constrained"))):
+                part.startswith(("literal[", "function-after", "function-plain", "constrained"))):
             continue
         else:
             out += f".{part}" if out else part

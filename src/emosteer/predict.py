@@ -4,15 +4,20 @@
         [--csv OUT.csv] [--forward-passes N] [--batch-size B]
         [--frontend panns|original] [--frames N|whole] [--hop-seconds S]          (audio only)
         [--steering-json TABLE.json (--category NAME | --category-file FILE | --target V,A)]
-        [--strength S] [--alpha A] [--first-pass | --no-first-pass]
+        [--strength S|NEG,POS] [--alpha A] [--first-pass | --no-first-pass]
 
 --features reads a features HDF5 through the library's readers (emosteer.data.features: structure,
 labels and names checked first, every block of `feature` checked for NaN/inf as it is read).
 --audio takes files or folders (searched recursively for audio files), decodes any format and
-sample rate the front end reads, and computes log-mels with `--frontend` (default panns, the
-pipeline's default: checkpoints do not record their front end yet, so say it if yours differs) over
-the first `--frames` frames (default 101, 1 s; `whole` = the whole file), or over windows of
-`--frames` frames every `--hop-seconds` seconds (one row per window, with its start time).
+sample rate the front end reads, and computes log-mels with `--frontend` over the first `--frames`
+frames (`whole` = the whole file), or over windows of `--frames` frames every `--hop-seconds`
+seconds (one row per window, with its start time). Both default to what the checkpoint records it
+was trained on (`emosteer` training writes data.frontend and data.frames into its meta); a flag that
+differs from the record is used, with a warning. A checkpoint without the record (the original's, or
+an older one of ours) defaults to panns and 101 frames (1 s), the pipeline's defaults.
+
+--strength is one number (negative reverses the modulation) or NEG,POS: separate factors for the
+steered ModBlocks' neg and pos scales (write --strength=-1,3 when NEG is negative).
 
 OUT.npz holds, in row order: audio_name (N,) str, valence, arousal (N,) float32 (final pass),
 valence_128d, arousal_128d (N, 128) float32 (final pass), and start_seconds (N,) with --hop-seconds.
@@ -39,7 +44,7 @@ from emosteer.constants import AMPS, DEVICES, FRONTENDS, HOP_LENGTH, MIN_FRAMES,
 from emosteer.data import features as features_h5
 from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel
 from emosteer.errors import EmosteerError
-from emosteer.model.checkpoints import load_model
+from emosteer.model.checkpoints import load_checkpoint
 from emosteer.model.inference import predict
 from emosteer.runtime import resolve_device, set_threads
 from emosteer.model.lrm import EmotionLRM
@@ -70,9 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", type=Path, default=None, metavar="OUT.csv",
                    help="also write audio_name,[start_seconds,]valence,arousal (default for --audio: OUT.csv)")
     p.add_argument("--frontend", choices=FRONTENDS, default=None,
-                   help=f"log-mel front end for --audio (default {DEFAULT_FRONTEND}); use the checkpoint's")
+                   help="log-mel front end for --audio (default: the checkpoint's record, else "
+                        f"{DEFAULT_FRONTEND})")
     p.add_argument("--frames", type=_frames, default=None, metavar="N|whole",
-                   help=f"frames per row for --audio (default {DEFAULT_FRAMES}; 'whole' = whole file)")
+                   help="frames per row for --audio (default: the checkpoint's record, else "
+                        f"{DEFAULT_FRAMES}; 'whole' = whole file)")
     p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
                    help="--audio: one row per window of --frames frames, a window every S seconds")
     p.add_argument("--forward-passes", type=_positive_int, default=None, metavar="N",
@@ -86,8 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--target", type=_target, default=None, metavar="V,A",
                        help="steer toward (valence, arousal): inverse-distance blend of the populated bins "
                             "(write --target=-0.5,0.2 when V is negative)")
-    p.add_argument("--strength", type=float, default=REPORT_STRENGTH, metavar="S",
-                   help=f"multiplies the steered ModBlocks' neg/pos scales, finite and >= 0 (default {REPORT_STRENGTH})")
+    p.add_argument("--strength", type=_strength, default=REPORT_STRENGTH, metavar="S|NEG,POS",
+                   help="multiplies the steered ModBlocks' neg/pos scales: one finite number (negative "
+                        "reverses the modulation) or NEG,POS for each scale apart (write --strength=-1,3 "
+                        f"when NEG is negative; default {REPORT_STRENGTH})")
     p.add_argument("--alpha", type=float, default=1.0, metavar="A",
                    help="source = alpha*steer + (1-alpha)*own feedback, in [0, 1] (default 1)")
     p.add_argument("--first-pass", action=argparse.BooleanOptionalAction, default=True,
@@ -133,12 +142,12 @@ def run(args: argparse.Namespace) -> None:
     if args.threads is not None:
         set_threads(args.threads)
     resolve_device(args.device)  # cuda without CUDA: refused before any work
-    model = load_model(args.checkpoint)
-    rows = (
-        _audio_rows(audio, args.frontend or DEFAULT_FRONTEND, args.frames or DEFAULT_FRAMES, args.hop_seconds)
-        if audio is not None
-        else _feature_rows(args.features)
-    )
+    model, meta = load_checkpoint(args.checkpoint)
+    if audio is not None:
+        frontend, frames = audio_front_end(args, meta)
+        rows = _audio_rows(audio, frontend, frames, args.hop_seconds)
+    else:
+        rows = _feature_rows(args.features)
     steer_v = steer_a = None
     if steering:
         steer_v, steer_a = steering_vectors(args, len(rows.names))
@@ -165,6 +174,30 @@ def _check_source_options(args: argparse.Namespace) -> None:
         raise EmosteerError("predict: --category-file needs --features (its lines follow the file's rows)")
     if args.hop_seconds is not None and args.frames == WHOLE:
         raise EmosteerError("predict: --hop-seconds needs a window length: --frames N, not 'whole'")
+
+
+def audio_front_end(args: argparse.Namespace, meta: dict) -> tuple[str, int | str]:
+    """--audio's front end and frames: the flags where given, else the checkpoint's record
+    (meta `frontend`, `frames`), else the pipeline's defaults. A flag that differs from the record
+    wins, with one stderr line each: the model was trained on the recorded log-mels."""
+    recorded = {"frontend": meta.get("frontend"), "frames": meta.get("frames")}
+    where = f"{args.checkpoint}: meta"
+    if recorded["frontend"] is not None and recorded["frontend"] not in FRONTENDS:
+        raise EmosteerError(f"{where} 'frontend' is {recorded['frontend']!r}, expected one of {', '.join(FRONTENDS)}")
+    frames = recorded["frames"]
+    if frames is not None and (type(frames) is not int or frames < MIN_FRAMES):
+        raise EmosteerError(f"{where} 'frames' is {frames!r}, expected an integer >= {MIN_FRAMES}")
+    chosen = {}
+    for key, flag, given, default in (("frontend", "--frontend", args.frontend, DEFAULT_FRONTEND),
+                                      ("frames", "--frames", args.frames, DEFAULT_FRAMES)):
+        if given is None:
+            chosen[key] = default if recorded[key] is None else recorded[key]
+            continue
+        if recorded[key] is not None and given != recorded[key]:
+            print(f"emosteer predict: warning: {flag} {given} differs from the {recorded[key]} that "
+                  f"{args.checkpoint} was trained on; using {given}", file=sys.stderr)
+        chosen[key] = given
+    return chosen["frontend"], chosen["frames"]
 
 
 def _audio_files(paths: list[Path]) -> list[Path]:
@@ -408,6 +441,18 @@ def _frames(text: str) -> int | str:
     if value < MIN_FRAMES:
         raise argparse.ArgumentTypeError(f"the model needs >= {MIN_FRAMES} frames, got {value}")
     return value
+
+
+def _strength(text: str) -> float | list[float]:
+    """`2`, `-1` or NEG,POS such as `-1,3`: numbers only; the limits are params.Strength's (run)."""
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"expected S or NEG,POS, got {text!r}")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or NEG,POS, got {text!r}") from None
+    return numbers[0] if len(numbers) == 1 else numbers
 
 
 def _target(text: str) -> tuple[float, float]:

@@ -21,6 +21,7 @@ import numpy as np
 from emosteer.evaluation import stats
 from emosteer.steering import selection
 from emosteer.steering.signals import SignalTable
+from emosteer.strength import Value as StrengthValue, key as strength_key
 
 INTERPOLATIONS = ("categorical", "idw", "bilinear")
 
@@ -70,7 +71,7 @@ def steering_signals(variant: Variant, table: SignalTable, clips: Clips,
     return pick(table, v, a)
 
 
-Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, StrengthValue], tuple[np.ndarray, np.ndarray]]
 """predict(features, steer_valence, steer_arousal, strength) -> (valence, arousal) predictions."""
 
 
@@ -118,7 +119,8 @@ def baseline_metrics(y_valence: np.ndarray, y_arousal: np.ndarray, valence: np.n
 class SeedPredictions:
     """One seed's clips of one split part: labels, unsteered and steered predictions.
 
-    steered[variant][strength] = (valence (n,), arousal (n,)).
+    steered[variant][strength] = (valence (n,), arousal (n,)), keyed by `strength.key`: a float,
+    or a (neg, pos) tuple.
     """
 
     seed: int
@@ -127,28 +129,30 @@ class SeedPredictions:
     arousal: np.ndarray
     pred_valence: np.ndarray
     pred_arousal: np.ndarray
-    steered: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]
+    steered: dict[str, dict[StrengthValue, tuple[np.ndarray, np.ndarray]]]
 
 
 CLIP_CHUNK = 128  # clips per group of steered passes: memory stays bounded by the chunk
 
 
 def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
-                   variants_: tuple[Variant, ...], strengths: dict[str, tuple[float, ...]],
+                   variants_: tuple[Variant, ...], strengths: dict[str, tuple[StrengthValue, ...]],
                    seed: int, names: list[str]) -> SeedPredictions:
     """Steered predictions of every variant at each of its strengths, on one seed's clips.
 
     A steered pass depends only on (clip, valence vector, arousal vector, strength), so where two
     variants give a clip the same vectors at the same strength (oracle and predicted categorical
     agree on the bin; the shuffled control maps a bin to itself) the pass runs once. Passes of one
-    strength are batched across variants, a chunk of clips at a time.
+    strength are batched across variants, a chunk of clips at a time. Strengths are keyed by
+    `strength.key` (a float, or a (neg, pos) tuple) and run in the order first given.
     """
     steers = {v.name: steering_signals(v, table, clips, seed) for v in variants_}
     n = len(clips.valence)
-    out = {v.name: {float(s): (np.empty(n, np.float32), np.empty(n, np.float32))
-                    for s in strengths[v.name]} for v in variants_}
-    for strength in sorted({float(s) for v in variants_ for s in strengths[v.name]}):
-        users = [v.name for v in variants_ if strength in {float(s) for s in strengths[v.name]}]
+    keys = {v.name: list(dict.fromkeys(strength_key(s) for s in strengths[v.name])) for v in variants_}
+    out = {v.name: {k: (np.empty(n, np.float32), np.empty(n, np.float32)) for k in keys[v.name]}
+           for v in variants_}
+    for strength in dict.fromkeys(strength_key(s) for v in variants_ for s in strengths[v.name]):
+        users = [v.name for v in variants_ if strength in keys[v.name]]
         for start in range(0, n, CLIP_CHUNK):
             stop = min(start + CLIP_CHUNK, n)
             rows: dict[tuple[int, bytes, bytes], int] = {}

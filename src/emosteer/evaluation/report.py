@@ -13,6 +13,7 @@ import pandas as pd
 
 from emosteer.errors import EmosteerError
 from emosteer.pipeline import read_metrics
+from emosteer.strength import label as strength_label
 
 # The seed report's table (25BIN_STEERING_SIGNALS_FINAL_REPORT.md §4.1), quoted, not measured here.
 SEED_TABLE = (
@@ -82,7 +83,7 @@ def verdict_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.D
                 row[f"{dim}"] = (f"**{m[f'{dim}_verdict']}** {_ci(m, f'{dim}_dr')} "
                                  f"({m[f'{dim}_sign_agreement']}/{m['n_seeds']} seeds agree)")
                 row[f"{dim} vs global mean"] = _ci(m, f"{dim}_dr_vs_global_mean")
-            row["strength (dev clips)"] = f"{m['strength']:g} ({m['strength_dev_clips']})"
+            row["strength (dev clips)"] = f"{strength_label(m['strength'])} ({m['strength_dev_clips']})"
             row["seed report Δr V / A"] = _seed_claim(which, m)
             rows.append(row)
     return pd.DataFrame(rows)
@@ -133,7 +134,8 @@ def steerability_lines(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
              "the common shift is what every bin does alike. `plots/steerability/` maps the shifts.", ""]
     for which, res in results.items():
         m = res["pooled"]
-        lines.append(f"- **{which} grid** (strength {m['strength']:g}, {m['n_clips']} validation clips over all seeds):")
+        lines.append(f"- **{which} grid** (strength {strength_label(m['strength'])}, {m['n_clips']} validation "
+                     "clips over all seeds):")
         for dim in DIMS:
             lo, hi = m[f"{dim}_direction_lo"], m[f"{dim}_direction_hi"]
             word = ("moves it toward the bin" if lo > 0 else "moves it away from the bin" if hi < 0

@@ -75,11 +75,18 @@ def save_model(model: EmotionLRM, path: str | os.PathLike[str], meta: dict[str, 
 
 def load_model(path: str | os.PathLike[str]) -> EmotionLRM:
     """Load ours or the original's trained checkpoint into a new EmotionLRM (eval mode)."""
+    return load_checkpoint(path)[0]
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[EmotionLRM, dict[str, Any]]:
+    """`load_model` and the checkpoint's meta, read once: ours records it (e.g. `frontend` and
+    `frames`, what the model was trained on); the original's has none, so its meta is {}."""
     payload = _safe_load(path)
     if not isinstance(payload, dict):
         raise EmosteerError(f"{path}: checkpoint is a {type(payload).__name__}, expected a dict")
     if "format" in payload:
-        return _load_ours(payload, path)
+        meta = payload.get("meta")
+        return _load_ours(payload, path), dict(meta) if isinstance(meta, dict) else {}
     state = _state_dict_of(payload, path)
     state = {_final_name(k): v for k, v in state.items()}
     if not any(k.startswith("affective_") for k in state) and any(
@@ -91,7 +98,7 @@ def load_model(path: str | os.PathLike[str]) -> EmotionLRM:
         )
     model = EmotionLRM()
     _load_strict(model, state, path)
-    return model.eval()
+    return model.eval(), {}
 
 
 def load_panns_backbone(model: EmotionLRM, path: str | os.PathLike[str]) -> None:

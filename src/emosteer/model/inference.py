@@ -18,6 +18,7 @@ from emosteer.constants import N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
 from emosteer.model.lrm import EmotionLRM, Steering
 from emosteer.runtime import autocast
+from emosteer.strength import Value as StrengthValue
 
 CPU = torch.device("cpu")
 
@@ -36,7 +37,7 @@ def predict(
     batch_size: int = 32,
     steer_valence: np.ndarray | None = None,
     steer_arousal: np.ndarray | None = None,
-    strength: float = REPORT_STRENGTH,
+    strength: StrengthValue = REPORT_STRENGTH,
     alpha: float = 1.0,
     first_pass: bool = True,
     forward_passes: int | None = None,
@@ -49,7 +50,8 @@ def predict(
     `activations_pass` (1-based, default the final pass), in eval mode without gradients.
 
     steer_*: (N, 128) one vector per clip, (128,) for all clips, or None (that pathway unsteered);
-    strength/alpha/first_pass apply only when some steering is given.
+    strength (s, or a pair (neg, pos) for the ModBlocks' neg/pos scales), alpha and first_pass apply
+    only when some steering is given.
     """
     n = _check_features(features)
     passes = model.forward_passes if forward_passes is None else forward_passes

@@ -20,6 +20,7 @@ from torch import nn
 
 from emosteer.constants import MIN_FRAMES, N_FFT, N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
+from emosteer.strength import Value as StrengthValue, scales as strength_scales
 
 BLOCK_CHANNELS = (64, 128, 256, 512)
 EMBED_DIM = 512
@@ -60,14 +61,16 @@ class Steering:
 
     valence/arousal: (B, 128) one vector per sample, or (128,) broadcast; None leaves that
     pathway to its own feedback. `strength` multiplies the steered pathway's ModBlock neg/pos
-    scales (scaling the vector itself would be cancelled by the ModBlock normalisation).
+    scales (scaling the vector itself would be cancelled by the ModBlock normalisation): one
+    number s multiplies both (a negative one reverses the sign of the term that depends on the
+    source), a pair (neg, pos) multiplies each scale by its own factor.
     `alpha` blends the source: alpha*steer + (1-alpha)*own 128-d of the previous pass (pass 1 has
     no previous pass, so it uses the steer vector alone). `first_pass`: pass 1 is steered too.
     """
 
     valence: torch.Tensor | None = None
     arousal: torch.Tensor | None = None
-    strength: float = REPORT_STRENGTH
+    strength: StrengthValue = REPORT_STRENGTH
     alpha: float = 1.0
     first_pass: bool = True
 
@@ -175,7 +178,8 @@ class ModBlock(nn.Module):
 
     m = V · (s ⊙ U·tanh(norm(z))) + b with s = neg_scale where U·tanh(...) < 0, else pos_scale.
     The normalisation is per sample over the 128 values, so any global scale of z cancels; that is
-    why steering strength acts on the scales instead.
+    why steering strength acts on the scales instead. The two scales are independent parameters, so
+    a strength may scale them apart: a pair (neg, pos), where one number s is the pair (s, s).
     """
 
     def __init__(self, channels: int) -> None:
@@ -185,14 +189,16 @@ class ModBlock(nn.Module):
         self.rescale = _Rescale()
         self.modulation = nn.Conv2d(STEER_DIM, channels, 1, bias=True)
 
-    def forward(self, z: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
-        """z (B, 128) -> m (B, C). `strength` scales neg/pos for this call only (local tensors)."""
+    def forward(self, z: torch.Tensor, strength: StrengthValue = 1.0) -> torch.Tensor:
+        """z (B, 128) -> m (B, C). `strength` (s, or a pair (neg, pos)) scales neg_scale and
+        pos_scale for this call only (local tensors)."""
         mean = z.mean(dim=1, keepdim=True)
         var = z.var(dim=1, unbiased=False, keepdim=True)
         t = torch.tanh((z - mean) / torch.sqrt(var + NORM_EPS))
         r = F.linear(t, self.rescale.resize.conv1x1.weight.flatten(1))
-        neg = self.neg_scale * strength
-        pos = self.pos_scale * strength
+        neg_factor, pos_factor = strength_scales(strength)  # s -> (s, s): the same products
+        neg = self.neg_scale * neg_factor
+        pos = self.pos_scale * pos_factor
         q = r * torch.where(r < 0, neg, pos)
         return F.linear(q, self.modulation.weight.flatten(1), self.modulation.bias)
 
@@ -402,7 +408,7 @@ class EmotionLRM(nn.Module):
         self,
         h: torch.Tensor,
         convs: list[tuple[torch.Tensor, torch.Tensor]] | None,
-        sources: dict[str, tuple[torch.Tensor | None, float]] | None,
+        sources: dict[str, tuple[torch.Tensor | None, StrengthValue]] | None,
     ) -> torch.Tensor:
         """The four conv blocks (modulated where a source is given) -> pooled (B, 512).
 
@@ -494,7 +500,7 @@ def _source(
     steer: torch.Tensor | None,
     steering: Steering | None,
     first: bool,
-) -> tuple[torch.Tensor | None, float]:
+) -> tuple[torch.Tensor | None, StrengthValue]:
     """Feedback source for one pathway on one pass, and the strength for its ModBlocks."""
     own = None if previous is None else previous[key]
     if steer is None or steering is None or (first and not steering.first_pass):

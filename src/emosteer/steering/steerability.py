@@ -30,8 +30,10 @@ from emosteer.errors import EmosteerError
 from emosteer.evaluation import stats
 from emosteer.steering.grid import Grid
 from emosteer.steering.signals import SignalTable
+from emosteer.strength import Value as StrengthValue, key as strength_key, label as strength_label
+from emosteer.strength import to_json as strength_json
 
-Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]]
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, StrengthValue], tuple[np.ndarray, np.ndarray]]
 """predict(features, steer_valence (n,128), steer_arousal (n,128), strength) -> (valence, arousal) (n,)."""
 
 DIMS = ("valence", "arousal")
@@ -72,7 +74,7 @@ class Steerability:
     """
 
     grid: Grid
-    strength: float
+    strength: StrengthValue
     n_clips: int
     bins: np.ndarray
     shift_valence: np.ndarray
@@ -97,13 +99,14 @@ def analyse(
     features: np.ndarray,
     base_valence: np.ndarray,
     base_arousal: np.ndarray,
-    strength: float,
+    strength: StrengthValue,
     n_boot: int = 1000,
     seed: int = 0,
     progress: bool = False,
 ) -> Steerability:
     """Steer all clips with each populated bin's signal; per-bin mean shifts and directionality."""
     n = len(features)
+    strength = strength_key(strength)  # a float, or a (neg, pos) tuple
     base = {dim: _vector(x, f"base_{dim}", n) for dim, x in zip(DIMS, (base_valence, base_arousal))}
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
         raise EmosteerError(f"steerability: n_boot must be an integer >= 1, got {n_boot!r}")
@@ -132,7 +135,7 @@ def analyse(
         fields.update({f"shift_{dim}": mean, f"shift_{dim}_lo": lo, f"shift_{dim}_hi": hi})
         directions[dim] = _direction(dim, centres[:, axis], mean, boot)
     return Steerability(
-        grid=table.grid, strength=float(strength), n_clips=n, bins=bins, **fields, **directions
+        grid=table.grid, strength=strength, n_clips=n, bins=bins, **fields, **directions
     )
 
 
@@ -145,7 +148,8 @@ def pool(results: Sequence[Steerability]) -> Steerability:
         raise EmosteerError("steerability: cannot pool results from different grids")
     strengths = {r.strength for r in results}
     if len(strengths) > 1:
-        raise EmosteerError(f"steerability: cannot pool results at different strengths {sorted(strengths)}")
+        shown = ", ".join(sorted(strength_label(s) for s in strengths))
+        raise EmosteerError(f"steerability: cannot pool results at different strengths ({shown})")
     k = grid.n_bins
     total = {dim: np.zeros(k) for dim in DIMS}
     seen = np.zeros(k, dtype=np.int64)
@@ -192,9 +196,11 @@ def plot_rows(result: Steerability) -> list[dict[str, float | str]]:
     ]
 
 
-def metrics(result: Steerability) -> dict[str, float | int]:
-    """Flat numbers for a metrics JSON: directionality r and CI per dimension, and the sizes."""
-    out: dict[str, float | int] = {"strength": result.strength, "n_clips": result.n_clips}
+def metrics(result: Steerability) -> dict[str, float | int | list[float]]:
+    """Flat numbers for a metrics JSON: directionality r and CI per dimension, and the sizes
+    (the strength as a number, or [neg, pos])."""
+    out: dict[str, float | int | list[float]] = {"strength": strength_json(result.strength),
+                                                 "n_clips": result.n_clips}
     for d in (result.valence, result.arousal):
         out.update({f"{d.dim}_direction_r": d.r, f"{d.dim}_direction_lo": d.lo,
                     f"{d.dim}_direction_hi": d.hi, f"{d.dim}_slope": d.slope,

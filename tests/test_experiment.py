@@ -1,0 +1,121 @@
+"""The experiment with a strength sweep both ways: a negative strength and a [neg, pos] pair go
+through the real model, `evaluate.steer_variants`, the pooled pick, the plot columns and the
+metrics JSON (tiny shapes, no DVC: the end-to-end run is tests/test_pipeline_e2e.py's)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emosteer import experiment, params, pipeline
+from emosteer.evaluation import evaluate, pooling, report
+from emosteer.model.inference import predict as model_predict
+from emosteer.model.lrm import EmotionLRM
+from emosteer.steering.grid import Grid
+from emosteer.steering.signals import aggregate
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP = [-1.0, 2.0, [0.5, 2.0]]
+KEYS = (-1.0, 2.0, (0.5, 2.0))
+SEEDS = (0, 1, 2)
+N_CLIPS, FRAMES = 12, 16
+
+
+@pytest.fixture(scope="module")
+def p() -> params.Params:
+    """The shipped params with the sweep above, read through the schema like a params.yaml."""
+    raw = copy.deepcopy(params.read_raw(REPO / "params.yaml"))
+    raw["steering"]["strengths"] = SWEEP
+    raw["evaluate"].update(n_boot=200, batch_size=8)
+    raw["device"] = "cpu"
+    return params.validate(raw)
+
+
+@pytest.fixture(scope="module")
+def model() -> EmotionLRM:
+    torch.manual_seed(0)
+    return EmotionLRM().eval()
+
+
+def _clips(model: EmotionLRM, seed: int) -> evaluate.Clips:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N_CLIPS, FRAMES, 64)).astype(np.float32)
+    base = model_predict(model, x)
+    return evaluate.Clips(valence=rng.uniform(-1, 1, N_CLIPS), arousal=rng.uniform(-1, 1, N_CLIPS),
+                          pred_valence=base["valence"], pred_arousal=base["arousal"], features=x)
+
+
+@pytest.fixture(scope="module")
+def dev(model: EmotionLRM, p: params.Params) -> tuple[tuple[evaluate.Variant, ...], list]:
+    """Every variant at every strength of the sweep on three seeds' clips, through the real model."""
+    rng = np.random.default_rng(9)
+    acts = np.maximum(rng.normal(size=(90, 128)), 0).astype(np.float32)  # post-ReLU-like 128-d
+    table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 90), rng.uniform(-1, 1, 90), Grid(3))
+    variants = tuple(evaluate.variants(False))
+    strengths = experiment.swept(p)
+    predict = experiment.predictor(model, p)
+    out = [evaluate.steer_variants(predict, table, _clips(model, s), variants,
+                                   {v.name: strengths for v in variants}, seed=s,
+                                   names=[f"s{s}_{i}" for i in range(N_CLIPS)])
+           for s in SEEDS]
+    return variants, out
+
+
+def test_the_sweep_is_read_as_keys_in_params_order(p):
+    assert experiment.swept(p) == KEYS
+
+
+def test_negative_and_pair_strengths_steer_and_differ(dev):
+    variants, out = dev
+    for d in out:
+        for v in variants:
+            assert list(d.steered[v.name]) == list(KEYS)
+            runs = {k: np.concatenate(d.steered[v.name][k]) for k in KEYS}
+            assert all(np.isfinite(r).all() for r in runs.values())
+            unsteered = np.concatenate([d.pred_valence, d.pred_arousal])
+            for k in KEYS:
+                assert np.abs(runs[k] - unsteered).max() > 1e-5, (v.name, k)
+            assert np.abs(runs[(0.5, 2.0)] - runs[2.0]).max() > 1e-5  # the pair is not 2 both ways
+            assert np.abs(runs[-1.0] - runs[2.0]).max() > 1e-5
+
+
+def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
+    variants, out = dev
+    steered = tuple(v for v in variants if v.name != experiment.GLOBAL_MEAN.name)
+    choices = experiment.pick_strengths(out, steered, KEYS, p.evaluate.n_boot)
+    for v in steered:
+        c = choices[v.name]
+        assert len(c.curve) == len(KEYS) and c.strength in KEYS
+        # the pick is the one-SE rule with max(|neg|, |pos|) as the size: -1 is as gentle as 1
+        assert c.strength == KEYS[pooling.pick_pooled([1.0, 2.0, 2.0], c.curve)]
+
+    cols = experiment.curve_columns(choices, KEYS)
+    assert cols["strength"] == ["-1", "2", "0.5/2"] * len(steered)
+    assert cols["strength_neg"] == [-1.0, 2.0, 0.5] * len(steered)
+    assert cols["strength_pos"] == [-1.0, 2.0, 2.0] * len(steered)
+    pipeline.write_csv(tmp_path / "strength.csv", cols)
+    header, first = (tmp_path / "strength.csv").read_text().splitlines()[:2]
+    assert header == "variant,strength,strength_neg,strength_pos,dr_mean,dr_lo,dr_hi"
+    assert first.startswith(f"{steered[0].name},-1,-1.0,-1.0,")
+
+    # a variant held at the pair: validation predictions, pooled and per-seed metrics, report row
+    name = steered[0].name
+    pair = {name: experiment.Choice((0.5, 2.0), "params", 0),
+            experiment.GLOBAL_MEAN.name: experiment.Choice(-1.0, "params", 0)}
+    reference = [{"names": np.array(d.names), "valence": d.steered[experiment.GLOBAL_MEAN.name][-1.0][0],
+                  "arousal": d.steered[experiment.GLOBAL_MEAN.name][-1.0][1]} for d in out]
+    m = experiment.pooled_metrics(p, steered[0], pair[name], out, reference, 3)
+    per_seed = experiment.seed_metrics(p, steered[0], (0.5, 2.0), out[0])
+    pipeline.write_json(tmp_path / "pooled.json", m)
+    pipeline.write_json(tmp_path / "seed.json", per_seed)
+    assert json.loads((tmp_path / "pooled.json").read_text())["strength"] == [0.5, 2.0]
+    assert json.loads((tmp_path / "seed.json").read_text())["strength"] == [0.5, 2.0]
+    cols = experiment.prediction_columns(out, {v.name: pair.get(v.name, pair[name]) for v in variants})
+    assert len(cols[f"{name}_valence"]) == len(SEEDS) * N_CLIPS
+    row = report.verdict_table({"coarse": {name: json.loads((tmp_path / "pooled.json").read_text())}})
+    assert row["strength (dev clips)"].tolist() == ["0.5/2 (0)"]
