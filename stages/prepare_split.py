@@ -1,5 +1,5 @@
-"""Split the clips, once per seed, into train (fits the model, makes the signals), dev (picks epoch
-and strength) and val (only reported); segments of one clip always stay on one side."""
+"""Split the clips, once per seed, into train (fits the model, makes the signals), dev (picks the
+strength, logs dev r) and val (only reported); segments of one clip always stay on one side."""
 
 from __future__ import annotations
 
