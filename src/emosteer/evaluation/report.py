@@ -174,7 +174,9 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
     lines += [""] + (steerability_lines(steer) if steer else [])
     lines += ["## Machine", "",
               "Trained weights, and so every number above, depend on the CPU's instruction set and "
-              "the thread count; the verdicts are meant not to (README, 'What is reproducible').", "",
+              "the thread count: training carries float rounding into a different model "
+              "(docs/model.md, 'Float noise in training'), so on another machine a verdict whose "
+              "CI ends near 0 can change (README, 'What is reproducible').", "",
               "| " + " | ".join(machine) + " |", "|" + "---|" * len(machine),
               "| " + " | ".join(str(v) for v in machine.values()) + " |"]
     lines += ["", "## Protocol: the seed report vs emosteer", "",
