@@ -16,6 +16,7 @@ Variants to see whether a change of optimiser tames the growth (none is a pipeli
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ import torch
 from emosteer import params
 from emosteer.data import features, split
 from emosteer.evaluation.stats import pearson
+from emosteer.model import fit
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
 from emosteer.runtime import set_threads
@@ -42,11 +44,9 @@ class Run:
             self.model.block_dropout = 0.0
         self.data = data
         training.calibrate_batchnorm(self.model, data["x_train"], tp.batch_size)
-        self.cfg = training.TrainConfig(
-            epochs=tp.epochs, batch_size=tp.batch_size, learning_rate=tp.learning_rate,
-            amsgrad=tp.amsgrad, mixup=False, loss_passes=tp.loss_passes, forward_passes=None,
-            seed=args.seed, progress=False, cache_first_pass=True, head_epochs=0,
-            lr_schedule=tp.lr_schedule, warmup_steps=tp.warmup_steps, lrm_zero_init=tp.lrm_zero_init)
+        # The train stage's settings; head epochs are stepped here one at a time.
+        self.cfg = dataclasses.replace(fit.train_config(p, args.seed), progress=False, mixup=False,
+                                       cache_first_pass=True, head_epochs=0)
         self.run = training._Run(self.model, self.cfg, torch.device("cpu"), "off", len(data["x_train"]))
         trainable = [q for q in self.model.parameters() if q.requires_grad]
         if args.sgd:

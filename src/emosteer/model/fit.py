@@ -39,6 +39,17 @@ def load_seed_model(paths: SeedPaths, p: Params) -> EmotionLRM:
     return model.to(resolve_device(p.device))
 
 
+def train_config(p: Params, seed: int) -> training.TrainConfig:
+    """params.yaml's `train` section as the seed's TrainConfig (bars only when seeds run serially)."""
+    tp = p.train
+    return training.TrainConfig(
+        epochs=tp.epochs, batch_size=tp.batch_size, learning_rate=tp.learning_rate,
+        amsgrad=tp.amsgrad, mixup=tp.mixup, loss_passes=tp.loss_passes, forward_passes=None,
+        seed=seed, progress=min(p.workers, len(p.seeds)) <= 1,
+        cache_first_pass=tp.cache_first_pass, head_epochs=tp.head_epochs,
+        lr_schedule=tp.lr_schedule, warmup_steps=tp.warmup_steps, lrm_zero_init=tp.lrm_zero_init)
+
+
 def train_seed(seed: int, p: Params) -> dict[str, Any]:
     """Train the seed's model on its train part (dev r recorded per epoch; the last epoch's weights
     are kept), or adopt a trained checkpoint."""
@@ -73,13 +84,8 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
         else:
             training.calibrate_batchnorm(model, x_train, tp.batch_size, device=device)
             init = "random backbone, BatchNorm statistics from the training clips"
-        cfg = training.TrainConfig(
-            epochs=tp.epochs, batch_size=tp.batch_size, learning_rate=tp.learning_rate,
-            amsgrad=tp.amsgrad, mixup=tp.mixup, loss_passes=tp.loss_passes, forward_passes=None,
-            seed=seed, progress=min(p.workers, len(p.seeds)) <= 1,
-            cache_first_pass=tp.cache_first_pass, head_epochs=tp.head_epochs,
-            lr_schedule=tp.lr_schedule, warmup_steps=tp.warmup_steps, lrm_zero_init=tp.lrm_zero_init)
-        result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx], cfg,
+        result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx],
+                                train_config(p, seed),
                                 device=device, amp=p.amp)
         history = result.history
         meta = {"source": f"trained here ({init})"}
