@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import norm
 
 from emosteer.errors import EmosteerError
 from emosteer.evaluation.stats import rowwise_pearson
 
 LEVEL = 0.95
-Z95 = 1.959963984540054  # the normal quantile of LEVEL: a 95% half-width / Z95 is one SE
+Z_LEVEL = float(norm.ppf((1 + LEVEL) / 2))  # a LEVEL CI half-width / Z_LEVEL is one SE (1.96)
 POOL_SEED = 0  # the seed-level draws; clip-level draws are seeded by each seed itself
 VERDICTS = ("helps", "hurts", "none")
 # Below this many seeds the two-level bootstrap has (almost) no seed level: its CI carries only the
@@ -103,6 +104,6 @@ def pick_pooled(sizes: Sequence[float], curve: Sequence[Pooled]) -> int:
     scores = [c.mean if c.mean == c.mean else -float("inf") for c in curve]
     best = max(range(len(curve)), key=lambda i: (scores[i], -sizes[i]))
     half = (curve[best].hi - curve[best].lo) / 2
-    se = half / Z95 if half == half else 0.0
+    se = half / Z_LEVEL if half == half else 0.0
     near = [i for i in range(len(curve)) if scores[i] >= scores[best] - se]
     return min(near, key=lambda i: (sizes[i], i))
