@@ -3,8 +3,8 @@ seed, and the pooled metrics and verdicts of every steering variant.
 
 Two phases per grid, each fanned out over seeds by `seeds.SeedPool`: (1) every variant at every
 strength on each seed's dev clips; the gentlest strength within one standard error of the best
-mean dev score over seeds is chosen (the dev clips of all seeds stand behind it); (2) every variant at its chosen strength on each
-seed's validation clips. Validation clips never inform a choice.
+mean dev score over seeds is chosen (the dev clips of all seeds stand behind it); (2) every variant
+at its chosen strength on each seed's validation clips. Validation clips never inform a choice.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def curve_columns(choices: dict[str, Choice], strengths: tuple[StrengthValue, ..
                                   "dr_mean": [], "dr_lo": [], "dr_hi": []}
     for name, c in choices.items():
         for s, pooled in zip(strengths, c.curve):
-            neg, pos = strength_scales(strength_key(s))
+            neg, pos = strength_scales(s)
             for key, value in (("variant", name), ("strength", strength_label(s)),
                                ("strength_neg", neg), ("strength_pos", pos), ("dr_mean", pooled.mean),
                                ("dr_lo", pooled.lo), ("dr_hi", pooled.hi)):

@@ -1,9 +1,9 @@
 """Train / dev / val split that never separates the segments of one clip.
 
 `val` is the evaluation set (only ever used to report); `dev` is a held-out part of the remaining
-training clips (picks the steering strength; dev r is logged per epoch); `train` is the rest and the only
-source of steering signals. A group is the name before a `_seg<i>` suffix, so every segment of a
-clip lands on the same side of every cut.
+training clips (picks the steering strength; dev r is logged per epoch); `train` is the rest and
+the only source of steering signals. A group is the name before a `_seg<i>` suffix, so every
+segment of a clip lands on the same side of every cut.
 
 mode "original" reproduces ORIGINAL.md §e for comparison with the report: the permutation of
 ``np.random.seed(42); np.random.shuffle(np.arange(N))`` (drawn from a private RandomState(42), which
