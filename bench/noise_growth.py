@@ -6,11 +6,14 @@ runs start from inputs that differ by rounding only. This trains both the way th
 epochs) and prints, after chosen head epochs and after the full training, the largest difference
 between the two runs' validation predictions, next to the predictions' sd and both runs' val r.
 
-    python bench/noise_growth.py data/features.h5 --seed 0 --report-heads 1 5 60
+    python bench/noise_growth.py data/features.h5 --seed 0            # params.yaml's recipe
+    python bench/noise_growth.py data/features.h5 --seed 0 --trained-heads --report-heads 1 5 60
 
-Variants to see whether a change of optimiser tames the growth (none is a pipeline option):
-`--eps 1e-4` (Adam's epsilon), `--sgd [--lr 0.001]` (SGD with momentum 0.9),
-`--no-dropout` (embedding and block dropout off).
+With params.yaml's `train.heads: ridge` it reports after the closed-form read-out and after the
+full training. `--trained-heads` measures the gradient-trained heads instead (Adam, the defaults
+before the ridge read-out: lr 0.003, 60 head epochs, dropout on), stepped head epoch by head epoch,
+with variants to see whether a change of optimiser tames the growth: `--eps 1e-4` (Adam's
+epsilon), `--sgd [--lr 0.001]` (SGD with momentum 0.9), `--no-dropout`.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ import torch
 from emosteer import params
 from emosteer.data import features, split
 from emosteer.evaluation.stats import pearson
-from emosteer.model import fit
+from emosteer.model import fit, readout
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
 from emosteer.runtime import set_threads
+
+
+TRAINED_LR = 0.003  # Adam's learning rate in the gradient-trained-heads defaults
 
 
 class Run:
@@ -47,6 +53,9 @@ class Run:
         # The train stage's settings; head epochs are stepped here one at a time.
         self.cfg = dataclasses.replace(fit.train_config(p, args.seed), progress=False, mixup=False,
                                        cache_first_pass=True, head_epochs=0)
+        if args.trained_heads:
+            self.cfg = dataclasses.replace(self.cfg, heads="trained", optimizer="adam",
+                                           learning_rate=TRAINED_LR)
         self.run = training._Run(self.model, self.cfg, torch.device("cpu"), "off", len(data["x_train"]))
         trainable = [q for q in self.model.parameters() if q.requires_grad]
         if args.sgd:
@@ -67,6 +76,12 @@ class Run:
             torch.set_rng_state(self.torch_rng.get_state())
             self.run.epoch(self.data["x_train"], self.y, *self.rngs, "heads", self.cache, heads_only=True)
             self.torch_rng.set_state(torch.get_rng_state())
+
+    def ridge_training(self) -> None:
+        """The train stage's recipe in one call: closed-form read-out, then the LRM."""
+        set_threads(self.threads)
+        training.train(self.model, self.data["x_train"], self.data["y_train"],
+                       self.data["x_train"][:8], self.data["y_train"][:8], self.cfg)
 
     def full_training(self) -> None:
         set_threads(self.threads)
@@ -110,6 +125,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, help="SGD's learning rate (default: train.learning_rate)")
     ap.add_argument("--no-dropout", action="store_true")
     ap.add_argument("--heads-only", action="store_true", help="stop after the head epochs")
+    ap.add_argument("--trained-heads", action="store_true",
+                    help="gradient-trained heads (Adam) instead of params.yaml's ridge read-out")
     args = ap.parse_args()
     p = params.load(args.params)
     names, valence, arousal = features.read_labels(args.features)
@@ -125,6 +142,16 @@ def main() -> None:
     feats = [r.cache_val.numpy() for r in runs]
     print(f"{'pass-1 features':>22}: max |diff| {np.abs(feats[0] - feats[1]).max():.2e}  "
           f"(max |value| {np.abs(feats[0]).max():.1f})", flush=True)
+    if not args.trained_heads and p.train.heads == "ridge":
+        for r in runs:
+            set_threads(r.threads)
+            readout.fit_readout(r.model, r.cache, data["y_train"], p.train.ridge_lambda)
+        compare("after the ridge read-out", *(r.predict_val(False) for r in runs), data["y_val"])
+        for r in runs:
+            r.ridge_training()
+        compare(f"after {p.train.epochs} LRM epochs", *(r.predict_val(True) for r in runs),
+                data["y_val"])
+        return
     for epoch in range(1, max(args.report_heads) + 1):
         for r in runs:
             r.heads_epoch()

@@ -34,7 +34,7 @@ def _cfg(**changes: object) -> TrainConfig:
     base = dict(epochs=2, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
                 loss_passes="last", forward_passes=None, seed=3, progress=False,
                 cache_first_pass=False, head_epochs=0, lr_schedule="constant", warmup_steps=0,
-                lrm_zero_init=False)
+                lrm_zero_init=False, heads="trained", ridge_lambda=1.0, optimizer="adam", momentum=0.0)
     return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -250,3 +250,56 @@ def test_lrm_zero_init_starts_the_modulation_at_zero() -> None:
         mod = model.modblock(source, block).modulation.requires_grad_(False)
         assert 0 < float(mod.weight.abs().max()) <= 2e-3 * 1.001
         assert float(mod.bias.abs().max()) <= 2e-3 * 1.001
+
+
+RIDGE = dict(mixup=False, cache_first_pass=True, heads="ridge", ridge_lambda=10.0, optimizer="sgd",
+             momentum=0.9, learning_rate=3e-3, lrm_zero_init=True)
+
+
+def test_ridge_heads_stay_fixed_and_only_the_lrm_trains() -> None:
+    x, y = _data(12, 0)
+    model = _model(freeze_backbone=True, train_bn0=False)
+    calibrate_batchnorm(model, x, 4)
+    lrm_before = {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith("lrm.")}
+    train(model, x, y, x[:4], y[:4], _cfg(**RIDGE))
+    fixed = {n: p.detach().clone() for n, p in model.named_parameters()
+             if n.startswith(("affective_", "visual_system.base.fc1"))}
+    # the heads are what readout wrote for this data (fc1 the identity), untouched by training
+    assert torch.equal(fixed["visual_system.base.fc1.weight"], torch.eye(512))
+    assert torch.equal(fixed["affective_valence.2.bias"], torch.ones(128))
+    moved = [n for n, p in model.named_parameters() if n in lrm_before and not torch.equal(p, lrm_before[n])]
+    assert moved, "the LRM did not train"
+    # dropout rates are back after training
+    assert model.embed_dropout == 0.5 and model.block_dropout == 0.2
+
+
+def test_ridge_training_is_deterministic_and_keeps_rounding_at_rounding_size() -> None:
+    """The recipe's point: the same seed at 1 and at 2 threads (another float reduction order, as
+    another CPU gives) ends with models whose predictions differ by rounding, not by a new draw."""
+    from emosteer.runtime import set_threads
+
+    x, y = _data(16, 0)
+    xv, _ = _data(8, 1)
+    preds = []
+    try:
+        for threads in (1, 1, 2):
+            set_threads(threads)
+            model = _model(freeze_backbone=True, train_bn0=False)
+            calibrate_batchnorm(model, x, 4)
+            train(model, x, y, x[:4], y[:4], _cfg(**RIDGE, epochs=3, batch_size=4))
+            with torch.no_grad():
+                out = model.eval()(torch.as_tensor(xv))
+            preds.append(torch.stack([out["valence"], out["arousal"]]).numpy())
+    finally:
+        set_threads(1)
+    assert np.array_equal(preds[0], preds[1])
+    assert preds[0].std() > 0.01
+    assert np.abs(preds[0] - preds[2]).max() < 1e-4
+
+
+def test_ridge_heads_refuse_head_epochs_and_unknown_optimisers() -> None:
+    x, y = _data(8, 0)
+    with pytest.raises(EmosteerError, match="head_epochs"):
+        train(_model(train_bn0=False), x, y, x, y, _cfg(**{**RIDGE, "head_epochs": 1}))
+    with pytest.raises(EmosteerError, match="optimizer"):
+        train(_model(train_bn0=False), x, y, x, y, _cfg(**{**RIDGE, "optimizer": "lion"}))

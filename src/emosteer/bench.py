@@ -84,7 +84,8 @@ def _train_config(epochs: int, fast: bool) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=TRAIN_BATCH, learning_rate=3e-3, amsgrad=True,
                        mixup=False, loss_passes="last", forward_passes=None, seed=0, progress=False,
                        cache_first_pass=fast, head_epochs=0, lr_schedule="constant", warmup_steps=0,
-                       lrm_zero_init=False)
+                       lrm_zero_init=False, heads="trained", ridge_lambda=1.0, optimizer="adam",
+                       momentum=0.0)
 
 
 def _train_once(fast: bool, n: int, epochs: int, device: torch.device, amp: str) -> float:

@@ -126,11 +126,18 @@ class Train(_Section):
     lr_schedule: Literal["constant", "cosine"]
     warmup_steps: int = Field(ge=0)
     lrm_zero_init: bool
+    heads: Literal["ridge", "trained"]
+    ridge_lambda: float = Field(gt=0.0, allow_inf_nan=False)
+    optimizer: Literal["adam", "sgd"]
+    momentum: float = Field(ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _head_epochs_need_the_cache(self) -> Train:
         if self.head_epochs > 0 and not self.cache_first_pass:
             raise ValueError("train.head_epochs > 0 needs train.cache_first_pass: true")
+        if self.head_epochs > 0 and self.heads == "ridge":
+            raise ValueError("train.head_epochs > 0 trains the heads; train.heads: ridge sets them in "
+                             "closed form (set head_epochs: 0, or heads: trained)")
         if self.cache_first_pass and self.mixup:
             raise ValueError("train.cache_first_pass needs train.mixup: false (a mixed clip has no cached pass 1)")
         return self
@@ -192,6 +199,10 @@ class Params(_Section):
             raise ValueError("train.cache_first_pass needs model.freeze_backbone: true, "
                              "model.train_bn0: false and model.spec_augment: false (pass 1 must be "
                              "a fixed function of the clip)")
+        if self.train.heads == "ridge" and (not m.freeze_backbone or m.train_bn0 or m.spec_augment):
+            raise ValueError("train.heads: ridge needs model.freeze_backbone: true, model.train_bn0: "
+                             "false and model.spec_augment: false (the ridge is fitted on pass 1, "
+                             "which must be a fixed function of the clip)")
         return self
 
     @field_validator("amp", mode="before")

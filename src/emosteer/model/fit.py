@@ -47,7 +47,8 @@ def train_config(p: Params, seed: int) -> training.TrainConfig:
         amsgrad=tp.amsgrad, mixup=tp.mixup, loss_passes=tp.loss_passes, forward_passes=None,
         seed=seed, progress=min(p.workers, len(p.seeds)) <= 1,
         cache_first_pass=tp.cache_first_pass, head_epochs=tp.head_epochs,
-        lr_schedule=tp.lr_schedule, warmup_steps=tp.warmup_steps, lrm_zero_init=tp.lrm_zero_init)
+        lr_schedule=tp.lr_schedule, warmup_steps=tp.warmup_steps, lrm_zero_init=tp.lrm_zero_init,
+        heads=tp.heads, ridge_lambda=tp.ridge_lambda, optimizer=tp.optimizer, momentum=tp.momentum)
 
 
 def train_seed(seed: int, p: Params) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
                                 train_config(p, seed),
                                 device=device, amp=p.amp)
         history = result.history
-        meta = {"source": f"trained here ({init})"}
+        meta = {"source": f"trained here ({init})", "heads": tp.heads, "optimizer": tp.optimizer}
     last = history[-1] if history else {}
     # frontend and frames: what `emosteer predict --audio` must compute to feed this model.
     meta.update({"seed": seed, "n_train": len(parts["train"]), "n_dev": len(parts["dev"]),
