@@ -173,10 +173,12 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
     lines.append(f"| mean | {baseline['valence_r']:.3f} | {baseline['arousal_r']:.3f} | | |")
     lines += [""] + (steerability_lines(steer) if steer else [])
     lines += ["## Machine", "",
-              "Trained weights, and so every number above, depend on the CPU's instruction set and "
-              "the thread count: training carries float rounding into a different model "
-              "(docs/model.md, 'Float noise in training'), so on another machine a verdict whose "
-              "CI ends near 0 can change (README, 'What is reproducible').", "",
+              "Float results depend on the CPU's instruction set and the thread count. With the "
+              "default training (ridge read-out, SGD for the LRM) the difference stays at rounding "
+              "size, so another machine changes the last digits, not the verdicts; with "
+              "`heads: trained` training turns rounding into a different model and a verdict whose "
+              "CI ends near 0 can change (docs/model.md, 'Float noise in training'; README, "
+              "'What is reproducible').", "",
               "| " + " | ".join(machine) + " |", "|" + "---|" * len(machine),
               "| " + " | ".join(str(v) for v in machine.values()) + " |"]
     lines += ["", "## Protocol: the seed report vs emosteer", "",
