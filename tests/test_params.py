@@ -61,6 +61,11 @@ def test_shipped_params_are_valid(raw):
         (("model", "panns_checkpoint"), "/no/such.pth", "params.yaml: model.panns_checkpoint: path does not exist"),
         (("train", "loss_passes"), "first", "params.yaml: train.loss_passes: Input should be 'last' or 'mean'"),
         (("device",), "tpu", "params.yaml: device: Input should be 'auto', 'cpu' or 'cuda' (got 'tpu')"),
+        (("train", "heads"), "mlp", "params.yaml: train.heads: Input should be 'ridge' or 'trained'"),
+        (("train", "optimizer"), "lion", "params.yaml: train.optimizer: Input should be 'adam' or 'sgd'"),
+        (("train", "ridge_lambda"), 0.0, "params.yaml: train.ridge_lambda: Input should be greater than 0"),
+        (("train", "momentum"), 1.0, "params.yaml: train.momentum: Input should be less than 1"),
+        (("train", "head_epochs"), 5, "params.yaml: train: train.head_epochs > 0 trains the heads"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_key(raw, path, value, message):
@@ -73,6 +78,16 @@ def test_bad_values_give_one_line_naming_the_key(raw, path, value, message):
         params.validate(bad, "params.yaml")
     text = str(info.value)
     assert text.startswith(message) and "\n" not in text, text
+
+
+def test_ridge_heads_need_a_fixed_pass_one(raw):
+    bad = copy.deepcopy(raw)
+    bad["train"]["cache_first_pass"] = False
+    bad["model"]["freeze_backbone"] = False
+    with pytest.raises(EmosteerError, match="train.heads: ridge needs model.freeze_backbone: true"):
+        params.validate(bad, "params.yaml")
+    bad["train"]["heads"] = "trained"
+    params.validate(bad, "params.yaml")
 
 
 def test_external_source_requires_a_path(raw):
