@@ -34,6 +34,9 @@ PROTOCOL = (
      "one rule everywhere: edges -1 + 2k/G, lo <= x < hi"),
     ("LRM feedback", "inert: 2 passes gave the same output as 1; LRM weights never trained",
      "pass k's 128-d modulates pass k+1 and the LRM trains"),
+    ("Read-out (fc1 and the heads)", "trained with the LRM (Adam, AMSGrad, mixup)",
+     "a ridge fit set in closed form, its 128-d a population code of the estimate; only the LRM "
+     "trains, by SGD, so float rounding stays rounding (docs/model.md)"),
     ("Strength", "5.0, chosen on the reported validation clips",
      "chosen per method on the dev parts of all seeds' training splits, pooled"),
     ("Checkpoint", "best epoch chosen on the reported validation clips",
