@@ -119,3 +119,34 @@ def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
     assert len(cols[f"{name}_valence"]) == len(SEEDS) * N_CLIPS
     row = report.verdict_table({"coarse": {name: json.loads((tmp_path / "pooled.json").read_text())}})
     assert row["strength (dev clips)"].tolist() == ["0.5/2 (0)"]
+
+
+def test_one_strength_at_a_time_gives_the_same_floats(model, p):
+    """What `experiment.steer` relies on to run each (seed, strength) as its own task: the passes
+    of one strength, alone, are bitwise those of the whole sweep."""
+    rng = np.random.default_rng(3)
+    acts = np.maximum(rng.normal(size=(60, 128)), 0).astype(np.float32)
+    table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 60), rng.uniform(-1, 1, 60), Grid(3))
+    variants = tuple(evaluate.variants(False))
+    clips = _clips(model, 5)
+    predict = experiment.predictor(model, p)
+    strengths = experiment.swept(p)
+    names = [str(i) for i in range(N_CLIPS)]
+    whole = evaluate.steer_variants(predict, table, clips, variants,
+                                    {v.name: strengths for v in variants}, seed=5, names=names)
+    for k in strengths:
+        alone = evaluate.steer_variants(predict, table, clips, variants,
+                                        {v.name: (k,) for v in variants}, seed=5, names=names)
+        for v in variants:
+            for dim in (0, 1):
+                assert np.array_equal(alone.steered[v.name][k][dim], whole.steered[v.name][k][dim])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_map_parts_runs_every_seed_part_pair_in_order(workers):
+    from operator import add
+
+    from emosteer.seeds import SeedPool
+
+    with SeedPool([0, 100, 200], workers, 1) as pool:
+        assert pool.map_parts(add, [1, 2], desc="t") == [[1, 2], [101, 102], [201, 202]]

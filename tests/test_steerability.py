@@ -7,7 +7,8 @@ from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
 from emosteer.steering.grid import Grid
 from emosteer.steering.signals import SignalTable, nearest_populated
-from emosteer.steering.steerability import Steerability, analyse, metrics, plot_rows, pool
+from emosteer.steering.steerability import (Steerability, analyse, metrics, plot_rows, pool, shifts,
+                                          summarise)
 
 N, T = 12, 16
 
@@ -197,3 +198,17 @@ def test_a_pair_strength_reaches_predict_and_is_kept_in_the_metrics() -> None:
     assert metrics(other)["strength"] == -1.0
     with pytest.raises(EmosteerError, match=r"different strengths \(-0.5/2, -1\)"):
         pool([res, other])
+
+
+def test_bins_split_over_tasks_and_stacked_back_give_the_same_result() -> None:
+    """What the steerability stage relies on to spread a seed's bins over workers."""
+    x, table = _features(), _table()
+    whole = analyse(FakeModel(noise=0.3), table, x, *_base(x), strength=0.5, n_boot=100, seed=4)
+    bins = np.flatnonzero(table.populated)
+    shares = [shifts(FakeModel(noise=0.3), table, x, *_base(x), 0.5, part)
+              for part in np.array_split(bins, 3)]
+    moved = {dim: np.concatenate([s[dim] for s in shares]) for dim in ("valence", "arousal")}
+    split = summarise(table, bins, moved, 0.5, n_boot=100, seed=4)
+    for name in ("shift_valence", "shift_valence_lo", "shift_arousal_hi"):
+        assert np.array_equal(getattr(whole, name), getattr(split, name)), name
+    assert whole.valence == split.valence and whole.arousal == split.arousal

@@ -57,6 +57,32 @@ def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPrediction
                                    names=[acts.names[i] for i in idx])
 
 
+def steer_part(seed: int, task: SteerTask, p: Params) -> evaluate.SeedPredictions:
+    return steer_seed(seed, p, task)
+
+
+def steer(pool: SeedPool, p: Params, task: SteerTask, desc: str) -> list[SeedPredictions]:
+    """steer_seed for every seed, run as one task per (seed, strength) and merged back per seed.
+
+    `evaluate.steer_variants` batches the passes of one strength together and no pass depends on
+    another strength, so each task runs exactly the batches the whole would: the floats are the
+    same, and 5 seeds x k strengths spread over the workers better than 5 seeds."""
+    keys = {v.name: list(dict.fromkeys(strength_key(s) for s in task.strengths[v.name]))
+            for v in task.variants}
+    order = list(dict.fromkeys(k for v in task.variants for k in keys[v.name]))
+    parts = [SteerTask(task.which, tuple(v for v in task.variants if k in keys[v.name]), task.part,
+                       {v.name: (k,) for v in task.variants if k in keys[v.name]}) for k in order]
+    merged = []
+    for shares in pool.map_parts(steer_part, parts, p, desc=desc):
+        runs = {k: share.steered for k, share in zip(order, shares)}
+        first = shares[0]
+        merged.append(SeedPredictions(
+            seed=first.seed, names=first.names, valence=first.valence, arousal=first.arousal,
+            pred_valence=first.pred_valence, pred_arousal=first.pred_arousal,
+            steered={v.name: {k: runs[k][v.name][k] for k in keys[v.name]} for v in task.variants}))
+    return merged
+
+
 def predictor(model: Any, p: Params) -> evaluate.Predict:
     """predict(x, steer_v, steer_a, strength) -> (valence, arousal) with the params' alpha/first_pass."""
     s = p.steering
@@ -71,21 +97,32 @@ def predictor(model: Any, p: Params) -> evaluate.Predict:
     return predict
 
 
-def steerability_seed(seed: int, p: Params, which: str) -> steerability.Steerability:
-    """Every populated bin's signal on every validation clip of the seed: the shifts it induces."""
+STEERABILITY_PARTS = 3  # each seed's bins in this many tasks, so 5 seeds balance over 2 workers
+
+
+def steerability_part(seed: int, part: int, p: Params, which: str) -> dict[str, np.ndarray]:
+    """Shifts of the seed's validation clips under one contiguous share of its populated bins."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
     idx = parts_of(paths, len(acts.names))["val"]
-    return steerability.analyse(
-        predictor(load_seed_model(paths, p), p), signals.read_h5(paths.signals(which, "h5")),
-        features.read_features(FEATURES, idx), acts.pred_valence[idx], acts.pred_arousal[idx],
-        p.steerability.strength, n_boot=p.evaluate.n_boot, seed=seed)
+    table = signals.read_h5(paths.signals(which, "h5"))
+    bins = np.array_split(np.flatnonzero(table.populated), STEERABILITY_PARTS)[part]
+    return steerability.shifts(
+        predictor(load_seed_model(paths, p), p), table, features.read_features(FEATURES, idx),
+        acts.pred_valence[idx], acts.pred_arousal[idx], p.steerability.strength, bins)
 
 
 def evaluate_steerability(p: Params, which: str = "coarse") -> dict[str, Any]:
     """Pooled and per-seed directionality on one grid, and its plot columns."""
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
-        per_seed = pool.map(steerability_seed, p, which, desc=f"steerability {which}")
+        parts = pool.map_parts(steerability_part, range(STEERABILITY_PARTS), p, which,
+                               desc=f"steerability {which}")
+    per_seed = []
+    for seed, shares in zip(p.seeds, parts):
+        table = signals.read_h5(SeedPaths(seed).signals(which, "h5"))
+        moved = {dim: np.concatenate([share[dim] for share in shares]) for dim in DIMS}
+        per_seed.append(steerability.summarise(table, np.flatnonzero(table.populated), moved,
+                                               p.steerability.strength, p.evaluate.n_boot, seed))
     pooled = steerability.pool(per_seed)
     rows = steerability.plot_rows(pooled)
     return {"metrics": {"pooled": steerability.metrics(pooled),
@@ -116,7 +153,7 @@ def choose_strengths(p: Params, pool: SeedPool, which: str,
         return {v.name: Choice(strength_key(s.strength), "params", 0) for v in variants}
     strengths = swept(p)
     task = SteerTask(which, variants, "dev", {v.name: strengths for v in variants})
-    dev = pool.map(steer_seed, p, task, desc=f"{which} dev strengths")
+    dev = steer(pool, p, task, desc=f"{which} dev strengths")
     return pick_strengths(dev, variants, strengths, p.evaluate.n_boot)
 
 
@@ -147,7 +184,7 @@ def pick_strengths(dev: list[SeedPredictions], variants: tuple[Variant, ...],
 def validation(p: Params, pool: SeedPool, which: str, variants: tuple[Variant, ...],
                choices: dict[str, Choice]) -> list[SeedPredictions]:
     task = SteerTask(which, variants, "val", {v.name: (choices[v.name].strength,) for v in variants})
-    return pool.map(steer_seed, p, task, desc=f"{which} validation")
+    return steer(pool, p, task, desc=f"{which} validation")
 
 
 def pooled_metrics(p: Params, variant: Variant, choice: Choice, val: list[SeedPredictions],

@@ -1,4 +1,5 @@
-"""Run one job per seed, in `workers` parallel processes of `threads` threads each.
+"""Run one job per seed (or per seed and part), in `workers` parallel processes of `threads` threads
+each.
 
 Seeds are an axis of the pipeline: each stage runs its per-seed job for every seed in params. A
 job's floats depend on its thread count (and the CPU), never on how many workers run beside it, so
@@ -64,6 +65,28 @@ class SeedPool:
                 results[futures[future]] = future.result()
                 bar.update()
             return results
+
+    def map_parts(self, job: Callable[..., T], parts: Sequence[Any], *args: Any,
+                  desc: str) -> list[list[T]]:
+        """[[job(seed, part, *args) for part in parts] for seed in seeds]: one task per (seed,
+        part), so 5 seeds split into k parts each spread over the workers without the last round
+        leaving a core idle. The caller chooses parts whose results do not depend on the split."""
+        tasks = [(seed, part) for seed in self.seeds for part in parts]
+        with tqdm(total=len(tasks), desc=desc, unit="task") as bar:
+            if self._executor is None:
+                flat = []
+                for seed, part in tasks:
+                    flat.append(job(seed, part, *args))
+                    bar.update()
+            else:
+                futures = {self._executor.submit(job, seed, part, *args): i
+                           for i, (seed, part) in enumerate(tasks)}
+                flat = [None] * len(tasks)
+                for future in as_completed(futures):
+                    flat[futures[future]] = future.result()
+                    bar.update()
+        k = len(parts)
+        return [flat[i * k:(i + 1) * k] for i in range(len(self.seeds))]
 
 
 def map_seeds(job: Callable[..., T], seeds: Sequence[int], *args: Any, workers: int, threads: int,

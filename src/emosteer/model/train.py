@@ -142,9 +142,11 @@ def train(
                 model.modblock(source, block).modulation.weight.zero_()
                 model.modblock(source, block).modulation.bias.zero_()
     fixed_heads = cfg.heads == "ridge"
+    # Pass 1 of the training clips, once: the ridge is fitted on it and training reuses it.
+    pass_one = (_Run.pass_one(model, x_train, cfg.batch_size, device, amp)
+                if fixed_heads or cfg.cache_first_pass else None)
     if fixed_heads:
-        readout.fit_readout(model, _Run.pass_one(model, x_train, cfg.batch_size, device, amp),
-                            np.asarray(y_train), cfg.ridge_lambda)
+        readout.fit_readout(model, pass_one, np.asarray(y_train), cfg.ridge_lambda)
         for p in readout.readout_parameters(model):
             p.requires_grad_(False)
     run = _Run(model, cfg, device, amp, len(x_train))
@@ -154,7 +156,7 @@ def train(
     result = TrainResult()
     with torch.random.fork_rng(devices=[]), _dropout_off(model, fixed_heads):
         torch.manual_seed(cfg.seed)  # dropout / SpecAugment masks
-        cache_train = run.first_pass_cache(x_train) if cfg.cache_first_pass else None
+        cache_train = pass_one if cfg.cache_first_pass else None
         cache_dev = run.first_pass_cache(x_dev) if cfg.cache_first_pass else None
         for epoch in range(1, cfg.head_epochs + 1):
             run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng, f"heads {epoch}/{cfg.head_epochs}",

@@ -105,22 +105,51 @@ def analyse(
     progress: bool = False,
 ) -> Steerability:
     """Steer all clips with each populated bin's signal; per-bin mean shifts and directionality."""
+    _check_n_boot(n_boot)
+    bins = np.flatnonzero(table.populated)
+    moved = shifts(predict, table, features, base_valence, base_arousal, strength, bins, progress)
+    return summarise(table, bins, moved, strength, n_boot, seed)
+
+
+def shifts(
+    predict: Predict,
+    table: SignalTable,
+    features: np.ndarray,
+    base_valence: np.ndarray,
+    base_arousal: np.ndarray,
+    strength: StrengthValue,
+    bins: np.ndarray,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Per dim, (len(bins), n): each listed bin's signal on every clip, minus the unsteered
+    prediction. A bin's passes do not depend on which other bins run beside it, so the bins may
+    be split over workers and the rows stacked back in order."""
     n = len(features)
     strength = strength_key(strength)  # a float, or a (neg, pos) tuple
     base = {dim: _vector(x, f"base_{dim}", n) for dim, x in zip(DIMS, (base_valence, base_arousal))}
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
-        raise EmosteerError(f"steerability: n_boot must be an integer >= 1, got {n_boot!r}")
     if n < 2:
         raise EmosteerError(f"steerability: need at least 2 clips, got {n}")
-    bins = np.flatnonzero(table.populated)
-    shifts = {dim: np.empty((len(bins), n)) for dim in DIMS}
+    out = {dim: np.empty((len(bins), n)) for dim in DIMS}
     for j, k in enumerate(tqdm(bins, desc="steerability", unit="bin", disable=not progress, leave=False)):
         sv = np.tile(table.valence[k], (n, 1))
         sa = np.tile(table.arousal[k], (n, 1))
-        out = predict(features, sv, sa, strength)
-        for dim, pred in zip(DIMS, out):
-            shifts[dim][j] = _vector(pred, f"prediction steered by bin {table.names[k]!r}: {dim}", n) - base[dim]
+        pred = predict(features, sv, sa, strength)
+        for dim, x in zip(DIMS, pred):
+            out[dim][j] = _vector(x, f"prediction steered by bin {table.names[k]!r}: {dim}", n) - base[dim]
+    return out
 
+
+def _check_n_boot(n_boot: int) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise EmosteerError(f"steerability: n_boot must be an integer >= 1, got {n_boot!r}")
+
+
+def summarise(table: SignalTable, bins: np.ndarray, moved: dict[str, np.ndarray],
+              strength: StrengthValue, n_boot: int, seed: int) -> Steerability:
+    """Per-bin mean shifts with bootstrap CIs and each dim's directionality, from `shifts` rows."""
+    _check_n_boot(n_boot)
+    strength = strength_key(strength)
+    n = moved[DIMS[0]].shape[1]
     rng = np.random.Generator(np.random.PCG64(seed))
     idx = rng.integers(0, n, size=(n_boot, n))
     weights = np.bincount((np.arange(n_boot)[:, None] * n + idx).ravel(), minlength=n_boot * n)
@@ -129,8 +158,8 @@ def analyse(
     fields: dict[str, np.ndarray] = {}
     directions = {}
     for axis, dim in enumerate(DIMS):
-        mean = shifts[dim].mean(axis=1)
-        boot = shifts[dim] @ weights.T  # (m, n_boot) per-bin means on each resample
+        mean = moved[dim].mean(axis=1)
+        boot = moved[dim] @ weights.T  # (m, n_boot) per-bin means on each resample
         lo, hi = _percentile_ci(boot, axis=1)
         fields.update({f"shift_{dim}": mean, f"shift_{dim}_lo": lo, f"shift_{dim}_hi": hi})
         directions[dim] = _direction(dim, centres[:, axis], mean, boot)
