@@ -28,6 +28,16 @@ def _tracked_outputs(repo: Path) -> dict[str, bytes]:
             for f in sorted((repo / d).rglob("*")) if f.is_file()}
 
 
+def _assert_same_result(one: dict[str, dict], other: dict[str, dict]) -> None:
+    """Same strengths and verdicts, and pooled Δr within 1% of the CI half-width, per method."""
+    for name, m in one.items():
+        assert other[name]["strength"] == m["strength"], name
+        for dim in ("valence", "arousal"):
+            half = (m[f"{dim}_dr_hi"] - m[f"{dim}_dr_lo"]) / 2
+            assert abs(m[f"{dim}_dr"] - other[name][f"{dim}_dr"]) < 0.01 * half, (name, dim)
+            assert other[name][f"{dim}_verdict"] == m[f"{dim}_verdict"], (name, dim)
+
+
 @pytest.mark.slow
 def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", SIZES)
@@ -77,12 +87,7 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     two = json.loads(proc.stdout)
-    for name, m in one.items():
-        assert two[name]["strength"] == m["strength"], name
-        for dim in ("valence", "arousal"):
-            half = (m[f"{dim}_dr_hi"] - m[f"{dim}_dr_lo"]) / 2
-            assert abs(m[f"{dim}_dr"] - two[name][f"{dim}_dr"]) < 0.01 * half, (name, dim)
-            assert two[name][f"{dim}_verdict"] == m[f"{dim}_verdict"], (name, dim)
+    _assert_same_result(one, two)
 
     # And training too (the ridge read-out and the LRM's SGD keep rounding at rounding size,
     # docs/model.md): everything retrained with 2 threads per seed, one seed at a time, as another
@@ -90,12 +95,7 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     # of the CI half-width.
     run(dvc + ["exp", "run", "-S", "threads=2", "-S", "workers=1"], repo)
     retrained = _pooled(repo, "fine")
-    for name, m in one.items():
-        assert retrained[name]["strength"] == m["strength"], name
-        for dim in ("valence", "arousal"):
-            half = (m[f"{dim}_dr_hi"] - m[f"{dim}_dr_lo"]) / 2
-            assert abs(m[f"{dim}_dr"] - retrained[name][f"{dim}_dr"]) < 0.01 * half, (name, dim)
-            assert retrained[name][f"{dim}_verdict"] == m[f"{dim}_verdict"], (name, dim)
+    _assert_same_result(one, retrained)
 
     # A bad -S is refused by check_params before any stage removes its outputs.
     before = _tracked_outputs(repo)
