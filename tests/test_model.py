@@ -426,3 +426,53 @@ def test_chunked_block_equals_whole_batch(monkeypatch) -> None:  # type: ignore[
         chunked = model(x, steering=Steering(arousal=s))
     for key in whole:
         torch.testing.assert_close(chunked[key], whole[key], rtol=0, atol=1e-6)
+
+
+def _count_blocks(monkeypatch, model: EmotionLRM) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """(block, batch) of every conv block run by `model`, in order."""
+    runs: list[tuple[int, int]] = []
+    real = model._conv_pool_part
+
+    def counted(k, h, convs):  # type: ignore[no-untyped-def]
+        runs.append((k, len(h)))
+        return real(k, h, convs)
+
+    monkeypatch.setattr(model, "_conv_pool_part", counted)
+    return runs
+
+
+def test_block_one_runs_once_per_call_whatever_the_passes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Nothing modulates block 1's input, so both passes share its output: in eval and in training,
+    where feedback flows through the shared output into every ModBlock's gradient."""
+    model = _model()
+    model.block_dropout = model.embed_dropout = 0.0
+    runs = _count_blocks(monkeypatch, model)
+    out = model.train()(_x(3), return_all_passes=True)
+    assert [k for k, _ in runs] == [1, 2, 3, 4, 2, 3, 4]
+    (out[-1]["valence"].sum() + out[-1]["arousal"].sum()).backward()
+    for source, block in CONNECTIONS:  # pass 2 modulated by pass 1: every ModBlock's output acts
+        grad = model.modblock(source, block).modulation.bias.grad
+        assert grad is not None and grad.abs().sum() > 0, (source, block)
+
+
+def test_rows_reuse_each_clips_block_one_and_equal_the_repeated_batch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """rows: a batch of clip indices into x, e.g. one clip under several steering vectors."""
+    model = _model().eval()
+    x, rows = _x(3), torch.tensor([0, 0, 1, 2, 2, 2])
+    sv, sa = _steer(6), _steer(6, seed=5)
+    runs = _count_blocks(monkeypatch, model)
+    with torch.no_grad():
+        for steering in (None, Steering(valence=sv, arousal=sa, strength=2.0), Steering(arousal=sa)):
+            runs.clear()
+            shared = model(x, steering=steering, return_all_passes=True, rows=rows)
+            assert runs[0] == (1, 3) and all(k > 1 and n == 6 for k, n in runs[1:])
+            repeated = model(x[rows], steering=steering, return_all_passes=True)
+            for a, b in zip(shared, repeated):
+                for key in a:
+                    torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [[0, 3], [-1], [[0, 1]]])
+def test_bad_rows_refused(rows) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EmosteerError, match="rows must be a 1-d int64 tensor of indices into the 3 clips"):
+        _model().eval()(_x(3), rows=torch.tensor(rows))

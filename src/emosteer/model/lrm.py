@@ -340,6 +340,7 @@ class EmotionLRM(nn.Module):
         steering: Steering | None = None,
         return_all_passes: bool = False,
         first_pass_pooled: torch.Tensor | None = None,
+        rows: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
         """x (B, T, 64) or (B, 1, T, 64) -> dict valence (B,), arousal (B,), valence_128d,
         arousal_128d (B, 128), embedding (B, 512) of the last pass (or a list, one per pass).
@@ -347,16 +348,23 @@ class EmotionLRM(nn.Module):
         first_pass_pooled: (B, 512) from `first_pass_features(x)`; pass 1 then starts from it
         instead of running the conv blocks (it must be unsteered). Training uses this to compute
         a frozen backbone's pass 1 once per clip instead of once per step (docs/model.md).
+
+        rows: (B,) indices into x, whose clips are then distinct: row i of the batch is clip
+        rows[i] (e.g. one clip under several steering vectors). Block 1 comes before any
+        modulation, so it runs once per clip of x and once per call, whatever the passes or rows.
         """
         x = _as_btf(x)
         passes = self.forward_passes if forward_passes is None else forward_passes
         if passes < 1:
             raise EmosteerError(f"forward: forward_passes must be >= 1, got {passes}")
-        steer_v, steer_a = _steer_vectors(steering, x)
         h = self.base.normalise_input(x)
         if self.spec_augment and self.training:
             h = mask_stripes(h)
+        if rows is not None:
+            h = _Rows(h, rows)
+        steer_v, steer_a = _steer_vectors(steering, len(h), x)
         convs = self._conv_weights()
+        first: torch.Tensor | None = None  # block 1's output, before any modulation
         outputs: list[dict[str, torch.Tensor]] = []
         inputs: tuple | None = None
         for p in range(passes):
@@ -376,7 +384,9 @@ class EmotionLRM(nn.Module):
                     raise EmosteerError("forward: first_pass_pooled needs an unsteered pass 1")
                 outputs.append(self._heads(first_pass_pooled))
                 continue
-            pooled = self._blocks(h, convs, {"valence": (src_v, str_v), "arousal": (src_a, str_a)})
+            if first is None:
+                first = self._first_block(h, convs)
+            pooled = self._blocks(first, convs, {"valence": (src_v, str_v), "arousal": (src_a, str_a)})
             outputs.append(self._heads(pooled))
         return outputs if return_all_passes else outputs[-1]
 
@@ -395,7 +405,9 @@ class EmotionLRM(nn.Module):
                 f"(trainable: {', '.join(moving) or 'none'}; spec_augment {self.spec_augment})"
             )
         with torch.no_grad():
-            return self._blocks(self.base.normalise_input(_as_btf(x)), self._conv_weights(), None)
+            convs = self._conv_weights()
+            return self._blocks(self._first_block(self.base.normalise_input(_as_btf(x)), convs),
+                                convs, None)
 
     def _conv_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
         """Each block's conv with its BatchNorm folded in, when every block BN is in eval mode."""
@@ -404,17 +416,25 @@ class EmotionLRM(nn.Module):
             return None
         return [fold_batchnorm(b.conv1, b.bn1) for b in blocks]
 
+    def _first_block(self, h: torch.Tensor | _Rows,
+                     convs: list[tuple[torch.Tensor, torch.Tensor]] | None) -> torch.Tensor:
+        """Block 1's conv -> BN -> ReLU -> pool of the normalised input (one row per batch row)."""
+        if isinstance(h, _Rows):
+            return self._first_block(h.clips, convs).index_select(0, h.rows)
+        return self._conv_pool(1, h, convs)
+
     def _blocks(
         self,
-        h: torch.Tensor,
+        first: torch.Tensor,
         convs: list[tuple[torch.Tensor, torch.Tensor]] | None,
         sources: dict[str, tuple[torch.Tensor | None, StrengthValue]] | None,
     ) -> torch.Tensor:
-        """The four conv blocks (modulated where a source is given) -> pooled (B, 512).
-
-        sources None: unmodulated and without block dropout (the cacheable first pass)."""
+        """From block 1's output through blocks 2-4 (modulated where a source is given) -> pooled
+        (B, 512). sources None: unmodulated and without block dropout (the cacheable first pass)."""
+        h = first
         for k in range(1, 5):
-            h = torch.cat([self._conv_pool(k, part, convs) for part in _chunks(h, k)])
+            if k > 1:
+                h = self._conv_pool(k, h, convs)
             if sources is None:
                 continue
             source = next(s for s, b in CONNECTIONS if b == k)
@@ -427,7 +447,14 @@ class EmotionLRM(nn.Module):
     def _conv_pool(
         self, k: int, h: torch.Tensor, convs: list[tuple[torch.Tensor, torch.Tensor]] | None
     ) -> torch.Tensor:
-        """Block k's conv -> BN -> ReLU -> 2x2 average pool (BN folded into the conv if given)."""
+        """Block k's conv -> BN -> ReLU -> 2x2 average pool (BN folded into the conv if given), a
+        few clips at a time where the batch's conv output would be large (`_chunks`)."""
+        parts = [self._conv_pool_part(k, part, convs) for part in _chunks(h, k)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def _conv_pool_part(
+        self, k: int, h: torch.Tensor, convs: list[tuple[torch.Tensor, torch.Tensor]] | None
+    ) -> torch.Tensor:
         if convs is None:
             return self.base.block(k)(h)
         # in-place ReLU: conv2d's backward needs its input, not its output
@@ -447,6 +474,24 @@ class EmotionLRM(nn.Module):
             "arousal_128d": a128,
             "embedding": embedding,
         }
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A batch given as distinct clips plus, per batch row, the index of its clip."""
+
+    clips: torch.Tensor  # (U, 1, T, 64) normalised input
+    rows: torch.Tensor  # (B,) int64 in [0, U)
+
+    def __post_init__(self) -> None:
+        rows = self.rows
+        if rows.dim() != 1 or rows.dtype != torch.int64 or (
+                len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= len(self.clips))):
+            raise EmosteerError(f"forward: rows must be a 1-d int64 tensor of indices into the "
+                                f"{len(self.clips)} clips of x")
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _chunks(h: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
@@ -473,9 +518,9 @@ def _as_btf(x: torch.Tensor) -> torch.Tensor:
 
 
 def _steer_vectors(
-    steering: Steering | None, x: torch.Tensor
+    steering: Steering | None, batch: int, x: torch.Tensor
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Steering vectors as (B, 128) tensors in x's dtype/device (broadcasting (128,))."""
+    """Steering vectors as (batch, 128) tensors in x's dtype/device (broadcasting (128,))."""
     if steering is None:
         return None, None
     out = []
@@ -484,10 +529,10 @@ def _steer_vectors(
         if s is not None:
             s = torch.as_tensor(s).to(dtype=x.dtype, device=x.device)
             if s.shape == (STEER_DIM,):
-                s = s.expand(x.shape[0], STEER_DIM)
-            elif s.shape != (x.shape[0], STEER_DIM):
+                s = s.expand(batch, STEER_DIM)
+            elif s.shape != (batch, STEER_DIM):
                 raise EmosteerError(
-                    f"steering.{name}: expected ({STEER_DIM},) or ({x.shape[0]}, {STEER_DIM}), "
+                    f"steering.{name}: expected ({STEER_DIM},) or ({batch}, {STEER_DIM}), "
                     f"got {tuple(s.shape)}"
                 )
         out.append(s)
