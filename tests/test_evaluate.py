@@ -200,8 +200,9 @@ def test_steer_variants_runs_each_distinct_pass_once_and_equals_the_naive_loop()
                            features=rng.normal(size=(n, 4)).astype(np.float32))
     seen = []
 
-    def predict(x, sv, sa, strength):
-        seen.append(len(x))
+    def predict(x, rows, sv, sa, strength):
+        seen.append(len(rows))
+        x = x[rows]
         return (x.sum(1) + sv.sum(1) * strength).astype(np.float32), (x[:, 0] - sa[:, 0]).astype(np.float32)
 
     chosen = tuple(v for v in evaluate.variants(False) if v.name != "control_global_mean")
@@ -211,6 +212,6 @@ def test_steer_variants_runs_each_distinct_pass_once_and_equals_the_naive_loop()
     for v in chosen:
         sv, sa = evaluate.steering_signals(v, table, clips, 0)
         for s in (1.0, 2.0):
-            want = predict(clips.features, sv, sa, s)
+            want = predict(clips.features, np.arange(n), sv, sa, s)
             np.testing.assert_allclose(got.steered[v.name][s][0], want[0], rtol=1e-6)
             np.testing.assert_allclose(got.steered[v.name][s][1], want[1], rtol=1e-6)

@@ -74,3 +74,37 @@ def test_bad_amp_refused() -> None:
 
     with pytest.raises(EmosteerError, match="amp"):
         predict(_model(), np.zeros((2, FRAMES, 64), np.float32), amp="fp8")
+
+
+def test_rows_predict_each_row_as_its_clip_and_read_each_clip_once_per_batch() -> None:
+    x = np.random.RandomState(0).randn(4, FRAMES, 64).astype(np.float32)
+    rows = np.array([0, 0, 0, 1, 1, 3, 3, 3])  # clip 2 unused; clips kept together
+    steer = np.random.RandomState(1).rand(len(rows), 128)
+    model = _model()
+
+    class Fancy(CountingSlices):
+        def __getitem__(self, key):  # type: ignore[no-untyped-def]
+            self.keys.append(list(np.asarray(key)) if not isinstance(key, slice) else key)
+            return self.array[key]
+
+    source = Fancy(x)
+    got = predict(model, source, batch_size=4, steer_valence=steer, steer_arousal=steer[::-1].copy(),
+                  strength=2.0, rows=rows)
+    assert source.keys == [[0, 1], [1, 3]]  # distinct clips of rows[0:4] and rows[4:8], sorted
+    want = predict(model, x[rows], batch_size=4, steer_valence=steer, steer_arousal=steer[::-1].copy(),
+                   strength=2.0)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows, message", [
+    (np.array([0, 4]), r"rows\[1\] = 4 is not a clip index \(0..3\)"),
+    (np.array([[0, 1]]), "rows must be a 1-d array of clip indices"),
+    (np.array([0.0, 1.0]), "rows must be a 1-d array of clip indices"),
+])
+def test_bad_rows_refused_in_one_line(rows, message) -> None:  # type: ignore[no-untyped-def]
+    from emosteer.errors import EmosteerError
+
+    x = np.zeros((4, FRAMES, 64), np.float32)
+    with pytest.raises(EmosteerError, match=message):
+        predict(_model(), x, rows=rows)

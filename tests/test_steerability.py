@@ -38,7 +38,7 @@ def _base(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class FakeModel:
-    """predict(x, sv, sa, s): unsteered (m, -m) plus s * gain * (sv[:,0], sa[:,0]) plus optional noise
+    """predict(x, rows, sv, sa, s) on clips x[rows]: unsteered (m, -m) plus s * gain * (sv[:,0], sa[:,0]) plus optional noise
     that depends on the clip and the bin (through sv[:, 1] = bin index). Records its calls."""
 
     def __init__(self, gain_v: float = 1.0, gain_a: float = 1.0, noise: float = 0.0, cross: bool = False,
@@ -46,8 +46,9 @@ class FakeModel:
         self.gain_v, self.gain_a, self.noise, self.cross, self.calls = gain_v, gain_a, noise, cross, []
         self.offset = offset  # a pull of every steered valence prediction, whatever the bin
 
-    def __call__(self, x, sv, sa, s):
-        self.calls.append((len(x), sv.shape, sa.shape, s))
+    def __call__(self, x, rows, sv, sa, s):
+        self.calls.append((len(x), rows, sv[:, 1].copy(), s))
+        x = x[rows]
         assert sv.shape == sa.shape == (len(x), STEER_DIM)
         m = x.mean(axis=(1, 2)).astype(np.float64)
         wobble = self.noise * np.sin(1000.0 * m + 7.0 * sv[:, 1])
@@ -58,7 +59,10 @@ class FakeModel:
 def test_exact_linear_shift_gives_r_one_and_tight_cis() -> None:
     x, table, fake = _features(), _table(), FakeModel()
     res = analyse(fake, table, x, *_base(x), strength=2.0, n_boot=200, seed=1)
-    assert len(fake.calls) == 9 and all(c[0] == N and c[3] == 2.0 for c in fake.calls)  # one batch per bin
+    # one call: each clip once, under the 9 bins in turn (its passes next to each other)
+    assert len(fake.calls) == 1 and fake.calls[0][0] == N and fake.calls[0][3] == 2.0
+    np.testing.assert_array_equal(fake.calls[0][1], np.repeat(np.arange(N), 9))
+    np.testing.assert_array_equal(fake.calls[0][2], np.tile(table.valence[:, 1], N))
     centres = table.grid.centre_points()
     np.testing.assert_allclose(res.shift_valence, 2.0 * centres[:, 0], atol=1e-6)
     np.testing.assert_allclose(res.shift_arousal, 2.0 * centres[:, 1], atol=1e-6)
@@ -166,8 +170,8 @@ def test_refusals() -> None:
     with pytest.raises(EmosteerError, match=r"base_valence must have shape \(12,\)"):
         analyse(FakeModel(), table, x, base[0][:5], base[1], strength=1.0)
 
-    def nan_for_bin_2(x, sv, sa, s):
-        v, a = FakeModel()(x, sv, sa, s)
+    def nan_for_bin_2(x, rows, sv, sa, s):
+        v, a = FakeModel()(x, rows, sv, sa, s)
         return np.where(sv[:, 1] == 2, np.nan, v), a
 
     with pytest.raises(EmosteerError, match=r"steered by bin 'negative_strong': valence is not finite at index 0"):
@@ -185,10 +189,10 @@ def test_a_pair_strength_reaches_predict_and_is_kept_in_the_metrics() -> None:
     x, table = _features(), _table()
     seen = []
 
-    def predict(features, sv, sa, s):
+    def predict(features, rows, sv, sa, s):
         seen.append(s)
         neg, pos = s
-        return FakeModel()(features, sv, sa, pos)
+        return FakeModel()(features, rows, sv, sa, pos)
 
     res = analyse(predict, table, x, *_base(x), strength=[-0.5, 2.0], n_boot=10)
     assert set(seen) == {(-0.5, 2.0)}  # the JSON-style list arrives as the hashable pair

@@ -43,7 +43,7 @@ class SteerTask:
     strengths: dict[str, tuple[StrengthValue, ...]]  # variant name -> strengths to run
 
 
-def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPredictions:
+def steer_seed(seed: int, task: SteerTask, p: Params) -> evaluate.SeedPredictions:
     """Steered predictions of one seed's `part` clips for each variant at each of its strengths."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
@@ -55,10 +55,6 @@ def steer_seed(seed: int, p: Params, task: SteerTask) -> evaluate.SeedPrediction
     predict = predictor(load_seed_model(paths, p), p)
     return evaluate.steer_variants(predict, table, clips, task.variants, task.strengths, seed,
                                    names=[acts.names[i] for i in idx])
-
-
-def steer_part(seed: int, task: SteerTask, p: Params) -> evaluate.SeedPredictions:
-    return steer_seed(seed, p, task)
 
 
 def steer(pool: SeedPool, p: Params, task: SteerTask, desc: str) -> list[SeedPredictions]:
@@ -73,7 +69,7 @@ def steer(pool: SeedPool, p: Params, task: SteerTask, desc: str) -> list[SeedPre
     parts = [SteerTask(task.which, tuple(v for v in task.variants if k in keys[v.name]), task.part,
                        {v.name: (k,) for v in task.variants if k in keys[v.name]}) for k in order]
     merged = []
-    for shares in pool.map_parts(steer_part, parts, p, desc=desc):
+    for shares in pool.map_parts(steer_seed, parts, p, desc=desc):
         runs = {k: share.steered for k, share in zip(order, shares)}
         first = shares[0]
         merged.append(SeedPredictions(
@@ -84,14 +80,16 @@ def steer(pool: SeedPool, p: Params, task: SteerTask, desc: str) -> list[SeedPre
 
 
 def predictor(model: Any, p: Params) -> evaluate.Predict:
-    """predict(x, steer_v, steer_a, strength) -> (valence, arousal) with the params' alpha/first_pass."""
+    """predict(x, rows, steer_v, steer_a, strength) -> (valence, arousal) with the params'
+    alpha/first_pass (`inference.predict` with rows)."""
     s = p.steering
     device = resolve_device(p.device)
 
-    def predict(x: np.ndarray, sv: np.ndarray, sa: np.ndarray, strength: StrengthValue):
+    def predict(x: np.ndarray, rows: np.ndarray, sv: np.ndarray, sa: np.ndarray,
+                strength: StrengthValue):
         out = inference.predict(model, x, batch_size=p.evaluate.batch_size, steer_valence=sv,
                                 steer_arousal=sa, strength=strength, alpha=s.alpha,
-                                first_pass=s.first_pass, device=device, amp=p.amp)
+                                first_pass=s.first_pass, device=device, amp=p.amp, rows=rows)
         return out["valence"], out["arousal"]
 
     return predict

@@ -71,8 +71,10 @@ def steering_signals(variant: Variant, table: SignalTable, clips: Clips,
     return pick(table, v, a)
 
 
-Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, StrengthValue], tuple[np.ndarray, np.ndarray]]
-"""predict(features, steer_valence, steer_arousal, strength) -> (valence, arousal) predictions."""
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue],
+                   tuple[np.ndarray, np.ndarray]]
+"""predict(features, rows, steer_valence, steer_arousal, strength) -> (valence, arousal): row i is
+clip features[rows[i]] under the i-th steering vectors."""
 
 
 def score(clips: Clips, valence: np.ndarray, arousal: np.ndarray, n_boot: int,
@@ -143,7 +145,8 @@ def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
     A steered pass depends only on (clip, valence vector, arousal vector, strength), so where two
     variants give a clip the same vectors at the same strength (oracle and predicted categorical
     agree on the bin; the shuffled control maps a bin to itself) the pass runs once. Passes of one
-    strength are batched across variants, a chunk of clips at a time. Strengths are keyed by
+    strength are batched across variants, a chunk of clips at a time, with a clip's passes next to
+    each other so they share its block-1 output (`inference.predict`'s rows). Strengths are keyed by
     `strength.key` (a float, or a (neg, pos) tuple) and run in the order first given.
     """
     steers = {v.name: steering_signals(v, table, clips, seed) for v in variants_}
@@ -157,21 +160,19 @@ def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
             stop = min(start + CLIP_CHUNK, n)
             rows: dict[tuple[int, bytes, bytes], int] = {}
             unique: list[tuple[int, np.ndarray, np.ndarray]] = []
-            where = {}
-            for name in users:
-                sv, sa = steers[name]
-                picked = []
-                for i in range(start, stop):
+            where: dict[str, list[int]] = {name: [] for name in users}
+            for i in range(start, stop):
+                for name in users:
+                    sv, sa = steers[name]
                     key = (i, sv[i].tobytes(), sa[i].tobytes())
                     if key not in rows:
                         rows[key] = len(unique)
                         unique.append((i, sv[i], sa[i]))
-                    picked.append(rows[key])
-                where[name] = np.asarray(picked)
-            clip_idx = np.array([u[0] for u in unique])
+                    where[name].append(rows[key])
+            clip_rows = np.array([u[0] for u in unique]) - start
             sv_u = np.stack([u[1] for u in unique])
             sa_u = np.stack([u[2] for u in unique])
-            v_u, a_u = predict(clips.features[clip_idx], sv_u, sa_u, strength)
+            v_u, a_u = predict(clips.features[start:stop], clip_rows, sv_u, sa_u, strength)
             for name in users:
                 out[name][strength][0][start:stop] = v_u[where[name]]
                 out[name][strength][1][start:stop] = a_u[where[name]]

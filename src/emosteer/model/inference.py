@@ -45,6 +45,7 @@ def predict(
     progress: bool = False,
     device: torch.device = CPU,
     amp: str = "off",
+    rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Predict valence/arousal (N,) of the final pass and 128-d activations (N, 128) of pass
     `activations_pass` (1-based, default the final pass), in eval mode without gradients.
@@ -52,8 +53,15 @@ def predict(
     steer_*: (N, 128) one vector per clip, (128,) for all clips, or None (that pathway unsteered);
     strength (s, or a pair (neg, pos) for the ModBlocks' neg/pos scales), alpha and first_pass apply
     only when some steering is given.
+
+    rows: (M,) clip indices into `features`; output row i is then clip rows[i] (steer_* per row),
+    and block 1, which no steering reaches, runs once per distinct clip of a batch. Rows of one
+    clip kept together (e.g. a clip under several steering vectors) share it.
     """
     n = _check_features(features)
+    if rows is not None:
+        rows = _check_rows(rows, n)
+        n = len(rows)
     passes = model.forward_passes if forward_passes is None else forward_passes
     if passes < 1:
         raise EmosteerError(f"predict: forward_passes must be >= 1, got {passes}")
@@ -81,12 +89,17 @@ def predict(
         with torch.no_grad(), autocast(device, amp):
             for start in tqdm(range(0, n, batch_size), disable=not progress, desc="predict"):
                 stop = min(start + batch_size, n)
-                x = torch.as_tensor(np.asarray(features[start:stop]), dtype=dtype)
-                x = x.to(device, non_blocking=True)
+                if rows is None:
+                    clips, picks = features[start:stop], None
+                else:
+                    distinct, inverse = np.unique(rows[start:stop], return_inverse=True)
+                    clips, picks = features[distinct], torch.as_tensor(inverse, device=device)
+                x = torch.as_tensor(np.asarray(clips), dtype=dtype).to(device, non_blocking=True)
                 steering = None if steer_v is None and steer_a is None else Steering(
                     valence=_rows(steer_v, start, stop), arousal=_rows(steer_a, start, stop),
                     strength=strength, alpha=alpha, first_pass=first_pass)
-                all_passes = model(x, forward_passes=passes, steering=steering, return_all_passes=True)
+                all_passes = model(x, forward_passes=passes, steering=steering,
+                                   return_all_passes=True, rows=picks)
                 final, act = all_passes[-1], all_passes[act_pass - 1]
                 for key, source in (("valence", final), ("arousal", final),
                                     ("valence_128d", act), ("arousal_128d", act)):
@@ -111,6 +124,17 @@ def _check_features(features: Sliceable) -> int:
     if len(shape) != 3 or shape[2] != N_MELS:
         raise EmosteerError(f"predict: features must be (N, T, {N_MELS}), got shape {shape}")
     return int(shape[0])
+
+
+def _check_rows(rows: np.ndarray, n: int) -> np.ndarray:
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+        raise EmosteerError(f"predict: rows must be a 1-d array of clip indices, got shape "
+                            f"{rows.shape} dtype {rows.dtype}")
+    bad = np.flatnonzero((rows < 0) | (rows >= n))
+    if bad.size:
+        raise EmosteerError(f"predict: rows[{bad[0]}] = {rows[bad[0]]} is not a clip index (0..{n - 1})")
+    return rows.astype(np.int64)
 
 
 def _check_steer(name: str, steer: np.ndarray | None, n: int) -> None:

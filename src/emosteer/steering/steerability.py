@@ -1,7 +1,8 @@
 """Is steering directional? Steer every clip with each bin's signal and measure where predictions move.
 
 For one seed: each POPULATED bin's signal (its own training mean; bins that fell back would repeat
-another bin) is applied to every validation clip, in one batched predict call per bin. The bin's
+another bin) is applied to every validation clip; a clip's passes under the bins run next to each
+other, so they share its block-1 output. The bin's
 effect is the mean over clips of (steered - unsteered) predicted valence and arousal, with a 95%
 percentile bootstrap CI over clips. Directionality per dimension is the Pearson r, across bins,
 between the bin centre on that axis and the mean shift it induces on that dimension: r near +1
@@ -33,8 +34,11 @@ from emosteer.steering.signals import SignalTable
 from emosteer.strength import Value as StrengthValue, key as strength_key, label as strength_label
 from emosteer.strength import to_json as strength_json
 
-Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, StrengthValue], tuple[np.ndarray, np.ndarray]]
-"""predict(features, steer_valence (n,128), steer_arousal (n,128), strength) -> (valence, arousal) (n,)."""
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue],
+                   tuple[np.ndarray, np.ndarray]]
+"""predict(features, rows (m,), steer_valence (m,128), steer_arousal (m,128), strength) ->
+(valence, arousal) (m,): row i is clip features[rows[i]] under the i-th steering vectors."""
+CLIPS_PER_CALL = 32  # clips per predict call: each under every bin of the share, next to each other
 
 DIMS = ("valence", "arousal")
 CI_LEVEL = 0.95
@@ -129,13 +133,25 @@ def shifts(
     base = {dim: _vector(x, f"base_{dim}", n) for dim, x in zip(DIMS, (base_valence, base_arousal))}
     if n < 2:
         raise EmosteerError(f"steerability: need at least 2 clips, got {n}")
-    out = {dim: np.empty((len(bins), n)) for dim in DIMS}
-    for j, k in enumerate(tqdm(bins, desc="steerability", unit="bin", disable=not progress, leave=False)):
-        sv = np.tile(table.valence[k], (n, 1))
-        sa = np.tile(table.arousal[k], (n, 1))
-        pred = predict(features, sv, sa, strength)
+    m = len(bins)
+    steered = {dim: np.empty((n, m)) for dim in DIMS}
+    for start in tqdm(range(0, n, CLIPS_PER_CALL), desc="steerability", unit="call",
+                      disable=not progress, leave=False):
+        stop = min(start + CLIPS_PER_CALL, n)
+        rows = np.repeat(np.arange(stop - start), m)  # clip-major: clip i under bins[0..m-1]
+        pred = predict(features[start:stop], rows, np.tile(table.valence[bins], (stop - start, 1)),
+                       np.tile(table.arousal[bins], (stop - start, 1)), strength)
         for dim, x in zip(DIMS, pred):
-            out[dim][j] = _vector(x, f"prediction steered by bin {table.names[k]!r}: {dim}", n) - base[dim]
+            x = np.asarray(x, dtype=np.float64)
+            if x.shape != rows.shape:  # finiteness is checked per bin below, naming the bin
+                raise EmosteerError(f"steerability: steered {dim} must have shape {rows.shape}, "
+                                    f"got {x.shape}")
+            steered[dim][start:stop] = x.reshape(stop - start, m)
+    out = {dim: np.empty((m, n)) for dim in DIMS}
+    for j, k in enumerate(bins):
+        for dim in DIMS:
+            out[dim][j] = _vector(steered[dim][:, j], f"prediction steered by bin {table.names[k]!r}: {dim}",
+                                  n) - base[dim]
     return out
 
 
