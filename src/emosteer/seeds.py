@@ -5,12 +5,17 @@ Seeds are an axis of the pipeline: each stage runs its per-seed job for every se
 job's floats depend on its thread count (and the CPU), never on how many workers run beside it, so
 `workers` is a speed knob only. Workers are spawned (not forked: a forked OpenMP runtime can hang)
 once per stage and reused for each of its phases; a job's EmosteerError travels back as itself, so
-the stage still fails with one line.
+the stage still fails with one line. A worker whose stage process dies (`kill PID`, which unlike
+Ctrl-C reaches only that process) exits within a second instead of finishing its seed beside the
+next run.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from types import TracebackType
@@ -21,6 +26,8 @@ from tqdm import tqdm
 from emosteer.runtime import set_threads
 
 T = TypeVar("T")
+
+PARENT_POLL_S = 0.5  # how often a worker checks that its stage process is still there
 
 
 class SeedPool:
@@ -36,7 +43,7 @@ class SeedPool:
         if self.workers > 1:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=set_threads, initargs=(self.threads,))
+                initializer=_start_worker, initargs=(self.threads, os.getpid()))
         else:
             set_threads(self.threads)
         return self
@@ -52,41 +59,47 @@ class SeedPool:
 
         The bar counts finished seeds (jobs keep their own bars off: they would interleave).
         """
-        with tqdm(total=len(self.seeds), desc=desc, unit="seed") as bar:
-            if self._executor is None:
-                out = []
-                for seed in self.seeds:
-                    out.append(job(seed, *args))
-                    bar.update()
-                return out
-            futures = {self._executor.submit(job, seed, *args): i for i, seed in enumerate(self.seeds)}
-            results: list[Any] = [None] * len(self.seeds)
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update()
-            return results
+        return self._run(job, [(seed,) for seed in self.seeds], args, desc, "seed")
 
     def map_parts(self, job: Callable[..., T], parts: Sequence[Any], *args: Any,
                   desc: str) -> list[list[T]]:
         """[[job(seed, part, *args) for part in parts] for seed in seeds]: one task per (seed,
         part), so 5 seeds split into k parts each spread over the workers without the last round
         leaving a core idle. The caller chooses parts whose results do not depend on the split."""
-        tasks = [(seed, part) for seed in self.seeds for part in parts]
-        with tqdm(total=len(tasks), desc=desc, unit="task") as bar:
-            if self._executor is None:
-                flat = []
-                for seed, part in tasks:
-                    flat.append(job(seed, part, *args))
-                    bar.update()
-            else:
-                futures = {self._executor.submit(job, seed, part, *args): i
-                           for i, (seed, part) in enumerate(tasks)}
-                flat = [None] * len(tasks)
-                for future in as_completed(futures):
-                    flat[futures[future]] = future.result()
-                    bar.update()
+        flat = self._run(job, [(seed, part) for seed in self.seeds for part in parts], args, desc,
+                         "task")
         k = len(parts)
         return [flat[i * k:(i + 1) * k] for i in range(len(self.seeds))]
+
+    def _run(self, job: Callable[..., T], heads: list[tuple[Any, ...]], args: tuple[Any, ...],
+             desc: str, unit: str) -> list[T]:
+        """[job(*head, *args) for head in heads] in order, serially or over the workers."""
+        with tqdm(total=len(heads), desc=desc, unit=unit) as bar:
+            if self._executor is None:
+                out = []
+                for head in heads:
+                    out.append(job(*head, *args))
+                    bar.update()
+                return out
+            futures = {self._executor.submit(job, *head, *args): i for i, head in enumerate(heads)}
+            results: list[Any] = [None] * len(heads)
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update()
+            return results
+
+
+def _start_worker(threads: int, parent: int) -> None:
+    """A worker's initialiser: its thread count, and a watcher that ends it with its stage."""
+    set_threads(threads)
+    threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
+
+
+def _exit_without(parent: int) -> None:
+    """Exit the process once `parent` is no longer its parent (it died and we were re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # mid-job: no cleanup to run, and the stage that wanted the result is gone
 
 
 def map_seeds(job: Callable[..., T], seeds: Sequence[int], *args: Any, workers: int, threads: int,
