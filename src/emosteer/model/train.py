@@ -143,7 +143,7 @@ def train(
                 model.modblock(source, block).modulation.bias.zero_()
     fixed_heads = cfg.heads == "ridge"
     # Pass 1 of the training clips, once: the ridge is fitted on it and training reuses it.
-    pass_one = (_Run.pass_one(model, x_train, cfg.batch_size, device, amp)
+    pass_one = (_first_pass(model, x_train, cfg.batch_size, device, amp)
                 if fixed_heads or cfg.cache_first_pass else None)
     if fixed_heads:
         readout.fit_readout(model, pass_one, np.asarray(y_train), cfg.ridge_lambda)
@@ -207,17 +207,7 @@ class _Run:
 
     def first_pass_cache(self, x: Sliceable) -> torch.Tensor:
         """(N, 512) pass-1 features of every clip, computed once (see EmotionLRM.first_pass_features)."""
-        return self.pass_one(self.model, x, self.cfg.batch_size, self.device, self.amp)
-
-    @staticmethod
-    def pass_one(model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.device,
-                 amp: str) -> torch.Tensor:
-        bs = max(batch_size, 32)
-        dtype = next(model.parameters()).dtype
-        with autocast(device, amp):
-            parts = [model.first_pass_features(_tensor(x[i : i + bs], dtype, device))
-                     for i in range(0, len(x), bs)]
-        return torch.cat(parts).to(dtype)
+        return _first_pass(self.model, x, self.cfg.batch_size, self.device, self.amp)
 
     def epoch(
         self,
@@ -267,6 +257,17 @@ class _Run:
                             first_pass_pooled=None if cache is None else cache[i : i + bs])
                 parts.append(torch.stack([out["valence"], out["arousal"]], dim=1).float())
         return torch.cat(parts).cpu().numpy()
+
+
+def _first_pass(model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.device,
+                amp: str) -> torch.Tensor:
+    """(N, 512) pass-1 features of every clip of x (EmotionLRM.first_pass_features), batched."""
+    bs = max(batch_size, 32)
+    dtype = next(model.parameters()).dtype
+    with autocast(device, amp):
+        parts = [model.first_pass_features(_tensor(x[i : i + bs], dtype, device))
+                 for i in range(0, len(x), bs)]
+    return torch.cat(parts).to(dtype)
 
 
 @contextlib.contextmanager
