@@ -170,6 +170,30 @@ def test_cli_unsteered_npz(setup: dict[str, Path]) -> None:
     assert sorted(p.name for p in setup["dir"].iterdir() if p.name.startswith(".")) == []
 
 
+def test_cli_features_front_end_differing_from_the_checkpoint_warns(
+        setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The file's frontend attribute and frames against the checkpoint's record: one line per fact
+    that both record and that differs; the prediction is still made."""
+    out, ckpt = setup["dir"] / "pred.npz", setup["dir"] / "recorded.pt"
+    save_model(_model(), ckpt, {"frontend": "panns", "frames": FRAMES})
+    _run("--checkpoint", ckpt, "--features", setup["h5"], "--out", out)  # the file records nothing
+    assert "warning" not in capsys.readouterr().err
+    with h5py.File(setup["h5"], "a") as f:
+        f.attrs["frontend"] = "panns"
+    _run("--checkpoint", ckpt, "--features", setup["h5"], "--out", out)
+    assert "warning" not in capsys.readouterr().err
+    save_model(_model(), ckpt, {"frontend": "original", "frames": 101})
+    _run("--checkpoint", ckpt, "--features", setup["h5"], "--out", out)
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"emosteer predict: warning: {setup['h5']} holds frontend panns, {ckpt} was trained on "
+        "original; predicting anyway",
+        f"emosteer predict: warning: {setup['h5']} holds frames {FRAMES}, {ckpt} was trained on "
+        "101; predicting anyway"]
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], predict(_model(), _features())["valence"], atol=1e-6)
+
+
 def test_cli_one_category_for_all(setup: dict[str, Path]) -> None:
     out = setup["dir"] / "steered.npz"
     _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",

@@ -14,7 +14,9 @@ frames (`whole` = the whole file), or over windows of `--frames` frames every `-
 seconds (one row per window, with its start time). Both default to what the checkpoint records it
 was trained on (`emosteer` training writes data.frontend and data.frames into its meta); a flag that
 differs from the record is used, with a warning. A checkpoint without the record (the original's, or
-an older one of ours) defaults to panns and 101 frames (1 s), the pipeline's defaults.
+an older one of ours) defaults to panns and 101 frames (1 s), the pipeline's defaults. --features
+warns the same way when the file's own record (the `frontend` attribute and the frames that
+`emosteer featurize` writes) differs from the checkpoint's.
 
 --strength is one number (negative reverses the modulation) or NEG,POS: separate factors for the
 steered ModBlocks' neg and pos scales (write --strength=-1,3 when NEG is negative).
@@ -147,6 +149,7 @@ def run(args: argparse.Namespace) -> None:
         frontend, frames = audio_front_end(args, meta)
         rows = _audio_rows(audio, frontend, frames, args.hop_seconds)
     else:
+        features_front_end(args.features, args.checkpoint, meta)
         rows = _feature_rows(args.features)
     steer_v = steer_a = None
     if steering:
@@ -198,6 +201,18 @@ def audio_front_end(args: argparse.Namespace, meta: dict) -> tuple[str, int | st
                   f"{args.checkpoint} was trained on; using {given}", file=sys.stderr)
         chosen[key] = given
     return chosen["frontend"], chosen["frames"]
+
+
+def features_front_end(path: Path, checkpoint: Path, meta: dict) -> None:
+    """One stderr line for each front-end fact (log-mel flavour, frames per row) that the features
+    file and the checkpoint both record and that differ: the model sees log-mels it was not
+    trained on. A file or checkpoint without the record (e.g. the original's) says nothing."""
+    info = features_h5.validate_features(path)
+    for key, had in (("frontend", info.attrs.get("frontend")), ("frames", info.frames)):
+        trained = meta.get(key)
+        if had is not None and trained is not None and had != trained:
+            print(f"emosteer predict: warning: {path} holds {key} {had}, {checkpoint} was trained on "
+                  f"{trained}; predicting anyway", file=sys.stderr)
 
 
 def _audio_files(paths: list[Path]) -> list[Path]:
