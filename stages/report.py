@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emosteer import params, pipeline, runtime
+from emosteer import params, pipeline
 from emosteer.evaluation import report
 
 
@@ -13,8 +13,7 @@ def main(p: params.Params) -> None:
     pipeline.write_json(pipeline.HEADLINE, report.headline(pooled))
     pipeline.write_csv(pipeline.PLOTS / "delta_r.csv", report.delta_rows(pooled))
     steer = {"coarse": pipeline.read_metrics(pipeline.METRICS / "steerability" / "coarse.json")}
-    pipeline.write_text(pipeline.REPORT, report.render(baseline, pooled, train,
-                                                       runtime.machine_facts(p.threads), steer))
+    pipeline.write_text(pipeline.REPORT, report.render(baseline, pooled, train, steer))
 
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ POOLED = {"coarse": {"oracle_categorical": _m("oracle_categorical", 9)},
           "control": {"control_global_mean": _m("control_global_mean", 0)}}
 BASELINE = {"n_seeds": 2, "n_val_per_seed": [180, 180], "valence_r": 0.6, "arousal_r": 0.7,
             "valence_r_per_seed": [0.61, 0.59], "arousal_r_per_seed": [0.71, 0.69]}
-TRAIN = {"s0": {"epochs_run": 3, "source": "trained here"}, "s1": {"epochs_run": 4, "source": "x"}}
+MACHINE = {"cpu": "X", "cpu_isa": "AVX2", "torch": "2", "threads": 1}
+TRAIN = {"s0": {"epochs_run": 3, "source": "trained here", "machine": MACHINE},
+         "s1": {"epochs_run": 4, "source": "x", "machine": MACHINE}}
 
 
 def test_report_opens_with_verdicts_and_the_seed_claims():
-    text = report.render(BASELINE, POOLED, TRAIN, {"cpu": "X", "cpu_isa": "AVX2", "torch": "2", "threads": 1})
+    text = report.render(BASELINE, POOLED, TRAIN)
     lines = text.splitlines()
     first_table = next(i for i, line in enumerate(lines) if line.startswith("| grid"))
     assert "Verdicts, pooled over 2 seeds" in "\n".join(lines[:first_table])
@@ -35,7 +37,16 @@ def test_report_opens_with_verdicts_and_the_seed_claims():
     assert row.endswith("| +0.023 / +0.040 |")  # the seed report's claim for 25-bin categorical
     idw = next(line for line in lines if line.startswith("| 25-bin | predicted, IDW"))
     assert idw.endswith("| +0.023 / +0.040 |") and "**hurts** -0.040" in idw
-    assert "| 0 | 0.610 | 0.710 | 3 |" in text and "AVX2" in text
+    assert "| 0 | 0.610 | 0.710 | 3 |" in text and "| 0, 1 | X | AVX2 | 2 | 1 |" in text
+
+
+def test_machine_table_has_a_row_per_machine_that_trained_seeds():
+    """On a cluster seeds may train on different nodes: each machine is named with its seeds."""
+    other = {**MACHINE, "cpu_isa": "AVX512"}
+    train = {"s0": {"machine": MACHINE}, "s1": {"machine": other}, "s2": {"machine": MACHINE},
+             "s3": {}}
+    assert report.machine_lines(train)[2:] == ["| 0, 2 | X | AVX2 | 2 | 1 |",
+                                               "| 1 | X | AVX512 | 2 | 1 |", "| 3 | ? | ? | ? | ? |"]
 
 
 def test_headline_and_delta_rows_are_small_and_long():

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from emosteer.data import split
 from emosteer.model import activations
-from emosteer.model.fit import parts_of
 from emosteer.params import Params
 from emosteer.pipeline import SeedPaths
 from emosteer.steering import signals
@@ -19,7 +19,7 @@ def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
     returns the training clips' bin labels per grid (plot data for the bin-count heatmaps)."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
-    train = parts_of(paths, len(acts.names))["train"]
+    train = np.asarray(split.read_split(paths.split, len(acts.names))["train"], dtype=np.int64)
     out = {}
     for which, size in (("coarse", p.steering.coarse_grid), ("fine", p.grid)):
         grid = Grid(size)
