@@ -138,3 +138,16 @@ def test_scan_is_blockwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     path = _write_raw(tmp_path / "bad.h5", feature=_nan_feature())
     with pytest.raises(EmosteerError, match="NaN or inf at index 4"):
         features.validate_features(path)
+
+
+def test_read_info_checks_structure_but_reads_no_feature_value(tmp_path: Path) -> None:
+    """What `predict --features` needs before streaming: shape and attributes, not a full pass."""
+    path = _write_raw(tmp_path / "inf.h5", feature=_nan_feature())
+    with h5py.File(path, "a") as f:
+        f.attrs["frontend"] = "panns"
+    info = features.read_info(path)
+    assert (info.n, info.frames, info.attrs["frontend"]) == (6, T, "panns")
+    with pytest.raises(EmosteerError, match=r"dataset 'feature': NaN or inf at index 4"):
+        features.validate_features(path)
+    with pytest.raises(EmosteerError, match=r"dataset 'valence': missing"):
+        features.read_info(_write_raw(tmp_path / "bad.h5", valence=None))

@@ -58,6 +58,14 @@ def validate_features(path: str | Path) -> FeaturesInfo:
     return info
 
 
+def read_info(path: str | Path) -> FeaturesInfo:
+    """Shape and attributes after the structural, label and name checks; unlike
+    `validate_features`, no feature value is read, so it costs the same for any file size."""
+    path = Path(path)
+    with open_h5(path) as f, _reading(path):
+        return _check_structure(f, path)
+
+
 def read_labels(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(audio names, valence (N,), arousal (N,)) after the structural and label checks."""
     path = Path(path)
