@@ -10,7 +10,8 @@ import pytest
 
 from emosteer.errors import EmosteerError
 from emosteer.steering.grid import Grid
-from emosteer.data.split import group_of, make_split, original_permutation, read_split, write_split
+from emosteer.data.split import (group_of, make_split, original_permutation, read_parts, read_split,
+                                 write_split)
 
 
 def _segmented(n_clips: int, k: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -153,3 +154,13 @@ def test_write_read_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.json").write_text("{not json")
     with pytest.raises(EmosteerError, match="not a JSON split file"):
         read_split(tmp_path / "junk.json", 20)
+
+
+def test_read_parts_are_read_split_as_int64_arrays(tmp_path: Path) -> None:
+    names, v, a = _segmented(10, 2)
+    path = tmp_path / "split.json"
+    write_split(path, make_split(names, v, a, seed=0), names, {"seed": 0, "mode": "group"})
+    parts = read_parts(path, len(names))
+    assert list(parts) == ["train", "dev", "val"]
+    for part, values in read_split(path, len(names)).items():
+        assert parts[part].dtype == np.int64 and parts[part].tolist() == values

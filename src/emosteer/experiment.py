@@ -17,10 +17,10 @@ import numpy as np
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import evaluate, pooling, stats
-from emosteer.data import features
+from emosteer.data import features, split
 from emosteer.evaluation.evaluate import SeedPredictions, Variant
 from emosteer.model import activations, inference
-from emosteer.model.fit import load_seed_model, parts_of
+from emosteer.model.fit import load_seed_model
 from emosteer.params import Params
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json
 from emosteer.runtime import resolve_device
@@ -47,7 +47,7 @@ def steer_seed(seed: int, task: SteerTask, p: Params) -> evaluate.SeedPrediction
     """Steered predictions of one seed's `part` clips for each variant at each of its strengths."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
-    idx = parts_of(paths, len(acts.names))[task.part]
+    idx = split.read_parts(paths.split, len(acts.names))[task.part]
     clips = evaluate.Clips(valence=acts.valence[idx], arousal=acts.arousal[idx],
                            pred_valence=acts.pred_valence[idx], pred_arousal=acts.pred_arousal[idx],
                            features=features.read_features(FEATURES, idx))
@@ -102,7 +102,7 @@ def steerability_part(seed: int, part: int, p: Params, which: str) -> dict[str, 
     """Shifts of the seed's validation clips under one contiguous share of its populated bins."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
-    idx = parts_of(paths, len(acts.names))["val"]
+    idx = split.read_parts(paths.split, len(acts.names))["val"]
     table = signals.read_h5(paths.signals(which, "h5"))
     bins = np.array_split(np.flatnonzero(table.populated), STEERABILITY_PARTS)[part]
     return steerability.shifts(

@@ -181,6 +181,11 @@ def write_split(
         f.write("\n")
 
 
+def read_parts(path: str | Path, n: int) -> dict[str, np.ndarray]:
+    """`read_split` as int64 index arrays (train, dev, val), ready for fancy indexing."""
+    return {k: np.asarray(v, dtype=np.int64) for k, v in read_split(path, n).items()}
+
+
 def read_split(path: str | Path, n: int) -> dict[str, list[int]]:
     """Indices of each part, checked: integers in [0, n), no repeats, disjoint, covering all rows."""
     path = Path(path)

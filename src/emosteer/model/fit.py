@@ -23,12 +23,6 @@ from emosteer.pipeline import FEATURES, SeedPaths, write_json
 from emosteer.runtime import machine_facts, resolve_device
 
 
-def parts_of(paths: SeedPaths, n: int) -> dict[str, np.ndarray]:
-    """The seed's split of `n` clips as index arrays: train, dev, val."""
-    parts = split.read_split(paths.split, n)
-    return {k: np.asarray(v, dtype=np.int64) for k, v in parts.items()}
-
-
 def load_seed_model(paths: SeedPaths, p: Params) -> EmotionLRM:
     """The seed's trained model, with the passes it was trained with (refused if params differ)."""
     model = checkpoints.load_model(paths.model)
@@ -56,7 +50,7 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
     are kept), or adopt a trained checkpoint."""
     paths = SeedPaths(seed)
     names, valence, arousal = features.read_labels(FEATURES)
-    parts = split.read_split(paths.split, len(names))
+    parts = split.read_parts(paths.split, len(names))
     started = time.perf_counter()
     history: list[dict[str, float]] = []
     mp, tp = p.model, p.train
@@ -74,8 +68,7 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
         model = EmotionLRM(forward_passes=mp.forward_passes, freeze_backbone=mp.freeze_backbone,
                            train_bn0=mp.train_bn0, train_fc1=mp.train_fc1,
                            spec_augment=mp.spec_augment)
-        train_idx = np.asarray(parts["train"], dtype=np.int64)
-        dev_idx = np.asarray(parts["dev"], dtype=np.int64)
+        train_idx, dev_idx = parts["train"], parts["dev"]
         x_train = features.read_features(FEATURES, train_idx)
         x_dev = features.read_features(FEATURES, dev_idx)
         labels = np.stack([valence, arousal], axis=1).astype(np.float32)

@@ -19,7 +19,7 @@ def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
     returns the training clips' bin labels per grid (plot data for the bin-count heatmaps)."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
-    train = np.asarray(split.read_split(paths.split, len(acts.names))["train"], dtype=np.int64)
+    train = split.read_parts(paths.split, len(acts.names))["train"]
     out = {}
     for which, size in (("coarse", p.steering.coarse_grid), ("fine", p.grid)):
         grid = Grid(size)
