@@ -241,7 +241,7 @@ def test_a_config_of_the_wrong_type_is_one_line(tmp_path: Path, field: str, valu
 def test_unreadable_and_missing_files_refused(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(EmosteerError, match="not a readable torch checkpoint"):
+    with pytest.raises(EmosteerError, match="not a torch checkpoint"):
         load_model(garbage)
     with pytest.raises(EmosteerError, match="no such checkpoint file"):
         load_model(tmp_path / "absent.pth")
@@ -297,3 +297,107 @@ def test_any_damaged_checkpoint_is_a_result_or_one_line(at: int, patch: bytes) -
             load_model(path)
         except EmosteerError as exc:
             assert "\n" not in str(exc)
+
+
+# --- dtypes and files that are not checkpoints (issue #24) ------------------------------------
+
+
+RANDOM = np.random.default_rng(1).bytes(1 << 16)
+
+
+def _with_dtype(dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The random state with every floating tensor cast to `dtype` (integer buffers unchanged)."""
+    return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in _random_state().items()}
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex64, torch.uint8])
+def test_weights_that_are_not_floating_point_are_refused_naming_key_and_dtype(
+        tmp_path: Path, dtype: torch.dtype, capfd: pytest.CaptureFixture[str]) -> None:
+    """Before: int64 and bool weights loaded with exit 0 and constant predictions (bool: about 1e13);
+    complex64 printed torch's multi-line warning."""
+    path = tmp_path / "m.pth"
+    torch.save({"model": _with_dtype(dtype)}, path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(EmosteerError) as info:
+            load_model(path)
+    first = next(k for k, v in _random_state().items() if v.is_floating_point())
+    assert str(info.value) == (f"{path}: weight {first!r} is {dtype}, expected a floating-point tensor "
+                               "(float32; float16, bfloat16 and float64 are converted)")
+    assert [str(w.message) for w in caught] == [] and capfd.readouterr().err == ""
+
+
+def test_an_integer_buffer_given_as_float_is_refused(tmp_path: Path) -> None:
+    state = _random_state()
+    key = next(k for k, v in state.items() if not v.is_floating_point())
+    state[key] = state[key].float()
+    path = tmp_path / "m.pth"
+    torch.save({"model": state}, path)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == f"{path}: weight {key!r} is torch.float32, expected an integer tensor"
+
+
+@pytest.mark.parametrize("dtype,how", [(torch.float16, "exact"), (torch.bfloat16, "exact"),
+                                       (torch.float64, "rounded")])
+def test_half_and_double_weights_are_converted_with_one_warning(
+        tmp_path: Path, dtype: torch.dtype, how: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Before: float16/bfloat16 weights loaded silently."""
+    state = _with_dtype(dtype)
+    path = tmp_path / "m.pth"
+    torch.save({"model": state}, path)
+    model = load_model(path)
+    _assert_state_equal(model, {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    n = sum(v.is_floating_point() for v in state.values())
+    name = str(dtype).removeprefix("torch.")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: {n} weights stored as {name}, converted to float32 ({how})"
+        + (f"; the precision {name} lost when they were saved stays lost" if how == "exact" else "")]
+
+
+@pytest.mark.parametrize("content,kind", [
+    (b"\0" * 4096, "starts with b'\\x00\\x00\\x00\\x00'"),  # before: blamed on "the legacy .tar format"
+    (RANDOM, f"starts with {RANDOM[:4]!r}"),
+    (b"hello, this is text\n", "starts with b'hell'"),
+])
+def test_a_file_that_is_not_a_checkpoint_says_so(tmp_path: Path, content: bytes, kind: str) -> None:
+    path = tmp_path / "m.pth"
+    path.write_bytes(content)
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == (f"{path}: not a torch checkpoint (torch.save writes a zip archive, or "
+                               f"a pickle before torch 1.6; this file {kind})")
+
+
+def test_a_zip_that_is_not_torchs_says_so(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "m.pth"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("notes/hello.txt", "not a checkpoint")
+    with pytest.raises(EmosteerError) as info:
+        load_model(path)
+    assert str(info.value) == (f"{path}: not a torch checkpoint: a zip archive without the data.pkl "
+                               "that torch.save writes (first entry 'notes/hello.txt')")
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(EmosteerError, match=r"not a torch checkpoint: a damaged zip archive"):
+        load_model(path)
+
+
+def test_a_failed_write_at_save_is_one_line(tmp_path: Path) -> None:
+    """Before: torch's zip writer turned the OSError of a full disk into a RuntimeError traceback.
+    RLIMIT_FSIZE makes any write past 1 MiB fail (EFBIG) for the length of the test."""
+    import resource
+    import signal
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+    try:
+        with pytest.raises(EmosteerError) as info:
+            save_model(EmotionLRM(), tmp_path / "m.pt", {})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert str(info.value) == f"{tmp_path / 'm.pt'}: cannot write (File too large)"
+    assert list(tmp_path.iterdir()) == []

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.pipeline_copy import DVC, env, leftover_temp_files, make_repo, results, run
+from tests.pipeline_copy import DVC, env, leftover_temp_files, make_repo, results, run, up_to_date
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")]
@@ -123,6 +123,6 @@ def test_sigkill_in_train_and_in_evaluate_then_rerun_matches_an_uninterrupted_ru
     assert "evaluate_9bin" not in locked_stages(repo)
 
     run(DVC + ["repro"], repo)
-    assert "Data and pipelines are up to date" in run(DVC + ["status"], repo)
+    assert up_to_date(repo)
     assert results(repo) == reference
     assert leftover_temp_files(repo) == []

@@ -7,17 +7,23 @@ Three kinds of checkpoint are understood:
   that bare state dict), in the final naming or the older one without `<target>_modulation.`;
 - a PANNs AudioSet Cnn6 checkpoint, which only fills the backbone (`load_panns_backbone`); given to
   `load_model` it is refused, because the valence/arousal heads would be untrained.
-Every load goes through torch.load(weights_only=True); keys and shapes are checked strictly and a
-mismatch names the first offending keys.
+Every load goes through torch.load(weights_only=True), after a look at the file's first bytes (a
+file that is neither torch's zip archive nor a pickle is "not a torch checkpoint"). Keys and shapes
+are checked strictly and a mismatch names the first offending keys; every weight must be finite and
+of the model's kind: floating point (float32, or float16/bfloat16/float64, converted to float32 with
+one warning line) where the model has floats, integers where it has counters.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import pickle
 import re
 import struct
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +34,19 @@ from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 from emosteer.model.lrm import EmotionLRM
 
+log = logging.getLogger(__name__)
+
 FORMAT = "emosteer/1"
 MAX_KEYS_SHOWN = 4
 CONFIG_TYPES = {"forward_passes": int, "freeze_backbone": bool, "train_bn0": bool,
                 "train_fc1": bool, "spec_augment": bool}
 CONFIG_KEYS = tuple(CONFIG_TYPES)
 EXTRACTOR_PREFIXES = ("spectrogram_extractor.", "logmel_extractor.")
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive (torch >= 1.6)
+PICKLE_MAGIC = b"\x80"  # a pickle of protocol >= 2: torch.save before 1.6
+# Floating dtypes converted to float32 on load: half precision widens exactly (what it lost when
+# the weights were saved stays lost), double precision is rounded.
+CONVERTED = {torch.float16: "exact", torch.bfloat16: "exact", torch.float64: "rounded"}
 
 # Old original naming: lrm.from_<src>_to_<tgt>.* -> final: lrm.<tgt>_modulation.from_<src>_to_<tgt>.*
 _OLD_LRM_KEY = re.compile(
@@ -68,9 +81,13 @@ def save_model(model: EmotionLRM, path: str | os.PathLike[str], meta: dict[str, 
         "meta": meta,
     }
     # A file object, not a path: torch names the archive inside after the path, and a random
-    # temp name would make equal models differ in bytes (and in DVC's hash).
+    # temp name would make equal models differ in bytes (and in DVC's hash). In memory first (a
+    # model is tens of MB): torch's zip writer turns a failed write (a full disk) into a RuntimeError
+    # traceback, a plain write gives the OSError that `replacing` makes one line.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with replacing(path) as tmp, open(tmp, "wb") as f:
-        torch.save(payload, f)
+        f.write(buffer.getbuffer())
 
 
 def load_model(path: str | os.PathLike[str]) -> EmotionLRM:
@@ -112,7 +129,7 @@ def load_panns_backbone(model: EmotionLRM, path: str | os.PathLike[str]) -> None
     current = base.state_dict()
     expected = {k: v for k, v in current.items() if not k.startswith(EXTRACTOR_PREFIXES)}
     _check_keys(expected, state, path)
-    base.load_state_dict({**current, **state}, strict=True)
+    base.load_state_dict({**current, **_as_model_dtypes(expected, state, path)}, strict=True)
 
 
 def _load_ours(payload: dict[str, Any], path: str | os.PathLike[str]) -> EmotionLRM:
@@ -138,6 +155,7 @@ def _safe_load(path: str | os.PathLike[str]) -> Any:
     """torch.load with weights_only=True; refuse pickled objects with one clear line."""
     if not Path(path).is_file():
         raise EmosteerError(f"{path}: no such checkpoint file")
+    _check_container(path)
     try:
         with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. torch's note on a damaged protocol byte
@@ -146,6 +164,31 @@ def _safe_load(path: str | os.PathLike[str]) -> Any:
         raise EmosteerError(f"{path}: {_refusal(str(exc))}") from None
     except DAMAGED as exc:
         raise EmosteerError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
+
+
+def _check_container(path: str | os.PathLike[str]) -> None:
+    """Refuse, from its first bytes, a file that torch.save cannot have written (torch would try
+    it as its legacy .tar format and blame that)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None
+    if head.startswith(PICKLE_MAGIC):
+        return
+    if head != ZIP_MAGIC:
+        raise EmosteerError(f"{path}: not a torch checkpoint (torch.save writes a zip archive, or a "
+                            f"pickle before torch 1.6; this file starts with {head!r})")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise EmosteerError(f"{path}: not a torch checkpoint: a damaged zip archive "
+                            f"({_first_line(exc)})") from None
+    if not any(name.endswith("/data.pkl") for name in names):
+        first = repr(names[0]) if names else "none"
+        raise EmosteerError(f"{path}: not a torch checkpoint: a zip archive without the data.pkl that "
+                            f"torch.save writes (first entry {first})")
 
 
 # What torch.load raises on a damaged file besides UnpicklingError (measured by overwriting bytes
@@ -212,8 +255,40 @@ def _final_name(key: str) -> str:
 
 
 def _load_strict(model: EmotionLRM, state: dict[str, torch.Tensor], path: str | os.PathLike[str]) -> None:
-    _check_keys(model.state_dict(), state, path)
-    model.load_state_dict(state, strict=True)
+    expected = model.state_dict()
+    _check_keys(expected, state, path)
+    model.load_state_dict(_as_model_dtypes(expected, state, path), strict=True)
+
+
+def _as_model_dtypes(
+    expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], path: str | os.PathLike[str]
+) -> dict[str, torch.Tensor]:
+    """`got` in the model's dtypes: a float weight must be floating point (float16, bfloat16 and
+    float64 are converted to float32, with one warning line for the file), an integer buffer (a
+    BatchNorm's counter) an integer. Anything else (bool, complex, an int where a float belongs)
+    is refused naming the first such key: load_state_dict would cast it silently."""
+    out: dict[str, torch.Tensor] = {}
+    converted: dict[torch.dtype, int] = {}
+    for key, want in expected.items():
+        value = got[key]
+        if want.is_floating_point():
+            if value.dtype != want.dtype and value.dtype not in CONVERTED:
+                raise EmosteerError(f"{path}: weight {key!r} is {value.dtype}, expected a floating-point "
+                                    "tensor (float32; float16, bfloat16 and float64 are converted)")
+            if value.dtype in CONVERTED:
+                converted[value.dtype] = converted.get(value.dtype, 0) + 1
+        elif value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
+            raise EmosteerError(f"{path}: weight {key!r} is {value.dtype}, expected an integer tensor")
+        out[key] = value.to(want.dtype)
+    parts = []
+    for dtype, count in converted.items():
+        name = str(dtype).removeprefix("torch.")
+        how = CONVERTED[dtype]
+        lost = f"; the precision {name} lost when they were saved stays lost" if how == "exact" else ""
+        parts.append(f"{count} weights stored as {name}, converted to float32 ({how}){lost}")
+    if parts:
+        log.warning("%s: %s", path, "; ".join(parts))
+    return out
 
 
 def _check_keys(

@@ -1,0 +1,47 @@
+"""JSON text parsed strictly, for files that come from elsewhere (steering tables, splits, metrics).
+
+`json.loads` keeps the last of two equal keys without a word (parsers differ on which one wins, so
+the same file means different things to different tools), and an integer of more than 4300 digits
+raises a ValueError that is not a JSONDecodeError. `loads` refuses both in one EmosteerError line;
+a syntax error is one line too. Leaf module: imports nothing of ours but errors.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from emosteer.errors import EmosteerError
+
+MAX_INT_DIGITS = 4300  # Python's default int_max_str_digits: what int() reads from text
+
+
+def loads(text: str, where: object) -> Any:
+    """Parse `text`; `where` (the file) starts every error line. RecursionError (nesting) is
+    left to the caller, which names it in its own words."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_int=_int)
+    except json.JSONDecodeError as exc:
+        raise EmosteerError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except _Refused as exc:
+        raise EmosteerError(f"{where}: not valid JSON ({exc})") from None
+
+
+class _Refused(ValueError):
+    """Raised from inside the parser's hooks; `loads` adds the file."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Refused(f"key {key!r} twice in one object")
+        out[key] = value
+    return out
+
+
+def _int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _Refused(f"an integer of {digits} digits; at most {MAX_INT_DIGITS} are read")
+    return int(text)
