@@ -1,16 +1,24 @@
-"""Build data/features.h5 from the configured source: synthetic, a features HDF5, or Emo-Soundscapes."""
+"""Build data/features.h5 from the configured source (synthetic, a features HDF5, or Emo-Soundscapes)
+and write what it ran on to metrics/data.json: clips used and skipped, rates, channels, warnings."""
 
 from __future__ import annotations
 
+import sys
+
 from emosteer import params, pipeline
-from emosteer.data import featurize
+from emosteer.data import featurize, survey
 from emosteer.data.synth import SynthConfig
 
 
 def main(p: params.Params) -> None:
     d = p.data
     synth = SynthConfig(**d.synthetic.model_dump()) if d.source == "synthetic" else None
-    featurize.build_features(d.source, d.path, pipeline.FEATURES, d.frontend, d.frames, synth)
+    found = survey.survey(d.source, d.path, d.frames, d.rating_range, d.drop, synth, progress=True)
+    for line in survey.describe(found.facts):  # what `emosteer data check` prints
+        print(f"emosteer stage data: {line}", file=sys.stderr)
+    featurize.build_features(d.source, d.path, pipeline.FEATURES, d.frontend, d.frames, synth,
+                             surveyed=found)
+    pipeline.write_json(pipeline.DATA_FACTS, found.facts)
 
 
 if __name__ == "__main__":

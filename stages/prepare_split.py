@@ -1,7 +1,10 @@
 """Split the clips, once per seed, into train (fits the model, makes the signals), dev (picks the
-strength, logs dev r) and val (only reported); segments of one clip always stay on one side."""
+strength, logs dev r) and val (only reported); segments of one clip, and the clips of one group of
+the `data.groups` table, always stay on one side."""
 
 from __future__ import annotations
+
+import sys
 
 from emosteer import params, pipeline
 from emosteer.data import features, split
@@ -10,11 +13,17 @@ from emosteer.data import features, split
 def main(p: params.Params) -> None:
     names, valence, arousal = features.read_labels(pipeline.FEATURES)
     s = p.split
+    table = split.read_groups(p.data.groups) if p.data.groups else None
+    if table and (missing := split.unmatched(names, table)):
+        print(f"emosteer stage prepare_split: warning: {p.data.groups}: {len(missing)} of its clips are "
+              f"not in the data (first: {missing[0]!r}); their rows are ignored", file=sys.stderr)
+    meta = {**s.model_dump(), **({"groups": p.data.groups} if table else {})}
     for seed in p.seeds:
         parts = split.make_split(names, valence, arousal, val_fraction=s.val_fraction,
                                  dev_fraction=s.dev_fraction, seed=seed, mode=s.mode,
-                                 stratify_grid=p.steering.coarse_grid if s.stratify else None)
-        split.write_split(pipeline.SeedPaths(seed).split, parts, names, {"seed": seed, **s.model_dump()})
+                                 stratify_grid=p.steering.coarse_grid if s.stratify else None,
+                                 groups=table)
+        split.write_split(pipeline.SeedPaths(seed).split, parts, names, {"seed": seed, **meta})
 
 
 if __name__ == "__main__":

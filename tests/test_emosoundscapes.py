@@ -102,7 +102,10 @@ def _assert_nothing_written(out: Path) -> None:
         (lambda r: (r / "ratings" / "Valence.csv").write_text("a.wav,0.1\nb.wav,1.5\n"),
          r"Valence\.csv: field 'Rating': 1.5 outside \[-1, 1\] at index 1"),
         (lambda r: (r / "ratings" / "Valence.csv").write_text("FileName,Rating\na.wav,0.1\n"),
-         r"Valence\.csv: field 'Rating': 'Rating' is not a number at index 0 \(the file has no header\)"),
+         r"Valence\.csv: field 'Rating': 'Rating' is not a number at index 0: a header row\? The rating "
+         r"files have none \(FileName,Rating on every line\); delete that line"),
+        (lambda r: (r / "ratings" / "Valence.csv").write_text("a.wav,0.1\nb.wav,x\n"),
+         r"Valence\.csv: field 'Rating': 'x' is not a number at index 1 \(the file has no header\)"),
         (lambda r: (r / "ratings" / "Arousal.csv").unlink(), r"no Arousal\.csv below"),
         (lambda r: (r / "600_Sounds" / "a.wav").write_bytes(b"RIFF garbage"), r"a\.wav: audio: unreadable"),
     ],

@@ -434,7 +434,7 @@ def test_cli_nan_weight_writes_nothing(setup: dict[str, Path]) -> None:
 
 
 def _our_table(setup: dict[str, Path], model_file: Path) -> Path:
-    from emosteer.steering.grid import Grid
+    from emosteer.grid import Grid
     from emosteer.steering.signals import Provenance, aggregate, write_json
 
     rng = np.random.default_rng(0)
@@ -598,12 +598,19 @@ def test_audio_refuses_a_bad_front_end_record(clips: dict[str, Path], meta: dict
         _run("--checkpoint", ckpt, "--audio", clips["long"], "--out", clips["dir"] / "x.npz")
 
 
-def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path]) -> None:
+def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     from emosteer.data.frontend import load_audio, logmel
 
     out = clips["dir"] / "hop.npz"
     _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], clips["short"], "--out", out,
          "--frames", "32", "--hop-seconds", "0.25")
+    err = capsys.readouterr().err.splitlines()
+    # the window in seconds (31 hops of 10 ms), and the 0.5-s file that a window + a hop (0.56 s) outlasts
+    assert err[0] == "emosteer predict: windows of 32 frames = 0.31 s of audio, one every 0.25 s: 6 rows from 2 files"
+    assert err[1].startswith("emosteer predict: note: 1 of 2 files give one window only, at 0 s: a second "
+                             f"needs 0.56 s (window 0.31 + hop 0.25); first: {clips['short']} (0.50 s)")
+    assert len(err) == 2
     win = 31 * 320  # samples of a 32-frame window
     y = load_audio(clips["long"])  # 1.5 s = 48000 samples: windows at 0, .25, .5, .75, 1.0 s
     starts = [0, 8000, 16000, 24000, 32000]
@@ -611,10 +618,25 @@ def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path]) -> N
     with np.load(out) as z:
         assert list(z["audio_name"]) == [str(clips["long"])] * 5 + [str(clips["short"])]
         np.testing.assert_allclose(z["start_seconds"], [0, 0.25, 0.5, 0.75, 1.0, 0.0])
+        np.testing.assert_allclose(z["window_seconds"], [0.31] * 6)
         np.testing.assert_allclose(z["valence"][:5], ref["valence"], atol=1e-6)
     rows = _csv_rows(out.with_suffix(".csv"))
-    assert rows[0] == ["audio_name", "start_seconds", "valence", "arousal"]
+    assert rows[0] == ["audio_name", "start_seconds", "window_seconds", "valence", "arousal"]
     assert [r[1] for r in rows[1:]] == ["0.000", "0.250", "0.500", "0.750", "1.000", "0.000"]
+    assert {r[2] for r in rows[1:]} == {"0.310"}
+
+
+def test_hop_longer_than_the_clip_says_so(clips: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's case: --hop-seconds 2 on a clip no longer than the window gives one row at 0 s,
+    and says why (here a 1.5-s clip and a 1.01-s window: 101 frames)."""
+    out = clips["dir"] / "one.npz"
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], "--out", out, "--frames", "101",
+         "--hop-seconds", "2")
+    err = capsys.readouterr().err
+    assert "windows of 101 frames = 1.00 s of audio, one every 2 s: 1 rows from 1 files" in err
+    assert f"1 of 1 files give one window only, at 0 s: a second needs 3.00 s (window 1.00 + hop 2); first: {clips['long']} (1.50 s)" in err
+    with np.load(out) as z:
+        assert list(z["start_seconds"]) == [0.0] and list(z["window_seconds"]) == [1.0]
 
 
 def test_audio_bad_file_is_one_line_and_nothing_written(clips: dict[str, Path],
@@ -710,3 +732,49 @@ def test_cli_device_and_threads_flags(setup: dict[str, Path]) -> None:
         with pytest.raises(EmosteerError, match="cuda requested but torch sees no CUDA device"):
             _run(*_base_args(setup, bad), "--device", "cuda")
         assert not bad.exists()
+        with pytest.raises(EmosteerError, match="amp: bf16 is mixed precision on CUDA, and this run computes on the cpu"):
+            _run(*_base_args(setup, bad), "--amp", "bf16")  # --device auto resolves to the CPU
+        assert not bad.exists()
+
+
+def test_cli_npz_and_csv_are_committed_together(setup: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the NPZ was renamed into place before the CSV was written, so a CSV that failed
+    (exit 2) left a new NPZ beside the old CSV. Now both are written, then both renamed."""
+    import errno
+    import os
+
+    out, csv_out = setup["dir"] / "p.npz", setup["dir"] / "p.csv"
+    _run(*_base_args(setup, out), "--csv", csv_out)
+    before = (_digest(out), _digest(csv_out))
+
+    class Full:
+        def __init__(self, f) -> None:
+            pass
+
+        def writerow(self, row) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(predict_cli.csv, "writer", Full)
+    with pytest.raises(EmosteerError, match=r"cannot write \(No space left on device\)"):
+        _run(*_base_args(setup, out), "--csv", csv_out, "--forward-passes", "1")  # other values
+    assert (_digest(out), _digest(csv_out)) == before
+    assert sorted(p.name for p in setup["dir"].iterdir() if p.name.startswith(".")) == []
+
+
+def test_cli_threads_has_params_yamls_limit(setup: dict[str, Path]) -> None:
+    out = setup["dir"] / "t.npz"
+    with pytest.raises(EmosteerError, match=r"--threads: Input should be less than or equal to 256 \(got 1000000\)"):
+        _run(*_base_args(setup, out), "--threads", "1000000")
+    assert not out.exists()
+
+
+def test_cli_names_from_files_are_escaped_in_messages(setup: dict[str, Path],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: the unknown-category message listed the table's names raw: a newline or escape code
+    in a name reached the terminal."""
+    table, _ = _table(setup["dir"] / "weird.json", ["calm\n\x1b[31mred"])
+    code = main(["predict", *map(str, _base_args(setup, setup["dir"] / "x.npz")), "--steering-json", str(table),
+                 "--category", "sad\x1b[2J"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "\x1b" not in err
+    assert "unknown category 'sad\\x1b[2J'" in err and "known: 'calm\\n\\x1b[31mred'" in err

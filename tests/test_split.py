@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from emosteer.errors import EmosteerError
-from emosteer.steering.grid import Grid
-from emosteer.data.split import (group_of, make_split, original_permutation, read_parts, read_split,
-                                 write_split)
+from emosteer.grid import Grid
+from emosteer.data.split import (group_ids, group_of, make_split, original_permutation, read_groups,
+                                 read_parts, read_split, unmatched, write_split)
 
 
 def _segmented(n_clips: int, k: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -152,7 +152,7 @@ def test_write_read_round_trip_and_errors(tmp_path: Path) -> None:
     with pytest.raises(EmosteerError, match="key 'train': missing"):
         read_split(broken(train=None), 20)
     (tmp_path / "junk.json").write_text("{not json")
-    with pytest.raises(EmosteerError, match="not a JSON split file"):
+    with pytest.raises(EmosteerError, match="not valid JSON"):
         read_split(tmp_path / "junk.json", 20)
 
 
@@ -164,3 +164,90 @@ def test_read_parts_are_read_split_as_int64_arrays(tmp_path: Path) -> None:
     assert list(parts) == ["train", "dev", "val"]
     for part, values in read_split(path, len(names)).items():
         assert parts[part].dtype == np.int64 and parts[part].tolist() == values
+
+
+# --- groups tables (data.groups) ---------------------------------------------------------------
+
+
+def _mixed_set(n_groups: int = 60, seed: int = 0):
+    """Groups of five near-duplicate clips (a source and four mixes made from it) sharing one random
+    label: any model that recognises a clip it has seen predicts a leaked clip's label."""
+    rng = np.random.default_rng(seed)
+    names, x, v, a, table = [], [], [], [], []
+    for g in range(n_groups):
+        centre, (lv, la) = rng.standard_normal(16), rng.uniform(-0.9, 0.9, 2)
+        for member in (f"src{g}.wav", *(f"mix{g}{k}.wav" for k in "abcd")):
+            names.append(member)
+            x.append(centre + 0.05 * rng.standard_normal(16))
+            v.append(lv + 0.02 * rng.standard_normal())
+            a.append(la + 0.02 * rng.standard_normal())
+            table.append((member, f"g{g}"))
+    return names, np.array(x), np.clip(v, -1, 1), np.clip(a, -1, 1), table
+
+
+def _nearest_neighbour_r(x: np.ndarray, y: np.ndarray, split: dict[str, list[int]]) -> float:
+    """r on val of a 1-nearest-neighbour regressor fitted on train: high only if val clips have
+    near-duplicates in train."""
+    train, val = np.array(split["train"]), np.array(split["val"])
+    d = ((x[val, None, :] - x[None, train, :]) ** 2).sum(-1)
+    return float(np.corrcoef(y[val], y[train][d.argmin(axis=1)])[0, 1])
+
+
+@pytest.mark.parametrize("mode", ["group", "original"])
+def test_a_groups_table_stops_the_leak_that_inflates_r(mode: str) -> None:
+    names, x, v, a, table = _mixed_set()
+    for seed in (0, 1, 2):
+        leaky = make_split(names, v, a, seed=seed, mode=mode, stratify_grid=3)
+        kept = make_split(names, v, a, seed=seed, mode=mode, stratify_grid=3, groups=table)
+        _assert_partition(kept, len(names))
+        side = {}
+        for part, idx in kept.items():
+            for i in idx:
+                side.setdefault(table[i][1], set()).add(part)
+        assert all(len(parts) == 1 for parts in side.values())
+        assert _nearest_neighbour_r(x, v, leaky) > 0.8  # the leak is real: without the table r is inflated
+        assert abs(_nearest_neighbour_r(x, v, kept)) < 0.35  # with it, no clip has a twin in train
+
+
+def test_group_ids_join_groups_through_shared_clips() -> None:
+    names = ["m1.wav", "a.wav", "b.wav", "m2.wav", "c.wav", "d.wav_seg0", "d.wav_seg1", "e.wav"]
+    table = [("m1.wav", "m1"), ("a.wav", "m1"), ("b.wav", "m1"), ("m2.wav", "m2"), ("b.wav", "m2"),
+             ("c.wav", "m2"), ("d.wav", "x"), ("nowhere.wav", "x")]
+    ids = group_ids(names, table)
+    assert len(set(ids[:5])) == 1  # b.wav is in both mixes: one group
+    assert ids[5] == ids[6] != ids[0] and ids[7] not in (ids[0], ids[5])
+    def partition(ns: list[str], gs: np.ndarray) -> set[frozenset[str]]:
+        return {frozenset(n for n, g in zip(ns, gs) if g == k) for k in set(gs.tolist())}
+
+    assert len(partition(names, ids)) == 3
+    assert partition(names[::-1], group_ids(names[::-1], table)) == partition(names, ids)  # order-free
+    assert unmatched(names, table) == ["nowhere.wav"]
+    with pytest.raises(EmosteerError, match="none of its 1 clips is among the 8 rows' clip names"):
+        group_ids(names, [("zzz", "g")])
+
+
+def test_groups_table_format(tmp_path: Path) -> None:
+    path = tmp_path / "groups.csv"
+    path.write_text("clip,group\nm1.wav,m1\n\na.wav,m1\n")
+    assert read_groups(path) == [("m1.wav", "m1"), ("a.wav", "m1")]
+    for text, message in (("m1.wav,m1\n", "expected the header line 'clip,group' at index 0, got 'm1.wav,m1'"),
+                          ("clip,group\nm1.wav\n", "expected 2 columns \\(clip,group\\), got 1 at index 1"),
+                          ("clip,group\nm1.wav,\n", "field 'group': empty at index 1"),
+                          ("clip,group\n", "no rows after the header")):
+        path.write_text(text)
+        with pytest.raises(EmosteerError, match=message):
+            read_groups(path)
+
+
+def test_without_a_table_the_split_is_what_it_was() -> None:
+    """The groups rule changed code, not results: the same splits as the segment rule alone gave
+    (indices pinned from the code before groups tables)."""
+    names, v, a = _segmented(10, 2, seed=3)
+    assert make_split(names, v, a, seed=0)["val"] == make_split(names, v, a, seed=0, groups=None)["val"]
+    assert make_split(names, v, a, mode="original")["val"] == sorted(original_permutation(20)[14:].tolist())
+
+
+def test_original_mode_with_singleton_groups_is_the_original_cut() -> None:
+    names, v, a = _segmented(30, 1)
+    table = [(group_of(n), group_of(n)) for n in names]
+    assert make_split(names, v, a, mode="original", groups=table) == make_split(names, v, a, mode="original")

@@ -11,7 +11,8 @@ labels and names checked first, every block of `feature` checked for NaN/inf as 
 --audio takes files or folders (searched recursively for audio files), decodes any format and
 sample rate the front end reads, and computes log-mels with `--frontend` over the first `--frames`
 frames (`whole` = the whole file), or over windows of `--frames` frames every `--hop-seconds`
-seconds (one row per window, with its start time). Both default to what the checkpoint records it
+seconds (one row per window, with its start time and the window's length in seconds; a stderr line
+states the window, and names the files too short for a second window). Both default to what the checkpoint records it
 was trained on (`emosteer` training writes data.frontend and data.frames into its meta); a flag that
 differs from the record is used, with a warning. A checkpoint without the record (the original's, or
 an older one of ours) defaults to panns and 101 frames (1 s), the pipeline's defaults. --features
@@ -22,10 +23,11 @@ warns the same way when the file's own record (the `frontend` attribute and the 
 steered ModBlocks' neg and pos scales (write --strength=-1,3 when NEG is negative).
 
 OUT.npz holds, in row order: audio_name (N,) str, valence, arousal (N,) float32 (final pass),
-valence_128d, arousal_128d (N, 128) float32 (final pass), and start_seconds (N,) with --hop-seconds.
-The CSV (always for --audio, default OUT with suffix .csv; with --features only if --csv is given)
-has the columns audio_name, [start_seconds,] valence, arousal. Both are written atomically and only
-when every prediction is finite; no output may be one of the inputs. See docs/model.md.
+valence_128d, arousal_128d (N, 128) float32 (final pass), and start_seconds, window_seconds (N,)
+with --hop-seconds. The CSV (always for --audio, default OUT with suffix .csv; with --features only
+if --csv is given) has the columns audio_name, [start_seconds, window_seconds,] valence, arousal.
+Both are written to temp files and renamed together (a failure renames neither), and only when
+every prediction is finite; no output may be one of the inputs. See docs/model.md.
 """
 
 from __future__ import annotations
@@ -41,14 +43,14 @@ import numpy as np
 from tqdm import tqdm
 
 from emosteer import params
-from emosteer.atomic import refuse_overwrite, replacing
+from emosteer.atomic import refuse_overwrite, replacing_all
 from emosteer.constants import AMPS, DEVICES, FRONTENDS, HOP_LENGTH, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
 from emosteer.data import features as features_h5
 from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel
-from emosteer.errors import EmosteerError
+from emosteer.errors import EmosteerError, one_line
 from emosteer.model.checkpoints import load_checkpoint
 from emosteer.model.inference import predict
-from emosteer.runtime import resolve_device, set_threads
+from emosteer.runtime import check_amp, resolve_device, set_threads
 from emosteer.model.lrm import EmotionLRM
 from emosteer.steering import selection, signals
 
@@ -119,6 +121,7 @@ class Rows:
     names: list[str]
     blocks: Iterable[np.ndarray]  # (b, T, 64) float32 blocks whose rows add up to len(names)
     start_seconds: np.ndarray | None = None
+    window_seconds: float | None = None  # with --hop-seconds: the audio one window covers
 
 
 def run(args: argparse.Namespace) -> None:
@@ -142,8 +145,8 @@ def run(args: argparse.Namespace) -> None:
         raise EmosteerError(f"{csv_out}: --csv and --out are the same file")
 
     if args.threads is not None:
-        set_threads(args.threads)
-    resolve_device(args.device)  # cuda without CUDA: refused before any work
+        set_threads(params.check_value(params.Threads, args.threads, "--threads"))
+    check_amp(resolve_device(args.device), args.amp)  # cuda without CUDA, amp on the CPU: refused first
     model, meta = load_checkpoint(args.checkpoint)
     if audio is not None:
         frontend, frames = audio_front_end(args, meta)
@@ -159,9 +162,13 @@ def run(args: argparse.Namespace) -> None:
     arrays = {"audio_name": np.array(rows.names, dtype=str), **out}
     if rows.start_seconds is not None:
         arrays["start_seconds"] = rows.start_seconds
-    write_npz(args.out, arrays)
-    if csv_out is not None:
-        write_csv(csv_out, rows.names, out["valence"], out["arousal"], rows.start_seconds)
+        arrays["window_seconds"] = np.full(len(rows.names), rows.window_seconds)
+    outputs = [args.out] + ([csv_out] if csv_out is not None else [])
+    with replacing_all(outputs) as temps:  # both written, then both renamed: never one alone
+        write_npz(temps[0], arrays)
+        if csv_out is not None:
+            write_csv(temps[1], rows.names, out["valence"], out["arousal"], rows.start_seconds,
+                      rows.window_seconds)
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -211,8 +218,8 @@ def features_front_end(path: Path, checkpoint: Path, meta: dict) -> None:
     for key, had in (("frontend", info.attrs.get("frontend")), ("frames", info.frames)):
         trained = meta.get(key)
         if had is not None and trained is not None and had != trained:
-            print(f"emosteer predict: warning: {path} holds {key} {had}, {checkpoint} was trained on "
-                  f"{trained}; predicting anyway", file=sys.stderr)
+            print(one_line(f"emosteer predict: warning: {path} holds {key} {had}, {checkpoint} was "
+                           f"trained on {trained}; predicting anyway"), file=sys.stderr)
 
 
 def _audio_files(paths: list[Path]) -> list[Path]:
@@ -263,6 +270,7 @@ def _audio_rows(files: list[Path], flavour: str, frames: int | str, hop_seconds:
     names: list[str] = []
     starts: list[float] = []
     specs: list[np.ndarray] = []
+    single: list[tuple[Path, float]] = []  # with a hop: files too short for a second window
     for path in tqdm(files, desc="audio", unit="file", disable=len(files) < 20, leave=False):
         y = load_audio(path)
         if frames == WHOLE:
@@ -275,13 +283,34 @@ def _audio_rows(files: list[Path], flavour: str, frames: int | str, hop_seconds:
             continue
         win = (frames - 1) * HOP_LENGTH  # samples whose centred STFT has exactly `frames` frames
         hop = max(1, int(round(hop_seconds * SAMPLE_RATE)))
+        if y.size < win + hop:
+            single.append((path, y.size / SAMPLE_RATE))
         for s in range(0, max(y.size - win, 0) + 1, hop):
             specs.append(logmel(y[s : s + win], flavour, frames))
             names.append(str(path))
             starts.append(s / SAMPLE_RATE)
     blocks = [s[None] for s in specs] if frames == WHOLE else [np.stack(specs)]
-    start_seconds = np.array(starts, dtype=np.float64) if hop_seconds is not None else None
-    return Rows(names=names, blocks=blocks, start_seconds=start_seconds)
+    if hop_seconds is None:
+        return Rows(names=names, blocks=blocks)
+    window = (frames - 1) * HOP_LENGTH / SAMPLE_RATE
+    _say_windows(len(files), len(names), frames, window, hop_seconds, single)
+    return Rows(names=names, blocks=blocks, start_seconds=np.array(starts, dtype=np.float64),
+                window_seconds=window)
+
+
+def _say_windows(n_files: int, n_rows: int, frames: int, window: float, hop: float,
+                 single: list[tuple[Path, float]]) -> None:
+    """One stderr line stating the window in seconds, and one naming the files that a window plus
+    a hop does not fit (one row at 0 s; shorter than the window: padded, as featurize pads)."""
+    print(f"emosteer predict: windows of {frames} frames = {window:.2f} s of audio, one every "
+          f"{hop:g} s: {n_rows} rows from {n_files} files", file=sys.stderr)
+    if single:
+        path, seconds = single[0]
+        more = f" and {len(single) - 1} more" if len(single) > 1 else ""
+        print(f"emosteer predict: note: {len(single)} of {n_files} files give one window only, at 0 s: "
+              f"a second needs {window + hop:.2f} s (window {window:.2f} + hop {hop:g}); first: "
+              f"{path} ({seconds:.2f} s{', padded' if seconds < window else ''}){more}; "
+              "use a shorter --hop-seconds or --frames", file=sys.stderr)
 
 
 def _check_frames(frames: int, where: str) -> None:
@@ -320,7 +349,7 @@ def steering_vectors(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.n
             where = f"{args.category_file} line {line}" if args.category_file else "--category"
             raise EmosteerError(
                 f"{where}: unknown category {name!r} (not in {args.steering_json}; "
-                f"known: {', '.join(sorted(table)[:6])}{', ...' if len(table) > 6 else ''})"
+                f"known: {', '.join(map(repr, sorted(table)[:6]))}{', ...' if len(table) > 6 else ''})"
             )
     if args.category is not None:
         return table[args.category]
@@ -341,9 +370,9 @@ def warn_model_mismatch(table_path: Path, checkpoint: Path) -> bool:
     actual = signals.file_sha256(checkpoint)
     if actual == recorded:
         return False
-    print(
+    print(one_line(
         f"emosteer predict: warning: {table_path} was built with model sha256 {recorded[:12]}..., "
-        f"but {checkpoint} is {actual[:12]}...: its signals may not fit this model",
+        f"but {checkpoint} is {actual[:12]}...: its signals may not fit this model"),
         file=sys.stderr,
     )
     return True
@@ -404,25 +433,25 @@ def _check_output_path(path: Path) -> None:
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to a temp file beside `path`, then rename: a reader never sees half a file."""
-    path = Path(path)
-    _check_output_path(path)
-    with replacing(path) as tmp, open(tmp, "wb") as f:
+    """np.savez to `path` (the caller's temp file: `run` renames the outputs together)."""
+    with open(path, "wb") as f:
         np.savez(f, **arrays)  # a file object: savez would append .npz to a bare temp name
 
 
 def write_csv(
-    path: Path, names: list[str], valence: np.ndarray, arousal: np.ndarray, start_seconds: np.ndarray | None
+    path: Path, names: list[str], valence: np.ndarray, arousal: np.ndarray, start_seconds: np.ndarray | None,
+    window_seconds: float | None = None,
 ) -> None:
-    """audio_name,[start_seconds,]valence,arousal per row, written atomically."""
-    path = Path(path)
-    _check_output_path(path)
-    header = ["audio_name", *(["start_seconds"] if start_seconds is not None else []), "valence", "arousal"]
-    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+    """audio_name,[start_seconds,window_seconds,]valence,arousal per row, to `path` (the caller's
+    temp file). A name that is not valid text (a file name's undecodable bytes) is written with its
+    bytes escaped."""
+    windows = ["start_seconds", "window_seconds"] if start_seconds is not None else []
+    header = ["audio_name", *windows, "valence", "arousal"]
+    with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for i, name in enumerate(names):
-            start = [f"{start_seconds[i]:.3f}"] if start_seconds is not None else []
+            start = [f"{start_seconds[i]:.3f}", f"{window_seconds:.3f}"] if start_seconds is not None else []
             writer.writerow([name, *start, f"{valence[i]:.6f}", f"{arousal[i]:.6f}"])
 
 

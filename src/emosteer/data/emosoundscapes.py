@@ -2,7 +2,9 @@
 
 The rating files have no header and two columns, file name and rating (ORIGINAL.md §g); they are
 merged by file name. Rows come out in Valence.csv order, filtered to clips that have both ratings
-and an audio file -- the original's row order, which its split depends on.
+and an audio file -- the original's row order, which its split depends on. Ratings are on [-1, 1],
+or on another scale [lo, hi] given by the caller (`data.rating_range`), mapped linearly onto
+[-1, 1]; a rating outside the scale is an error that says which scale the file's ratings look like.
 
 Clips lacking a rating or audio are counted and the first few named in a warning, then skipped
 (the published set has a few such mismatches). Problems that would silently pick the wrong audio
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emosteer.constants import UNIT_RANGE
 from emosteer.errors import EmosteerError
 
 log = logging.getLogger(__name__)
@@ -27,8 +30,12 @@ AROUSAL_CSV = "Arousal.csv"
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".wma"}
 )
-RATING_RANGE = (-1.0, 1.0)
+CLIP_SECONDS = 6.0  # the dataset's clip length: its natural window is 601 frames
 NAMED_IN_WARNING = 5  # how many skipped clips a warning names
+# Rating scales met in affective ratings (SAM 1-9, Likert 1-5 / 1-7, 0-1, 0-10, 0-100, [-1, 1]):
+# a file whose ratings leave the expected scale is told the smallest of these that holds them.
+KNOWN_SCALES = ((-1.0, 1.0), (0.0, 1.0), (1.0, 5.0), (1.0, 7.0), (1.0, 9.0), (0.0, 10.0),
+                (1.0, 10.0), (0.0, 100.0), (-100.0, 100.0))
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Inventory:
     missing_audio: list[str] = field(default_factory=list)  # rated in both files, no audio found
     missing_rating: list[str] = field(default_factory=list)  # audio or one rating, not both ratings
     inputs: list[Path] = field(default_factory=list)  # both rating files and every audio file seen
+    scale: tuple[float, float] = UNIT_RANGE  # the rating files' scale, mapped onto [-1, 1]
+    n_rated: int = 0  # clips with both ratings (with or without audio)
 
 
 def find_rating_files(root: Path) -> tuple[Path, Path]:
@@ -64,8 +73,9 @@ def find_rating_files(root: Path) -> tuple[Path, Path]:
     return found[0], found[1]
 
 
-def read_ratings(path: Path) -> dict[str, float]:
-    """{file name: rating} in file order; no header, two columns (a name may contain commas)."""
+def read_ratings(path: Path, scale: tuple[float, float] = UNIT_RANGE) -> dict[str, float]:
+    """{file name: rating} in file order, as written (on `scale`); no header, two columns (a name
+    may contain commas). `to_unit` maps a rating onto [-1, 1]."""
     ratings: dict[str, float] = {}
     first_row: dict[str, int] = {}
     try:
@@ -79,7 +89,7 @@ def read_ratings(path: Path) -> dict[str, float]:
         if len(row) < 2:
             raise EmosteerError(f"{path}: expected 2 columns (FileName,Rating), got 1 at index {i}")
         name, text = ",".join(row[:-1]).strip(), row[-1].strip()
-        rating = _rating(path, text, i)
+        rating = _rating(path, text, i, header=not ratings)
         if not name:
             raise EmosteerError(f"{path}: field 'FileName': empty at index {i}")
         if name in ratings:
@@ -90,21 +100,56 @@ def read_ratings(path: Path) -> dict[str, float]:
         first_row[name] = i
     if not ratings:
         raise EmosteerError(f"{path}: no ratings")
+    _check_scale(path, ratings, first_row, scale)
     return ratings
 
 
-def _rating(path: Path, text: str, row: int) -> float:
-    """Parse one rating; must be finite and inside [-1, 1]."""
+def _rating(path: Path, text: str, row: int, header: bool) -> float:
+    """Parse one rating; must be a finite number (the scale is checked over the whole file)."""
     try:
         value = float(text)
     except ValueError as exc:
+        if header:
+            raise EmosteerError(
+                f"{path}: field 'Rating': {text!r} is not a number at index {row}: a header row? "
+                "The rating files have none (FileName,Rating on every line); delete that line"
+            ) from exc
         raise EmosteerError(
             f"{path}: field 'Rating': {text!r} is not a number at index {row} (the file has no header)"
         ) from exc
-    lo, hi = RATING_RANGE
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise EmosteerError(f"{path}: field 'Rating': {text} outside [{lo:g}, {hi:g}] at index {row}")
+    if not math.isfinite(value):
+        raise EmosteerError(f"{path}: field 'Rating': {text} is not finite at index {row}")
     return value
+
+
+def _check_scale(path: Path, ratings: dict[str, float], row: dict[str, int],
+                 scale: tuple[float, float]) -> None:
+    """Every rating inside `scale`; else one line naming the first outside, the span of the file's
+    ratings and the known scale that holds them (the param that maps it: data.rating_range)."""
+    lo, hi = scale
+    bad = next((name for name, v in ratings.items() if not lo <= v <= hi), None)
+    if bad is None:
+        return
+    low, high = min(ratings.values()), max(ratings.values())
+    fits = [s for s in KNOWN_SCALES if s[0] <= low and high <= s[1]]
+    if fits:
+        a, b = min(fits, key=lambda s: s[1] - s[0])
+        hint = (f"they look like a {a:g} to {b:g} scale: set data.rating_range: [{a:g}, {b:g}] "
+                "to map it onto [-1, 1]")
+    else:
+        hint = "set data.rating_range: [lo, hi] to the ends of their scale to map it onto [-1, 1]"
+    raise EmosteerError(
+        f"{path}: field 'Rating': {ratings[bad]:g} outside [{lo:g}, {hi:g}] at index {row[bad]}; "
+        f"the file's ratings span [{low:g}, {high:g}]: {hint}"
+    )
+
+
+def to_unit(value: float, scale: tuple[float, float]) -> float:
+    """A rating on `scale` = [lo, hi] mapped linearly onto [-1, 1] ([-1, 1] itself unchanged)."""
+    lo, hi = scale
+    if (lo, hi) == UNIT_RANGE:
+        return float(value)
+    return min(1.0, max(-1.0, -1.0 + 2.0 * (value - lo) / (hi - lo)))  # the ends exactly, not ±1 ± ulp
 
 
 def index_audio(root: Path) -> dict[str, Path]:
@@ -141,9 +186,11 @@ def _candidates(name: str, audio: dict[str, Path], by_stem: dict[str, list[Path]
 
 
 def collect_clips(
-    root: str | Path, valence_csv: str | Path | None = None, arousal_csv: str | Path | None = None
+    root: str | Path, valence_csv: str | Path | None = None, arousal_csv: str | Path | None = None,
+    scale: tuple[float, float] = UNIT_RANGE, warn: bool = True,
 ) -> Inventory:
-    """Merge ratings and audio below `root`; warn about (and skip) clips lacking either."""
+    """Merge ratings and audio below `root`; skip clips lacking either (and log a warning, unless
+    the caller reports them itself: `warn=False`). Ratings on `scale` come out on [-1, 1]."""
     root = Path(root)
     if not root.is_dir():
         raise EmosteerError(f"{root}: not a folder")
@@ -151,8 +198,8 @@ def collect_clips(
         found_v, found_a = find_rating_files(root)
         valence_csv = valence_csv or found_v
         arousal_csv = arousal_csv or found_a
-    valence = read_ratings(Path(valence_csv))
-    arousal = read_ratings(Path(arousal_csv))
+    valence = read_ratings(Path(valence_csv), scale)
+    arousal = read_ratings(Path(arousal_csv), scale)
     audio = index_audio(root)
     by_stem = _matcher(audio)
     clips: list[Clip] = []
@@ -168,14 +215,17 @@ def collect_clips(
         if path in used:
             raise EmosteerError(f"{path}: matched by two rating rows (second: {name!r})")
         used.add(path)
-        clips.append(Clip(name=name, path=path, valence=v, arousal=arousal[name]))
+        clips.append(Clip(name=name, path=path, valence=to_unit(v, scale),
+                          arousal=to_unit(arousal[name], scale)))
     one_rating = [n for n in valence if n not in arousal] + [n for n in arousal if n not in valence]
     # audio of a one-rating clip is that clip, already counted once above
     half_rated = {p for n in one_rating for p in _candidates(n, audio, by_stem)}
     no_rating = [p.name for p in audio.values() if p not in used and p not in half_rated]
     inputs = [Path(valence_csv), Path(arousal_csv), *audio.values()]
-    inventory = Inventory(clips, missing_audio, one_rating + no_rating, inputs)
-    _warn(inventory, root)
+    n_rated = sum(name in arousal for name in valence)
+    inventory = Inventory(clips, missing_audio, one_rating + no_rating, inputs, scale, n_rated)
+    if warn:
+        _warn(inventory, root)
     if not clips:
         raise EmosteerError(f"{root}: no clip has both ratings and an audio file")
     return inventory

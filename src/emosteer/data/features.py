@@ -4,7 +4,8 @@ Schema (the original's `emotion_features.h5`, plus attributes): `feature` (N,T,6
 `valence` and `arousal` (N,) float32 in [-1, 1], `audio_name` (N,) bytes, unique. File attributes
 record the source and front-end parameters (see docs/data.md).
 
-Every reader checks the structure and labels first (cheap); `validate_features` also scans the
+Every reader opens the file through `emosteer.h5safe` (nothing outside the file is read, no declared
+size is trusted), then checks the structure and labels (cheap); `validate_features` also scans the
 whole `feature` array for NaN/inf, block by block, so a 1000-frame corpus never sits in memory.
 Every problem is an EmosteerError "<file>: dataset '<name>': <problem> at index <i>".
 """
@@ -20,9 +21,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from emosteer import h5safe
 from emosteer.constants import N_MELS
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
+from emosteer.h5safe import H5_ERRORS
 
 FEATURE = "feature"
 VALENCE = "valence"
@@ -33,11 +36,6 @@ LABEL_RANGE = (-1.0, 1.0)
 SCAN_BYTES = 64 * 2**20  # rows of `feature` read at once while scanning for NaN/inf
 
 Row = tuple[str, np.ndarray, float, float]  # (audio name, (T, 64) features, valence, arousal)
-
-# What h5py raises on a damaged file depends on which structure is broken (measured by overwriting
-# bytes of a valid file: OSError, RuntimeError, KeyError, ValueError incl. UnicodeDecodeError);
-# TypeError is a dataset of a type numpy cannot hold.
-H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
 
 
 @dataclass(frozen=True)
@@ -145,8 +143,9 @@ def write_features(
 def _write_rows(
     tmp: Path, out: Path, n: int, frames: int, rows: Iterable[Row], attrs: Mapping[str, Any]
 ) -> None:
-    """Fill a fresh file at `tmp`; errors name `out`, the file the user asked for."""
-    with h5py.File(tmp, "w") as f:
+    """Fill a fresh file at `tmp`; errors name `out`, the file the user asked for. A failed write
+    (a full disk) stops at the next row and surfaces as its OSError (h5safe.writing)."""
+    with h5safe.writing(tmp) as (f, sink):
         for key, value in attrs.items():
             f.attrs[key] = value
         feat = f.create_dataset(
@@ -164,6 +163,7 @@ def _write_rows(
                     f"at index {i}"
                 )
             feat[i] = x
+            sink.check()
             valence[i], arousal[i] = v, a
             names.append(name.encode("utf-8"))
         f.create_dataset(VALENCE, data=valence, track_times=False)
@@ -185,18 +185,9 @@ def _exactly(rows: Iterable[Row], n: int, out: Path) -> Iterator[Row]:
 
 
 def open_h5(path: str | Path) -> h5py.File:
-    """Open read-only, turning missing/empty/non-HDF5/truncated files into one clear line."""
-    path = Path(path)
-    if not path.is_file():
-        raise EmosteerError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise EmosteerError(f"{path}: empty file (0 bytes)")
-    if not h5py.is_hdf5(path):
-        raise EmosteerError(f"{path}: not an HDF5 file")
-    try:
-        return h5py.File(path, "r")
-    except H5_ERRORS as exc:
-        raise EmosteerError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from exc
+    """Open read-only through the guard (`h5safe.open_h5`): missing, empty, non-HDF5, truncated
+    files and anything that reads outside the file or declares more than it holds are one line."""
+    return h5safe.open_h5(path)
 
 
 @contextmanager
@@ -205,12 +196,7 @@ def _reading(path: Path) -> Iterator[None]:
     try:
         yield
     except H5_ERRORS as exc:
-        raise EmosteerError(f"{path}: truncated or corrupt HDF5 file ({_first_line(exc)})") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().strip("'\"")
-    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+        raise h5safe.corrupt(path, exc) from exc
 
 
 def _check_structure(f: h5py.File, path: Path) -> FeaturesInfo:
@@ -292,13 +278,9 @@ def _decode_names(ds: h5py.Dataset, path: Path) -> list[str]:
 
 
 def _read_or_fail(ds: h5py.Dataset, path: Path, name: str, sel: Any = ()) -> np.ndarray:
-    """Read a selection; a truncated file fails here, with the dataset named."""
-    try:
-        return np.asarray(ds[sel])
-    except H5_ERRORS as exc:
-        raise EmosteerError(
-            f"{path}: dataset '{name}': unreadable, file truncated or corrupt? ({_first_line(exc)})"
-        ) from exc
+    """Read all or a slice of rows within h5safe's budget; a truncated file fails here, with the
+    dataset named."""
+    return h5safe.read(ds, path, sel, name)
 
 
 def _check_feature_rows(ds: h5py.Dataset, path: Path, start: int, stop: int) -> None:

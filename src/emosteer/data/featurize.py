@@ -20,11 +20,13 @@ from tqdm import tqdm
 
 from emosteer import __version__
 from emosteer.atomic import refuse_overwrite
-from emosteer.data import emosoundscapes, features
+from emosteer.data import emosoundscapes, features, survey
+from emosteer.data.facts import describe
 from emosteer.constants import (
-    DATA_SOURCES, FMAX, FMIN, FRONTENDS, HOP_LENGTH, MIN_FRAMES, N_FFT, N_MELS, SAMPLE_RATE,
+    DATA_SOURCES, DROP_REASONS, FMAX, FMIN, FRONTENDS, HOP_LENGTH, MIN_FRAMES, N_FFT, N_MELS,
+    SAMPLE_RATE, UNIT_RANGE,
 )
-from emosteer.errors import EmosteerError
+from emosteer.errors import EmosteerError, one_line
 from emosteer.data.frontend import (
     check_flavour,
     frames_for_samples,
@@ -37,7 +39,7 @@ from emosteer.data.synth import SynthConfig, generate_clips
 log = logging.getLogger(__name__)
 
 DEFAULT_FRONTEND = "panns"  # keeps absolute level (an arousal cue) and is what PANNs' bn0 expects
-EMO_SOUNDSCAPES_SECONDS = 6.0  # the dataset's clip length: its default T is 601 frames
+EMO_SOUNDSCAPES_SECONDS = emosoundscapes.CLIP_SECONDS  # its default T is 601 frames
 FRONTEND_ATTRS = ("frontend", "sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax")
 
 
@@ -49,6 +51,10 @@ def build_features(
     frames: int | None,
     synth_cfg: SynthConfig | None = None,
     progress: bool = True,
+    *,
+    rating_range: tuple[float, float] = UNIT_RANGE,
+    drop: tuple[str, ...] = (),
+    surveyed: survey.Survey | None = None,
 ) -> features.FeaturesInfo:
     """Write the features HDF5 `out` from one source and return what it holds.
 
@@ -56,7 +62,8 @@ def build_features(
     or "features_h5" (an existing file, validated and normalised to the schema). `frontend` and
     `frames` apply to the audio sources only: a features file keeps its own T and front end.
     frontend None means DEFAULT_FRONTEND; frames None means the natural length: one synthetic
-    clip (or segment), or 6 s for Emo-Soundscapes.
+    clip (or segment), or 6 s for Emo-Soundscapes. `rating_range` and `drop` apply to
+    Emo-Soundscapes (`survey.survey`); `surveyed` is that survey if the caller already made it.
     """
     if source not in DATA_SOURCES:
         raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {DATA_SOURCES}")
@@ -72,7 +79,15 @@ def build_features(
         check_flavour(flavour)
         if source == "synthetic":
             return _from_synthetic(synth_cfg or SynthConfig(), out, flavour, frames, progress)
-        return _from_emo_soundscapes(_need_path(path, source), out, flavour, frames, progress)
+        frames = frames or frames_for_seconds(EMO_SOUNDSCAPES_SECONDS)
+        root = _need_path(path, source)
+        found = surveyed
+        if found is None:  # a caller that surveyed reports it; here the log does
+            found = survey.survey(source, root, frames, rating_range, drop, progress=progress)
+            for line in describe(found.facts):
+                if line.startswith(("skipped: ", "warning: ")) and line != "skipped: none":
+                    log.warning("%s: %s", root, line)
+        return _from_emo_soundscapes(root, found, out, flavour, frames, progress)
 
 
 def _need_path(path: str | Path | None, source: str) -> Path:
@@ -134,23 +149,22 @@ def _from_synthetic(
 
 
 def _from_emo_soundscapes(
-    root: Path, out: Path, flavour: str, frames: int | None, progress: bool
+    root: Path, found: survey.Survey, out: Path, flavour: str, frames: int, progress: bool
 ) -> features.FeaturesInfo:
-    """Decode, resample and featurize every rated clip, in Valence.csv order."""
-    inventory = emosoundscapes.collect_clips(root)
-    refuse_overwrite(out, inventory.inputs)
-    frames = frames or frames_for_seconds(EMO_SOUNDSCAPES_SECONDS)
+    """Decode, resample and featurize the surveyed clips, in Valence.csv order."""
+    refuse_overwrite(out, found.inputs)
     _warm_up(flavour)
     rows = (
         (clip.name, logmel(load_audio(clip.path), flavour, frames),
          clip.valence, clip.arousal)
-        for clip in inventory.clips
+        for clip in found.clips
     )
     attrs = _frontend_attrs(flavour, frames, "emo_soundscapes")
     attrs["source_path"] = str(root)
-    attrs["skipped_missing_audio"] = len(inventory.missing_audio)
-    attrs["skipped_missing_rating"] = len(inventory.missing_rating)
-    n = len(inventory.clips)
+    for reason, n in found.facts["skipped"].items():
+        attrs[f"skipped_{reason}"] = n
+    attrs["rating_scale"] = found.facts["rating_scale"]
+    n = len(found.clips)
     return _write(out, n, frames, _progress(rows, n, "featurize", progress), attrs)
 
 
@@ -220,6 +234,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"log-mel flavour for audio sources (default {DEFAULT_FRONTEND})")
     p.add_argument("--frames", type=int, default=None,
                    help="frames T for audio sources (default: the clip length; 601 for Emo-Soundscapes)")
+    emo = p.add_argument_group("Emo-Soundscapes (with --emo-soundscapes)")
+    emo.add_argument("--rating-range", type=survey.rating_pair, default=None, metavar="LO,HI",
+                     help="the rating files' scale, mapped onto [-1, 1] (default -1,1)")
+    emo.add_argument("--drop", nargs="*", choices=DROP_REASONS, default=None,
+                     help="leave out clips below 2 x 14 kHz (low_rate) or shorter than the window (short)")
     p.add_argument("--out", type=Path, required=True, help="features HDF5 to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -249,7 +268,12 @@ def run(args: argparse.Namespace) -> None:
         source, path = "features_h5", args.features_h5
     else:
         source, path = "emo_soundscapes", args.emo_soundscapes
+    emo = {"rating_range": args.rating_range, "drop": args.drop}
+    given = [f"--{k.replace('_', '-')}" for k, v in emo.items() if v is not None]
+    if given and source != "emo_soundscapes":
+        raise EmosteerError(f"{', '.join(given)}: only with --emo-soundscapes")
     info = build_features(source, path, args.out, args.frontend, args.frames, cfg,
-                          progress=not args.no_progress)
-    print(f"{args.out}: {info.n} rows x {info.frames} frames x {N_MELS} mels "
-          f"({source}, front end {info.attrs.get('frontend')})")
+                          progress=not args.no_progress, rating_range=args.rating_range or UNIT_RANGE,
+                          drop=tuple(args.drop or ()))
+    print(one_line(f"{args.out}: {info.n} rows x {info.frames} frames x {N_MELS} mels "
+                   f"({source}, front end {info.attrs.get('frontend')})"))  # the attribute is the file's

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import struct
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
@@ -71,6 +72,37 @@ def load_audio(path: str | Path) -> np.ndarray:
     if sr != SAMPLE_RATE:
         y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE)
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, before decoding: rate, channels, length."""
+
+    sample_rate: int
+    channels: int
+    seconds: float
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Sample rate, channels and duration from the header (soundfile), or from librosa's
+    audioread fallback for containers libsndfile cannot open; unreadable is an error naming the file."""
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+        return AudioInfo(int(info.samplerate), int(info.channels),
+                         info.frames / info.samplerate if info.samplerate else 0.0)
+    except (sf.LibsndfileError, RuntimeError):
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import audioread  # librosa's own dependency; only needed on this fallback path
+
+        try:
+            with audioread.audio_open(str(path)) as f:
+                return AudioInfo(int(f.samplerate), int(f.channels), float(f.duration))
+        except (audioread.exceptions.DecodeError, EOFError, OSError, RuntimeError, ValueError) as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__}: no decoder reads it"
+            raise EmosteerError(f"{path}: audio: unreadable ({detail})") from exc
 
 
 def _load_with_librosa(path: Path) -> tuple[np.ndarray, int]:

@@ -3,17 +3,21 @@
 `val` is the evaluation set (only ever used to report); `dev` is a held-out part of the remaining
 training clips (picks the steering strength; dev r is logged per epoch); `train` is the rest and
 the only source of steering signals. A group is the name before a `_seg<i>` suffix, so every
-segment of a clip lands on the same side of every cut.
+segment of a clip lands on the same side of every cut. A groups table (`data.groups`: rows
+`clip,group`, `read_groups`) joins clips into larger groups, e.g. a mixed clip and the clips it was
+mixed from; a clip listed under two groups joins them (connected components).
 
 mode "original" reproduces ORIGINAL.md §e for comparison with the report: the permutation of
 ``np.random.seed(42); np.random.shuffle(np.arange(N))`` (drawn from a private RandomState(42), which
 gives the same permutation without touching NumPy's global state), first int(0.7 N) rows train,
-the rest val -- at row level, as the original did, so segments may straddle that cut. `dev` is then
-carved from the train part group-wise.
+the rest val -- at row level, as the original did, so segments may straddle that cut. With a groups
+table the cut is made on groups taken in the order of their first row in that permutation (one row
+per group gives the original's cut exactly). `dev` is then carved from the train part group-wise.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -22,20 +26,89 @@ from typing import Any
 
 import numpy as np
 
+from emosteer import jsonsafe
 from emosteer.atomic import replacing
 from emosteer.constants import SPLIT_MODES
 from emosteer.errors import EmosteerError
-from emosteer.steering.grid import Grid
+from emosteer.grid import Grid
 
 PARTS = ("train", "dev", "val")
 SEGMENT_SUFFIX = re.compile(r"_seg\d+$")
 ORIGINAL_SEED = 42
 ORIGINAL_TRAIN_FRACTION = 0.7
+GROUPS_HEADER = ["clip", "group"]
 
 
 def group_of(name: str) -> str:
     """The clip a row belongs to: its name without a trailing `_seg<i>`."""
     return SEGMENT_SUFFIX.sub("", name)
+
+
+def read_groups(path: str | Path) -> list[tuple[str, str]]:
+    """Rows (clip, group) of a groups table: a CSV whose first line is `clip,group`, then one clip
+    name (as the data names it: the rating files' file name, or `audio_name`) and one group label
+    per line. A clip may appear under several groups; blank lines are skipped."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise EmosteerError(f"{path}: unreadable groups table ({exc})") from exc
+    rows = [(i, [c.strip() for c in row]) for i, row in enumerate(rows) if any(c.strip() for c in row)]
+    if not rows or rows[0][1] != GROUPS_HEADER:
+        got = ",".join(rows[0][1]) if rows else "nothing"
+        raise EmosteerError(f"{path}: expected the header line 'clip,group' at index {rows[0][0] if rows else 0}, "
+                            f"got {got[:80]!r}")
+    out = []
+    for i, row in rows[1:]:
+        if len(row) != 2:
+            raise EmosteerError(f"{path}: expected 2 columns (clip,group), got {len(row)} at index {i}")
+        for field, value in zip(GROUPS_HEADER, row):
+            if not value:
+                raise EmosteerError(f"{path}: field '{field}': empty at index {i}")
+        out.append((row[0], row[1]))
+    if not out:
+        raise EmosteerError(f"{path}: no rows after the header")
+    return out
+
+
+def unmatched(names: Sequence[str], table: Sequence[tuple[str, str]]) -> list[str]:
+    """Clips the table names that are not among `names` (as clips: segments count as their clip)."""
+    clips = {group_of(n) for n in names}
+    return list(dict.fromkeys(c for c, _ in table if c not in clips))
+
+
+def group_ids(names: Sequence[str], table: Sequence[tuple[str, str]] | None = None) -> np.ndarray:
+    """(N,) int64: rows with equal ids must stay together. Segments of a clip share its id; with a
+    table, clips listed under one group share an id, transitively (a clip under two groups joins
+    them). Ids are ranks of each component's smallest clip name: they depend on the names only."""
+    clips = [group_of(n) for n in names]
+    parent = {c: c for c in clips}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    if table:
+        if not set(c for c, _ in table) & set(parent):
+            raise EmosteerError(f"groups table: none of its {len(table)} clips is among the {len(names)} "
+                                f"rows' clip names (first: {table[0][0]!r}; the data names clips like "
+                                f"{clips[0]!r})")
+        for clip, label in table:
+            if clip not in parent:
+                continue
+            node = ("group", label)
+            parent.setdefault(node, node)
+            a, b = root(clip), root(node)
+            if a != b:
+                parent[b] = a
+    smallest: dict[Any, str] = {}
+    for c in clips:
+        r = root(c)
+        smallest[r] = min(smallest.get(r, c), c)
+    return np.unique([smallest[root(c)] for c in clips], return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def original_permutation(n: int) -> np.ndarray:
@@ -54,6 +127,7 @@ def make_split(
     seed: int = 0,
     mode: str = "group",
     stratify_grid: int | None = None,
+    groups: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, list[int]]:
     """Disjoint sorted index lists "train", "dev", "val" covering all rows.
 
@@ -61,29 +135,46 @@ def make_split(
     mean label, G = `stratify_grid`, binned by `Grid` as everywhere else) puts
     round(val_fraction * groups) groups in val, then round(dev_fraction * rest) of the remaining
     groups in dev. original mode: val as in ORIGINAL.md §e (`val_fraction` is not
-    used), dev carved from the original's train part the same group-wise way.
+    used), dev carved from the original's train part the same group-wise way. `groups`: a groups
+    table (`read_groups`), honoured in both modes (`group_ids`).
     """
     n = len(names)
     valence = np.asarray(valence, dtype=np.float64).reshape(-1)
     arousal = np.asarray(arousal, dtype=np.float64).reshape(-1)
     _check_args(n, valence, arousal, val_fraction, dev_fraction, mode, stratify_grid)
-    groups = np.unique([group_of(s) for s in names], return_inverse=True)[1].reshape(-1)
-    if mode == "group" and groups.max() < 1:
-        raise EmosteerError(f"split: all {n} rows belong to one clip ({group_of(names[0])!r}); nothing to split")
+    ids = group_ids(names, groups)
+    if mode == "group" and ids.max() < 1:
+        what = "one group of the groups table" if groups else f"one clip ({group_of(names[0])!r})"
+        raise EmosteerError(f"split: all {n} rows belong to {what}; nothing to split")
     rng = np.random.Generator(np.random.PCG64(seed))
     if mode == "original":
         perm = original_permutation(n)
         cut = int(ORIGINAL_TRAIN_FRACTION * n)
-        val = np.sort(perm[cut:])
-        rest = np.sort(perm[:cut])
+        in_val = np.zeros(n, dtype=bool)
+        in_val[perm[cut:]] = True
+        if groups:
+            in_val = _original_by_group(ids, perm, cut)
+        val = np.flatnonzero(in_val)
+        rest = np.flatnonzero(~in_val)
     else:
-        rest_mask = ~_pick_groups(groups, np.arange(n), valence, arousal, val_fraction, stratify_grid, rng)
+        rest_mask = ~_pick_groups(ids, np.arange(n), valence, arousal, val_fraction, stratify_grid, rng)
         val = np.flatnonzero(~rest_mask)
         rest = np.flatnonzero(rest_mask)
-    dev_mask = _pick_groups(groups, rest, valence, arousal, dev_fraction, stratify_grid, rng)
+    dev_mask = _pick_groups(ids, rest, valence, arousal, dev_fraction, stratify_grid, rng)
     dev = rest[dev_mask[rest]] if dev_fraction > 0 else rest[:0]
     train = np.setdiff1d(rest, dev)
     return {"train": train.tolist(), "dev": np.sort(dev).tolist(), "val": val.tolist()}
+
+
+def _original_by_group(ids: np.ndarray, perm: np.ndarray, cut: int) -> np.ndarray:
+    """The original's cut at group level: groups in the order of their first row in `perm`; a group
+    that starts before row `cut` of that order is train, the rest val. With one row per group this
+    is exactly perm[:cut] / perm[cut:]; a group straddling the cut goes wholly to train."""
+    order = list(dict.fromkeys(int(ids[row]) for row in perm))
+    sizes = np.bincount(ids)
+    starts = np.concatenate([[0], np.cumsum(sizes[order])[:-1]])
+    val_groups = [g for g, start in zip(order, starts) if start >= cut]
+    return np.isin(ids, val_groups)
 
 
 def _check_args(
@@ -190,10 +281,10 @@ def read_split(path: str | Path, n: int) -> dict[str, list[int]]:
     """Indices of each part, checked: integers in [0, n), no repeats, disjoint, covering all rows."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = jsonsafe.loads(path.read_text(encoding="utf-8"), path)
     except FileNotFoundError as exc:
         raise EmosteerError(f"{path}: no such file") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise EmosteerError(f"{path}: not a JSON split file ({exc})") from exc
     except RecursionError as exc:
         raise EmosteerError(f"{path}: not a JSON split file (nested too deeply)") from exc

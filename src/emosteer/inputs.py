@@ -1,0 +1,265 @@
+"""Every path param checked for what it must name, before any stage removes an output.
+
+A param that names a file or folder must exist, be of the right kind (file or folder), be readable,
+and hold what the stage that reads it needs: `data.path` an Emo-Soundscapes folder whose rating
+files parse on `data.rating_range` and whose audio headers read (`survey`), or a features HDF5 in
+the schema; `data.groups` a groups table; `model.panns_checkpoint` a PANNs Cnn6 checkpoint whose
+keys and shapes fit the backbone; `model.trained_checkpoint` a trained model (ours or the
+original's) with `model.forward_passes` passes. Checkpoints are read with torch.load(weights_only=
+True), never unpickled. A failure is one line naming params.yaml, the param, the path and what is
+wrong.
+
+`check_params` runs this on every `dvc repro` / `dvc exp run` (always_changed) and writes one
+fingerprint per path param to data/inputs/<param>.json: the sha256 of what the path holds. The
+stage that reads a path depends on its fingerprint, so a file changed in place reruns exactly the
+stages that read it, and is checked before they remove anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from emosteer.data import split
+from emosteer.data import survey as data_survey
+from emosteer.errors import EmosteerError
+from emosteer.params import PARAMS_FILE, Params
+from emosteer.pipeline import file_sha256
+
+PATH_PARAMS = ("data.path", "data.groups", "model.panns_checkpoint", "model.trained_checkpoint")
+MIN_CLIPS = 4  # fewer cannot be split into train, dev and val
+
+
+def check(p: Params, file: str | Path = PARAMS_FILE) -> dict[str, dict[str, Any]]:
+    """{param: fingerprint} for every path param (a null path has fingerprint {"path": None});
+    raise EmosteerError "<file>: <param>: <path>: <problem>" for the first bad one."""
+    prints: dict[str, dict[str, Any]] = {}
+    surveyed: data_survey.Survey | None = None
+    for param, path, kind, checker in _plan(p):
+        if path is None:
+            prints[param] = {"param": param, "path": None}
+            continue
+        try:
+            _exists(path, kind)
+            found = checker(Path(path))
+        except EmosteerError as exc:
+            text = str(exc)
+            where = text if text.startswith(str(path)) else f"{path}: {text}"
+            raise EmosteerError(f"{file}: {param}: {where}") from None
+        if param == "data.path":
+            surveyed = found
+        prints[param] = fingerprint(param, Path(path), found.inputs if param == "data.path" else None)
+    if p.data.groups is not None and surveyed is not None:
+        _groups_match(p.data.groups, surveyed.names, file)
+    return prints
+
+
+WHAT = {  # what each path param must name, as the messages say it
+    "emo_soundscapes": ("folder", "an Emo-Soundscapes folder (Valence.csv, Arousal.csv, audio)"),
+    "features_h5": ("file", "a features HDF5 file"),
+    "data.groups": ("file", "a groups table file (CSV: clip,group)"),
+    "model.panns_checkpoint": ("file", "a PANNs Cnn6 checkpoint file (.pth)"),
+    "model.trained_checkpoint": ("file", "a trained model checkpoint file"),
+}
+
+
+def _plan(p: Params) -> list[tuple[str, str | None, tuple[str, str], Callable[[Path], Any]]]:
+    """(param, path, (file|folder, what it must be), checker) in the order the pipeline reads them."""
+    d, m = p.data, p.model
+    return [
+        ("data.path", d.path, WHAT.get(d.source, ("file", "")), lambda path: _data(path, p)),
+        ("data.groups", d.groups, WHAT["data.groups"], split.read_groups),
+        ("model.panns_checkpoint", m.panns_checkpoint, WHAT["model.panns_checkpoint"], _panns),
+        ("model.trained_checkpoint", m.trained_checkpoint, WHAT["model.trained_checkpoint"],
+         lambda path: _trained(path, m.forward_passes)),
+    ]
+
+
+def _exists(path: str, kind: tuple[str, str]) -> None:
+    """Exists, is a file or a folder as `kind` says, and can be read (a folder: listed)."""
+    target = Path(path)
+    form, what = kind
+    if not target.exists():
+        raise EmosteerError(f"{path}: no such {form}, expected {what}")
+    if form == "file" and not target.is_file():
+        raise EmosteerError(f"{path}: is a {'folder' if target.is_dir() else 'special file'}, expected {what}")
+    if form == "folder" and not target.is_dir():
+        raise EmosteerError(f"{path}: is a file, expected {what}")
+    try:
+        if form == "file":
+            with target.open("rb") as f:
+                f.read(1)
+        else:
+            next(os.scandir(target), None)
+    except OSError as exc:
+        raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None
+
+
+def _data(path: Path, p: Params) -> data_survey.Survey:
+    """The source's survey: rating files and audio headers, or the features file's schema."""
+    d = p.data
+    found = data_survey.survey(d.source, path, d.frames, d.rating_range, d.drop)
+    if found.facts["n_clips"] < MIN_CLIPS:
+        raise EmosteerError(f"{path}: {found.facts['n_clips']} clips to use; the split needs at least {MIN_CLIPS}")
+    return found
+
+
+def _panns(path: Path) -> None:
+    """A PANNs AudioSet Cnn6 checkpoint: its keys and shapes fill the backbone exactly."""
+    from emosteer.model import checkpoints
+    from emosteer.model.lrm import EmotionLRM
+
+    try:
+        checkpoints.load_panns_backbone(EmotionLRM(), path)
+    except EmosteerError as exc:
+        if "does not match the model" in str(exc) and _is_trained(path):
+            raise EmosteerError(f"{path}: a trained emotion model, not a PANNs Cnn6 backbone; give it "
+                                "as model.trained_checkpoint") from None
+        raise
+
+
+def _is_trained(path: Path) -> bool:
+    from emosteer.model import checkpoints
+
+    try:
+        checkpoints.load_checkpoint(path)
+    except EmosteerError:
+        return False
+    return True
+
+
+def _trained(path: Path, forward_passes: int) -> None:
+    """A trained model (ours or the original's) trained with the passes params ask for."""
+    from emosteer.model import checkpoints
+
+    model = checkpoints.load_model(path)
+    if model.forward_passes != forward_passes:
+        raise EmosteerError(f"{path}: trained with forward_passes {model.forward_passes}, params say "
+                            f"model.forward_passes {forward_passes}; set it to match")
+
+
+def _groups_match(path: str, names: list[str], file: str | Path) -> None:
+    try:
+        split.group_ids(names, split.read_groups(path))
+    except EmosteerError as exc:
+        raise EmosteerError(f"{file}: data.groups: {path}: {exc}") from None
+
+
+def fingerprint(param: str, path: Path, files: list[Path] | None = None) -> dict[str, Any]:
+    """sha256 of a file's bytes, or of the `files` read below a folder (their names relative to
+    it and their contents, in sorted order: rating files and audio, not unrelated files)."""
+    if path.is_file():
+        return {"param": param, "path": str(path), "sha256": file_sha256(path)}
+    files = sorted(files if files is not None else (f for f in path.rglob("*") if f.is_file()))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode())
+    return {"param": param, "path": str(path), "files": len(files), "sha256": digest.hexdigest()}
+
+
+
+
+# --- `emosteer params check [-S OVERRIDE ...]` ---------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `emosteer params check` to the CLI."""
+    p = subparsers.add_parser("params", help="check params.yaml before a run")
+    actions = p.add_subparsers(dest="action", required=True)
+    check_p = actions.add_parser(
+        "check", help="apply -S overrides as DVC does, then validate params and every path param",
+        description="Apply the -S overrides of a `dvc exp run` to a copy of params.yaml with DVC's own "
+                    "parser, then validate the result and check every path param as check_params does. "
+                    "Names the override DVC cannot parse, and prints its quoted form. Writes nothing.")
+    check_p.add_argument("-S", "--set-param", dest="overrides", action="append", default=[],
+                         metavar="KEY=VALUE", help="an override, exactly as given to dvc exp run -S")
+    check_p.add_argument("--params", type=Path, default=PARAMS_FILE, help="default: params.yaml")
+    check_p.set_defaults(func=run_check)
+
+
+def with_overrides(file: Path, overrides: list[str], write: bool = False) -> Params:
+    """params.yaml with `dvc exp run -S` overrides applied by DVC's own parser, validated. A copy
+    takes the overrides; `write` then gives them to the file itself, only once they are valid."""
+    import shutil
+    import tempfile
+
+    from emosteer import params as params_schema
+
+    for override in overrides:
+        parse_override(override)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "params.yaml"
+        try:
+            shutil.copyfile(file, copy)
+        except OSError as exc:
+            raise EmosteerError(f"{file}: unreadable ({exc.strerror or type(exc).__name__})") from None
+        if overrides:
+            _apply(copy, overrides)
+        p = params_schema.validate(params_schema.read_raw(copy), file)
+        if write and overrides:
+            shutil.copyfile(copy, file)
+        return p
+
+
+def run_check(args: argparse.Namespace) -> None:
+    p = with_overrides(args.params, args.overrides)
+    prints = check(p, args.params)
+    given = f" with {len(args.overrides)} override{'s' if len(args.overrides) != 1 else ''}" if args.overrides else ""
+    print(f"{args.params}{given}: valid")
+    for param, doc in prints.items():
+        if doc["path"] is not None:
+            print(f"  {param}: {doc['path']} (sha256 {doc['sha256'][:12]}...)")
+
+
+def parse_override(override: str) -> None:
+    """Parse one `-S` override with DVC's own parser (Hydra's grammar); refuse in one line naming
+    it and giving its quoted form when DVC would refuse it, or read it as a sweep."""
+    from dvc.utils.hydra import to_hydra_overrides
+    from hydra.errors import HydraException
+
+    try:
+        parsed = to_hydra_overrides([override])[0]
+    except HydraException as exc:
+        reason = str(exc).splitlines()[0]
+        raise EmosteerError(f"-S {override}: DVC cannot parse this override ({reason}); "
+                            f"{_quoting_hint(override)}") from None
+    if parsed.is_sweep_override():
+        raise EmosteerError(f"-S {override}: DVC reads this as a sweep over several values (a ',' "
+                            f"outside quotes); {_quoting_hint(override)}")
+
+
+def _quoting_hint(override: str) -> str:
+    key, eq, value = override.partition("=")
+    if not eq:
+        return "an override is KEY=VALUE"
+    if "'" not in value and not set(value) & set('$`"\\'):
+        quoted = f"-S \"{key}='{value}'\""
+    elif '"' not in value and "'" not in value:
+        quoted = f"-S '{key}=\"{value}\"'"
+    else:
+        quoted = "-S " + shlex.quote(f"{key}='{value}'")
+    return ("a value holding '=', ',', spaces, quotes or brackets needs quotes inside the argument, "
+            f"which the shell passes on: {quoted}")
+
+
+def _apply(path: Path, overrides: list[str]) -> None:
+    """DVC's own `-S` application to a params file (what `dvc exp run -S` does to params.yaml)."""
+    from dvc.exceptions import DvcException
+    from dvc.utils.hydra import apply_overrides
+
+    try:
+        apply_overrides(path, overrides)
+    except DvcException as exc:
+        cause = exc.__cause__
+        detail = str(cause).splitlines()[0] if cause else str(exc)
+        unknown = re.fullmatch(r"Could not override '(.+)'\.?.*", detail)
+        if unknown:  # DVC changes existing keys only: a mistyped key
+            raise EmosteerError(f"-S {unknown.group(1)}: not a key of params.yaml, so DVC refuses "
+                                "to override it (mistyped?)") from None
+        raise EmosteerError(f"-S: DVC cannot apply the overrides ({detail})") from None
