@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from emosteer import correlation
 from emosteer.evaluation import evaluate, stats
 from emosteer.steering import selection
 from emosteer.constants import STEER_DIM
-from emosteer.steering.grid import Grid
+from emosteer.grid import Grid
 from emosteer.steering.signals import aggregate
 
 N = 60
@@ -161,7 +162,7 @@ def test_score_keys_and_delta_is_r_new_minus_r_base():
     assert set(m) == {f"{d}_{k}" for d in ("valence", "arousal") for k in per_dim}
     for dim, y, base, new in (("valence", clips.valence, clips.pred_valence, v),
                               ("arousal", clips.arousal, clips.pred_arousal, a)):
-        r_new, r_base = stats.pearson(y, new), stats.pearson(y, base)
+        r_new, r_base = correlation.pearson(y, new), correlation.pearson(y, base)
         assert m[f"{dim}_r"] == pytest.approx(r_new)
         assert m[f"{dim}_dr"] == pytest.approx(r_new - r_base, abs=1e-12)
         assert m[f"{dim}_dr_lo"] <= m[f"{dim}_dr_hi"]
@@ -215,3 +216,22 @@ def test_steer_variants_runs_each_distinct_pass_once_and_equals_the_naive_loop()
             want = predict(clips.features, np.arange(n), sv, sa, s)
             np.testing.assert_allclose(got.steered[v.name][s][0], want[0], rtol=1e-6)
             np.testing.assert_allclose(got.steered[v.name][s][1], want[1], rtol=1e-6)
+
+
+def test_corrupted_variant_steers_with_the_seeds_drawn_wrong_bin(table):
+    """CORRUPTED (the break-even curve's material) gives each clip the table's signal of the wrong
+    bin `detection.corruption` draws for it: seeded, never its true bin, and from true labels."""
+    from emosteer.evaluation import detection
+
+    clips = _clips()
+    assert evaluate.CORRUPTED.uses_true_labels
+    assert evaluate.CORRUPTED.name not in {v.name for v in evaluate.variants(True)}
+    sv, sa = evaluate.steering_signals(evaluate.CORRUPTED, table, clips, seed=3)
+    true, predicted = detection.bins(table.grid, clips.valence, clips.arousal, clips.pred_valence,
+                                     clips.pred_arousal)
+    wrong = detection.corruption(table.grid, true, predicted, seed=3).wrong
+    assert np.all(wrong != true)
+    np.testing.assert_array_equal(sv, table.valence[wrong])
+    np.testing.assert_array_equal(sa, table.arousal[wrong])
+    other, _ = evaluate.steering_signals(evaluate.CORRUPTED, table, clips, seed=4)
+    assert not np.array_equal(other, sv)

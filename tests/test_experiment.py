@@ -16,7 +16,7 @@ from emosteer import experiment, params, pipeline
 from emosteer.evaluation import evaluate, pooling, report
 from emosteer.model.inference import predict as model_predict
 from emosteer.model.lrm import EmotionLRM
-from emosteer.steering.grid import Grid
+from emosteer.grid import Grid
 from emosteer.steering.signals import aggregate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,3 +150,55 @@ def test_map_parts_runs_every_seed_part_pair_in_order(workers):
 
     with SeedPool([0, 100, 200], workers, 1) as pool:
         assert pool.map_parts(add, [1, 2], desc="t") == [[1, 2], [101, 102], [201, 202]]
+
+
+def test_detection_decomposition_and_break_even_through_the_real_model(model, p):
+    """Validation as evaluate_grid runs it (every variant at one strength, plus CORRUPTED at the
+    oracle's), then the grid's detection and break-even metrics. Known answers: the curve at
+    p = 1 is oracle categorical's pooled Δr; on clips whose predicted bin is right, predicted and
+    oracle categorical steer alike, so their error changes are equal; the accuracy is the count."""
+    from emosteer.evaluation import detection
+
+    rng = np.random.default_rng(9)
+    acts = np.maximum(rng.normal(size=(90, 128)), 0).astype(np.float32)
+    table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 90), rng.uniform(-1, 1, 90), Grid(3))
+    variants = tuple(v for v in evaluate.variants(False) if v.name != experiment.GLOBAL_MEAN.name)
+    predict = experiment.predictor(model, p)
+    val = []
+    for s in SEEDS:
+        clips = _clips(model, s)
+        # predictions near the labels, so some bins are right and some wrong
+        clips = evaluate.Clips(clips.valence, clips.arousal, clips.valence * 0.9 + 0.05,
+                               clips.arousal + np.where(np.arange(N_CLIPS) % 3 == 0, 0.6, 0.0),
+                               clips.features)
+        val.append(evaluate.steer_variants(predict, table, clips, (*variants, evaluate.CORRUPTED),
+                                           {v.name: (2.0,) for v in (*variants, evaluate.CORRUPTED)},
+                                           seed=s, names=[str(i) for i in range(N_CLIPS)]))
+    choices = {v.name: experiment.Choice(2.0, "params", 0) for v in variants}
+    found, confusion = experiment.detection_metrics(p, Grid(3), val, choices)
+    hits = [detection.hits(Grid(3), *detection.bins(Grid(3), d.valence, d.arousal, d.pred_valence,
+                                                    d.pred_arousal)) for d in val]
+    assert found["joint_accuracy_per_seed"] == pytest.approx([h["joint"].mean() for h in hits])
+    assert found["n_right_per_seed"] == [int(h["joint"].sum()) for h in hits]
+    assert 0 < sum(found["n_right_per_seed"]) < len(SEEDS) * N_CLIPS
+    assert found["joint_accuracy_lo"] <= found["joint_accuracy"] <= found["joint_accuracy_hi"]
+    assert len(confusion["true_bin"]) == len(SEEDS) * N_CLIPS and confusion["true_bin"][0][:3] in {
+        f"{k:02d} " for k in range(9)}
+    categorical = found["decomposition"]["categorical"]
+    for dim in ("valence", "arousal"):
+        assert categorical["predicted"]["right"][f"{dim}_dmae_per_seed"] == pytest.approx(
+            categorical["oracle"]["right"][f"{dim}_dmae_per_seed"])
+    assert set(found["decomposition"]) == {"categorical", "idw"}
+
+    oracle = experiment.pooled_metrics(p, variants[0], choices[variants[0].name], val,
+                                       [{"names": np.array(d.names), "valence": d.pred_valence,
+                                         "arousal": d.pred_arousal} for d in val], 3)
+    even, curve = experiment.breakeven_metrics(p, Grid(3), val, 2.0, found, None)
+    assert variants[0].name == "oracle_categorical"
+    for dim in ("valence", "arousal"):
+        assert even[f"{dim}_dr_at_p1"] == pytest.approx(oracle[f"{dim}_dr"])
+        assert even[f"{dim}_p_star_status"] in ("crossed", "never_above", "above_everywhere")
+        assert np.isnan(even[f"{dim}_dr_predicted_categorical"])
+    assert len(curve["p"]) == 2 * len(detection.P_GRID) and curve["realised_accuracy"][0] == 1.0
+    assert curve["realised_accuracy"][len(detection.P_GRID) - 1] == 0.0
+    assert set(curve["model_accuracy"]) == {found["joint_accuracy"]}

@@ -5,14 +5,22 @@ from __future__ import annotations
 from emosteer.evaluation import report
 
 
-def _m(name, bins, v_verdict="none", a_verdict="hurts"):
+def _m(name, bins, v_verdict="none", a_verdict="hurts", v_p=0.5, a_p=0.001):
     m = {"method": name, "bins": bins, "grid": int(bins ** 0.5), "n_seeds": 5, "strength": 2.0,
          "strength_dev_clips": 315, "selection": name.split("_")[0]}
-    for dim, verdict, dr in (("valence", v_verdict, 0.01), ("arousal", a_verdict, -0.04)):
+    for dim, verdict, dr, p in (("valence", v_verdict, 0.01, v_p), ("arousal", a_verdict, -0.04, a_p)):
         m.update({f"{dim}_verdict": verdict, f"{dim}_dr": dr, f"{dim}_dr_lo": dr - 0.02,
                   f"{dim}_dr_hi": dr + 0.01, f"{dim}_sign_agreement": 4,
                   f"{dim}_dr_vs_global_mean": 0.0, f"{dim}_dr_vs_global_mean_lo": -0.01,
-                  f"{dim}_dr_vs_global_mean_hi": 0.01})
+                  f"{dim}_dr_vs_global_mean_hi": 0.01, f"{dim}_verdict_p": p})
+    return m
+
+
+def _feedback(v_verdict="hurts", v_p=0.002):
+    m = {"method": "two_passes_vs_one", "selection": "feedback", "forward_passes": 2, "n_seeds": 5}
+    for dim, verdict, dr, p in (("valence", v_verdict, -0.013, v_p), ("arousal", "none", 0.002, 0.4)):
+        m.update({f"{dim}_verdict": verdict, f"{dim}_dr": dr, f"{dim}_dr_lo": dr - 0.005,
+                  f"{dim}_dr_hi": dr + 0.005, f"{dim}_sign_agreement": 5, f"{dim}_verdict_p": p})
     return m
 
 
@@ -51,7 +59,9 @@ def test_machine_table_has_a_row_per_machine_that_trained_seeds():
 
 def test_headline_and_delta_rows_are_small_and_long():
     head = report.headline(POOLED)
-    assert head["fine"]["oracle_categorical"]["valence"] == {"verdict": "helps", "dr": 0.01}
+    assert head["fine"]["oracle_categorical"]["valence"] == {"verdict": "helps", "verdict_corrected": "none",
+                                                             "dr": 0.01}
+    assert head["correction"]["procedure"] == "holm" and head["correction"]["family_size"] == 8
     rows = report.delta_rows(POOLED)
     assert len(rows["method"]) == 8 and set(rows["dim"]) == {"valence", "arousal"}
     assert rows["grid"][:2] == ["coarse", "coarse"]
@@ -83,3 +93,114 @@ def test_a_pair_or_negative_strength_reads_as_its_label():
                   f"{dim}_slope": 0.01, f"{dim}_slope_lo": 0.0, f"{dim}_slope_hi": 0.02,
                   f"{dim}_common_shift": -0.4})
     assert "(strength -1/3, 180 validation clips" in "\n".join(report.steerability_lines({"coarse": {"pooled": m}}))
+
+
+def test_report_opens_with_the_data_and_the_checkpoint():
+    from emosteer.data import survey
+    from emosteer.data.synth import SynthConfig
+
+    facts = survey.survey("synthetic", None, 101, synth=SynthConfig(n_clips=10)).facts
+    train = {"s0": {**TRAIN["s0"], "panns_checkpoint": "/m/Cnn6_mAP=0.343.pth", "panns_checkpoint_sha256": "ab12"},
+             "s1": {**TRAIN["s1"], "panns_checkpoint": None, "panns_checkpoint_sha256": None}}
+    text = report.render(BASELINE, POOLED, train, data=facts)
+    assert text.index("## Data") < text.index("## Verdicts")
+    data = text.split("## Data", 1)[1].split("\n## ", 1)[0]
+    assert "- the embedded generator (synthetic): 10 clips used, of 10 rated" in data
+    assert "- sample rates: 32000 Hz x 10\n" in data  # generated at the front end's rate: no resampling
+    assert "- checkpoint (seeds 0): `/m/Cnn6_mAP=0.343.pth` (`model.panns_checkpoint`), sha256 `ab12`" in data
+    assert "- checkpoint (seeds 1): none: a random backbone, BatchNorm statistics from the training clips" in data
+    assert "## Data" not in report.render(BASELINE, POOLED, TRAIN)  # an older run's files: no section
+
+
+def test_one_seed_claims_no_agreement_and_no_verdict():
+    pooled = {k: {n: {**m, "n_seeds": 1} for n, m in v.items()} for k, v in POOLED.items()}
+    text = report.render({**BASELINE, "n_seeds": 1, "n_val_per_seed": [180]}, pooled, {"s0": TRAIN["s0"]})
+    assert "seeds agree" not in text and "(one seed)" in text
+    assert "One seed is one split and one model: the CI carries only the sampling of its validation clips" in text
+
+
+def test_holm_column_withdraws_calls_the_family_cannot_support():
+    """8 verdicts; plain calls with p 0.001 (3 arousal rows, 'hurts') and 0.5. Holm: 8 * 0.001,
+    7 * 0.001, 6 * 0.001 < 0.05, so the arousal calls survive; a plain 'helps' at p 0.5 does not."""
+    holm = report.corrected_verdicts(POOLED)
+    assert len(holm) == 8
+    assert holm[("fine", "oracle_categorical", "valence")] == "none"
+    assert all(holm[(w, n, "arousal")] == "hurts" for w, group in POOLED.items() for n in group)
+    weak = {**POOLED, "coarse": {"oracle_categorical": _m("oracle_categorical", 9, a_p=0.009)}}
+    # sorted p: 0.001 x3, 0.009, 0.5 x4 -> 0.009 * 5 = 0.045 < 0.05: still kept; at 0.011, 0.055: not
+    assert report.corrected_verdicts(weak)[("coarse", "oracle_categorical", "arousal")] == "hurts"
+    weaker = {**POOLED, "coarse": {"oracle_categorical": _m("oracle_categorical", 9, a_p=0.011)}}
+    assert report.corrected_verdicts(weaker)[("coarse", "oracle_categorical", "arousal")] == "none"
+    table = report.verdict_table(POOLED)
+    assert table["arousal Holm"].tolist() == ["hurts"] * 4 and table["valence Holm"].tolist() == ["none"] * 4
+    assert "Holm" in report.console_table(POOLED).splitlines()[0]
+
+
+def test_feedback_row_in_table_headline_and_report():
+    pooled = {**POOLED, "feedback": {"two_passes_vs_one": _feedback()}}
+    table = report.verdict_table(pooled)
+    row = table[table["method"] == "feedback: 2 passes vs 1"].iloc[0]
+    assert row["grid"] == "—" and row["valence vs global mean"] == "—"
+    assert row["strength (dev clips)"] == "—" and row["seed report Δr V / A"] == "—"
+    assert row["valence"].startswith("**hurts** -0.013") and row["valence Holm"] == "hurts"
+    head = report.headline(pooled)
+    assert head["feedback"]["two_passes_vs_one"]["valence"]["verdict_corrected"] == "hurts"
+    assert head["correction"]["family_size"] == 10
+    text = report.render(BASELINE, pooled, TRAIN)
+    assert "| — | feedback: 2 passes vs 1 |" in text and "## Multiple comparisons" in text
+    assert "The table holds 10 verdicts" in text
+
+
+def test_read_pooled_tolerates_a_run_without_the_feedback_row(tmp_path):
+    from emosteer import pipeline
+
+    for which, group in POOLED.items():
+        for name, m in group.items():
+            pipeline.write_json(tmp_path / which / f"{name}.json", m)
+    assert set(report.read_pooled(tmp_path)) == {"coarse", "fine", "control"}
+
+
+def _found(bins, joint=(0.47, 0.44, 0.5)):
+    m = {"bins": bins, "n_val_per_seed": [180] * 5, "n_right_per_seed": [85] * 5}
+    for axis, (mean, lo, hi) in (("joint", joint), ("valence", (0.62, 0.6, 0.65)), ("arousal", (0.73, 0.7, 0.76))):
+        m.update({f"{axis}_accuracy": mean, f"{axis}_accuracy_lo": lo, f"{axis}_accuracy_hi": hi})
+    group = {f"{d}_dmae{s}": v for d in ("valence", "arousal") for s, v in (("", -0.0095), ("_lo", -0.02),
+                                                                           ("_hi", float("nan")))}
+    m["decomposition"] = {"categorical": {"predicted": {"right": group, "wrong": group},
+                                          "oracle": {"right": group, "wrong": group}}}
+    return m
+
+
+def _even(bins, statuses=("crossed", "crossed")):
+    m = {"bins": bins, "model_accuracy": 0.47, "model_accuracy_lo": 0.44, "model_accuracy_hi": 0.5}
+    for dim, status, p_star in zip(("valence", "arousal"), statuses, (0.62, 0.0)):
+        m.update({f"{dim}_p_star": p_star, f"{dim}_p_star_status": status, f"{dim}_dr_at_p1": 0.087,
+                  f"{dim}_dr_at_model_accuracy": 0.01, f"{dim}_dr_predicted_categorical": -0.01})
+    return m
+
+
+def test_deployable_section_states_p_star_beside_the_models_accuracy():
+    lines = report.deployable_lines({"coarse": _found(9)},
+                                    {"coarse": _even(9, ("crossed", "above_everywhere")),
+                                     "fine": _even(25, ("never_above", "crossed"))})
+    text = "\n".join(lines)
+    assert "| 9-bin | 0.47 [0.44, 0.50] | 0.62 [0.60, 0.65] | 0.73 [0.70, 0.76] |" in text
+    assert "| 9-bin | categorical | right (425 of 900) | -0.0095 [CI n/a] |" in text
+    assert ("**9-bin**: deployable steering would need bin accuracy valence ≥ 0.62, arousal: any "
+            "accuracy (the CI stays above 0 down to p = 0.00); the model has 0.47 [0.44, 0.50]") in text
+    assert "**25-bin**: deployable steering would need bin accuracy valence: none suffices" in text
+
+
+def test_a_curve_above_the_models_own_bins_says_accuracy_is_not_the_whole_cap():
+    """The corruption draws wrong bins independently of the clip; when the curve at the model's
+    accuracy beats the model's own bins on both dims, the report names the grid and says why."""
+    fine = _even(25)
+    fine["arousal_dr_at_model_accuracy"] = -0.02  # below the model's own -0.01 on one dim
+    text = "\n".join(report.deployable_lines({"coarse": _found(9)}, {"coarse": _even(9), "fine": fine}))
+    assert "At 9-bin the curve at the model's accuracy lies above what the model's own bins gave" in text
+    assert "a detector that errs where the model errs needs more" in text
+    fine["arousal_dr_at_model_accuracy"] = 0.0
+    text = "\n".join(report.deployable_lines({"coarse": _found(9)}, {"coarse": _even(9), "fine": fine}))
+    assert "At 9-bin and 25-bin the curve" in text
+    below = {"coarse": {**_even(9), "valence_dr_at_model_accuracy": -0.02}}
+    assert "accuracy alone" not in "\n".join(report.deployable_lines({"coarse": _found(9)}, below))

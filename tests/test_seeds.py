@@ -73,3 +73,61 @@ def test_workers_exit_when_their_stage_process_is_killed() -> None:
         for pid in workers + _workers_of(proc.pid):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def write_and_sleep(seed: int, folder: str) -> None:
+    """A job that holds a temp file open (a writer mid-write) until it is stopped."""
+    from emosteer.atomic import replacing
+
+    with replacing(Path(folder) / f"s{seed}.json") as tmp:
+        tmp.write_text("half")
+        time.sleep(600)
+
+
+POOL_THAT_WRITES = """
+import sys
+from emosteer import pipeline
+from emosteer.seeds import SeedPool
+from tests.test_seeds import write_and_sleep
+
+def main(p):
+    with SeedPool([0, 1], 2, 1) as pool:
+        pool.map(write_and_sleep, sys.argv[1], desc="write")
+
+pipeline.run(main, "write")
+"""
+
+
+@pytest.mark.parametrize("how,code,name", [("kill", 143, "SIGTERM"), ("ctrl-c", 130, "SIGINT")])
+def test_a_stopped_stage_ends_its_workers_and_their_temp_files(tmp_path: Path, how: str, code: int,
+                                                                name: str) -> None:
+    """SIGTERM to the stage process, or Ctrl-C (SIGINT to the whole process group): one line, exit
+    143/130, the workers end without finishing their seed, and their temp files are gone."""
+    repo = Path(__file__).resolve().parents[1]
+    stage = tmp_path / "stage"  # a stage runs where params.yaml is
+    stage.mkdir()
+    (stage / "params.yaml").write_bytes((repo / "params.yaml").read_bytes())
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", POOL_THAT_WRITES, str(tmp_path)], cwd=stage,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)])})
+    workers: list[int] = []
+    try:
+        _wait_for(lambda: len(list(tmp_path.glob(".s*.json.*.tmp"))) == 2, "both temp files")
+        workers = _workers_of(proc.pid)
+        if how == "kill":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=LIVENESS_S)
+        _wait_for(lambda: not any(_alive(w) for w in workers), "the workers to exit")
+    finally:
+        proc.kill()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    lines = [line for line in err.splitlines() if line and not line.startswith("write:")]  # not the bar
+    assert proc.returncode == code, err
+    assert lines == [f"emosteer stage write: stopped by {name}; its temporary files were removed"], err
+    assert list(tmp_path.iterdir()) == []

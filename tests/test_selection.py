@@ -5,7 +5,7 @@ import pytest
 
 from emosteer.constants import IDW_EPS, STEER_DIM
 from emosteer.errors import EmosteerError
-from emosteer.steering.grid import Grid
+from emosteer.grid import Grid
 from emosteer.steering.selection import (
     bilinear,
     bilinear_weights,

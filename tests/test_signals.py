@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
-from emosteer.steering.grid import Grid
+from emosteer.grid import Grid
 from emosteer.steering.signals import (
     SignalTable,
     aggregate,
@@ -380,3 +380,36 @@ def test_fuzz_steering_json_mutated_table(data):
         path = Path(d) / "t.json"
         path.write_text(json.dumps(obj))
         _readers_survive(path)
+
+
+# --- untrusted JSON text (issue #24) -----------------------------------------------------------
+
+VEC = json.dumps([0.25] * 128)
+
+
+@pytest.mark.parametrize("text,message", [
+    # before: a ValueError traceback ("Exceeds the limit (4300 digits) for integer string conversion")
+    ('{"a": {"valence_128d": [' + "9" * 5000 + '], "arousal_128d": []}}',
+     "not valid JSON (an integer of 5000 digits; at most 4300 are read)"),
+    # before: the second "a" silently replaced the first
+    ('{"a": {"valence_128d": %s, "arousal_128d": %s}, "a": {"valence_128d": %s, "arousal_128d": %s}}'
+     % (VEC, VEC, VEC, VEC), "not valid JSON (key 'a' twice in one object)"),
+    ('{"a": {"valence_128d": %s, "valence_128d": %s, "arousal_128d": %s}}' % (VEC, VEC, VEC),
+     "not valid JSON (key 'valence_128d' twice in one object)"),
+])
+def test_steering_json_oversized_numbers_and_duplicate_keys_are_one_line(tmp_path, text, message):
+    path = tmp_path / "t.json"
+    path.write_text(text)
+    for reader in (read_categories, read_metadata, describe):
+        with pytest.raises(EmosteerError) as info:
+            reader(path)
+        assert str(info.value) == f"{path}: {message}"
+
+
+def test_describe_escapes_names_read_from_the_file(tmp_path, capsys):
+    """A category name is the file's: a newline or an escape code in it must not reach the terminal."""
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"calm\n\x1b[2Jfake": {"valence_128d": [0.1] * 128, "arousal_128d": [0.1] * 128}}))
+    text = describe(path)
+    assert "\x1b" not in text and "calm\\n\\x1b[2Jfake" in text
+    assert len(text.splitlines()) == 2

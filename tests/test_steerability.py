@@ -5,7 +5,7 @@ import pytest
 
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
-from emosteer.steering.grid import Grid
+from emosteer.grid import Grid
 from emosteer.steering.signals import SignalTable, nearest_populated
 from emosteer.steering.steerability import (Steerability, analyse, metrics, plot_rows, pool, shifts,
                                           summarise)
@@ -216,3 +216,21 @@ def test_bins_split_over_tasks_and_stacked_back_give_the_same_result() -> None:
     for name in ("shift_valence", "shift_valence_lo", "shift_arousal_hi"):
         assert np.array_equal(getattr(whole, name), getattr(split, name)), name
     assert whole.valence == split.valence and whole.arousal == split.arousal
+
+
+def test_toward_counts_bins_the_clip_moves_toward_known_answer() -> None:
+    from emosteer.steering.steerability import toward
+
+    centre = np.array([-0.5, 0.0, 0.5])
+    base = np.array([0.2, 0.0, -0.9])
+    shift = np.array([[-0.1, -0.1, -0.3],  # bin at -0.5: toward for clips 0, 1; away for clip 2
+                      [-0.2, 0.4, 0.0],    # bin at 0.0: toward for clip 0; clip 1 sits on it (left
+                      [0.1, 0.2, 0.1]])    # out); zero shift is not toward; bin at 0.5: toward all
+    share, common = toward(shift, centre, base)
+    np.testing.assert_allclose(share, [1.0, 1.0, 1 / 3])
+    # common shifts -0.067, +0.167, -0.067: 'toward' the bins on that side of the clip only
+    np.testing.assert_allclose(common, [2 / 3, 1 / 2, 0.0])
+    on_every_centre, _ = toward(np.ones((1, 1)), np.array([0.3]), np.array([0.3]))
+    assert np.isnan(on_every_centre).all()
+    with pytest.raises(EmosteerError):
+        toward(np.ones((2, 3)), centre, base)

@@ -5,6 +5,9 @@ Two phases per grid, each fanned out over seeds by `seeds.SeedPool`: (1) every v
 strength on each seed's dev clips; the gentlest strength within one standard error of the best
 mean dev score over seeds is chosen (the dev clips of all seeds stand behind it); (2) every variant
 at its chosen strength on each seed's validation clips. Validation clips never inform a choice.
+Beside the variants' verdicts each grid reports bin detection and the break-even curve (what
+deployable steering would need, `evaluation.detection`), the baseline stage the feedback row
+(final pass vs pass 1), and the steerability stage how many clips move toward a steered bin.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import numpy as np
 
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
-from emosteer.evaluation import evaluate, pooling, stats
+from emosteer import correlation
+from emosteer.evaluation import detection, evaluate, pooling
 from emosteer.data import features, split
-from emosteer.evaluation.evaluate import SeedPredictions, Variant
+from emosteer.evaluation.evaluate import CORRUPTED, SeedPredictions, Variant
 from emosteer.model import activations, inference
 from emosteer.model.fit import load_seed_model
 from emosteer.params import Params
@@ -26,11 +30,13 @@ from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write
 from emosteer.runtime import resolve_device
 from emosteer.seeds import SeedPool
 from emosteer.steering import signals, steerability
+from emosteer.grid import Grid
 from emosteer.strength import Value as StrengthValue, key as strength_key, label as strength_label
 from emosteer.strength import scales as strength_scales, size as strength_size, to_json as strength_json
 
 DIMS = ("valence", "arousal")
 GLOBAL_MEAN = Variant("control_global_mean", "control", "global_mean")
+ORACLE = "oracle_categorical"  # the curve's p = 1 end: steering with the true bin
 
 
 @dataclass(frozen=True)
@@ -115,17 +121,50 @@ def evaluate_steerability(p: Params, which: str = "coarse") -> dict[str, Any]:
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         parts = pool.map_parts(steerability_part, range(STEERABILITY_PARTS), p, which,
                                desc=f"steerability {which}")
-    per_seed = []
+    per_seed, shares_toward = [], []
     for seed, shares in zip(p.seeds, parts):
-        table = signals.read_h5(SeedPaths(seed).signals(which, "h5"))
+        paths = SeedPaths(seed)
+        table = signals.read_h5(paths.signals(which, "h5"))
+        bins = np.flatnonzero(table.populated)
         moved = {dim: np.concatenate([share[dim] for share in shares]) for dim in DIMS}
-        per_seed.append(steerability.summarise(table, np.flatnonzero(table.populated), moved,
-                                               p.steerability.strength, p.evaluate.n_boot, seed))
+        per_seed.append(steerability.summarise(table, bins, moved, p.steerability.strength,
+                                               p.evaluate.n_boot, seed))
+        acts = activations.read(paths.activations)
+        idx = split.read_parts(paths.split, len(acts.names))["val"]
+        centres = table.grid.centre_points()[bins]
+        shares_toward.append({dim: steerability.toward(moved[dim], centres[:, axis],
+                                                       getattr(acts, f"pred_{dim}")[idx])
+                              for axis, dim in enumerate(DIMS)})
     pooled = steerability.pool(per_seed)
     rows = steerability.plot_rows(pooled)
-    return {"metrics": {"pooled": steerability.metrics(pooled),
-                        "per_seed": {f"s{s}": steerability.metrics(r) for s, r in zip(p.seeds, per_seed)}},
+    toward_pooled, toward_seeds = toward_metrics(p, shares_toward)
+    return {"metrics": {"pooled": {**steerability.metrics(pooled), **toward_pooled},
+                        "per_seed": {f"s{s}": {**steerability.metrics(r), **t}
+                                     for s, r, t in zip(p.seeds, per_seed, toward_seeds)}},
             "plot": {k: [r[k] for r in rows] for k in rows[0]}}
+
+
+def toward_metrics(p: Params, shares: list[dict[str, tuple[np.ndarray, np.ndarray]]]
+                   ) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Per dim, the share of (clip, bin) pairs that move toward the bin (`steerability.toward`),
+    and the share the clips' common shift alone gives; pooled over seeds with the two-level
+    bootstrap (each seed's clips resampled by its bank), and per seed."""
+    pooled: dict[str, Any] = {}
+    per_seed: list[dict[str, float]] = [{} for _ in shares]
+    for dim in DIMS:
+        for i, key in enumerate((f"{dim}_toward", f"{dim}_toward_common")):
+            observed, reps = [], []
+            for seed, share, out in zip(p.seeds, shares, per_seed):
+                x = share[dim][i]
+                bank = pooling.clip_bank(len(x), p.evaluate.n_boot, seed)
+                observed.append(float(np.nanmean(x)))
+                reps.append(np.nanmean(x[bank], axis=1))
+                out[key] = observed[-1]
+            m = pooling.pool(observed, reps, p.evaluate.n_boot)
+            pooled.update({key: m.mean, f"{key}_lo": m.lo, f"{key}_hi": m.hi})
+            if i == 0:
+                pooled[f"{key}_per_seed"] = m.per_seed
+    return pooled, per_seed
 
 
 def grid_size(p: Params, which: str) -> int:
@@ -181,7 +220,13 @@ def pick_strengths(dev: list[SeedPredictions], variants: tuple[Variant, ...],
 
 def validation(p: Params, pool: SeedPool, which: str, variants: tuple[Variant, ...],
                choices: dict[str, Choice]) -> list[SeedPredictions]:
-    task = SteerTask(which, variants, "val", {v.name: (choices[v.name].strength,) for v in variants})
+    """Every variant at its chosen strength on the validation clips; with oracle categorical, also
+    `CORRUPTED` at the oracle's strength (one pass per clip, for the break-even curve)."""
+    strengths = {v.name: (choices[v.name].strength,) for v in variants}
+    if ORACLE in strengths:
+        variants = (*variants, CORRUPTED)
+        strengths[CORRUPTED.name] = strengths[ORACLE]
+    task = SteerTask(which, variants, "val", strengths)
     return steer(pool, p, task, desc=f"{which} validation")
 
 
@@ -205,14 +250,16 @@ def pooled_metrics(p: Params, variant: Variant, choice: Choice, val: list[SeedPr
                 obs, reps = pooling.delta_r(y, base, new, bank)
                 acc[0].append(obs)
                 acc[1].append(reps)
-            r_new.append(stats.pearson(y, new))
+            r_new.append(correlation.pearson(y, new))
         dr, gm = pooling.pool(*vs_base, n_boot), pooling.pool(*vs_gm, n_boot)
         m.update({f"{dim}_r": float(np.mean(r_new)), f"{dim}_r_per_seed": r_new,
                   f"{dim}_dr": dr.mean, f"{dim}_dr_lo": dr.lo, f"{dim}_dr_hi": dr.hi,
                   f"{dim}_dr_per_seed": dr.per_seed, f"{dim}_sign_agreement": dr.sign_agreement,
                   f"{dim}_dr_vs_global_mean": gm.mean, f"{dim}_dr_vs_global_mean_lo": gm.lo,
                   f"{dim}_dr_vs_global_mean_hi": gm.hi,
-                  f"{dim}_verdict": pooling.verdict(dr, gm)})
+                  f"{dim}_verdict": pooling.verdict(dr, gm),
+                  f"{dim}_verdict_p": pooling.verdict_p(pooling.seed_sides(dr.per_seed),
+                                                        pooling.seed_sides(gm.per_seed))})
     return m
 
 
@@ -233,6 +280,10 @@ class GridResult:
     per_seed: dict[str, dict[str, Any]]  # "s<seed>" -> variant -> metrics
     curves: dict[str, list[Any]]  # long-format plot columns: the pooled dev strength curves
     predictions: dict[str, list[Any]]  # long-format plot columns: validation predictions
+    detection: dict[str, Any] | None = None  # bin accuracy and the right/wrong decomposition
+    breakeven: dict[str, Any] | None = None  # p* per dim beside the model's accuracy
+    confusion: dict[str, list[Any]] | None = None  # plot rows: true and predicted bin per clip
+    breakeven_curve: dict[str, list[Any]] | None = None  # plot rows: pooled Δr [CI] against p
 
 
 def swept(p: Params) -> tuple[StrengthValue, ...]:
@@ -264,7 +315,7 @@ def prediction_columns(val: list[SeedPredictions], choices: dict[str, Choice]) -
                             ("true_valence", d.valence), ("true_arousal", d.arousal),
                             ("baseline_valence", d.pred_valence), ("baseline_arousal", d.pred_arousal)):
             cols[key].extend(values)
-        for name, (v, a) in ((k, d.steered[k][choices[k].strength]) for k in d.steered):
+        for name, (v, a) in ((k, d.steered[k][choices[k].strength]) for k in choices):
             cols.setdefault(f"{name}_valence", []).extend(v)
             cols.setdefault(f"{name}_arousal", []).extend(a)
     return cols
@@ -282,8 +333,110 @@ def evaluate_grid(p: Params, which: str, reference: list[dict[str, np.ndarray]])
     pooled = {v.name: pooled_metrics(p, v, choices[v.name], val, reference, size) for v in variants}
     per_seed = {f"s{d.seed}": {v.name: seed_metrics(p, v, choices[v.name].strength, d)
                                for v in variants} for d in val}
+    grid = Grid(size)
+    found, confusion = detection_metrics(p, grid, val, choices)
+    breakeven, curve = breakeven_metrics(p, grid, val, choices[ORACLE].strength, found,
+                                         pooled.get("predicted_categorical"))
     return GridResult(which, size, pooled, per_seed, curve_columns(choices, swept(p)),
-                      prediction_columns(val, choices))
+                      prediction_columns(val, choices), found, breakeven, confusion, curve)
+
+
+def _pooled_keys(key: str, pooled: pooling.Pooled) -> dict[str, Any]:
+    return {key: pooled.mean, f"{key}_lo": pooled.lo, f"{key}_hi": pooled.hi,
+            f"{key}_per_seed": pooled.per_seed}
+
+
+def detection_metrics(p: Params, grid: Grid, val: list[SeedPredictions], choices: dict[str, Choice]
+                      ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Bin accuracy (joint and per axis) on each seed's validation clips, pooled; each deployable
+    variant's and its oracle's change in mean |error| on the clips binned right and wrong; and the
+    confusion plot rows (one per clip of every seed: its true and its predicted bin)."""
+    n_boot = p.evaluate.n_boot
+    hits, banks, rows = [], [], {"seed": [], "true_bin": [], "predicted_bin": []}
+    names = [f"{k:02d} {name}" for k, name in enumerate(grid.names())]
+    for d in val:
+        true, predicted = detection.bins(grid, d.valence, d.arousal, d.pred_valence, d.pred_arousal)
+        hits.append(detection.hits(grid, true, predicted))
+        banks.append(pooling.clip_bank(len(true), n_boot, d.seed))
+        rows["seed"] += [d.seed] * len(true)
+        rows["true_bin"] += [names[k] for k in true]
+        rows["predicted_bin"] += [names[k] for k in predicted]
+    out: dict[str, Any] = {"grid": grid.size, "bins": grid.n_bins, "n_seeds": len(val),
+                           "n_val_per_seed": [len(d.valence) for d in val]}
+    for axis in detection.AXES:
+        acc = pooling.pool([float(h[axis].mean()) for h in hits],
+                           [h[axis][bank].mean(axis=1) for h, bank in zip(hits, banks)], n_boot)
+        out.update(_pooled_keys(f"{axis}_accuracy", acc))
+    out["n_right_per_seed"] = [int(h["joint"].sum()) for h in hits]
+    decomposition: dict[str, Any] = {}
+    for name in choices:
+        selection_, method = name.split("_", 1)
+        if selection_ != "predicted" or f"oracle_{method}" not in choices:
+            continue
+        for variant in (name, f"oracle_{method}"):
+            entry = decomposition.setdefault(method, {}).setdefault(variant.split("_", 1)[0], {})
+            for group in ("right", "wrong"):
+                keys: dict[str, Any] = {}
+                for i, dim in enumerate(DIMS):
+                    observed, reps = [], []
+                    for d, h, bank in zip(val, hits, banks):
+                        new = d.steered[variant][choices[variant].strength][i]
+                        mask = h["joint"] if group == "right" else ~h["joint"]
+                        o, r = detection.error_change(getattr(d, dim), getattr(d, f"pred_{dim}"),
+                                                      new, mask, bank)
+                        observed.append(o)
+                        reps.append(r)
+                    keys.update(_pooled_keys(f"{dim}_dmae", pooling.pool(observed, reps, n_boot)))
+                entry[group] = {"strength": strength_json(choices[variant].strength), **keys}
+    out["decomposition"] = decomposition
+    return out, rows
+
+
+def breakeven_metrics(p: Params, grid: Grid, val: list[SeedPredictions], strength: StrengthValue,
+                      found: dict[str, Any], predicted: dict[str, Any] | None
+                      ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Oracle categorical steering with the true bin kept on a share p of clips and a wrong bin
+    drawn the way the model errs on the rest (`detection.corruption`, per seed): pooled Δr vs
+    unsteered against p, p* where its CI reaches 0, and the model's own accuracy beside it."""
+    n_boot = p.evaluate.n_boot
+    curves = {dim: {"observed": [[] for _ in detection.P_GRID], "reps": [[] for _ in detection.P_GRID]}
+              for dim in DIMS}
+    realised = np.zeros(len(detection.P_GRID))
+    for d in val:
+        true, predicted_bins = detection.bins(grid, d.valence, d.arousal, d.pred_valence, d.pred_arousal)
+        corruption = detection.corruption(grid, true, predicted_bins, d.seed)
+        bank = pooling.clip_bank(len(true), n_boot, d.seed)
+        right, wrong = d.steered[ORACLE][strength], d.steered[CORRUPTED.name][strength]
+        for j, prob in enumerate(detection.P_GRID):
+            kept = corruption.kept(prob)
+            realised[j] += kept.mean() / len(val)
+            for i, dim in enumerate(DIMS):
+                o, r = pooling.delta_r(getattr(d, dim), getattr(d, f"pred_{dim}"),
+                                       np.where(kept, right[i], wrong[i]), bank)
+                curves[dim]["observed"][j].append(o)
+                curves[dim]["reps"][j].append(r)
+    accuracy = found["joint_accuracy"]
+    out: dict[str, Any] = {"grid": grid.size, "bins": grid.n_bins, "n_seeds": len(val),
+                           "strength": strength_json(strength), "p_step": detection.P_STEP,
+                           "model_accuracy": accuracy, "model_accuracy_lo": found["joint_accuracy_lo"],
+                           "model_accuracy_hi": found["joint_accuracy_hi"]}
+    rows: dict[str, list[Any]] = {"dim": [], "p": [], "dr_mean": [], "dr_lo": [], "dr_hi": [],
+                                  "realised_accuracy": [], "model_accuracy": []}
+    for dim in DIMS:
+        points = [pooling.pool(o, r, n_boot)
+                  for o, r in zip(curves[dim]["observed"], curves[dim]["reps"])]
+        for prob, pt, real in zip(detection.P_GRID, points, realised):
+            for key, value in (("dim", dim), ("p", prob), ("dr_mean", pt.mean), ("dr_lo", pt.lo),
+                               ("dr_hi", pt.hi), ("realised_accuracy", real), ("model_accuracy", accuracy)):
+                rows[key].append(value)
+        even = detection.break_even(detection.P_GRID, [pt.lo for pt in points])
+        out.update({f"{dim}_p_star": even.p_star, f"{dim}_p_star_status": even.status,
+                    f"{dim}_dr_at_p1": points[0].mean, f"{dim}_dr_at_p1_lo": points[0].lo,
+                    f"{dim}_dr_at_p1_hi": points[0].hi,
+                    f"{dim}_dr_at_model_accuracy": detection.interpolate(
+                        detection.P_GRID, [pt.mean for pt in points], accuracy),
+                    f"{dim}_dr_predicted_categorical": (predicted or {}).get(f"{dim}_dr", float("nan"))})
+    return out, rows
 
 
 def _check_reference(val: list[SeedPredictions], reference: list[dict[str, np.ndarray]]) -> None:
@@ -299,6 +452,52 @@ class BaselineResult:
     per_seed: dict[str, dict[str, float]]
     control: GridResult
     reference: dict[str, np.ndarray]  # flat arrays for the npz: s<seed>_<key>
+    feedback: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> pooled metrics
+
+
+_COUNTS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def feedback_method(passes: int) -> str:
+    """The feedback row's name: `two_passes_vs_one` for the default 2 passes."""
+    word = _COUNTS[passes - 1] if passes <= len(_COUNTS) else str(passes)
+    return f"{word}_pass{'es' if passes > 1 else ''}_vs_one"
+
+
+def feedback_metrics(p: Params) -> dict[str, Any]:
+    """Does the LRM feedback help? The final pass against pass 1 of the same unsteered forward call
+    (both stored by extract_activations: no extra pass), on each seed's validation clips: pooled Δr
+    with the two-level CI, and a verdict without the global-mean condition (there is no bin to be
+    specific about: docs/statistics.md, "The feedback row")."""
+    n_boot, k = p.evaluate.n_boot, p.model.forward_passes
+    seeds = []
+    for seed in p.seeds:
+        paths = SeedPaths(seed)
+        acts = activations.read(paths.activations)
+        idx = split.read_parts(paths.split, len(acts.names))["val"]
+        seeds.append((seed, idx, acts))
+    m: dict[str, Any] = {"method": feedback_method(k), "selection": "feedback",
+                         "uses_true_labels": False, "forward_passes": k,
+                         "compares": f"pass {k} vs pass 1 of the same unsteered call",
+                         "n_seeds": len(seeds), "n_val_per_seed": [len(idx) for _, idx, _ in seeds]}
+    for dim in DIMS:
+        observed, reps, r_final, r_first = [], [], [], []
+        for seed, idx, acts in seeds:
+            y = getattr(acts, dim)[idx]
+            first, final = getattr(acts, f"pass1_{dim}")[idx], getattr(acts, f"pred_{dim}")[idx]
+            o, r = pooling.delta_r(y, first, final, pooling.clip_bank(len(idx), n_boot, seed))
+            observed.append(o)
+            reps.append(r)
+            r_final.append(correlation.pearson(y, final))
+            r_first.append(correlation.pearson(y, first))
+        dr = pooling.pool(observed, reps, n_boot)
+        m.update({f"{dim}_r": float(np.mean(r_final)), f"{dim}_r_per_seed": r_final,
+                  f"{dim}_r_pass1": float(np.mean(r_first)), f"{dim}_r_pass1_per_seed": r_first,
+                  f"{dim}_dr": dr.mean, f"{dim}_dr_lo": dr.lo, f"{dim}_dr_hi": dr.hi,
+                  f"{dim}_dr_per_seed": dr.per_seed, f"{dim}_sign_agreement": dr.sign_agreement,
+                  f"{dim}_verdict": pooling.verdict(dr, None),
+                  f"{dim}_verdict_p": pooling.verdict_p(pooling.seed_sides(dr.per_seed), None)})
+    return m
 
 
 def evaluate_baseline(p: Params) -> BaselineResult:
@@ -328,7 +527,9 @@ def evaluate_baseline(p: Params) -> BaselineResult:
         rs = [per_seed[s][f"{dim}_r"] for s in p.seeds]
         pooled.update({f"{dim}_r": float(np.mean(rs)), f"{dim}_r_min": float(np.min(rs)),
                        f"{dim}_r_per_seed": rs})
-    return BaselineResult(pooled, {f"s{s}": per_seed[s] for s in p.seeds}, control, reference)
+    feedback = feedback_metrics(p)
+    return BaselineResult(pooled, {f"s{s}": per_seed[s] for s in p.seeds}, control, reference,
+                          {feedback["method"]: feedback})
 
 
 def read_reference_arrays(arrays: Any, seeds: list[int]) -> list[dict[str, np.ndarray]]:
@@ -365,3 +566,9 @@ def write_grid(result: GridResult) -> None:
     write_json(METRICS / "seeds" / f"{result.which}.json", result.per_seed)
     write_csv(PLOTS / "strength" / f"{result.which}.csv", result.curves)
     write_csv(PLOTS / "predictions" / f"{result.which}.csv", result.predictions)
+    if result.detection is not None:
+        write_json(METRICS / "detection" / f"{result.which}.json", result.detection)
+        write_csv(PLOTS / "confusion" / f"{result.which}.csv", result.confusion)
+    if result.breakeven is not None:
+        write_json(METRICS / "breakeven" / f"{result.which}.json", result.breakeven)
+        write_csv(PLOTS / "breakeven" / f"{result.which}.csv", result.breakeven_curve)

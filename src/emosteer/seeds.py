@@ -7,13 +7,17 @@ job's floats depend on its thread count (and the CPU), never on how many workers
 once per stage and reused for each of its phases; a job's EmosteerError travels back as itself, so
 the stage still fails with one line. A worker whose stage process dies (`kill PID`, which unlike
 Ctrl-C reaches only that process) exits within a second instead of finishing its seed beside the
-next run.
+next run. Ctrl-C (SIGINT to the whole process group) and SIGTERM are the stage process's to handle
+(emosteer.errors.run): workers ignore SIGINT, and when the stage is stopped it sends SIGTERM to its
+workers instead of waiting for their seeds; a worker stopped mid-job first lets the job's writers
+remove their temporary files.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +27,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from emosteer.errors import Stopped, raise_stopped
 from emosteer.runtime import set_threads
 
 T = TypeVar("T")
@@ -51,6 +56,9 @@ class SeedPool:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._executor is not None:
+            if kind is not None and not issubclass(kind, Exception):  # stopped: SIGTERM or Ctrl-C
+                for child in multiprocessing.active_children():
+                    child.terminate()
             self._executor.shutdown(cancel_futures=True)
             self._executor = None
 
@@ -81,7 +89,8 @@ class SeedPool:
                     out.append(job(*head, *args))
                     bar.update()
                 return out
-            futures = {self._executor.submit(job, *head, *args): i for i, head in enumerate(heads)}
+            futures = {self._executor.submit(_in_worker, job, *head, *args): i
+                       for i, head in enumerate(heads)}
             results: list[Any] = [None] * len(heads)
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
@@ -90,9 +99,29 @@ class SeedPool:
 
 
 def _start_worker(threads: int, parent: int) -> None:
-    """A worker's initialiser: its thread count, and a watcher that ends it with its stage."""
+    """A worker's initialiser: its thread count, its signals, and a watcher that ends it with its
+    stage."""
     set_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the stage handles it
+    signal.signal(signal.SIGTERM, _exit_quietly)
     threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    """SIGTERM to an idle worker: nothing to clean up, no traceback."""
+    os._exit(128 + signum)
+
+
+def _in_worker(job: Callable[..., T], *call: Any) -> T:
+    """`job(*call)` in a worker; SIGTERM during it raises Stopped, so every `finally` of the job
+    runs (its writers remove their temp files) before the worker exits."""
+    signal.signal(signal.SIGTERM, raise_stopped)
+    try:
+        return job(*call)
+    except Stopped as exc:
+        os._exit(128 + exc.signum)
+    finally:
+        signal.signal(signal.SIGTERM, _exit_quietly)
 
 
 def _exit_without(parent: int) -> None:

@@ -6,7 +6,9 @@ Every choice the original left implicit is a named variant here:
 - `categorical` takes the bin's signal, `idw` and `bilinear` interpolate between bin centres;
 - controls: `shuffled` steers with a seeded permutation of the (oracle) bin assignment, and
   `global_mean` with the mean signal of all training clips, so a gain can be told from a generic
-  modulation effect.
+  modulation effect;
+- `CORRUPTED` (not a method of the table: the break-even curve's raw material) steers each clip
+  with a wrong bin drawn the way the model errs (`detection.corruption`).
 Strength is chosen per variant on the dev split (held out of the training split), never on the
 validation split that is reported.
 """
@@ -18,7 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from emosteer.evaluation import stats
+from emosteer import correlation
+from emosteer.evaluation import detection, stats
 from emosteer.steering import selection
 from emosteer.steering.signals import SignalTable
 from emosteer.strength import Value as StrengthValue, key as strength_key
@@ -34,7 +37,7 @@ class Variant:
 
     @property
     def uses_true_labels(self) -> bool:
-        return self.selection == "oracle" or self.method == "shuffled"
+        return self.selection in ("oracle", "corrupted") or self.method == "shuffled"
 
 
 def variants(bilinear: bool) -> list[Variant]:
@@ -43,6 +46,11 @@ def variants(bilinear: bool) -> list[Variant]:
     out += [Variant("control_shuffled", "control", "shuffled"),
             Variant("control_global_mean", "control", "global_mean")]
     return out
+
+
+# Each clip steered with its corruption's wrong bin (`detection.corruption`, drawn from the seed's
+# confusion on the same clips); run at the oracle's strength on validation clips only.
+CORRUPTED = Variant("oracle_corrupted", "corrupted", "categorical")
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ def steering_signals(variant: Variant, table: SignalTable, clips: Clips,
     """Per-clip (valence, arousal) steering vectors, each (n, 128), for one variant."""
     if variant.method == "global_mean":
         return selection.global_mean(table, len(clips.valence))
+    if variant.selection == "corrupted":
+        true, predicted = detection.bins(table.grid, clips.valence, clips.arousal,
+                                         clips.pred_valence, clips.pred_arousal)
+        wrong = detection.corruption(table.grid, true, predicted, seed).wrong
+        return table.valence[wrong], table.arousal[wrong]
     if variant.uses_true_labels:
         v, a = clips.valence, clips.arousal
     else:
@@ -109,7 +122,7 @@ def baseline_metrics(y_valence: np.ndarray, y_arousal: np.ndarray, valence: np.n
     """Unsteered scores; r carries its 95% Fisher-z CI (there is no reference to take a Δ from)."""
     out: dict[str, float] = {}
     for dim, y, p in (("valence", y_valence, valence), ("arousal", y_arousal, arousal)):
-        r = stats.pearson(y, p)
+        r = correlation.pearson(y, p)
         lo, hi = stats.fisher_ci(r, len(y))
         out.update({f"{dim}_r": r, f"{dim}_r_lo": lo, f"{dim}_r_hi": hi,
                     f"{dim}_ccc": stats.ccc(y, p), f"{dim}_rmse": stats.rmse(y, p),

@@ -5,7 +5,9 @@ effects under test, so no decision or verdict rests on one seed. For each seed s
 r(y, new) - r(y, base) on its validation clips. The pooled estimate is the mean of Δr_s over seeds;
 its 95% CI comes from a two-level bootstrap: draw n seeds with replacement, then, within each drawn
 seed, a resample of its clips (paired: the same clip indices for `new` and `base`), and average the
-resampled Δr. The rule that turns this into a verdict is written in docs/statistics.md.
+resampled Δr. The rule that turns this into a verdict is written in docs/statistics.md, and so is
+the multiple-comparison correction of the verdict family (Holm's step-down on each verdict's
+p-value, from Student's t over the per-seed values).
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import norm, t as student_t
 
 from emosteer.errors import EmosteerError
-from emosteer.evaluation.stats import rowwise_pearson
+from emosteer.correlation import rowwise_pearson
 
 LEVEL = 0.95
 Z_LEVEL = float(norm.ppf((1 + LEVEL) / 2))  # a LEVEL CI half-width / Z_LEVEL is one SE (1.96)
 POOL_SEED = 0  # the seed-level draws; clip-level draws are seeded by each seed itself
 VERDICTS = ("helps", "hurts", "none")
+# A verdict's error rate: plain per verdict, Holm-corrected per family (0.05, not 1 - 0.95 in floats).
+ALPHA = round(1 - LEVEL, 10)
 # Below this many seeds the two-level bootstrap has (almost) no seed level: its CI carries only the
 # clip sampling of one split and one model, the very one-off whose verdict flipped on another CPU.
 MIN_SEEDS = 3
@@ -76,17 +80,76 @@ def pool(observed: Sequence[float], replicates: Sequence[np.ndarray], n_boot: in
     return Pooled(mean=float(np.mean(observed)), lo=lo, hi=hi, per_seed=[float(v) for v in observed])
 
 
-def verdict(dr: Pooled, dr_vs_global_mean: Pooled) -> str:
+def verdict(dr: Pooled, dr_vs_global_mean: Pooled | None) -> str:
     """`helps` only if both CIs (vs unsteered, vs the global-mean control) exclude 0 above;
     `hurts` if the CI vs unsteered excludes 0 below; otherwise `none` (NaN bounds give `none`).
-    With fewer than MIN_SEEDS seeds there is no verdict: `none`."""
+    With fewer than MIN_SEEDS seeds there is no verdict: `none`. `dr_vs_global_mean` None: the
+    row has no such control (the feedback row: no bin to be specific about), so `helps` needs the
+    CI vs unsteered alone."""
     if len(dr.per_seed) < MIN_SEEDS:
         return "none"
     if dr.hi < 0:
         return "hurts"
-    if dr.lo > 0 and dr_vs_global_mean.lo > 0:
+    if dr.lo > 0 and (dr_vs_global_mean is None or dr_vs_global_mean.lo > 0):
         return "helps"
     return "none"
+
+
+@dataclass(frozen=True)
+class Sides:
+    """One-sided p-values of a pooled mean over seeds: `above` for "the mean is > 0", `below` for
+    "< 0". From Student's one-sample t over the per-seed values (`seed_sides`)."""
+
+    above: float
+    below: float
+
+
+def seed_sides(per_seed: Sequence[float]) -> Sides:
+    """One-sided p-values of the mean of the per-seed values: t = mean / (sd / sqrt(S)) on S - 1
+    degrees of freedom (Student 1908). Seeds are independent draws of (split, model, clips), so
+    their values are i.i.d. and the test is exact for normal values, however the spread divides
+    into seed-to-seed and clip-sampling parts; the two-level bootstrap is not, in the tail a
+    multiple-comparison correction reads (docs/statistics.md, "Multiple comparisons"). Zero spread:
+    certainty in the mean's direction; fewer than 2 seeds or a NaN: no evidence (1, 1)."""
+    x = np.asarray(per_seed, dtype=np.float64)
+    if len(x) < 2 or np.isnan(x).any():
+        return Sides(1.0, 1.0)
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    if sd == 0.0:
+        return Sides(0.0 if mean > 0 else 1.0, 0.0 if mean < 0 else 1.0)
+    t = mean / (sd / np.sqrt(len(x)))
+    return Sides(float(student_t.sf(t, len(x) - 1)), float(student_t.cdf(t, len(x) - 1)))
+
+
+def verdict_p(dr: Sides, dr_vs_global_mean: Sides | None) -> float:
+    """The two-sided p-value of a verdict row: the smallest error rate at which a test of its
+    call (`hurts` or `helps`) rejects.
+
+    hurts: 2 * dr.below. helps: 2 * max(dr.above, dr_vs_global_mean.above), the intersection-union
+    p-value (Berger 1982): `helps` needs both comparisons, so its p is the larger of the two. The
+    doubling makes each call a two-sided test (the plain rule's 95% CI puts 2.5% in each tail)."""
+    helps = dr.above if dr_vs_global_mean is None else max(dr.above, dr_vs_global_mean.above)
+    return float(min(1.0, 2 * dr.below, 2 * helps))
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values: sorted ascending p_(1) <= ... <= p_(m),
+    adjusted p_(j) = max over i <= j of min(1, (m - i + 1) p_(i)), in the input order. Rejecting
+    where the adjusted p < alpha keeps the family-wise error rate <= alpha under any dependence
+    between the tests. NaN counts as 1 (a test that cannot reject)."""
+    p = np.nan_to_num(np.asarray(p_values, dtype=np.float64), nan=1.0)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.maximum.accumulate(stepped)
+    return out
+
+
+def corrected(plain: str, adjusted_p: float) -> str:
+    """The corrected verdict: the plain one where the family's adjusted p is below ALPHA, else
+    `none`. It can only withdraw a call, never make one the plain rule did not."""
+    return plain if adjusted_p < ALPHA else "none"
 
 
 def pick_pooled(sizes: Sequence[float], curve: Sequence[Pooled]) -> int:

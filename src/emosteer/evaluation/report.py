@@ -11,7 +11,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from emosteer.data.facts import describe as describe_data
 from emosteer.errors import EmosteerError
+from emosteer.evaluation import pooling
 from emosteer.pipeline import read_metrics
 from emosteer.strength import label as strength_label
 
@@ -61,32 +63,82 @@ LABELS = {
 SEED_ROWS = {("coarse", "categorical"): "9-bin categorical", ("fine", "categorical"): "25-bin categorical",
              ("fine", "idw"): "25-bin interpolation"}
 DIMS = ("valence", "arousal")
-GRIDS = ("coarse", "fine", "control")
+GRIDS = ("coarse", "fine", "control", "feedback")
+OPTIONAL = ("feedback",)  # groups an older run did not write; the rest must be there
 
 
-def _ci(m: Mapping[str, Any], key: str) -> str:
-    return f"{m[key]:+.3f} [{m[key + '_lo']:+.3f}, {m[key + '_hi']:+.3f}]"
+def row_label(name: str, m: Mapping[str, Any]) -> str:
+    """A verdict row's method label: the variant's, or the feedback row's pass count."""
+    if m.get("selection") == "feedback":
+        k = m.get("forward_passes", "?")
+        return f"feedback: {k} pass{'es' if k != 1 else ''} vs 1"
+    return LABELS.get(name, name)
+
+
+def _grid(which: str, m: Mapping[str, Any]) -> str:
+    return {"control": "any", "feedback": "—"}.get(which) or f"{m['bins']}-bin"
+
+
+def family(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[tuple[str, str, str]]:
+    """The verdict family: every (group, method, dim) of the table whose metrics carry a verdict
+    p-value (`<dim>_verdict_p`; an older run's files do not), in table order."""
+    return [(which, name, dim) for which in GRIDS for name, m in pooled.get(which, {}).items()
+            for dim in DIMS if f"{dim}_verdict_p" in m]
+
+
+PooledMetrics = Mapping[str, Mapping[str, Mapping[str, Any]]]  # group -> method -> pooled metrics
+
+
+def corrected_verdicts(pooled: PooledMetrics) -> dict[tuple[str, str, str], str]:
+    """Holm-corrected verdict of every row of the family (`pooling.holm` over the family's
+    verdict p-values; a call survives where its adjusted p < pooling.ALPHA)."""
+    rows = family(pooled)
+    adjusted = pooling.holm([pooled[w][n][f"{d}_verdict_p"] for w, n, d in rows])
+    return {(w, n, d): pooling.corrected(pooled[w][n][f"{d}_verdict"], float(a))
+            for (w, n, d), a in zip(rows, adjusted)}
+
+
+def correction(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """What the corrected verdicts correct for: the procedure, its level and the family."""
+    rows = family(pooled)
+    groups = ", ".join(f"{which} {len({n for w, n, _ in rows if w == which})}"
+                       for which in GRIDS if any(w == which for w, _, _ in rows))
+    return {"procedure": "holm", "alpha": pooling.ALPHA, "family_size": len(rows),
+            "family": f"every verdict of the table: methods per group ({groups}) x {len(DIMS)} dims"}
+
+
+def _ci(m: Mapping[str, Any], key: str, digits: int = 3) -> str:
+    """`+0.012 [+0.004, +0.020]`; an undefined bound (e.g. a resample without a clip in a small
+    group) reads `[CI n/a]`."""
+    lo, hi = m[key + "_lo"], m[key + "_hi"]
+    ci = "[CI n/a]" if lo != lo or hi != hi else f"[{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    return f"{m[key]:+.{digits}f} {ci}"
 
 
 def _seed_claim(which: str, m: Mapping[str, Any]) -> str:
-    interp = m["method"].split("_", 1)[1]
+    interp = m["method"].split("_", 1)[-1]
     label = SEED_ROWS.get((which, interp))
     row = next((r for r in SEED_TABLE if r[0] == label), None)
     return "—" if row is None else f"{row[3]:+.3f} / {row[4]:+.3f}"
 
 
 def verdict_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
-    """One row per (grid, method): verdict and pooled Δr [CI] per dim, the seed report's claim."""
+    """One row per (grid, method): verdict, Holm-corrected verdict and pooled Δr [CI] per dim, the
+    seed report's claim. The feedback row has no global-mean comparison and no strength (—)."""
+    holm = corrected_verdicts(pooled)
     rows = []
     for which in GRIDS:
         for name, m in pooled.get(which, {}).items():
-            row = {"grid": "any" if which == "control" else f"{m['bins']}-bin",
-                   "method": LABELS.get(name, name)}
+            row = {"grid": _grid(which, m), "method": row_label(name, m)}
             for dim in DIMS:
-                row[f"{dim}"] = (f"**{m[f'{dim}_verdict']}** {_ci(m, f'{dim}_dr')} "
-                                 f"({m[f'{dim}_sign_agreement']}/{m['n_seeds']} seeds agree)")
-                row[f"{dim} vs global mean"] = _ci(m, f"{dim}_dr_vs_global_mean")
-            row["strength (dev clips)"] = f"{strength_label(m['strength'])} ({m['strength_dev_clips']})"
+                agree = (f"{m[f'{dim}_sign_agreement']}/{m['n_seeds']} seeds agree" if m["n_seeds"] > 1
+                         else "one seed")
+                row[f"{dim}"] = f"**{m[f'{dim}_verdict']}** {_ci(m, f'{dim}_dr')} ({agree})"
+                row[f"{dim} Holm"] = holm.get((which, name, dim), "n/a")
+                row[f"{dim} vs global mean"] = (_ci(m, f"{dim}_dr_vs_global_mean")
+                                                if f"{dim}_dr_vs_global_mean" in m else "—")
+            row["strength (dev clips)"] = (f"{strength_label(m['strength'])} ({m['strength_dev_clips']})"
+                                           if "strength" in m else "—")
             row["seed report Δr V / A"] = _seed_claim(which, m)
             rows.append(row)
     return pd.DataFrame(rows)
@@ -102,10 +154,11 @@ def markdown(df: pd.DataFrame) -> list[str]:
 def console_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     """The verdict table for a terminal: method x dim -> verdict, pooled Δr [CI]."""
     df = verdict_table(pooled)
-    out = [f"{'grid':<7} {'method':<33} {'valence':<40} arousal"]
-    for row in df.itertuples(index=False):
-        v, a = (getattr(row, d).replace("**", "").split(" (")[0] for d in DIMS)
-        out.append(f"{row.grid:<7} {row.method:<33} {v:<40} {a}")
+    out = [f"{'grid':<7} {'method':<33} {'valence':<40} {'Holm':<6} {'arousal':<40} Holm"]
+    for row in df.to_dict("records"):
+        v, a = (row[d].replace("**", "").split(" (")[0] for d in DIMS)
+        out.append(f"{row['grid']:<7} {row['method']:<33} {v:<40} {row['valence Holm']:<6} "
+                   f"{a:<40} {row['arousal Holm']}")
     return "\n".join(out)
 
 
@@ -115,7 +168,7 @@ def delta_rows(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[st
     for which in GRIDS:
         for name, m in pooled.get(which, {}).items():
             for dim in DIMS:
-                for key, value in (("method", LABELS.get(name, name)), ("grid", which), ("dim", dim),
+                for key, value in (("method", row_label(name, m)), ("grid", which), ("dim", dim),
                                    ("delta", m[f"{dim}_dr"]), ("lo", m[f"{dim}_dr_lo"]),
                                    ("hi", m[f"{dim}_dr_hi"])):
                     rows[key].append(value)
@@ -123,9 +176,17 @@ def delta_rows(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[st
 
 
 def headline(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """The few numbers a reviewer diffs: per grid, method and dim, the verdict and pooled Δr."""
-    return {which: {name: {dim: {"verdict": m[f"{dim}_verdict"], "dr": m[f"{dim}_dr"]} for dim in DIMS}
-                    for name, m in pooled.get(which, {}).items()} for which in GRIDS}
+    """The few numbers a reviewer diffs: per group, method and dim, the verdict, the Holm-corrected
+    verdict and the pooled Δr; `correction` (not a group) names the procedure and the family."""
+    holm = corrected_verdicts(pooled)
+    out: dict[str, Any] = {
+        which: {name: {dim: {"verdict": m[f"{dim}_verdict"],
+                             "verdict_corrected": holm.get((which, name, dim), "n/a"),
+                             "dr": m[f"{dim}_dr"]} for dim in DIMS}
+                for name, m in pooled.get(which, {}).items()}
+        for which in GRIDS if which in pooled}
+    out["correction"] = correction(pooled)
+    return out
 
 
 def steerability_lines(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -147,7 +208,103 @@ def steerability_lines(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
                          f"[{lo:+.2f}, {hi:+.2f}], slope {m[f'{dim}_slope']:+.4f} per unit of bin centre "
                          f"[{m[f'{dim}_slope_lo']:+.4f}, {m[f'{dim}_slope_hi']:+.4f}], common shift "
                          f"{m[f'{dim}_common_shift']:+.3f}.")
+            if f"{dim}_toward" in m:
+                lines.append(f"  Per clip: {m[f'{dim}_toward']:.1%} {_ci_pct(m, f'{dim}_toward')} of (clip, "
+                             f"bin) pairs move the clip's {dim} toward the bin's centre; its common "
+                             f"shift alone would give {m[f'{dim}_toward_common']:.1%} "
+                             f"{_ci_pct(m, f'{dim}_toward_common')}.")
     return lines + [""]
+
+
+def _ci_pct(m: Mapping[str, Any], key: str) -> str:
+    return f"[{m[key + '_lo']:.1%}, {m[key + '_hi']:.1%}]"
+
+
+def _bins_name(m: Mapping[str, Any]) -> str:
+    return f"{m['bins']}-bin"
+
+
+def deployable_lines(found: Mapping[str, Mapping[str, Any]],
+                     even: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Why deployable steering fails: bin accuracy, the right/wrong decomposition and p* per grid.
+    `found`/`even`: grid -> metrics/detection and metrics/breakeven contents."""
+    lines = ["## Why deployable steering fails, and what it would take", "",
+             "`predicted` steering uses the model's own bin (of its clipped unsteered prediction); "
+             "where that is the true bin it steers exactly as `oracle` does. Bin accuracy on each "
+             "seed's validation clips, mean over seeds with a 95% two-level CI (joint: both axes "
+             "right). `plots/confusion/` has the true × predicted bins (counts over every seed's "
+             "clips).", "", "| grid | joint | valence axis | arousal axis |", "|---|---|---|---|"]
+    for m in found.values():
+        lines.append(f"| {_bins_name(m)} | " + " | ".join(
+            f"{m[f'{a}_accuracy']:.2f} [{m[f'{a}_accuracy_lo']:.2f}, {m[f'{a}_accuracy_hi']:.2f}]"
+            for a in ("joint", "valence", "arousal")) + " |")
+    lines += ["", "Change in mean absolute error (steered − unsteered; negative: closer to the labels) "
+              "on the clips whose predicted bin is right and on those where it is wrong, each "
+              "deployable variant beside its oracle on the same clips (mean over seeds, 95% "
+              "two-level CI; clips summed over seeds). Mean |error| adds up over clips, so the "
+              "two groups' changes, weighted by their sizes, give the whole; Δr on a subset "
+              "would not (docs/statistics.md).", "",
+              "| grid | method | clips | valence: predicted | valence: oracle | arousal: predicted "
+              "| arousal: oracle |", "|---|---|---|---|---|---|---|"]
+    for m in found.values():
+        right = sum(m["n_right_per_seed"])
+        total = sum(m["n_val_per_seed"])
+        for method, pair in m["decomposition"].items():
+            for group, n in (("right", right), ("wrong", total - right)):
+                cells = [_ci(pair[sel][group], f"{dim}_dmae", 4) for dim in DIMS
+                         for sel in ("predicted", "oracle")]
+                lines.append(f"| {_bins_name(m)} | {method} | {group} ({n} of {total}) | "
+                             + " | ".join(cells) + " |")
+    lines += ["", "Break-even: `oracle, categorical` at its strength, with the true bin kept on a "
+              "random share p of each seed's clips and, on the rest, a wrong bin drawn from that "
+              "seed's confusion (the way the model errs); pooled Δr vs unsteered against p in "
+              "`plots/breakeven/`. p* is where the curve's lower 95% bound, read down from p = 1, "
+              "reaches 0 (linear between grid points 0.05 apart).", ""]
+    for which, m in even.items():
+        acc = (f"{m['model_accuracy']:.2f} [{m['model_accuracy_lo']:.2f}, "
+               f"{m['model_accuracy_hi']:.2f}]")
+        needs = []
+        for dim in DIMS:
+            status, p_star = m[f"{dim}_p_star_status"], m[f"{dim}_p_star"]
+            needs.append(f"{dim} ≥ {p_star:.2f}" if status == "crossed" else
+                         f"{dim}: any accuracy (the CI stays above 0 down to p = {p_star:.2f})"
+                         if status == "above_everywhere" else
+                         f"{dim}: none suffices (even p = 1 has a CI reaching 0)")
+        lines.append(f"- **{_bins_name(m)}**: deployable steering would need bin accuracy "
+                     f"{', '.join(needs)}; the model has {acc}. At the model's accuracy the curve "
+                     f"gives Δr " + " / ".join(f"{m[f'{d}_dr_at_model_accuracy']:+.3f}" for d in DIMS)
+                     + " (valence / arousal); the model's own bins gave "
+                     + " / ".join(f"{m[f'{d}_dr_predicted_categorical']:+.3f}" for d in DIMS)
+                     + " (`predicted, categorical`); p = 1 (the oracle) " +
+                     " / ".join(f"{m[f'{d}_dr_at_p1']:+.3f}" for d in DIMS) + ".")
+    above = [_bins_name(m) for m in even.values()
+             if all(m[f"{d}_dr_at_model_accuracy"] > m[f"{d}_dr_predicted_categorical"] for d in DIMS)]
+    if above:
+        lines += ["", f"At {' and '.join(above)} the curve at the model's accuracy lies above what the "
+                  "model's own bins gave, on both dims, so accuracy alone does not set the cap. The "
+                  "curve draws each wrong bin from the true bin's row of the confusion, independently "
+                  "of the clip: its wrong bins still scatter around the true bin. The model's own wrong "
+                  "bin is the bin of its own error, which steering then confirms rather than corrects "
+                  "(the decomposition above: on clips binned wrong, `predicted` raises the error where "
+                  "`oracle` lowers it). So p* is the accuracy a detector with clip-independent errors "
+                  "would need; a detector that errs where the model errs needs more."]
+    return lines + [""]
+
+
+def correction_lines(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
+    """The multiple-comparison paragraph: family, size, procedure, and the calls that survive."""
+    c = correction(pooled)
+    holm = corrected_verdicts(pooled)
+    calls = [k for k in holm if pooled[k[0]][k[1]][f"{k[2]}_verdict"] != "none"]
+    kept = [k for k in calls if holm[k] != "none"]
+    return ["## Multiple comparisons", "",
+            f"The table holds {c['family_size']} verdicts ({c['family']}). At 95% each, about "
+            f"{c['family_size'] * c['alpha']:.1f} false calls are expected where nothing acts, and "
+            "more where seeds differ more than clip sampling moves Δr. The Holm columns correct for "
+            "that: Holm's step-down procedure on each verdict's p-value (Student's t over the "
+            "per-seed Δr) keeps the chance of any false call in the family at 5%, under any "
+            f"dependence between the verdicts (docs/statistics.md). {len(kept)} of the "
+            f"{len(calls)} plain calls survive.", ""]
 
 
 MACHINE_KEYS = ("cpu", "cpu_isa", "torch", "threads")
@@ -165,23 +322,51 @@ def machine_lines(train: Mapping[str, Mapping[str, Any]]) -> list[str]:
             + [f"| {', '.join(seeds)} | " + " | ".join(facts) + " |" for facts, seeds in rows.items()])
 
 
+def data_lines(facts: Mapping[str, Any], train: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What the run ran on: the data stage's survey (metrics/data.json) and the checkpoint each
+    seed's model came from, with its sha256 (the train metrics)."""
+    lines = ["## Data", "", "From `metrics/data.json` (the data stage; `emosteer data check PATH` "
+             "prints the same before a run) and the train metrics:", ""]
+    lines += [f"- {line}" for line in describe_data(dict(facts))]
+    used: dict[tuple[str, str | None, str | None], list[str]] = {}
+    for key, t in train.items():
+        kind = "trained_checkpoint" if isinstance(t.get("trained_checkpoint"), str) else "panns_checkpoint"
+        path, sha = (t.get(k) if isinstance(t.get(k), str) else None for k in (kind, f"{kind}_sha256"))
+        used.setdefault((kind, path, sha), []).append(key[1:])
+    for (kind, path, sha), seeds in used.items():
+        what = ("none: a random backbone, BatchNorm statistics from the training clips" if path is None
+                else f"`{path}` (`model.{kind}`), sha256 `{sha}`")
+        lines.append(f"- checkpoint (seeds {', '.join(seeds)}): {what}")
+    return lines + [""]
+
+
 def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mapping[str, Any]]],
            train: Mapping[str, Mapping[str, Any]],
-           steer: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """The markdown report; `pooled` maps coarse/fine/control to {method: pooled metrics}, `train`
-    "s<seed>" to that seed's train metrics."""
+           steer: Mapping[str, Mapping[str, Any]] | None = None,
+           data: Mapping[str, Any] | None = None,
+           found: Mapping[str, Mapping[str, Any]] | None = None,
+           even: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The markdown report; `pooled` maps coarse/fine/control/feedback to {method: pooled metrics},
+    `train` "s<seed>" to that seed's train metrics, `data` the data stage's facts (metrics/data.json),
+    `found`/`even` a grid to its detection and break-even metrics."""
     n = baseline["n_seeds"]
+    one = ("One seed is one split and one model: the CI carries only the sampling of its validation "
+           "clips, and no verdict is given. " if n == 1 else "")
     lines = ["# emosteer report", "",
-             "Generated by the `report` stage from `metrics/pooled/`; do not edit by hand.", "",
-             f"## Verdicts, pooled over {n} seeds", "",
+             "Generated by the `report` stage from `metrics/pooled/`; do not edit by hand.", ""]
+    lines += data_lines(data, train) if data is not None else []
+    lines += [f"## Verdicts, pooled over {n} seeds", "", one +
              "Δr is steered minus unsteered Pearson r on each seed's validation clips "
              f"({', '.join(str(k) for k in baseline['n_val_per_seed'])} clips), averaged over seeds, "
              "with a 95% two-level bootstrap CI (seeds, then clips). **helps** needs both CIs (vs "
              "unsteered and vs the global-mean control) above 0; **hurts** needs the CI vs unsteered "
              "below 0; otherwise **none**, and always **none** with fewer than 3 seeds "
-             "(docs/statistics.md). The seed report's claims (one split, "
-             "strength chosen on its validation clips) are in the last column.", ""]
+             "(docs/statistics.md). The Holm columns are the verdicts corrected for the whole "
+             "table (below). The feedback row compares the final pass with pass 1 of the same "
+             "unsteered model (no bin, so no global-mean condition). The seed report's claims (one "
+             "split, strength chosen on its validation clips) are in the last column.", ""]
     lines += markdown(verdict_table(pooled))
+    lines += [""] + correction_lines(pooled)
     lines += ["", "## Baseline (unsteered) per seed", "",
               "| seed | r valence | r arousal | epochs | model |", "|---|---|---|---|---|"]
     for i, key in enumerate(train):
@@ -191,6 +376,7 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
                      f"{t.get('source', '?')} |")
     lines.append(f"| mean | {baseline['valence_r']:.3f} | {baseline['arousal_r']:.3f} | | |")
     lines += [""] + (steerability_lines(steer) if steer else [])
+    lines += deployable_lines(found, even) if found and even else []
     lines += ["## Machine", "",
               "Float results depend on the CPU's instruction set and the thread count. With the "
               "default training (ridge read-out, SGD for the LRM) the difference stays at rounding "
@@ -212,6 +398,8 @@ def read_pooled(directory: Path) -> dict[str, dict[str, dict[str, Any]]]:
     out = {}
     for which in GRIDS:
         files = sorted((directory / which).glob("*.json"), key=lambda f: order.get(f.stem, len(order)))
+        if not files and which in OPTIONAL:
+            continue
         if not files:
             raise EmosteerError(f"{directory / which}: no pooled metrics (run its evaluate stage)")
         out[which] = {}
@@ -224,6 +412,7 @@ def register(subparsers: Any) -> None:
     """`emosteer verdicts [DIR]`: the pooled verdict table in the terminal."""
     p = subparsers.add_parser("verdicts", help="print the pooled verdict table (method x dim)",
                               description="Print helps / hurts / none with the pooled Δr [95% CI] "
-                                          "for every method and grid, from metrics/pooled/.")
+                                          "and the Holm-corrected verdict for every method and grid "
+                                          "(and the feedback row), from metrics/pooled/.")
     p.add_argument("directory", nargs="?", default="metrics/pooled", type=Path)
     p.set_defaults(func=lambda args: print(console_table(read_pooled(args.directory))))

@@ -22,7 +22,7 @@ import numpy as np
 
 from emosteer.constants import IDW_EPS
 from emosteer.errors import EmosteerError
-from emosteer.steering.grid import Grid, check_unit_interval
+from emosteer.grid import Grid, check_unit_interval
 from emosteer.steering.signals import SignalTable
 
 Steer = tuple[np.ndarray, np.ndarray]

@@ -25,10 +25,12 @@ from typing import Any
 import h5py
 import numpy as np
 
+from emosteer import h5safe, jsonsafe
 from emosteer.constants import STEER_DIM
 from emosteer.atomic import replacing
-from emosteer.errors import EmosteerError
-from emosteer.steering.grid import Grid, check_unit_interval
+from emosteer.errors import EmosteerError, one_line
+from emosteer.h5safe import H5_ERRORS
+from emosteer.grid import Grid, check_unit_interval
 
 _H5_DATASETS = (
     "valence",
@@ -207,9 +209,9 @@ def aggregate_split(
     if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
         raise EmosteerError(f"signals: train_idx must be a 1-D integer array, got {idx.shape} {idx.dtype}")
     n_total = len(valence)
-    for field, arr in (("acts_v", acts_v), ("acts_a", acts_a), ("arousal", arousal)):
+    for name, arr in (("acts_v", acts_v), ("acts_a", acts_a), ("arousal", arousal)):
         if len(arr) != n_total:
-            raise EmosteerError(f"signals: {field} has {len(arr)} rows, valence has {n_total}")
+            raise EmosteerError(f"signals: {name} has {len(arr)} rows, valence has {n_total}")
     bad = (idx < 0) | (idx >= n_total)
     if bad.any():
         i = int(np.argmax(bad))
@@ -257,7 +259,7 @@ def write_h5(
             raise EmosteerError(f"{path}: attribute '{key}' is reserved by the signal table")
 
     def write(tmp: str) -> None:
-        with h5py.File(tmp, "w", track_order=True) as f:
+        with h5safe.writing(tmp, track_order=True) as (f, _):
             data = {
                 "valence": table.valence,
                 "arousal": table.arousal,
@@ -283,26 +285,31 @@ def read_h5(path: str | os.PathLike) -> SignalTable:
     """Read a table written by `write_h5`; a missing or inconsistent field raises naming it."""
     if not Path(path).is_file():
         raise EmosteerError(f"{path}: signal table file does not exist")
-    with h5py.File(path, "r") as f:
+    with h5safe.open_h5(path) as f:
         for name in _H5_DATASETS:
-            if name not in f:
+            if not isinstance(f.get(name), h5py.Dataset):
                 raise EmosteerError(f"{path}: missing dataset '{name}'")
         for key in ("grid", "min_count"):
             if key not in f.attrs:
                 raise EmosteerError(f"{path}: missing attribute '{key}'")
-        grid = Grid(int(f.attrs["grid"]))
-        names = [n.decode("ascii") for n in f["names"][()]]
+        try:
+            data = {name: h5safe.read(f[name], path) for name in _H5_DATASETS}
+            grid = Grid(int(f.attrs["grid"]))
+            names = [n.decode("ascii") for n in data["names"]]
+            min_count = int(f.attrs["min_count"])
+        except H5_ERRORS as exc:
+            raise h5safe.corrupt(path, exc) from None
         if names != grid.names():
             raise EmosteerError(f"{path}: names do not match a {grid.size}x{grid.size} grid")
         return SignalTable(
             grid=grid,
-            valence=f["valence"][()],
-            arousal=f["arousal"][()],
-            counts=f["counts"][()],
-            source=f["source"][()],
-            min_count=int(f.attrs["min_count"]),
-            global_valence=f["global_valence"][()],
-            global_arousal=f["global_arousal"][()],
+            valence=data["valence"],
+            arousal=data["arousal"],
+            counts=data["counts"],
+            source=data["source"],
+            min_count=min_count,
+            global_valence=data["global_valence"],
+            global_arousal=data["global_arousal"],
         )
 
 
@@ -500,13 +507,11 @@ def load_json_object(path: str | os.PathLike) -> Any:
         raise EmosteerError(f"{path}: no such steering table")
     try:
         text = path.read_bytes().decode("utf-8")
-        return json.loads(text)
+        return jsonsafe.loads(text, path)
     except OSError as exc:
         raise EmosteerError(f"{path}: unreadable ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise EmosteerError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise EmosteerError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise EmosteerError(f"{path}: JSON nested too deeply") from None
 
@@ -550,7 +555,8 @@ def describe(path: str | os.PathLike) -> str:
     meta = read_metadata(path)
     if meta is None:
         cats = read_categories(path)
-        return f"{path}: the original's format, no metadata\n  categories  {len(cats)}: {', '.join(cats)}"
+        return one_line(f"{path}: the original's format, no metadata") + (
+            f"\n  categories  {len(cats)}: {', '.join(one_line(c) for c in cats)}")
     table = read_json(path)
     g = table.grid
     unknown = "not recorded"
@@ -572,6 +578,7 @@ def describe(path: str | os.PathLike) -> str:
     extra = meta.get("extra")
     if isinstance(extra, dict) and extra:
         lines.append("  extra        " + ", ".join(f"{k}={v}" for k, v in extra.items()))
+    lines = [one_line(line) for line in lines]  # provenance is the file's text
     lines.append("  clips per bin (rows: arousal, high to low; columns: valence, low to high; * fell back)")
     counts = table.counts.reshape(g.size, g.size)  # [valence index, arousal index]
     w = max(6, len(str(int(counts.max()))) + 1)  # each cell: w characters and a fallback mark

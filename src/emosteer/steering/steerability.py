@@ -16,6 +16,9 @@ same way, so each summary carries the slope (shift per unit of centre) and the c
 mean over bins) as well. Pooling over seeds averages r in Fisher-z space and the slope as it is,
 with t intervals over seeds (one seed: its own bootstrap CIs), and averages each bin's shift over
 the seeds where that bin is populated.
+
+r is a statement about bin means; `toward` asks it per clip: the share of bins that move a clip's
+own prediction toward the bin's centre (the experiment pools it over seeds and clips).
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from scipy import stats as sps
 from tqdm import tqdm
 
 from emosteer.errors import EmosteerError
-from emosteer.evaluation import stats
-from emosteer.steering.grid import Grid
+from emosteer import correlation
+from emosteer.grid import Grid
 from emosteer.steering.signals import SignalTable
 from emosteer.strength import Value as StrengthValue, key as strength_key, label as strength_label
 from emosteer.strength import to_json as strength_json
@@ -155,6 +158,31 @@ def shifts(
     return out
 
 
+def toward(shift: np.ndarray, centre: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per clip, on one axis: the share of bins that move its prediction toward the bin, and the
+    share its common shift alone would give.
+
+    shift (m, n): clip i's steered - unsteered prediction under bin j; centre (m,): the bins'
+    centres on the axis; base (n,): the clips' unsteered predictions. Clip i moves toward bin j
+    when sign(shift[j, i]) = sign(centre[j] - base[i]); a bin centred exactly on the prediction has
+    no direction and is left out (NaN for a clip with no other bin), and a zero shift is not
+    toward. `common` replaces each shift by the clip's mean shift over the bins: a pull that knows
+    nothing of the bin still moves a clip "toward" every bin on the side it pulls to (a pull to
+    the middle, toward most bins of an extreme clip), so `toward` means something only above it.
+    """
+    shift = np.asarray(shift, dtype=np.float64)
+    centre, base = np.asarray(centre, dtype=np.float64), np.asarray(base, dtype=np.float64)
+    want = np.sign(centre[:, None] - base[None, :])
+    if shift.shape != want.shape:
+        raise EmosteerError(f"steerability: shifts {shift.shape} for {want.shape} (bins, clips)")
+    valid = want != 0
+    count = valid.sum(axis=0)
+    hit = ((np.sign(shift) == want) & valid).sum(axis=0)
+    common = ((np.sign(shift.mean(axis=0))[None, :] == want) & valid).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hit / count, common / count
+
+
 def _check_n_boot(n_boot: int) -> None:
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
         raise EmosteerError(f"steerability: n_boot must be an integer >= 1, got {n_boot!r}")
@@ -272,8 +300,8 @@ def _percentile_ci(samples: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """stats.pearson, or NaN for a correlation over fewer than MIN_BINS points."""
-    return stats.pearson(x, y) if len(x) >= MIN_BINS else float("nan")
+    """correlation.pearson, or NaN for a correlation over fewer than MIN_BINS points."""
+    return correlation.pearson(x, y) if len(x) >= MIN_BINS else float("nan")
 
 
 def _slopes(centre: np.ndarray, shifts: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from emosteer.model import activations
 from emosteer.params import Params
 from emosteer.pipeline import SeedPaths
 from emosteer.steering import signals
-from emosteer.steering.grid import Grid
+from emosteer.grid import Grid
 
 
 def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
