@@ -84,3 +84,22 @@ def test_closure_sees_a_function_level_import(tmp_path):
     """The checker itself can fail: an import inside a function is found."""
     f = SRC / "emosteer" / "cli.py"
     assert SRC / "emosteer" / "predict.py" in closure(f)
+
+
+# Stages that train, extract and bin must not depend on what only evaluation uses: an edit to a
+# statistic or a steering policy reruns the evaluate stages, never a model (issue: layers).
+UPSTREAM_MAY_NOT_LIST = {
+    "train": ("evaluation/", "steering/"),
+    "extract_activations": ("evaluation/", "steering/"),
+    "bin_and_aggregate": ("evaluation/",),
+    "prepare_split": ("evaluation/", "steering/", "model/"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_MAY_NOT_LIST))
+def test_upstream_stages_do_not_depend_on_evaluation_code(name):
+    rooms = UPSTREAM_MAY_NOT_LIST[name]
+    listed = [d for d in STAGES[name]["deps"] if d.startswith("src/emosteer/")]
+    assert listed, f"{name} lists no library file"
+    wrong = [d for d in listed if d.removeprefix("src/emosteer/").startswith(rooms)]
+    assert wrong == [], f"{name} depends on {wrong}"

@@ -7,7 +7,7 @@ import pytest
 
 from emosteer.constants import COARSE_GRID, FINE_GRID
 from emosteer.errors import EmosteerError
-from emosteer.steering.grid import Grid
+from emosteer.grid import Grid
 
 
 @pytest.mark.parametrize("g", [2, 3, 5, 7, 10])
