@@ -26,7 +26,7 @@ import torch
 
 from emosteer import params
 from emosteer.data import features, split
-from emosteer.evaluation.stats import pearson
+from emosteer.correlation import pearson
 from emosteer.model import fit, readout
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM

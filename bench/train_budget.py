@@ -26,7 +26,7 @@ from emosteer.model import train as training
 from emosteer.constants import COARSE_GRID
 from emosteer.model.inference import predict
 from emosteer.model.lrm import EmotionLRM
-from emosteer.evaluation.stats import pearson
+from emosteer.correlation import pearson
 from emosteer.runtime import set_threads
 
 

@@ -1,5 +1,6 @@
-"""Unsteered scores on each seed's validation clips, pooled; and the global-mean control, which
-does not depend on the grid, so both grids compare against the same control predictions."""
+"""Unsteered scores on each seed's validation clips, pooled; the global-mean control, which does
+not depend on the grid, so both grids compare against the same control predictions; and the
+feedback row (final pass vs pass 1, from the activations: no new passes)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ def main(p: params.Params) -> None:
     pipeline.write_json(pipeline.METRICS / "seeds" / "baseline.json", result.per_seed)
     experiment.write_reference(pipeline.REFERENCE, result.reference)
     experiment.write_grid(result.control)
+    for name, metrics in result.feedback.items():
+        pipeline.write_json(pipeline.POOLED / "feedback" / f"{name}.json", metrics)
 
 
 if __name__ == "__main__":

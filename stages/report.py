@@ -13,7 +13,10 @@ def main(p: params.Params) -> None:
     pipeline.write_json(pipeline.HEADLINE, report.headline(pooled))
     pipeline.write_csv(pipeline.PLOTS / "delta_r.csv", report.delta_rows(pooled))
     steer = {"coarse": pipeline.read_metrics(pipeline.METRICS / "steerability" / "coarse.json")}
-    pipeline.write_text(pipeline.REPORT, report.render(baseline, pooled, train, steer))
+    data = pipeline.read_json(pipeline.DATA_FACTS)  # null stays None: "not applicable" here
+    found, even = ({w: pipeline.read_metrics(pipeline.METRICS / kind / f"{w}.json") for w in ("coarse", "fine")}
+                   for kind in ("detection", "breakeven"))
+    pipeline.write_text(pipeline.REPORT, report.render(baseline, pooled, train, steer, data, found, even))
 
 
 if __name__ == "__main__":

@@ -476,3 +476,66 @@ def test_rows_reuse_each_clips_block_one_and_equal_the_repeated_batch(monkeypatc
 def test_bad_rows_refused(rows) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(EmosteerError, match="rows must be a 1-d int64 tensor of indices into the 3 clips"):
         _model().eval()(_x(3), rows=torch.tensor(rows))
+
+
+# --- strength 0 and the clip's own signal (issue 22, item 7) -----------------------------------
+
+
+@pytest.mark.parametrize("passes", [2, 3])
+@pytest.mark.parametrize("first_pass", [True, False])
+def test_the_clips_own_signal_at_strength_1_reproduces_the_unsteered_prediction(passes: int, first_pass: bool) -> None:
+    """The activations file's 128-d (pass k-1, the last fed-back pass) is exactly the source the
+    unsteered final pass was modulated with; steering with it at strength 1, alpha 1, repeats that
+    pass (first_pass: pass 1 becomes it; otherwise the last pass does)."""
+    from emosteer.model.activations import activations_pass_for
+    from emosteer.model.inference import predict
+
+    model = _model(forward_passes=passes).eval()
+    x = _x(5).numpy()
+    plain = predict(model, x, activations_pass=activations_pass_for(passes))
+    steered = predict(model, x, steer_valence=plain["valence_128d"], steer_arousal=plain["arousal_128d"],
+                      strength=1.0, alpha=1.0, first_pass=first_pass)
+    one_pass = predict(model, x, forward_passes=1)
+    for dim in ("valence", "arousal"):
+        assert abs(plain[dim] - one_pass[dim]).max() > 1e-4  # the feedback acts: the check can fail
+        torch.testing.assert_close(torch.as_tensor(steered[dim]), torch.as_tensor(plain[dim]),
+                                   atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("first_pass", [True, False])
+def test_strength_0_leaves_the_modblock_bias_so_it_is_not_the_baseline(first_pass: bool) -> None:
+    """At strength 0 a ModBlock's output is its bias b whatever the signal, so every modulated
+    block is scaled by (1 + b): the same for every clip and signal. That is the unsteered one-pass
+    model only where every b = 0, and never the unsteered final pass (its feedback depends on the
+    clip). A trained LRM's biases move away from 0 (lrm_zero_init only starts them there)."""
+    block = ModBlock(64)
+    z = _steer(3)
+    expected = block.modulation.bias.detach().expand(3, 64)
+    torch.testing.assert_close(block(z, 0.0).detach(), expected, atol=0, rtol=0)
+    torch.testing.assert_close(block(_steer(3, seed=7), 0.0).detach(), expected, atol=0, rtol=0)
+
+    model = _model().eval()
+    x = _x(4)
+
+    def at_zero(signal_seed: int) -> dict[str, torch.Tensor]:
+        steering = Steering(valence=_steer(4, seed=signal_seed), arousal=_steer(4, seed=signal_seed + 1),
+                            strength=0.0, first_pass=first_pass)
+        with torch.no_grad():
+            return model(x, steering=steering)
+
+    with torch.no_grad():
+        plain, one_pass = model(x), model(x, forward_passes=1)
+    zero = at_zero(2)
+    for dim in ("valence", "arousal"):
+        torch.testing.assert_close(zero[dim], at_zero(5)[dim], atol=0, rtol=0)  # the signal is ignored
+        assert (zero[dim] - plain[dim]).abs().max() > 1e-4
+        assert (zero[dim] - one_pass[dim]).abs().max() > 1e-4  # default init: b != 0
+
+    with torch.no_grad():
+        for source, k in CONNECTIONS:
+            model.modblock(source, k).modulation.bias.zero_()
+        plain, one_pass = model(x), model(x, forward_passes=1)
+    zero = at_zero(2)
+    for dim in ("valence", "arousal"):
+        torch.testing.assert_close(zero[dim], one_pass[dim], atol=1e-6, rtol=0)
+        assert (zero[dim] - plain[dim]).abs().max() > 1e-4

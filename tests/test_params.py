@@ -58,6 +58,14 @@ def test_shipped_params_are_valid(raw):
         (("split", "mode"), "random", "params.yaml: split.mode: Input should be 'group' or 'original' (got 'random')"),
         (("data", "source"), "mp3s", "params.yaml: data.source: Input should be"),
         (("data", "path"), "/no/such/file.h5", "params.yaml: data.path: path does not exist: /no/such/file.h5"),
+        (("data", "groups"), "/no/groups.csv", "params.yaml: data.groups: path does not exist: /no/groups.csv"),
+        (("data", "rating_range"), [9, 1], "params.yaml: data.rating_range: expected lo < hi, got [9, 1]"),
+        (("data", "rating_range"), [1, 5, 9], "params.yaml: data.rating_range: expected [lo, hi]"),
+        (("data", "rating_range"), [1, math.inf], "params.yaml: data.rating_range: hi of [lo, hi]: Input should be a finite number"),
+        (("data", "rating_range"), [1, 9], "params.yaml: data: data.rating_range: applies to source emo_soundscapes only (source is synthetic)"),
+        (("data", "drop"), ["quiet"], "params.yaml: data.drop[0]: Input should be 'low_rate' or 'short' (got 'quiet')"),
+        (("data", "drop"), ["short", "short"], "params.yaml: data.drop: 'short' repeated at index 1"),
+        (("data", "drop"), ["short"], "params.yaml: data: data.drop: applies to source emo_soundscapes only"),
         (("model", "panns_checkpoint"), "/no/such.pth", "params.yaml: model.panns_checkpoint: path does not exist"),
         (("train", "loss_passes"), "first", "params.yaml: train.loss_passes: Input should be 'last' or 'mean'"),
         (("device",), "tpu", "params.yaml: device: Input should be 'auto', 'cpu' or 'cuda' (got 'tpu')"),
@@ -66,6 +74,16 @@ def test_shipped_params_are_valid(raw):
         (("train", "ridge_lambda"), 0.0, "params.yaml: train.ridge_lambda: Input should be greater than 0"),
         (("train", "momentum"), 1.0, "params.yaml: train.momentum: Input should be less than 1"),
         (("train", "head_epochs"), 5, "params.yaml: train: train.head_epochs > 0 trains the heads"),
+        # upper bounds (issue #24): before, each of these was accepted
+        (("evaluate", "n_boot"), 10**9, "params.yaml: evaluate.n_boot: Input should be less than or equal "
+                                        "to 100000 (got 1000000000)"),
+        (("seeds",), list(range(10_000)), "params.yaml: seeds: List should have at most 100 items"),
+        (("seeds",), [0, 2**32], "params.yaml: seeds[1]: Input should be less than or equal to 4294967294"),
+        (("grid",), 10**6, "params.yaml: grid: Input should be less than or equal to 100 (got 1000000)"),
+        (("steering", "coarse_grid"), 101, "params.yaml: steering.coarse_grid: Input should be less than or "
+                                           "equal to 100"),
+        (("workers",), 1000, "params.yaml: workers: Input should be less than or equal to 64 (got 1000)"),
+        (("threads",), 10**6, "params.yaml: threads: Input should be less than or equal to 256 (got 1000000)"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_key(raw, path, value, message):
@@ -95,6 +113,35 @@ def test_external_source_requires_a_path(raw):
     bad["data"]["source"] = "features_h5"
     with pytest.raises(EmosteerError, match="data.path: a path is required for source features_h5"):
         params.validate(bad)
+
+
+def test_a_path_with_the_synthetic_source_is_refused(raw, tmp_path):
+    bad = copy.deepcopy(raw)
+    bad["data"]["path"] = str(tmp_path)
+    with pytest.raises(EmosteerError, match=r"data.path: source synthetic reads no path \(got '.*'\); "
+                                             "set data.path: null, or data.source to the path's kind"):
+        params.validate(bad)
+
+
+def test_one_split_with_several_seeds_is_refused(raw):
+    """split.mode: original is one split: several seeds on it are not independent evidence."""
+    bad = copy.deepcopy(raw)
+    bad["split"]["mode"] = "original"
+    with pytest.raises(EmosteerError) as info:
+        params.validate(bad, "params.yaml")
+    assert str(info.value).startswith("params.yaml: split.mode: original is one fixed split, so 5 seeds "
+                                      "would all validate on the same clips")
+    assert "use seeds: [0]" in str(info.value) and "\n" not in str(info.value)
+    bad["seeds"] = [3]
+    assert params.validate(bad).split.mode == "original"
+
+
+def test_emo_soundscapes_options(raw, tmp_path):
+    ok = copy.deepcopy(raw)
+    ok["data"].update(source="emo_soundscapes", path=str(tmp_path), rating_range=[1, 9],
+                      drop=["low_rate", "short"], groups=None)
+    d = params.validate(ok).data
+    assert d.rating_range == (1.0, 9.0) and d.drop == ["low_rate", "short"]
 
 
 def test_strength_dev_or_number(raw):
@@ -213,3 +260,17 @@ def test_anything_else_is_refused_in_one_line(value):
     with pytest.raises(EmosteerError) as info:
         params.check_value(params.Strength, value, "--strength")
     assert "\n" not in str(info.value) and str(info.value).startswith("--strength: ")
+
+
+def test_seeds_times_resamples_is_bounded(raw):
+    """Every seed's clip bank (n_boot x clips indices) is held at once while strengths are picked."""
+    bad = copy.deepcopy(raw)
+    bad["seeds"], bad["evaluate"]["n_boot"] = list(range(30)), 100_000
+    with pytest.raises(EmosteerError) as info:
+        params.validate(bad, "params.yaml")
+    assert str(info.value) == ("params.yaml: seeds x evaluate.n_boot = 30 x 100000 = 3000000 resamples, more "
+                               "than 2000000 (each seed's n_boot x clips indices are held at once: "
+                               "8 bytes each)")
+    ok = copy.deepcopy(raw)
+    ok["seeds"], ok["evaluate"]["n_boot"] = list(range(20)), 100_000
+    params.validate(ok, "params.yaml")

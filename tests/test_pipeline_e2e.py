@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline_copy import DVC, TINY, env, make_repo, run
+from tests.pipeline_copy import DVC, TINY, env, make_repo, run, up_to_date
 
 # Two workers: the parallel path of SeedPool is what the default params use.
 SIZES = {**TINY, ("workers",): 2}
@@ -64,6 +64,12 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     assert "## Is steering directional?" in report
     steer = json.loads((repo / "metrics/steerability/coarse.json").read_text())
     assert set(steer["per_seed"]) == {"s0", "s1"} and steer["pooled"]["arousal_n_seeds"] == 2
+    for dim in ("valence", "arousal"):
+        for key in (f"{dim}_toward", f"{dim}_toward_common"):
+            sp = steer["pooled"]
+            assert 0 <= sp[f"{key}_lo"] <= sp[key] <= sp[f"{key}_hi"] <= 1
+        assert len(steer["pooled"][f"{dim}_toward_per_seed"]) == 2 and f"{dim}_toward" in steer["per_seed"]["s0"]
+    _assert_issue_22_outputs(repo, fine)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "results"], repo)
 
@@ -74,10 +80,15 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     for stage in ("bin_and_aggregate", "evaluate_25bin", "report"):
         assert f"Running stage '{stage}'" in out, out
     assert all(m["bins"] == 49 and m["grid"] == 7 for m in _pooled(repo, "fine").values())
-    assert "Data and pipelines are up to date" in run(dvc + ["status"], repo)
+    assert up_to_date(repo)
     diff = json.loads(run(dvc + ["metrics", "diff", "--json"], repo))
-    assert set(diff) <= {"metrics/headline.json"}, diff  # a handful of rows, the grid change only
+    # a handful of rows, the grid change only: the fine grid's verdicts, detection and break-even
+    # (a Holm-corrected verdict of another group could change too, since the family is the whole
+    # table; with 2 seeds there are no verdicts to change)
+    assert set(diff) <= {"metrics/headline.json", "metrics/detection/fine.json",
+                         "metrics/breakeven/fine.json"}, diff
     assert all(k.startswith("fine.") for k in diff["metrics/headline.json"]), diff
+    assert json.loads((repo / "metrics/detection/fine.json").read_text())["bins"] == 49
 
     # Everything downstream of training keeps float noise at noise size: the same trained models
     # scored with 2 threads in one process instead of 1 thread per worker give pooled Δr that
@@ -104,6 +115,56 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "steering.strength" in proc.stderr + proc.stdout
     assert _tracked_outputs(repo) == before
+
+
+def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
+    """The feedback row, bin detection, the break-even curve, the corrected verdicts, their plots
+    and report sections exist and are well-formed."""
+    feedback = _pooled(repo, "feedback")
+    assert set(feedback) == {"two_passes_vs_one"}
+    m = feedback["two_passes_vs_one"]
+    assert m["forward_passes"] == 2 and m["n_seeds"] == 2
+    for dim in ("valence", "arousal"):
+        assert m[f"{dim}_dr_lo"] <= m[f"{dim}_dr"] <= m[f"{dim}_dr_hi"]
+        assert m[f"{dim}_verdict"] == "none"  # 2 seeds: no verdict
+        assert m[f"{dim}_dr"] == pytest.approx(m[f"{dim}_r"] - m[f"{dim}_r_pass1"], abs=1e-5)
+        assert 0 <= m[f"{dim}_verdict_p"] <= 1
+    pooled = {"coarse": _pooled(repo, "coarse"), "fine": fine}
+    for which, bins in (("coarse", 9), ("fine", 25)):
+        found = json.loads((repo / f"metrics/detection/{which}.json").read_text())
+        assert found["bins"] == bins and found["n_seeds"] == 2
+        for axis in ("joint", "valence", "arousal"):
+            acc = [found[f"{axis}_accuracy{end}"] for end in ("_lo", "", "_hi")]
+            assert 0 <= acc[0] <= acc[1] <= acc[2] <= 1
+        assert found["joint_accuracy"] <= min(found["valence_accuracy"], found["arousal_accuracy"])
+        assert set(found["decomposition"]) == {"categorical", "idw"}
+        for pair in found["decomposition"].values():
+            assert set(pair) == {"predicted", "oracle"}
+            assert all(set(groups) == {"right", "wrong"} for groups in pair.values())
+        even = json.loads((repo / f"metrics/breakeven/{which}.json").read_text())
+        assert even["model_accuracy"] == found["joint_accuracy"]
+        for dim in ("valence", "arousal"):
+            assert even[f"{dim}_p_star_status"] in ("crossed", "never_above", "above_everywhere")
+            assert even[f"{dim}_p_star"] is None or 0 <= even[f"{dim}_p_star"] <= 1
+            assert even[f"{dim}_dr_at_p1"] == pytest.approx(pooled[which]["oracle_categorical"][f"{dim}_dr"])
+        confusion = (repo / f"plots/confusion/{which}.csv").read_text().splitlines()
+        assert confusion[0] == "seed,true_bin,predicted_bin"
+        assert len(confusion) - 1 == sum(found["n_val_per_seed"])
+        curve = (repo / f"plots/breakeven/{which}.csv").read_text().splitlines()
+        assert curve[0] == "dim,p,dr_mean,dr_lo,dr_hi,realised_accuracy,model_accuracy"
+        assert len(curve) - 1 == 2 * 21
+    head = json.loads((repo / "metrics/headline.json").read_text())
+    assert head["correction"]["procedure"] == "holm" and head["correction"]["family_size"] == 24
+    assert head["feedback"]["two_passes_vs_one"]["valence"]["verdict_corrected"] == "none"
+    assert all("verdict_corrected" in entry for group, methods in head.items() if group != "correction"
+               for dims in methods.values() for entry in dims.values())
+    report = (repo / "reports" / "report.md").read_text()
+    for section in ("## Multiple comparisons", "## Why deployable steering fails",
+                    "deployable steering would need bin accuracy", "feedback: 2 passes vs 1",
+                    "of (clip, bin) pairs move the clip's valence toward"):
+        assert section in report, section
+    verdicts = run([sys.executable, "-m", "emosteer.cli", "verdicts"], repo)
+    assert "feedback: 2 passes vs 1" in verdicts and "Holm" in verdicts.splitlines()[0]
 
 
 # evaluate_25bin's work on the models, signals and baseline already in the workspace, with 2

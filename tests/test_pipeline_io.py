@@ -113,7 +113,7 @@ def test_read_json_errors_name_the_file(tmp_path):
     with pytest.raises(EmosteerError, match=r"missing\.json: file not found"):
         pipeline.read_json(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text('{"a": 1,\n')
-    with pytest.raises(EmosteerError, match=r"bad\.json: not valid JSON \(line 2\)"):
+    with pytest.raises(EmosteerError, match=r"bad\.json: not valid JSON \(.* at line 2\)"):
         pipeline.read_json(tmp_path / "bad.json")
     (tmp_path / "latin.json").write_bytes(b'{"a": "\xe9"}')
     with pytest.raises(EmosteerError, match=r"latin\.json: not valid JSON \(not UTF-8 text\)"):
@@ -233,7 +233,8 @@ def _acts(n: int = 7, seed: int = 0, forward_passes: int = 2) -> activations.Act
         valence_128d=rng.random((n, STEER_DIM)).astype(np.float32),
         arousal_128d=rng.random((n, STEER_DIM)).astype(np.float32),
         forward_passes=forward_passes,
-        activations_pass=activations.activations_pass_for(forward_passes))
+        activations_pass=activations.activations_pass_for(forward_passes),
+        pass1_valence=rng.normal(size=n), pass1_arousal=rng.normal(size=n))
 
 
 def test_activations_pass_is_the_last_fed_back_pass():
@@ -247,7 +248,8 @@ def test_activations_round_trip(tmp_path):
     got = activations.read(path)
     assert got.names == acts.names
     assert (got.forward_passes, got.activations_pass) == (3, 2)
-    for key in ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d"):
+    for key in ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d",
+                "pass1_valence", "pass1_arousal"):
         value = getattr(got, key)
         assert value.dtype == np.float32, key
         np.testing.assert_array_equal(value, np.asarray(getattr(acts, key), np.float32))
@@ -327,8 +329,26 @@ def test_activations_damaged_header_is_a_result_or_one_error(tmp_path):
 
 
 def test_activations_unreadable_file_is_one_error(tmp_path):
-    with pytest.raises(EmosteerError, match="not a readable HDF5 activations file"):
+    with pytest.raises(EmosteerError, match=r"nope\.h5: no such file"):
         activations.read(tmp_path / "nope.h5")
     (tmp_path / "junk.h5").write_text("not hdf5")
-    with pytest.raises(EmosteerError, match=r"junk\.h5: not a readable HDF5"):
+    with pytest.raises(EmosteerError, match=r"junk\.h5: not an HDF5 file"):
         activations.read(tmp_path / "junk.h5")
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"r": ' + "1" * 5000 + "}", "not valid JSON (an integer of 5000 digits; at most 4300 are read)"),
+    ('{"r": 1, "r": 2}', "not valid JSON (key 'r' twice in one object)"),
+])
+def test_read_json_oversized_numbers_and_duplicate_keys_are_one_line(tmp_path, text, message):
+    from emosteer.data import split
+    from emosteer.pipeline import read_json
+
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    with pytest.raises(EmosteerError) as info:
+        read_json(path)
+    assert str(info.value) == f"{path}: {message}"
+    with pytest.raises(EmosteerError) as info:
+        split.read_split(path, 3)
+    assert str(info.value) == f"{path}: {message}"

@@ -19,7 +19,7 @@ PAGE = PLOTS_DIR / "offline.html"
 VENDORED = re.compile(r'<script data-vendored="([^"]+)">(.*?)</script>', re.DOTALL)
 SPEC = re.compile(r"var spec = (\{.*?\});\s*vegaEmbed", re.DOTALL)
 
-# One plot per custom template, on data shaped like the pipeline's (see PLOTS_SECTION.yaml).
+# One plot per custom template, on data shaped like the pipeline's (the plots: section of dvc.yaml).
 PLOTS_YAML = """\
 plots:
   - Training curves:
@@ -59,6 +59,13 @@ plots:
       y:
         plots/steerability/coarse.csv: arousal_centre
         plots/steerability/fine.csv: arousal_centre
+  - Break-even:
+      template: breakeven_ci
+      x: p
+      x_label: bin accuracy p
+      y:
+        plots/breakeven/coarse.csv: dr_mean
+        plots/breakeven/fine.csv: dr_mean
 """
 
 
@@ -72,6 +79,8 @@ MARKS = {
     "Steerability heatmap": {"rect mark": 68, "text mark": 68},
     "Steerability arrows": {"rule mark": 34, "point": 34 + 32},
     "Predicted vs true valence": {"point": 3 * 10},
+    # per grid: the zero rule and the model-accuracy rule; a band and a line per dim; 2 x 5 points
+    "Break-even": {"rule mark": 2 * 2, "area mark": 2 * 2, "line mark": 2 * 2, "point": 2 * 2 * 5},
 }
 
 
@@ -129,6 +138,12 @@ def _fake_plot_data(repo: Path) -> None:
     _write_csv(repo / "plots/predictions/coarse.csv",
                ["audio_name", "true_valence", "oracle_categorical_valence", "predicted_categorical_valence"],
                [(name, v, round(0.3 * v, 4), round(0.25 * v + 0.02, 4)) for name, v in clips])
+    for grid, accuracy in [("coarse", 0.47), ("fine", 0.3)]:
+        _write_csv(repo / f"plots/breakeven/{grid}.csv",
+                   ["dim", "p", "dr_mean", "dr_lo", "dr_hi", "realised_accuracy", "model_accuracy"],
+                   [(d, p, round(0.08 * p - 0.03 - k * 0.01, 4), round(0.08 * p - 0.05 - k * 0.01, 4),
+                     round(0.08 * p - 0.01 - k * 0.01, 4), p, accuracy)
+                    for k, d in enumerate(["valence", "arousal"]) for p in (1.0, 0.75, 0.5, 0.25, 0.0)])
     for grid, n in [("coarse", 3), ("fine", 5)]:
         centres = [round(-1 + (2 * i + 1) / n, 4) for i in range(n)]
         _write_csv(repo / f"plots/steerability/{grid}.csv",
@@ -158,6 +173,15 @@ def rendered(tmp_path_factory) -> Path:
 
 def _dvc_config(repo: Path) -> str:
     return _dvc(repo, "config", "plots.html_template").strip()
+
+
+def test_plot_titles_survive_dvcs_embedding():
+    """DVC writes each title into a single-quoted JavaScript string (the div id of vegaEmbed('#...'));
+    an apostrophe ends the string, and the page then silently leaves that plot out."""
+    import yaml
+
+    titles = [next(iter(entry)) for entry in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]]
+    assert titles and not [t for t in titles if "'" in t]
 
 
 def test_config_selects_the_offline_page():
@@ -222,5 +246,6 @@ def test_page_renders_offline_in_chromium(rendered):
     assert [t for t in ticks if t in sweep] == sweep * 2, ticks
     for label in ["training loss", "dev Pearson r", "dev Δr (95% CI over seeds)", "predicted valence shift",
                   "predicted arousal shift", "coarse", "fine", "oracle cat", "mean shift", "Δr vs baseline",
-                  "predicted valence", "coarse · predicted_categorical_valence"]:
+                  "predicted valence", "coarse · predicted_categorical_valence", "bin accuracy p",
+                  "Δr vs unsteered (95% CI over seeds and clips)"]:
         assert f">{label}</text>" in text, label

@@ -22,7 +22,8 @@ def _activations(n: int, seed: int) -> activations.Activations:
         names=[f"clip{i}" for i in range(n)], valence=v, arousal=a,
         pred_valence=(v * 0.5).astype(np.float32), pred_arousal=(a * 0.5).astype(np.float32),
         valence_128d=rng.random((n, 128), dtype=np.float32),
-        arousal_128d=rng.random((n, 128), dtype=np.float32), forward_passes=2, activations_pass=1)
+        arousal_128d=rng.random((n, 128), dtype=np.float32), forward_passes=2, activations_pass=1,
+        pass1_valence=(v * 0.4).astype(np.float32), pass1_arousal=(a * 0.4).astype(np.float32))
 
 
 SEED = pipeline.SeedPaths(0)
@@ -55,6 +56,7 @@ def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeyp
         changed[k][held_out] = getattr(other, k)[held_out]
     activations.write(SEED.activations, activations.Activations(
         names=names, pred_valence=acts.pred_valence, pred_arousal=acts.pred_arousal,
+        pass1_valence=acts.pass1_valence, pass1_arousal=acts.pass1_arousal,
         forward_passes=2, activations_pass=1, **changed))
     tables.bin_seed(0, raw)
     assert _signal_bytes() == before
@@ -63,6 +65,7 @@ def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeyp
     changed["valence_128d"][parts["train"][0]] += 1.0
     activations.write(SEED.activations, activations.Activations(
         names=names, pred_valence=acts.pred_valence, pred_arousal=acts.pred_arousal,
+        pass1_valence=acts.pass1_valence, pass1_arousal=acts.pass1_arousal,
         forward_passes=2, activations_pass=1, **changed))
     tables.bin_seed(0, raw)
     assert _signal_bytes() != before

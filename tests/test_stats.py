@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from emosteer.correlation import pearson
 from emosteer.errors import EmosteerError
 from emosteer.evaluation.stats import (
     bootstrap_delta_r_samples,
@@ -11,7 +12,6 @@ from emosteer.evaluation.stats import (
     compare_correlations,
     mae,
     paired_bootstrap_delta_r,
-    pearson,
     rmse,
     williams_t,
     zou_ci,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emosteer.errors import EmosteerError
-from emosteer.evaluation.stats import pearson
+from emosteer.correlation import pearson
 from emosteer.model.lrm import CONNECTIONS, EmotionLRM
 from emosteer.model.train import TrainConfig, calibrate_batchnorm, train
 

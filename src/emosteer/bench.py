@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from emosteer import h5safe
 from emosteer.atomic import replacing
 from emosteer.constants import N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
 from emosteer.model.inference import predict
 from emosteer.model.lrm import BLOCK_CHANNELS, EMBED_DIM, HEAD_HIDDEN, EmotionLRM
 from emosteer.model.train import TrainConfig, train
-from emosteer.runtime import AMPS, DEVICES, machine_facts, resolve_device, set_threads
+from emosteer.runtime import AMPS, DEVICES, check_amp, machine_facts, resolve_device, set_threads
 
 MATMUL_N = 2048
 TRAIN_FRAMES, TRAIN_BATCH, TRAIN_CLIPS, TRAIN_EPOCHS = 101, 8, 357, 5  # the default run's shapes
@@ -162,8 +163,6 @@ def write_big_features(path: Path, clips: int, frames: int, chunk: int = 500) ->
 
 def _rss_child(path: str, rows: int, batch: int, steered: bool, threads: int, queue: Any) -> None:
     """In a fresh process: predict over the first `rows` clips of the file, read through h5py."""
-    import h5py
-
     set_threads(threads)
     torch.manual_seed(0)
     model = EmotionLRM(forward_passes=2, freeze_backbone=True, train_bn0=True, train_fc1=True)
@@ -178,7 +177,7 @@ def _rss_child(path: str, rows: int, batch: int, steered: bool, threads: int, qu
             return self.ds[key]
 
     steer = np.random.RandomState(2).rand(STEER_DIM) if steered else None
-    with h5py.File(path, "r") as f:
+    with h5safe.open_h5(path) as f:
         predict(model, Head(f["feature"]), batch, steer, steer, REPORT_STRENGTH,
                 activations_pass=None if steered else 1)
     queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB -> MiB (Linux)
@@ -205,6 +204,7 @@ def bench_rss(scratch: Path, rows: int, batch: int, threads: int) -> dict[str, A
 def run(args: argparse.Namespace) -> dict[str, Any]:
     set_threads(args.threads)
     device = resolve_device(args.device)
+    check_amp(device, args.amp)
     quick = args.quick
     load_before = os.getloadavg()[0]
     peak = matmul_gflops(device, 3 if quick else 7)
@@ -265,7 +265,7 @@ def _main(args: argparse.Namespace) -> None:
                             f"{args.rss_batches}")
     results = [run(args)]
     if args.device == "auto" and torch.cuda.is_available():
-        args.device = "cpu"  # the CPU table beside the GPU one
+        args.device, args.amp = "cpu", "off"  # the CPU table beside the GPU one (amp is CUDA's)
         results.append(run(args))
     for r in results:
         print(table(r), flush=True)

@@ -1,7 +1,8 @@
 """`emosteer` command line: one subcommand per public entry point.
 
 Each subcommand module exposes `register(subparsers)` which adds its parser and sets `func`.
-Bad input raises EmosteerError; it is printed as one line and the exit code is 2.
+Bad input raises EmosteerError; it is printed as one line and the exit code is 2 (errors.run; SIGTERM
+and SIGINT: one line, exit 143 and 130).
 """
 
 from __future__ import annotations
@@ -10,21 +11,25 @@ import argparse
 import sys
 from pathlib import Path
 
-from emosteer.errors import EmosteerError
+from emosteer import errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emosteer import bench, predict
-    from emosteer.data import featurize
+    from emosteer import bench, cost, inputs, predict, review
+    from emosteer.data import featurize, survey
     from emosteer.evaluation import report
 
     parser = argparse.ArgumentParser(prog="emosteer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     predict.register(sub)
     featurize.register(sub)
+    survey.register(sub)
+    inputs.register(sub)
     report.register(sub)
     _register_signals(sub)
     bench.register(sub)
+    cost.register(sub)
+    review.register(sub)
     return parser
 
 
@@ -42,12 +47,7 @@ def _register_signals(sub: argparse._SubParsersAction) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except EmosteerError as exc:
-        print(f"emosteer {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return errors.run(f"emosteer {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,23 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError,
                       field_validator, model_validator)
 
-from emosteer.constants import (AMPS, DATA_SOURCES, DEVICES, FALLBACKS, FRONTENDS, LOSS_PASSES,
-                                MIN_FRAMES, SPLIT_MODES)
+from emosteer.constants import (AMPS, DATA_SOURCES, DEVICES, DROP_REASONS, FALLBACKS, FRONTENDS,
+                                LOSS_PASSES, MIN_FRAMES, SPLIT_MODES, UNIT_RANGE)
 from emosteer.errors import EmosteerError
 from emosteer.strength import Value as StrengthValue, label as strength_label, scales as strength_scales
 
 PARAMS_FILE = Path("params.yaml")
+
+# Upper bounds: generous, so that a typo (an extra zero, -S n_boot=1e9) is one line from
+# check_params before any stage removes an output, instead of hours of work or a machine out of
+# memory. What each one costs is in the README's params table.
+MAX_SEEDS = 100  # each seed trains its own model
+MAX_SEED = 2**32 - 2  # training draws from numpy RandomState(seed) and RandomState(seed + 1)
+MAX_GRID = 100  # bins per axis: 10 000 bins, a 10 MB signal table
+MAX_WORKERS = 64  # each worker is a process of about 300 MiB before it reads any data (measured)
+MAX_THREADS = 256
+MAX_N_BOOT = 100_000
+MAX_RESAMPLES = 2_000_000  # seeds x n_boot: each seed's n_boot x clips indices (int64) are held at once
 
 
 def _finite_number(value: Any, what: str = "") -> float:
@@ -52,6 +63,7 @@ def _strength(value: Any) -> StrengthValue:
 Strength = Annotated[float | tuple[float, float], PlainValidator(_strength)]
 Alpha = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
+Threads = Annotated[int, Field(ge=1, le=MAX_THREADS)]
 
 
 def _literal(choices: tuple[str, ...]) -> Any:
@@ -79,19 +91,55 @@ class Synthetic(_Section):
     rank_labels: bool
 
 
+def _rating_range(value: Any) -> tuple[float, float]:
+    """[lo, hi]: two finite numbers, lo < hi (the scale the rating files use)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError("expected [lo, hi]: the two ends of the rating scale, e.g. [1, 9]")
+    lo, hi = (_finite_number(v, f"{which} of [lo, hi]: ") for which, v in zip(("lo", "hi"), value))
+    if not lo < hi:
+        raise ValueError(f"expected lo < hi, got [{lo:g}, {hi:g}]")
+    return lo, hi
+
+
+RatingRange = Annotated[tuple[float, float], PlainValidator(_rating_range)]
+
+
 class Data(_Section):
     source: _literal(DATA_SOURCES)
     path: str | None = None
     frontend: _literal(FRONTENDS)
     frames: int = Field(ge=MIN_FRAMES)
+    # The scale of the ratings in Valence.csv / Arousal.csv, mapped linearly onto [-1, 1].
+    rating_range: RatingRange = UNIT_RANGE
+    # Clips left out (emo_soundscapes): low_rate (sample rate < 2 x FMAX), short (< the window).
+    drop: list[_literal(DROP_REASONS)] = Field(default_factory=list)
+    # A CSV `clip,group`: clips of one group stay on one side of every split (docs/data.md).
+    groups: str | None = None
     synthetic: Synthetic
 
-    _path_exists = field_validator("path")(_existing)
+    _path_exists = field_validator("path", "groups")(_existing)
+
+    @field_validator("drop")
+    @classmethod
+    def _drop_once(cls, drop: list[str]) -> list[str]:
+        for i, reason in enumerate(drop):
+            if reason in drop[:i]:
+                raise ValueError(f"{reason!r} repeated at index {i}")
+        return drop
 
     @model_validator(mode="after")
     def _path_for_external_source(self) -> Data:
         if self.source != "synthetic" and self.path is None:
             raise ValueError(f"data.path: a path is required for source {self.source}")
+        if self.source == "synthetic" and self.path is not None:
+            raise ValueError(f"data.path: source synthetic reads no path (got {self.path!r}); "
+                             "set data.path: null, or data.source to the path's kind")
+        if self.source != "emo_soundscapes":
+            for key, value, default in (("rating_range", self.rating_range, UNIT_RANGE),
+                                        ("drop", self.drop, [])):
+                if value != default:
+                    raise ValueError(f"data.{key}: applies to source emo_soundscapes only "
+                                     f"(source is {self.source})")
         return self
 
 
@@ -144,7 +192,7 @@ class Train(_Section):
 
 
 class Steering(_Section):
-    coarse_grid: int = Field(ge=2)
+    coarse_grid: int = Field(ge=2, le=MAX_GRID)
     strength: Strength | Literal["dev"]
     strengths: list[Strength] = Field(min_length=1)
     alpha: Alpha
@@ -167,7 +215,7 @@ class Steering(_Section):
 
 class Evaluate(_Section):
     batch_size: int = Field(ge=1)
-    n_boot: int = Field(ge=100)
+    n_boot: int = Field(ge=100, le=MAX_N_BOOT)
     bilinear: bool
 
 
@@ -178,10 +226,10 @@ class Steerability(_Section):
 class Params(_Section):
     """The whole params.yaml."""
 
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
-    grid: int = Field(ge=2)
-    workers: int = Field(ge=1)
-    threads: int = Field(ge=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(min_length=1, max_length=MAX_SEEDS)
+    grid: int = Field(ge=2, le=MAX_GRID)
+    workers: int = Field(ge=1, le=MAX_WORKERS)
+    threads: Threads
     device: _literal(DEVICES)
     amp: _literal(AMPS)
     data: Data
@@ -191,6 +239,15 @@ class Params(_Section):
     steering: Steering
     evaluate: Evaluate
     steerability: Steerability
+
+    @model_validator(mode="after")
+    def _resamples_fit(self) -> Params:
+        total = len(self.seeds) * self.evaluate.n_boot
+        if total > MAX_RESAMPLES:
+            raise ValueError(f"seeds x evaluate.n_boot = {len(self.seeds)} x {self.evaluate.n_boot} = {total} "
+                             f"resamples, more than {MAX_RESAMPLES} (each seed's n_boot x clips indices are "
+                             "held at once: 8 bytes each)")
+        return self
 
     @model_validator(mode="after")
     def _cache_needs_a_fixed_pass_one(self) -> Params:
@@ -203,6 +260,16 @@ class Params(_Section):
             raise ValueError("train.heads: ridge needs model.freeze_backbone: true, model.train_bn0: "
                              "false and model.spec_augment: false (the ridge is fitted on pass 1, "
                              "which must be a fixed function of the clip)")
+        return self
+
+    @model_validator(mode="after")
+    def _one_split_is_one_seed(self) -> Params:
+        if self.split.mode == "original" and len(self.seeds) > 1:
+            raise ValueError(
+                f"split.mode: original is one fixed split, so {len(self.seeds)} seeds would all "
+                "validate on the same clips and pooling them as independent splits overstates the "
+                "evidence; use seeds: [0] (one split: CI from its clips, no verdict) or split.mode: "
+                "group (docs/statistics.md)")
         return self
 
     @field_validator("amp", mode="before")

@@ -8,6 +8,7 @@ name and renamed, so an interrupted stage never leaves a file that looks complet
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import sys
@@ -17,13 +18,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from emosteer import params
+from emosteer import errors, jsonsafe, params
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 
 FEATURES = Path("data/features.h5")
 PARAMS_OK = Path("data/params.ok")
+INPUTS = Path("data/inputs")  # check_params: one fingerprint per path param (inputs.py)
 METRICS = Path("metrics")
+DATA_FACTS = METRICS / "data.json"  # what the data stage ran on (data/survey.py)
 POOLED = METRICS / "pooled"
 PLOTS = Path("plots")
 REPORT = Path("reports/report.md")
@@ -59,13 +62,12 @@ class SeedPaths:
 
 
 def run(main: Callable[[params.Params], None], name: str | None = None) -> None:
-    """Run one stage's `main(params)`; exit 2 with one line on bad input."""
+    """Run one stage's `main(params)`; exit 2 with one line on bad input, 143/130 with one line on
+    SIGTERM/SIGINT (errors.run)."""
     name = name or Path(sys.argv[0]).stem
-    try:
-        main(params.load(params.PARAMS_FILE))
-    except EmosteerError as exc:
-        print(f"emosteer stage {name}: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    code = errors.run(f"emosteer stage {name}", lambda: main(params.load(params.PARAMS_FILE)))
+    if code:
+        sys.exit(code)
 
 
 def _atomic(path: Path, write: Callable[[Any], None], newline: str | None = None) -> None:
@@ -140,14 +142,21 @@ def _is_number(v: Any) -> bool:
             and not isinstance(v, (bool, np.bool_)))
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (what a checkpoint or input is)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return jsonsafe.loads(path.read_text(encoding="utf-8"), path)
     except FileNotFoundError:
         raise EmosteerError(f"{path}: file not found (run the stage that writes it)") from None
-    except json.JSONDecodeError as exc:
-        raise EmosteerError(f"{path}: not valid JSON (line {exc.lineno})") from None
     except UnicodeDecodeError:
         raise EmosteerError(f"{path}: not valid JSON (not UTF-8 text)") from None
     except RecursionError:

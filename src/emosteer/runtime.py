@@ -40,12 +40,28 @@ def set_threads(n: int) -> None:
     threadpool_limits(limits=n)
 
 
-@contextlib.contextmanager
-def autocast(device: torch.device, amp: str) -> Iterator[None]:
-    """Mixed precision on CUDA (`bf16`/`fp16`); `off` (and any CPU run) computes in float32."""
+def check_amp(device: torch.device, amp: str) -> None:
+    """Refuse mixed precision that cannot run here: any `amp` on the CPU (CPU bf16 autocast ran at
+    0.2-0.64x float32's speed on an AVX-512 CPU without AVX512-BF16/AMX, so it is not offered:
+    docs/model.md, "Mixed precision on the CPU"), `bf16` on a GPU without bfloat16."""
     if amp not in AMPS:
         raise EmosteerError(f"amp: must be one of {', '.join(AMPS)}, got {amp!r}")
-    if amp == "off" or device.type != "cuda":
+    if amp == "off":
+        return
+    if device.type != "cuda":
+        raise EmosteerError(f"amp: {amp} is mixed precision on CUDA, and this run computes on the "
+                            f"{device.type} (set amp: off, or device: cuda on a GPU machine)")
+    if amp == "bf16" and not torch.cuda.is_bf16_supported():
+        raise EmosteerError("amp: bf16 needs a GPU with bfloat16 (compute capability 8.0 or newer); "
+                            "use amp: fp16 or off")
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, amp: str) -> Iterator[None]:
+    """Mixed precision on CUDA (`bf16`/`fp16`, refused where it cannot run: `check_amp`); `off`
+    computes in float32."""
+    check_amp(device, amp)
+    if amp == "off":
         yield
         return
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16

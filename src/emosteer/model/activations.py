@@ -1,7 +1,8 @@
 """The activations file: one batched unsteered sweep over every clip, reused by every grid.
 
-Per clip it holds the true labels, the model's unsteered prediction (final pass) and the 128-d
-valence/arousal activations that steering signals are averaged from. Those come from pass
+Per clip it holds the true labels, the model's unsteered prediction (final pass, and pass 1's from
+the same sweep: the feedback row compares the two) and the 128-d valence/arousal activations that
+steering signals are averaged from. Those come from pass
 `max(forward_passes - 1, 1)`: with feedback, pass k's 128-d is what modulates pass k+1, so the last
 fed-back pass is exactly the vector a steering signal replaces; with one pass there is no feedback
 and pass 1 is the only choice.
@@ -15,11 +16,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from emosteer import h5safe
 from emosteer.atomic import replacing, require_finite
-from emosteer.data.features import H5_ERRORS
 from emosteer.errors import EmosteerError
+from emosteer.h5safe import H5_ERRORS
 
-_ARRAYS = ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d")
+_ARRAYS = ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d",
+           "pass1_valence", "pass1_arousal")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Activations:
     arousal_128d: np.ndarray
     forward_passes: int
     activations_pass: int
+    pass1_valence: np.ndarray  # (N,) unsteered prediction of pass 1 (= pred_* with one pass)
+    pass1_arousal: np.ndarray
 
 
 def activations_pass_for(forward_passes: int) -> int:
@@ -48,7 +53,7 @@ def write(path: str | Path, acts: Activations) -> None:
     """
     for key in _ARRAYS:
         require_finite(np.asarray(getattr(acts, key)), f"{path}: dataset '{key}'")
-    with replacing(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+    with replacing(path) as tmp, h5safe.writing(tmp, track_order=True) as (f, _):
         f.attrs["forward_passes"] = acts.forward_passes
         f.attrs["activations_pass"] = acts.activations_pass
         f.create_dataset("audio_name", data=np.array([n.encode() for n in acts.names]),
@@ -73,13 +78,13 @@ def read(path: str | Path) -> Activations:
 
 
 def _read_all(path: Path) -> tuple[dict[str, np.ndarray], list[str], int, int]:
-    with h5py.File(path, "r") as f:
+    with h5safe.open_h5(path) as f:
         for key in ("audio_name", *_ARRAYS):
-            if key not in f:
+            if not isinstance(f.get(key), h5py.Dataset):
                 raise EmosteerError(f"{path}: dataset '{key}': missing")
         for key in ("forward_passes", "activations_pass"):
             if key not in f.attrs:
                 raise EmosteerError(f"{path}: attribute '{key}': missing")
-        arrays = {key: f[key][()] for key in _ARRAYS}
-        names = [n.decode() for n in f["audio_name"][()]]
+        arrays = {key: h5safe.read(f[key], path) for key in _ARRAYS}
+        names = [n.decode() for n in h5safe.read(f["audio_name"], path)]
         return arrays, names, int(f.attrs["forward_passes"]), int(f.attrs["activations_pass"])

@@ -19,7 +19,7 @@ from emosteer.model import activations, checkpoints, inference
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
 from emosteer.params import Params
-from emosteer.pipeline import FEATURES, SeedPaths, write_json
+from emosteer.pipeline import FEATURES, SeedPaths, file_sha256, write_json
 from emosteer.runtime import machine_facts, resolve_device
 
 
@@ -91,11 +91,21 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
                  "dev_r_valence": last.get("dev_r_valence", float("nan")),
                  "dev_r_arousal": last.get("dev_r_arousal", float("nan"))})
     checkpoints.save_model(model, paths.model, meta)
-    write_json(paths.train_metrics, {**meta, "machine": machine_facts(p.threads)}, digits=4)
+    write_json(paths.train_metrics, {**meta, **checkpoint_facts(p), "machine": machine_facts(p.threads)},
+               digits=4)
     # The wall time is printed, not stored: stored, it would make equal runs differ in bytes.
     print(f"train seed {seed}: {time.perf_counter() - started:.0f} s, {len(history)} epochs",
           file=sys.stderr)
     return {**meta, "history": history}
+
+
+def checkpoint_facts(p: Params) -> dict[str, str | None]:
+    """The checkpoint a seed's model came from and the sha256 of its bytes (null: none given; a
+    trained checkpoint wins over a PANNs one, which it then ignores)."""
+    mp = p.model
+    kind = "trained_checkpoint" if mp.trained_checkpoint else "panns_checkpoint"
+    path = getattr(mp, kind)
+    return {kind: path, f"{kind}_sha256": file_sha256(path) if path else None}
 
 
 def extract_seed(seed: int, p: Params) -> None:
@@ -111,7 +121,8 @@ def extract_seed(seed: int, p: Params) -> None:
         names=names, valence=valence, arousal=arousal, pred_valence=out["valence"],
         pred_arousal=out["arousal"], valence_128d=out["valence_128d"],
         arousal_128d=out["arousal_128d"], forward_passes=model.forward_passes,
-        activations_pass=act_pass))
+        activations_pass=act_pass, pass1_valence=out["valence_pass1"],
+        pass1_arousal=out["arousal_pass1"]))
 
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean")

@@ -48,7 +48,8 @@ def predict(
     rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Predict valence/arousal (N,) of the final pass and 128-d activations (N, 128) of pass
-    `activations_pass` (1-based, default the final pass), in eval mode without gradients.
+    `activations_pass` (1-based, default the final pass), in eval mode without gradients; also
+    `valence_pass1`/`arousal_pass1`, pass 1's predictions from the same call (no extra pass).
 
     steer_*: (N, 128) one vector per clip, (128,) for all clips, or None (that pathway unsteered);
     strength (s, or a pair (neg, pos) for the ModBlocks' neg/pos scales), alpha and first_pass apply
@@ -82,6 +83,8 @@ def predict(
         "arousal": torch.empty(n, dtype=torch.float32, device=device),
         "valence_128d": torch.empty((n, STEER_DIM), dtype=torch.float32, device=device),
         "arousal_128d": torch.empty((n, STEER_DIM), dtype=torch.float32, device=device),
+        "valence_pass1": torch.empty(n, dtype=torch.float32, device=device),
+        "arousal_pass1": torch.empty(n, dtype=torch.float32, device=device),
     }
     was_training = model.training
     model.eval()
@@ -100,10 +103,12 @@ def predict(
                     strength=strength, alpha=alpha, first_pass=first_pass)
                 all_passes = model(x, forward_passes=passes, steering=steering,
                                    return_all_passes=True, rows=picks)
-                final, act = all_passes[-1], all_passes[act_pass - 1]
+                final, act, first = all_passes[-1], all_passes[act_pass - 1], all_passes[0]
                 for key, source in (("valence", final), ("arousal", final),
                                     ("valence_128d", act), ("arousal_128d", act)):
                     out[key][start:stop] = source[key]
+                for key in ("valence", "arousal"):
+                    out[f"{key}_pass1"][start:stop] = first[key]
     finally:
         model.train(was_training)
     return {key: value.cpu().numpy() for key, value in out.items()}

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from emosteer.constants import LOSS_PASSES, N_MELS
 from emosteer.errors import EmosteerError
-from emosteer.evaluation.stats import pearson
+from emosteer.correlation import pearson
 from emosteer.model.inference import Sliceable
 from emosteer.model import readout
 from emosteer.model.lrm import CONNECTIONS, EmotionLRM
