@@ -27,7 +27,8 @@ import torch
 from emosteer import params
 from emosteer.data import features, split
 from emosteer.correlation import pearson
-from emosteer.model import fit, readout
+from emosteer.jobs import fit
+from emosteer.model import readout
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
 from emosteer.runtime import set_threads

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emosteer import params, pipeline
-from emosteer.steering import tables
+from emosteer.jobs import tables
 
 
 def main(p: params.Params) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from emosteer import params, pipeline
 from emosteer.evaluation import report
+from emosteer.jobs import results
 
 
 def main(p: params.Params) -> None:
-    pooled = report.read_pooled(pipeline.POOLED)
+    pooled = results.read_pooled(pipeline.POOLED)
     baseline = pipeline.read_metrics(pipeline.POOLED / "baseline.json")
     train = {f"s{s}": pipeline.read_metrics(pipeline.SeedPaths(s).train_metrics) for s in p.seeds}
     pipeline.write_json(pipeline.HEADLINE, report.headline(pooled))

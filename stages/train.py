@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from emosteer import params, pipeline
-from emosteer.model import fit
+from emosteer.jobs import fit
 from emosteer.seeds import map_seeds
 
 

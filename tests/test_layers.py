@@ -1,12 +1,13 @@
 """The rooms import downward only (docs/architecture.md): data imports none of model, steering and
 evaluation; model may use data; steering may use model and data; evaluation may use all three.
-Leaves (errors, constants, atomic, grid, correlation, strength, h5safe, jsonsafe, runtime) serve
-every room. Nothing in a room imports the commands and the orchestration above it (cli, predict,
-experiment, seeds, review, ...). The rooms that still read params and the file layout are listed
-by name: the jobs layer that takes this over is the open part of the layers issue, and the list
-may only shrink."""
+Leaves (errors, constants, atomic, digest, grid, correlation, strength, h5safe, jsonsafe, runtime)
+serve every room. The jobs layer above the rooms is the only room that reads params.yaml and the
+file layout (`params`, `pipeline`); nothing in a room imports it, or the commands and the
+orchestration above it (cli, predict, experiment, seeds, review, ...)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -14,40 +15,51 @@ from tests.test_dvc_deps import SRC, imports_of
 
 ROOMS = ("data", "model", "steering", "evaluation")
 MAY_USE = {"data": set(), "model": {"data"}, "steering": {"data", "model"},
-           "evaluation": {"data", "model", "steering"}}
-LEAVES = {"errors", "constants", "atomic", "grid", "correlation", "strength", "h5safe", "jsonsafe",
-          "runtime", "__init__"}
+           "evaluation": {"data", "model", "steering"}, "jobs": {"data", "model", "steering", "evaluation"}}
+LEAVES = {"errors", "constants", "atomic", "digest", "grid", "correlation", "strength", "h5safe",
+          "jsonsafe", "runtime", "__init__"}
 SCHEMA = {"params", "pipeline"}
-# room files that import params or pipeline today (the jobs layer will take these over)
-READS_PARAMS_TODAY = {"model/fit.py", "steering/tables.py", "evaluation/report.py"}
 
 
-def _room_files() -> list[str]:
-    return sorted(str(p.relative_to(SRC / "emosteer")) for room in ROOMS for p in (SRC / "emosteer" / room).rglob("*.py"))
+def _files(rooms) -> list[str]:
+    return sorted(str(p.relative_to(SRC / "emosteer")) for room in rooms for p in (SRC / "emosteer" / room).rglob("*.py"))
 
 
-@pytest.mark.parametrize("rel", _room_files())
-def test_a_room_imports_downward_only(rel):
+def _upward(rel: str, src: Path = SRC) -> tuple[list[str], list[str]]:
+    """The file's imports that go up or sideways, and those of params/pipeline."""
     room = rel.split("/")[0]
     wrong, schema = [], []
-    for name in imports_of(SRC / "emosteer" / rel):
+    for name in imports_of(src / "emosteer" / rel):
         parts = name.split(".")
         if len(parts) < 2 or parts[1] == room:
             continue
         top = parts[1]
-        if top in ROOMS and top not in MAY_USE[room]:
-            wrong.append(name)
-        elif top in SCHEMA:
+        if top in SCHEMA:
             schema.append(name)
-        elif top not in ROOMS and top not in LEAVES:
+        elif top in MAY_USE and top not in MAY_USE[room]:
+            wrong.append(name)
+        elif top not in MAY_USE and top not in LEAVES:
             wrong.append(name)  # a command or the orchestration above the rooms
+    return wrong, schema
+
+
+@pytest.mark.parametrize("rel", _files(ROOMS))
+def test_a_room_imports_downward_only_and_never_params(rel):
+    wrong, schema = _upward(rel)
     assert wrong == [], f"{rel} imports upward or sideways: {wrong}"
-    if rel not in READS_PARAMS_TODAY:
-        assert schema == [], f"{rel} imports {schema}: pass plain arguments instead"
+    assert schema == [], f"{rel} imports {schema}: the jobs layer passes plain arguments instead"
 
 
-def test_the_list_of_rooms_reading_params_only_shrinks():
-    reading = {rel for rel in _room_files()
-               if any(n.split(".")[1:2] and n.split(".")[1] in SCHEMA for n in imports_of(SRC / "emosteer" / rel))}
-    assert reading <= READS_PARAMS_TODAY, reading - READS_PARAMS_TODAY
-    assert reading == READS_PARAMS_TODAY, f"no longer reading params: {READS_PARAMS_TODAY - reading}; shrink the list"
+@pytest.mark.parametrize("rel", _files(["jobs"]))
+def test_jobs_use_the_rooms_the_leaves_and_the_schema_only(rel):
+    wrong, _ = _upward(rel)
+    assert wrong == [], f"{rel} imports a command or the orchestration above it: {wrong}"
+
+
+def test_the_check_can_fail(tmp_path: Path) -> None:
+    """A room file that reads params, and one that imports upward, are both caught."""
+    fake = tmp_path / "emosteer" / "data"
+    fake.mkdir(parents=True)
+    (fake / "bad.py").write_text("from emosteer import params\nfrom emosteer.model import lrm\n")
+    wrong, schema = _upward("data/bad.py", tmp_path)
+    assert set(wrong) == {"emosteer.model", "emosteer.model.lrm"} and schema == ["emosteer.params"]

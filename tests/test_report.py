@@ -153,11 +153,12 @@ def test_feedback_row_in_table_headline_and_report():
 
 def test_read_pooled_tolerates_a_run_without_the_feedback_row(tmp_path):
     from emosteer import pipeline
+    from emosteer.jobs import results
 
     for which, group in POOLED.items():
         for name, m in group.items():
             pipeline.write_json(tmp_path / which / f"{name}.json", m)
-    assert set(report.read_pooled(tmp_path)) == {"coarse", "fine", "control"}
+    assert set(results.read_pooled(tmp_path)) == {"coarse", "fine", "control"}
 
 
 def _found(bins, joint=(0.47, 0.44, 0.5)):

@@ -10,7 +10,7 @@ import pytest
 from emosteer import params, pipeline
 from emosteer.data import split
 from emosteer.model import activations
-from emosteer.steering import tables
+from emosteer.jobs import tables
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ from emosteer import errors
 def build_parser() -> argparse.ArgumentParser:
     from emosteer import bench, cost, inputs, predict, review
     from emosteer.data import featurize, survey
-    from emosteer.evaluation import report
+    from emosteer.jobs import results
 
     parser = argparse.ArgumentParser(prog="emosteer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     featurize.register(sub)
     survey.register(sub)
     inputs.register(sub)
-    report.register(sub)
+    results.register(sub)
     _register_signals(sub)
     bench.register(sub)
     cost.register(sub)

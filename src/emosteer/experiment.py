@@ -24,7 +24,7 @@ from emosteer.evaluation import detection, evaluate, pooling
 from emosteer.data import features, split
 from emosteer.evaluation.evaluate import CORRUPTED, SeedPredictions, Variant
 from emosteer.model import activations, inference
-from emosteer.model.fit import load_seed_model
+from emosteer.jobs.fit import load_seed_model
 from emosteer.params import Params
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json
 from emosteer.runtime import resolve_device

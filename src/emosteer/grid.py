@@ -126,6 +126,13 @@ class Grid:
         vi, ai = np.meshgrid(np.arange(self.size), np.arange(self.size), indexing="ij")
         return np.stack([vi.ravel(), ai.ravel()], axis=1).astype(np.int64)
 
+    def axis_labels(self, index: np.ndarray) -> list[str]:
+        """Axis labels that sort in bin order and show the bin's range, e.g. '1 [-0.60,-0.20)'."""
+        e = self.edges
+        width = len(str(self.size - 1))
+        return [f"{i:0{width}d} [{e[i]:+.2f},{e[i + 1]:+.2f}{']' if i == self.size - 1 else ')'}"
+                for i in index]
+
     def names(self) -> list[str]:
         """K bin names in flat order.
 

@@ -30,7 +30,7 @@ from emosteer.data import split
 from emosteer.data import survey as data_survey
 from emosteer.errors import EmosteerError
 from emosteer.params import PARAMS_FILE, Params
-from emosteer.pipeline import file_sha256
+from emosteer.digest import file_sha256
 
 PATH_PARAMS = ("data.path", "data.groups", "model.panns_checkpoint", "model.trained_checkpoint")
 MIN_CLIPS = 4  # fewer cannot be split into train, dev and val

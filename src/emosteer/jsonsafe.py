@@ -9,6 +9,8 @@ a syntax error is one line too. Leaf module: imports nothing of ours but errors.
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 from typing import Any
 
 from emosteer.errors import EmosteerError
@@ -45,3 +47,33 @@ def _int(text: str) -> int:
     if digits > MAX_INT_DIGITS:
         raise _Refused(f"an integer of {digits} digits; at most {MAX_INT_DIGITS} are read")
     return int(text)
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return loads(path.read_text(encoding="utf-8"), path)
+    except FileNotFoundError:
+        raise EmosteerError(f"{path}: file not found (run the stage that writes it)") from None
+    except UnicodeDecodeError:
+        raise EmosteerError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except RecursionError:
+        raise EmosteerError(f"{path}: not valid JSON (nested too deeply)") from None
+    except OSError as exc:
+        raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None
+
+
+def read_metrics(path: str | Path) -> Any:
+    """`read_json` for files of numbers written by `write_json`: null (an undefined value, written
+    for a NaN) comes back as NaN, so arithmetic and formatting need no special case."""
+    return _null_as_nan(read_json(path))
+
+
+def _null_as_nan(value: Any) -> Any:
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {k: _null_as_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_as_nan(v) for v in value]
+    return value

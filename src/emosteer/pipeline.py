@@ -8,7 +8,6 @@ name and renamed, so an interrupted stage never leaves a file that looks complet
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 from emosteer import errors, jsonsafe, params
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
+from emosteer.jsonsafe import read_json, read_metrics  # noqa: F401  (stages read through pipeline)
 
 FEATURES = Path("data/features.h5")
 PARAMS_OK = Path("data/params.ok")
@@ -140,42 +140,3 @@ def _cell(v: Any, digits: int, path: Path, column: str, row: int) -> Any:
 def _is_number(v: Any) -> bool:
     return (isinstance(v, (int, float, np.integer, np.floating))
             and not isinstance(v, (bool, np.bool_)))
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks (what a checkpoint or input is)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_json(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        return jsonsafe.loads(path.read_text(encoding="utf-8"), path)
-    except FileNotFoundError:
-        raise EmosteerError(f"{path}: file not found (run the stage that writes it)") from None
-    except UnicodeDecodeError:
-        raise EmosteerError(f"{path}: not valid JSON (not UTF-8 text)") from None
-    except RecursionError:
-        raise EmosteerError(f"{path}: not valid JSON (nested too deeply)") from None
-    except OSError as exc:
-        raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None
-
-
-def read_metrics(path: str | Path) -> Any:
-    """`read_json` for files of numbers written by `write_json`: null (an undefined value, written
-    for a NaN) comes back as NaN, so arithmetic and formatting need no special case."""
-    return _null_as_nan(read_json(path))
-
-
-def _null_as_nan(value: Any) -> Any:
-    if value is None:
-        return math.nan
-    if isinstance(value, dict):
-        return {k: _null_as_nan(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_null_as_nan(v) for v in value]
-    return value

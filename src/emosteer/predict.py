@@ -47,6 +47,7 @@ from emosteer.atomic import refuse_overwrite, replacing_all
 from emosteer.constants import AMPS, DEVICES, FRONTENDS, HOP_LENGTH, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
 from emosteer.data import features as features_h5
 from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel
+from emosteer.digest import file_sha256
 from emosteer.errors import EmosteerError, one_line
 from emosteer.model.checkpoints import load_checkpoint
 from emosteer.model.inference import predict
@@ -367,7 +368,7 @@ def warn_model_mismatch(table_path: Path, checkpoint: Path) -> bool:
     recorded = meta.get("model_sha256") if meta else None
     if not isinstance(recorded, str):
         return False
-    actual = signals.file_sha256(checkpoint)
+    actual = file_sha256(checkpoint)
     if actual == recorded:
         return False
     print(one_line(

@@ -14,7 +14,6 @@ import pandas as pd
 from emosteer.data.facts import describe as describe_data
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import pooling
-from emosteer.pipeline import read_metrics
 from emosteer.strength import label as strength_label
 
 # The seed report's table (25BIN_STEERING_SIGNALS_FINAL_REPORT.md §4.1), quoted, not measured here.
@@ -390,29 +389,3 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
     lines += [f"| {what} | {seed} | {ours} |" for what, seed, ours in PROTOCOL]
     lines += ["", "Details: `docs/protocol.md`; per-seed scores of every method: `metrics/seeds/`.", ""]
     return "\n".join(lines)
-
-
-def read_pooled(directory: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """{grid: {method: pooled metrics}} from metrics/pooled/<grid>/<method>.json, in LABELS order."""
-    order = {name: i for i, name in enumerate(LABELS)}
-    out = {}
-    for which in GRIDS:
-        files = sorted((directory / which).glob("*.json"), key=lambda f: order.get(f.stem, len(order)))
-        if not files and which in OPTIONAL:
-            continue
-        if not files:
-            raise EmosteerError(f"{directory / which}: no pooled metrics (run its evaluate stage)")
-        out[which] = {}
-        for f in files:
-            out[which][f.stem] = read_metrics(f)
-    return out
-
-
-def register(subparsers: Any) -> None:
-    """`emosteer verdicts [DIR]`: the pooled verdict table in the terminal."""
-    p = subparsers.add_parser("verdicts", help="print the pooled verdict table (method x dim)",
-                              description="Print helps / hurts / none with the pooled Δr [95% CI] "
-                                          "and the Holm-corrected verdict for every method and grid "
-                                          "(and the feedback row), from metrics/pooled/.")
-    p.add_argument("directory", nargs="?", default="metrics/pooled", type=Path)
-    p.set_defaults(func=lambda args: print(console_table(read_pooled(args.directory))))

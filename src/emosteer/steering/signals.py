@@ -14,7 +14,6 @@ empty bins with hard-coded names (§d). Here:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ import numpy as np
 
 from emosteer import h5safe, jsonsafe
 from emosteer.constants import STEER_DIM
+from emosteer.digest import file_sha256
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError, one_line
 from emosteer.h5safe import H5_ERRORS
@@ -319,19 +319,6 @@ def read_h5(path: str | os.PathLike) -> SignalTable:
 JSON_FORMAT = "emosteer-signals/2"
 TABLE_SKIP = ("metadata", "generation_config")  # non-category entries of the original's JSON
 SIGNAL_FIELDS = ("valence_128d", "arousal_128d")
-HASH_CHUNK = 1 << 20
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(HASH_CHUNK), b""):
-                digest.update(chunk)
-    except OSError as exc:
-        raise EmosteerError(f"{path}: cannot read to hash it ({exc.strerror or exc})") from None
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

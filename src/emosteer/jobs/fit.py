@@ -1,7 +1,8 @@
 """One seed's model: train it (or adopt a trained checkpoint) and extract its activations.
 
-Each job is a module-level `job(seed, params)` so `seeds.SeedPool` can run it in a worker process;
-the file layout is `pipeline.SeedPaths`.
+Each job is a module-level `job(seed, params)` so `seeds.SeedPool` can run it in a worker process:
+it reads the seed's files (`pipeline.SeedPaths`), hands arrays and settings to `emosteer.model`,
+and writes what comes back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from emosteer.model import activations, checkpoints, inference
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
 from emosteer.params import Params
-from emosteer.pipeline import FEATURES, SeedPaths, file_sha256, write_json
+from emosteer.digest import file_sha256
+from emosteer.pipeline import FEATURES, SeedPaths, write_json
 from emosteer.runtime import machine_facts, resolve_device
 
 

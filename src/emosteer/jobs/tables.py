@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from emosteer.data import split
+from emosteer.grid import Grid
 from emosteer.model import activations
 from emosteer.params import Params
 from emosteer.pipeline import SeedPaths
 from emosteer.steering import signals
-from emosteer.grid import Grid
 
 
 def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
@@ -33,14 +31,7 @@ def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
         signals.write_h5(table, paths.signals(which, "h5"), attrs, prov)
         signals.write_json(table, paths.signals(which, "json"), prov)
         vi, ai = grid.bin_coords(grid.bin_index(acts.valence[train], acts.arousal[train]))
-        out[which] = {"seed": [seed] * len(train), "valence_bin": bin_labels(grid, vi),
-                      "arousal_bin": bin_labels(grid, ai)}
+        out[which] = {"seed": [seed] * len(train), "valence_bin": grid.axis_labels(vi),
+                      "arousal_bin": grid.axis_labels(ai)}
     return out
 
-
-def bin_labels(grid: Grid, index: np.ndarray) -> list[str]:
-    """Axis labels that sort in bin order and show the bin's range, e.g. '1 [-0.60,-0.20)'."""
-    e = grid.edges
-    width = len(str(grid.size - 1))
-    return [f"{i:0{width}d} [{e[i]:+.2f},{e[i + 1]:+.2f}{']' if i == grid.size - 1 else ')'}"
-            for i in index]
