@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from emosteer import params, pipeline
+from emosteer import pipeline
 from emosteer.jobs import tables
 
 
-def main(p: params.Params) -> None:
+def main(p: tables.BinParams) -> None:
     per_seed = [tables.bin_seed(seed, p) for seed in p.seeds]
     for which in ("coarse", "fine"):
         columns = {k: [v for s in per_seed for v in s[which][k]] for k in per_seed[0][which]}
@@ -14,4 +14,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "bin_and_aggregate")
+    pipeline.run(main, tables.BinParams, "bin_and_aggregate")

@@ -26,4 +26,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "check_params")
+    pipeline.run(main, params.Params, "check_params")

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import sys
 
-from emosteer import params, pipeline
+from emosteer import pipeline
 from emosteer.data import featurize, survey
 from emosteer.data.synth import SynthConfig
+from emosteer.schema.base import Stage
+from emosteer.schema.data import Data
 
 
-def main(p: params.Params) -> None:
+class DataParams(Stage):
+    data: Data
+
+
+def main(p: DataParams) -> None:
     d = p.data
     synth = SynthConfig(**d.synthetic.model_dump()) if d.source == "synthetic" else None
     found = survey.survey(d.source, d.path, d.frames, d.rating_range, d.drop, synth, progress=True)
@@ -22,4 +28,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "data")
+    pipeline.run(main, DataParams, "data")

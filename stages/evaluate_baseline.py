@@ -18,4 +18,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "evaluate_baseline")
+    pipeline.run(main, params.Params, "evaluate_baseline")

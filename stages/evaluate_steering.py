@@ -17,4 +17,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", choices=("coarse", "fine"))
     which = parser.parse_args().which
-    pipeline.run(lambda p: main(p, which), f"evaluate_{'9bin' if which == 'coarse' else '25bin'}")
+    pipeline.run(lambda p: main(p, which), params.Params, f"evaluate_{'9bin' if which == 'coarse' else '25bin'}")

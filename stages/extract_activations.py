@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from emosteer import params, pipeline
-from emosteer.jobs import fit
+from emosteer import pipeline
+from emosteer.jobs import extract
 from emosteer.seeds import map_seeds
 
 
-def main(p: params.Params) -> None:
-    map_seeds(fit.extract_seed, p.seeds, p, workers=p.workers, threads=p.threads,
+def main(p: extract.ExtractParams) -> None:
+    map_seeds(extract.extract_seed, p.seeds, p, workers=p.workers, threads=p.threads,
               desc="extract_activations")
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "extract_activations")
+    pipeline.run(main, extract.ExtractParams, "extract_activations")

@@ -6,11 +6,23 @@ from __future__ import annotations
 
 import sys
 
-from emosteer import params, pipeline
+from emosteer import pipeline
 from emosteer.data import features, split
+from emosteer.schema.base import Stage
+from emosteer.schema.data import Data
+from emosteer.schema.split import Split
+from emosteer.schema.steering import Steering
 
 
-def main(p: params.Params) -> None:
+class SplitParams(Stage):
+    """data.groups, the split settings, and steering.coarse_grid (the strata of a stratified split)."""
+
+    data: Data
+    split: Split
+    steering: Steering
+
+
+def main(p: SplitParams) -> None:
     names, valence, arousal = features.read_labels(pipeline.FEATURES)
     s = p.split
     table = split.read_groups(p.data.groups) if p.data.groups else None
@@ -27,4 +39,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "prepare_split")
+    pipeline.run(main, SplitParams, "prepare_split")

@@ -21,4 +21,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "report")
+    pipeline.run(main, params.Params, "report")

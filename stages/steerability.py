@@ -12,4 +12,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "steerability")
+    pipeline.run(main, params.Params, "steerability")

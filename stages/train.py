@@ -1,15 +1,16 @@
-"""Train one model per seed on its train part (best epoch on dev), or adopt a trained checkpoint."""
+"""Train one model per seed on its train part (the last epoch of a fixed schedule; dev r logged per
+epoch), or adopt a trained checkpoint."""
 
 from __future__ import annotations
 
 import sys
 
-from emosteer import params, pipeline
+from emosteer import pipeline
 from emosteer.jobs import fit
 from emosteer.seeds import map_seeds
 
 
-def main(p: params.Params) -> None:
+def main(p: fit.TrainParams) -> None:
     if p.model.trained_checkpoint:
         print(f"train: model.trained_checkpoint is set, so train.* ({p.train}) is ignored",
               file=sys.stderr)
@@ -18,4 +19,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, "train")
+    pipeline.run(main, fit.TrainParams, "train")

@@ -103,3 +103,21 @@ def test_upstream_stages_do_not_depend_on_evaluation_code(name):
     assert listed, f"{name} lists no library file"
     wrong = [d for d in listed if d.removeprefix("src/emosteer/").startswith(rooms)]
     assert wrong == [], f"{name} depends on {wrong}"
+
+
+# A new param of a later stage must not rerun an earlier one: these stages validate only the
+# params.yaml sections they read (emosteer.schema), so their deps list those section files and
+# neither the whole schema (params.py) nor the rest. model.py holds `model` and `train`;
+# extract_activations reads evaluate.batch_size, prepare_split steering.coarse_grid (its strata).
+SECTIONS_READ = {"data": {"data"}, "prepare_split": {"data", "split", "steering"},
+                 "train": {"data", "model"}, "extract_activations": {"model", "evaluate"},
+                 "bin_and_aggregate": {"steering"}}
+
+
+@pytest.mark.parametrize("name", sorted(SECTIONS_READ))
+def test_upstream_stages_list_only_the_schema_sections_they_read(name):
+    deps = STAGES[name]["deps"]
+    sections = {d.removeprefix("src/emosteer/schema/").removesuffix(".py") for d in deps
+                if d.startswith("src/emosteer/schema/")} - {"__init__", "base"}
+    assert sections == SECTIONS_READ[name]
+    assert "src/emosteer/params.py" not in deps

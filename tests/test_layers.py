@@ -18,7 +18,7 @@ MAY_USE = {"data": set(), "model": {"data"}, "steering": {"data", "model"},
            "evaluation": {"data", "model", "steering"}, "jobs": {"data", "model", "steering", "evaluation"}}
 LEAVES = {"errors", "constants", "atomic", "digest", "grid", "correlation", "strength", "h5safe",
           "jsonsafe", "runtime", "__init__"}
-SCHEMA = {"params", "pipeline"}
+SCHEMA = {"params", "pipeline", "schema"}
 
 
 def _files(rooms) -> list[str]:

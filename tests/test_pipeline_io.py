@@ -182,8 +182,28 @@ def _params_here(tmp_path, monkeypatch, text=None):
 def test_run_passes_the_validated_params(tmp_path, monkeypatch):
     _params_here(tmp_path, monkeypatch, re.sub(r"^grid: \d+$", "grid: 7", REPO_PARAMS.read_text(), flags=re.M))
     got = []
-    pipeline.run(got.append, "stage_x")
+    pipeline.run(got.append, params.Params, "stage_x")
     assert got == [params.load(tmp_path / "params.yaml")] and got[0].grid == 7
+
+
+def test_a_stage_schema_validates_its_own_sections_only(tmp_path, monkeypatch, capsys):
+    """train reads data, model and train: a bad evaluate value is check_params' to refuse, a bad
+    train value is refused by both in the same words."""
+    from emosteer.jobs.fit import TrainParams
+
+    text = REPO_PARAMS.read_text()
+    _params_here(tmp_path, monkeypatch, re.sub(r"n_boot: \d+", "n_boot: 3", text))
+    got = []
+    pipeline.run(got.append, TrainParams, "train")
+    assert got[0].train == params.load(REPO_PARAMS).train and not hasattr(got[0], "evaluate")
+    with pytest.raises(SystemExit):
+        pipeline.run(got.append, params.Params, "check_params")
+    assert "evaluate.n_boot" in capsys.readouterr().err
+    (tmp_path / "params.yaml").write_text(re.sub(r"epochs: \d+", "epochs: 0", text, count=1))
+    for schema in (TrainParams, params.Params):
+        with pytest.raises(SystemExit):
+            pipeline.run(got.append, schema, "x")
+        assert "train.epochs: Input should be greater than or equal to 1" in capsys.readouterr().err
 
 
 def test_run_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys):
@@ -193,7 +213,7 @@ def test_run_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch
         raise EmosteerError("data/split.json: field 'val': index [3] out of range")
 
     with pytest.raises(SystemExit) as info:
-        pipeline.run(main, "prepare_split")
+        pipeline.run(main, params.Params, "prepare_split")
     assert info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -204,7 +224,7 @@ def test_run_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch
 def test_run_without_params_file_is_also_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as info:
-        pipeline.run(lambda raw: None, "train")
+        pipeline.run(lambda raw: None, params.Params, "train")
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("emosteer stage train: error: params.yaml") and err.count("\n") == 1
@@ -217,7 +237,7 @@ def test_run_lets_programming_errors_through(tmp_path, monkeypatch):
         raise ZeroDivisionError
 
     with pytest.raises(ZeroDivisionError):
-        pipeline.run(main, "x")
+        pipeline.run(main, params.Params, "x")
 
 
 # --------------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def write_and_sleep(seed: int, folder: str) -> None:
 
 POOL_THAT_WRITES = """
 import sys
-from emosteer import pipeline
+from emosteer import params, pipeline
 from emosteer.seeds import SeedPool
 from tests.test_seeds import write_and_sleep
 
@@ -94,7 +94,7 @@ def main(p):
     with SeedPool([0, 1], 2, 1) as pool:
         pool.map(write_and_sleep, sys.argv[1], desc="write")
 
-pipeline.run(main, "write")
+pipeline.run(main, params.Params, "write")
 """
 
 

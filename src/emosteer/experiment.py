@@ -24,7 +24,7 @@ from emosteer.evaluation import detection, evaluate, pooling
 from emosteer.data import features, split
 from emosteer.evaluation.evaluate import CORRUPTED, SeedPredictions, Variant
 from emosteer.model import activations, inference
-from emosteer.jobs.fit import load_seed_model
+from emosteer.jobs.extract import load_seed_model
 from emosteer.params import Params
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json
 from emosteer.runtime import resolve_device
@@ -58,7 +58,7 @@ def steer_seed(seed: int, task: SteerTask, p: Params) -> evaluate.SeedPrediction
                            pred_valence=acts.pred_valence[idx], pred_arousal=acts.pred_arousal[idx],
                            features=features.read_features(FEATURES, idx))
     table = signals.read_h5(paths.signals(task.which, "h5"))
-    predict = predictor(load_seed_model(paths, p), p)
+    predict = predictor(load_seed_model(paths, p.model.forward_passes, p.device), p)
     return evaluate.steer_variants(predict, table, clips, task.variants, task.strengths, seed,
                                    names=[acts.names[i] for i in idx])
 
@@ -112,7 +112,7 @@ def steerability_part(seed: int, part: int, p: Params, which: str) -> dict[str, 
     table = signals.read_h5(paths.signals(which, "h5"))
     bins = np.array_split(np.flatnonzero(table.populated), STEERABILITY_PARTS)[part]
     return steerability.shifts(
-        predictor(load_seed_model(paths, p), p), table, features.read_features(FEATURES, idx),
+        predictor(load_seed_model(paths, p.model.forward_passes, p.device), p), table, features.read_features(FEATURES, idx),
         acts.pred_valence[idx], acts.pred_arousal[idx], p.steerability.strength, bins)
 
 

@@ -1,6 +1,7 @@
 """What every pipeline stage shares: the file layout, error handling and atomic writers.
 
-A stage is `pipeline.run(main)`: `main` gets the validated params (emosteer.params.Params); bad input
+A stage is `pipeline.run(main, schema)`: `main` gets params.yaml validated as the stage's schema
+(the sections it reads, emosteer.schema; the whole file is emosteer.params.Params); bad input
 (EmosteerError) becomes one line on stderr and exit code 2. Every output is written to a temporary
 name and renamed, so an interrupted stage never leaves a file that looks complete.
 """
@@ -17,9 +18,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from emosteer import errors, jsonsafe, params
+from emosteer import errors
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
+from emosteer.schema import base
+from emosteer.schema.base import S
 from emosteer.jsonsafe import read_json, read_metrics  # noqa: F401  (stages read through pipeline)
 
 FEATURES = Path("data/features.h5")
@@ -61,11 +64,12 @@ class SeedPaths:
         return Path(f"data/signals/{which}/s{self.seed}.{suffix}")
 
 
-def run(main: Callable[[params.Params], None], name: str | None = None) -> None:
-    """Run one stage's `main(params)`; exit 2 with one line on bad input, 143/130 with one line on
-    SIGTERM/SIGINT (errors.run)."""
+def run(main: Callable[[S], None], schema: type[S], name: str | None = None) -> None:
+    """Run one stage's `main(params)` with params.yaml validated as the stage's `schema` (its
+    sections only; check_params has checked the whole file); exit 2 with one line on bad input,
+    143/130 with one line on SIGTERM/SIGINT (errors.run)."""
     name = name or Path(sys.argv[0]).stem
-    code = errors.run(f"emosteer stage {name}", lambda: main(params.load(params.PARAMS_FILE)))
+    code = errors.run(f"emosteer stage {name}", lambda: main(base.load(schema, base.PARAMS_FILE)))
     if code:
         sys.exit(code)
 

@@ -6,13 +6,11 @@ Input is what the evaluate stages wrote (pooled metrics per variant); nothing is
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 
 from emosteer.data.facts import describe as describe_data
-from emosteer.errors import EmosteerError
 from emosteer.evaluation import pooling
 from emosteer.strength import label as strength_label
 

@@ -1,4 +1,4 @@
-"""One seed's model: train it (or adopt a trained checkpoint) and extract its activations.
+"""One seed's model: train it on its train part, or adopt a trained checkpoint.
 
 Each job is a module-level `job(seed, params)` so `seeds.SeedPool` can run it in a worker process:
 it reads the seed's files (`pipeline.SeedPaths`), hands arrays and settings to `emosteer.model`,
@@ -15,27 +15,27 @@ import numpy as np
 import torch
 
 from emosteer.data import features, split
+from emosteer.digest import file_sha256
 from emosteer.errors import EmosteerError
-from emosteer.model import activations, checkpoints, inference
+from emosteer.model import checkpoints
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
-from emosteer.params import Params
-from emosteer.digest import file_sha256
 from emosteer.pipeline import FEATURES, SeedPaths, write_json
 from emosteer.runtime import machine_facts, resolve_device
+from emosteer.schema.base import Stage
+from emosteer.schema.data import Data
+from emosteer.schema.model import Model, Train
 
 
-def load_seed_model(paths: SeedPaths, p: Params) -> EmotionLRM:
-    """The seed's trained model, with the passes it was trained with (refused if params differ)."""
-    model = checkpoints.load_model(paths.model)
-    if model.forward_passes != p.model.forward_passes:
-        raise EmosteerError(
-            f"{paths.model}: trained with forward_passes {model.forward_passes}, params say "
-            f"model.forward_passes {p.model.forward_passes} (rerun train, or set it to match)")
-    return model.to(resolve_device(p.device))
+class TrainParams(Stage):
+    """What train reads of params.yaml (its DVC deps are these section files, not the rest)."""
+
+    data: Data
+    model: Model
+    train: Train
 
 
-def train_config(p: Params, seed: int) -> training.TrainConfig:
+def train_config(p: TrainParams, seed: int) -> training.TrainConfig:
     """params.yaml's `train` section as the seed's TrainConfig (bars only when seeds run serially)."""
     tp = p.train
     return training.TrainConfig(
@@ -47,7 +47,7 @@ def train_config(p: Params, seed: int) -> training.TrainConfig:
         heads=tp.heads, ridge_lambda=tp.ridge_lambda, optimizer=tp.optimizer, momentum=tp.momentum)
 
 
-def train_seed(seed: int, p: Params) -> dict[str, Any]:
+def train_seed(seed: int, p: TrainParams) -> dict[str, Any]:
     """Train the seed's model on its train part (dev r recorded per epoch; the last epoch's weights
     are kept), or adopt a trained checkpoint."""
     paths = SeedPaths(seed)
@@ -101,30 +101,13 @@ def train_seed(seed: int, p: Params) -> dict[str, Any]:
     return {**meta, "history": history}
 
 
-def checkpoint_facts(p: Params) -> dict[str, str | None]:
+def checkpoint_facts(p: TrainParams) -> dict[str, str | None]:
     """The checkpoint a seed's model came from and the sha256 of its bytes (null: none given; a
     trained checkpoint wins over a PANNs one, which it then ignores)."""
     mp = p.model
     kind = "trained_checkpoint" if mp.trained_checkpoint else "panns_checkpoint"
     path = getattr(mp, kind)
     return {kind: path, f"{kind}_sha256": file_sha256(path) if path else None}
-
-
-def extract_seed(seed: int, p: Params) -> None:
-    """One batched unsteered sweep over every clip: predictions and the 128-d that signals use."""
-    paths = SeedPaths(seed)
-    model = load_seed_model(paths, p)
-    names, valence, arousal = features.read_labels(FEATURES)
-    act_pass = activations.activations_pass_for(model.forward_passes)
-    with features.open_h5(FEATURES) as f:
-        out = inference.predict(model, f["feature"], batch_size=p.evaluate.batch_size,
-                                activations_pass=act_pass, device=resolve_device(p.device), amp=p.amp)
-    activations.write(paths.activations, activations.Activations(
-        names=names, valence=valence, arousal=arousal, pred_valence=out["valence"],
-        pred_arousal=out["arousal"], valence_128d=out["valence_128d"],
-        arousal_128d=out["arousal_128d"], forward_passes=model.forward_passes,
-        activations_pass=act_pass, pass1_valence=out["valence_pass1"],
-        pass1_arousal=out["arousal_pass1"]))
 
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean")

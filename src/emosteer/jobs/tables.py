@@ -7,12 +7,19 @@ from typing import Any
 from emosteer.data import split
 from emosteer.grid import Grid
 from emosteer.model import activations
-from emosteer.params import Params
 from emosteer.pipeline import SeedPaths
+from emosteer.schema.base import Stage
+from emosteer.schema.steering import Steering
 from emosteer.steering import signals
 
 
-def bin_seed(seed: int, p: Params) -> dict[str, dict[str, list[Any]]]:
+class BinParams(Stage):
+    """What bin_and_aggregate reads of params.yaml: the grids, min_count and the fallback."""
+
+    steering: Steering
+
+
+def bin_seed(seed: int, p: BinParams) -> dict[str, dict[str, list[Any]]]:
     """The seed's signal tables for the coarse and the fine grid, from its TRAINING clips only;
     returns the training clips' bin labels per grid (plot data for the bin-count heatmaps)."""
     paths = SeedPaths(seed)

@@ -1,0 +1,33 @@
+"""params.yaml `steering`: the grids, strengths and policies of the signal tables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from emosteer.constants import FALLBACKS
+from emosteer.schema.base import MAX_GRID, Alpha, Strength, _literal, _Section
+from emosteer.strength import Value as StrengthValue, label as strength_label, scales as strength_scales
+
+
+class Steering(_Section):
+    coarse_grid: int = Field(ge=2, le=MAX_GRID)
+    strength: Strength | Literal["dev"]
+    strengths: list[Strength] = Field(min_length=1)
+    alpha: Alpha
+    first_pass: bool
+    min_count: int = Field(ge=1)
+    fallback: _literal(FALLBACKS)
+
+    @field_validator("strengths")
+    @classmethod
+    def _distinct(cls, strengths: list[StrengthValue]) -> list[StrengthValue]:
+        """Results are keyed by strength: each once (s and [s, s] are the same modulation)."""
+        seen: dict[tuple[float, float], int] = {}
+        for i, s in enumerate(strengths):
+            first = seen.setdefault(strength_scales(s), i)
+            if first != i:
+                raise ValueError(f"strength {strength_label(s)} at index {i} repeats "
+                                 f"{strength_label(strengths[first])} at index {first}")
+        return strengths
