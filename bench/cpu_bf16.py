@@ -36,7 +36,8 @@ from emosteer.data.frontend import logmel
 from emosteer.model import readout
 from emosteer.model.inference import predict
 from emosteer.model.lrm import EmotionLRM
-from emosteer.model.train import TrainConfig, calibrate_batchnorm, train
+from emosteer.model.config import Train, settings
+from emosteer.model.train import calibrate_batchnorm, train
 from emosteer.runtime import machine_facts, set_threads
 
 CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")
@@ -146,12 +147,11 @@ def _synthetic_features(n: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(x).astype(np.float32), np.asarray(y, np.float32)
 
 
-def _config(epochs: int) -> TrainConfig:
-    return TrainConfig(epochs=epochs, batch_size=8, learning_rate=0.003, amsgrad=True, mixup=False,
-                       loss_passes="last", forward_passes=None, seed=0, progress=False,
-                       cache_first_pass=True, head_epochs=0, lr_schedule="cosine", warmup_steps=20,
-                       lrm_zero_init=True, heads="ridge", ridge_lambda=100.0, optimizer="sgd",
-                       momentum=0.9)
+def _config(epochs: int) -> Train:
+    return settings(epochs=epochs, batch_size=8, learning_rate=0.003, amsgrad=True, mixup=False,
+                    loss_passes="last", cache_first_pass=True, head_epochs=0, lr_schedule="cosine",
+                    warmup_steps=20, lrm_zero_init=True, heads="ridge", ridge_lambda=100.0,
+                    optimizer="sgd", momentum=0.9)
 
 
 def drift(n: int, epochs: int) -> dict[str, float]:
@@ -168,7 +168,7 @@ def drift(n: int, epochs: int) -> dict[str, float]:
         model = EmotionLRM(forward_passes=2, freeze_backbone=True, train_bn0=False, train_fc1=True)
         calibrate_batchnorm(model, x[:cut], 8)  # float32 in both: the pipeline's calibration
         with precision(bf16):
-            train(model, x[:cut], y[:cut], x[cut:], y[cut:], _config(epochs))
+            train(model, x[:cut], y[:cut], x[cut:], y[cut:], _config(epochs), seed=0)
         models[bf16] = model
     steer = np.random.RandomState(2).rand(n - cut, STEER_DIM)
     ref = models[False]

@@ -19,7 +19,6 @@ epsilon), `--sgd [--lr 0.001]` (SGD with momentum 0.9), `--no-dropout`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
 import torch
@@ -27,8 +26,8 @@ import torch
 from emosteer import params
 from emosteer.data import features, split
 from emosteer.correlation import pearson
-from emosteer.jobs import fit
 from emosteer.model import readout
+from emosteer.model.config import settings
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
 from emosteer.runtime import set_threads
@@ -52,11 +51,11 @@ class Run:
         self.data = data
         training.calibrate_batchnorm(self.model, data["x_train"], tp.batch_size)
         # The train stage's settings; head epochs are stepped here one at a time.
-        self.cfg = dataclasses.replace(fit.train_config(p, args.seed), progress=False, mixup=False,
-                                       cache_first_pass=True, head_epochs=0)
+        self.cfg = settings(**{**tp.model_dump(), "mixup": False, "cache_first_pass": True, "head_epochs": 0})
         if args.trained_heads:
-            self.cfg = dataclasses.replace(self.cfg, heads="trained", optimizer="adam",
-                                           learning_rate=TRAINED_LR)
+            self.cfg = settings(**{**self.cfg.model_dump(), "heads": "trained", "optimizer": "adam",
+                                   "learning_rate": TRAINED_LR})
+        self.seed = args.seed
         self.run = training._Run(self.model, self.cfg, torch.device("cpu"), "off", len(data["x_train"]))
         trainable = [q for q in self.model.parameters() if q.requires_grad]
         if args.sgd:
@@ -82,7 +81,7 @@ class Run:
         """The train stage's recipe in one call: closed-form read-out, then the LRM."""
         set_threads(self.threads)
         training.train(self.model, self.data["x_train"], self.data["y_train"],
-                       self.data["x_train"][:8], self.data["y_train"][:8], self.cfg)
+                       self.data["x_train"][:8], self.data["y_train"][:8], self.cfg, seed=self.seed)
 
     def full_training(self) -> None:
         set_threads(self.threads)

@@ -23,6 +23,7 @@ import torch
 from emosteer import params
 from emosteer.data import features, split
 from emosteer.model import train as training
+from emosteer.model.config import settings
 from emosteer.constants import COARSE_GRID
 from emosteer.model.inference import predict
 from emosteer.model.lrm import EmotionLRM
@@ -68,13 +69,12 @@ def main() -> None:
                        train_bn0=mp.train_bn0 and not args.frozen_bn0, train_fc1=mp.train_fc1)
     started = time.perf_counter()
     training.calibrate_batchnorm(model, x["train"], batch_size)
-    cfg = training.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=lr, amsgrad=True,
-                               mixup=tp.mixup, loss_passes=tp.loss_passes, forward_passes=None,
-                               seed=seed, progress=False, cache_first_pass=args.cache_first_pass,
-                               head_epochs=args.head_epochs, lr_schedule=args.lr_schedule,
-                               warmup_steps=args.warmup_steps,
-                               lrm_zero_init=args.lrm_zero_init)
-    result = training.train(model, x["train"], labels[idx["train"]], x["dev"], labels[idx["dev"]], cfg)
+    cfg = settings(**{**tp.model_dump(), "epochs": epochs, "batch_size": batch_size, "learning_rate": lr,
+                      "amsgrad": True, "cache_first_pass": args.cache_first_pass,
+                      "head_epochs": args.head_epochs, "lr_schedule": args.lr_schedule,
+                      "warmup_steps": args.warmup_steps, "lrm_zero_init": args.lrm_zero_init})
+    result = training.train(model, x["train"], labels[idx["train"]], x["dev"], labels[idx["dev"]], cfg,
+                            seed=seed)
     seconds = time.perf_counter() - started
     pred = predict(model, x["val"], batch_size=32)
     r_v = pearson(labels[idx["val"], 0], pred["valence"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,9 @@ import torch
 from emosteer.errors import EmosteerError
 from emosteer.correlation import pearson
 from emosteer.model.lrm import CONNECTIONS, EmotionLRM
-from emosteer.model.train import TrainConfig, calibrate_batchnorm, train
+from emosteer.model.config import Train, settings
+from emosteer.model.train import calibrate_batchnorm
+from emosteer.model.train import train as train_model
 
 FRAMES = 16
 
@@ -29,13 +33,25 @@ def _model(**kwargs: object) -> EmotionLRM:
     return EmotionLRM(**kwargs)  # type: ignore[arg-type]
 
 
-def _cfg(**changes: object) -> TrainConfig:
-    """The original's training settings at test size; `changes` override fields."""
+class Run(NamedTuple):
+    """The train settings (params.yaml's section) and the run's own seed."""
+
+    settings: Train
+    seed: int
+
+
+def _cfg(**changes: object) -> Run:
+    """The original's training settings at test size; `changes` override fields (and the seed)."""
     base = dict(epochs=2, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
-                loss_passes="last", forward_passes=None, seed=3, progress=False,
-                cache_first_pass=False, head_epochs=0, lr_schedule="constant", warmup_steps=0,
-                lrm_zero_init=False, heads="trained", ridge_lambda=1.0, optimizer="adam", momentum=0.0)
-    return TrainConfig(**{**base, **changes})  # type: ignore[arg-type]
+                loss_passes="last", cache_first_pass=False, head_epochs=0, lr_schedule="constant",
+                warmup_steps=0, lrm_zero_init=False, heads="trained", ridge_lambda=1.0,
+                optimizer="adam", momentum=0.0)
+    seed = int(changes.pop("seed", 3))  # type: ignore[call-overload]
+    return Run(settings(**{**base, **changes}), seed)
+
+
+def train(model: EmotionLRM, x, y, xd, yd, run: Run, **kwargs: object):
+    return train_model(model, x, y, xd, yd, run.settings, seed=run.seed, **kwargs)
 
 
 CFG = _cfg()
@@ -201,7 +217,7 @@ def test_cached_first_pass_needs_a_fully_frozen_backbone() -> None:
         train(_model(train_bn0=True), x, y, x, y, _cfg(mixup=False, cache_first_pass=True))
     with pytest.raises(EmosteerError, match="mixup"):
         train(_model(train_bn0=False), x, y, x, y, _cfg(mixup=True, cache_first_pass=True))
-    with pytest.raises(EmosteerError, match="head_epochs needs cache_first_pass"):
+    with pytest.raises(EmosteerError, match="head_epochs > 0 needs train.cache_first_pass"):
         train(_model(train_bn0=False), x, y, x, y, _cfg(mixup=False, head_epochs=1))
 
 
@@ -210,7 +226,7 @@ def test_head_epochs_change_training() -> None:
     xd, yd = _data(6, 1)
     cfg = _cfg(mixup=False, cache_first_pass=True, epochs=1)
     plain = train(_model(train_bn0=False), x, y, xd, yd, cfg).history
-    warmed = train(_model(train_bn0=False), x, y, xd, yd, _cfg(**{**cfg.__dict__, "head_epochs": 2})).history
+    warmed = train(_model(train_bn0=False), x, y, xd, yd, _cfg(**{**cfg.settings.model_dump(), "seed": cfg.seed, "head_epochs": 2})).history
     assert len(warmed) == len(plain) == 1  # head epochs are not in the history
     assert warmed[0]["train_loss"] != plain[0]["train_loss"]
 

@@ -35,7 +35,8 @@ from emosteer.constants import N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
 from emosteer.model.inference import predict
 from emosteer.model.lrm import BLOCK_CHANNELS, EMBED_DIM, HEAD_HIDDEN, EmotionLRM
-from emosteer.model.train import TrainConfig, train
+from emosteer.model.config import Train, settings
+from emosteer.model.train import train
 from emosteer.runtime import AMPS, DEVICES, check_amp, machine_facts, resolve_device, set_threads
 
 MATMUL_N = 2048
@@ -81,12 +82,11 @@ def matmul_gflops(device: torch.device, repeats: int) -> float:
     return 2.0 * MATMUL_N**3 / best_seconds(lambda: a @ b, repeats, device) / 1e9
 
 
-def _train_config(epochs: int, fast: bool) -> TrainConfig:
-    return TrainConfig(epochs=epochs, batch_size=TRAIN_BATCH, learning_rate=3e-3, amsgrad=True,
-                       mixup=False, loss_passes="last", forward_passes=None, seed=0, progress=False,
-                       cache_first_pass=fast, head_epochs=0, lr_schedule="constant", warmup_steps=0,
-                       lrm_zero_init=False, heads="trained", ridge_lambda=1.0, optimizer="adam",
-                       momentum=0.0)
+def _train_config(epochs: int, fast: bool) -> Train:
+    return settings(epochs=epochs, batch_size=TRAIN_BATCH, learning_rate=3e-3, amsgrad=True,
+                    mixup=False, loss_passes="last", cache_first_pass=fast, head_epochs=0,
+                    lr_schedule="constant", warmup_steps=0, lrm_zero_init=False, heads="trained",
+                    ridge_lambda=1.0, optimizer="adam", momentum=0.0)
 
 
 def _train_once(fast: bool, n: int, epochs: int, device: torch.device, amp: str) -> float:
@@ -98,7 +98,7 @@ def _train_once(fast: bool, n: int, epochs: int, device: torch.device, amp: str)
     model = EmotionLRM(forward_passes=2, freeze_backbone=True, train_bn0=not fast, train_fc1=True)
     model.fold_batchnorm = fast
     start = time.perf_counter()
-    train(model, x, y, x[:16], y[:16], _train_config(epochs, fast), device=device, amp=amp)
+    train(model, x, y, x[:16], y[:16], _train_config(epochs, fast), seed=0, device=device, amp=amp)
     _sync(device)
     return n * epochs / (time.perf_counter() - start)
 

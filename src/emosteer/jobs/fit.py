@@ -7,7 +7,7 @@ and writes what comes back.
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from typing import Any
 
@@ -26,6 +26,8 @@ from emosteer.schema.base import Stage
 from emosteer.schema.data import Data
 from emosteer.schema.model import Model, Train
 
+log = logging.getLogger(__name__)
+
 
 class TrainParams(Stage):
     """What train reads of params.yaml (its DVC deps are these section files, not the rest)."""
@@ -33,18 +35,6 @@ class TrainParams(Stage):
     data: Data
     model: Model
     train: Train
-
-
-def train_config(p: TrainParams, seed: int) -> training.TrainConfig:
-    """params.yaml's `train` section as the seed's TrainConfig (bars only when seeds run serially)."""
-    tp = p.train
-    return training.TrainConfig(
-        epochs=tp.epochs, batch_size=tp.batch_size, learning_rate=tp.learning_rate,
-        amsgrad=tp.amsgrad, mixup=tp.mixup, loss_passes=tp.loss_passes, forward_passes=None,
-        seed=seed, progress=min(p.workers, len(p.seeds)) <= 1,
-        cache_first_pass=tp.cache_first_pass, head_epochs=tp.head_epochs,
-        lr_schedule=tp.lr_schedule, warmup_steps=tp.warmup_steps, lrm_zero_init=tp.lrm_zero_init,
-        heads=tp.heads, ridge_lambda=tp.ridge_lambda, optimizer=tp.optimizer, momentum=tp.momentum)
 
 
 def train_seed(seed: int, p: TrainParams) -> dict[str, Any]:
@@ -80,8 +70,9 @@ def train_seed(seed: int, p: TrainParams) -> dict[str, Any]:
         else:
             training.calibrate_batchnorm(model, x_train, tp.batch_size, device=device)
             init = "random backbone, BatchNorm statistics from the training clips"
-        result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx],
-                                train_config(p, seed),
+        # bars only when seeds run one after another (workers would interleave them)
+        result = training.train(model, x_train, labels[train_idx], x_dev, labels[dev_idx], tp,
+                                seed=seed, progress=min(p.workers, len(p.seeds)) <= 1,
                                 device=device, amp=p.amp)
         history = result.history
         meta = {"source": f"trained here ({init})", "heads": tp.heads, "optimizer": tp.optimizer}
@@ -96,8 +87,7 @@ def train_seed(seed: int, p: TrainParams) -> dict[str, Any]:
     write_json(paths.train_metrics, {**meta, **checkpoint_facts(p), "machine": machine_facts(p.threads)},
                digits=4)
     # The wall time is printed, not stored: stored, it would make equal runs differ in bytes.
-    print(f"train seed {seed}: {time.perf_counter() - started:.0f} s, {len(history)} epochs",
-          file=sys.stderr)
+    log.info(f"seed {seed}: {time.perf_counter() - started:.0f} s, {len(history)} epochs")
     return {**meta, "history": history}
 
 

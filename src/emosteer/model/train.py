@@ -24,55 +24,23 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from emosteer.constants import LOSS_PASSES, N_MELS
+from emosteer.constants import N_MELS
 from emosteer.errors import EmosteerError
 from emosteer.correlation import pearson
 from emosteer.model.inference import Sliceable
 from emosteer.model import readout
+from emosteer.model.config import Train
 from emosteer.model.lrm import CONNECTIONS, EmotionLRM
 from emosteer.runtime import autocast
 
 CPU = torch.device("cpu")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training settings. No defaults here: params.yaml (through emosteer.params) is their one source."""
-
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    amsgrad: bool
-    mixup: bool
-    loss_passes: Literal["last", "mean"]
-    forward_passes: int | None  # None: the model's own
-    seed: int
-    progress: bool
-    # Pass 1 of a frozen backbone (bn0 frozen too) computed once per clip, without block dropout,
-    # and reused every step; needs mixup off. False: every step runs every pass (the original).
-    cache_first_pass: bool
-    # Epochs fitting fc1 and the heads on the cached pass 1 alone (the feed-forward net) before the
-    # full training; about free, as they run no conv. Needs cache_first_pass.
-    head_epochs: int
-    lr_schedule: Literal["constant", "cosine"]  # cosine: from learning_rate to 0 over all steps
-    warmup_steps: int  # linear warm-up from learning_rate / warmup_steps (0: none)
-    # Zero every ModBlock's output layer (modulation weight and bias) before training, so pass 2
-    # starts equal to pass 1 (m = 0: X' = ReLU(X) = X) and the LRM grows from there.
-    lrm_zero_init: bool
-    # ridge: fc1 and both heads set in closed form from pass 1 (emosteer.model.readout) and kept
-    # fixed, embedding dropout off; only the LRM trains. trained: they train with the LRM (the
-    # original), after `head_epochs` on the cached pass 1.
-    heads: Literal["ridge", "trained"]
-    ridge_lambda: float
-    optimizer: Literal["adam", "sgd"]  # adam (with `amsgrad`) | sgd with `momentum`
-    momentum: float
 
 
 @dataclass
@@ -122,19 +90,24 @@ def train(
     y_train: np.ndarray,
     x_dev: Sliceable,
     y_dev: np.ndarray,
-    cfg: TrainConfig,
+    cfg: Train,
+    *,
+    seed: int,
+    progress: bool = False,
+    forward_passes: int | None = None,
     device: torch.device = CPU,
     amp: str = "off",
 ) -> TrainResult:
     """Fit model on (x_train, y_train) for cfg.epochs; record dev Pearson r after each epoch.
 
     x_*: float32 (N, T, 64), numpy or h5py (read one batch at a time); y_*: (N, 2) columns
-    [valence, arousal]. The model moves to `device`; `amp` (off | bf16 | fp16) applies on CUDA.
+    [valence, arousal]. `cfg` is params.yaml's `train` section as it is (validated when built);
+    `seed` drives shuffling, mixup and dropout; `forward_passes` None: the model's own. The model
+    moves to `device`; `amp` (off | bf16 | fp16) applies on CUDA.
     The model ends with its last epoch's weights (no best-epoch pick: see the module docstring).
     """
     _check_data(x_train, y_train, "train")
     _check_data(x_dev, y_dev, "dev")
-    _check_config(cfg)
     model.to(device)
     if cfg.lrm_zero_init:
         with torch.no_grad():
@@ -149,13 +122,13 @@ def train(
         readout.fit_readout(model, pass_one, np.asarray(y_train), cfg.ridge_lambda)
         for p in readout.readout_parameters(model):
             p.requires_grad_(False)
-    run = _Run(model, cfg, device, amp, len(x_train))
+    run = _Run(model, cfg, device, amp, len(x_train), forward_passes=forward_passes, progress=progress)
     y_train_t = torch.as_tensor(np.asarray(y_train), dtype=run.dtype, device=device)
-    shuffle_rng = np.random.RandomState(cfg.seed)
-    mixup_rng = np.random.RandomState(cfg.seed + 1)
+    shuffle_rng = np.random.RandomState(seed)
+    mixup_rng = np.random.RandomState(seed + 1)
     result = TrainResult()
     with torch.random.fork_rng(devices=[]), _dropout_off(model, fixed_heads):
-        torch.manual_seed(cfg.seed)  # dropout / SpecAugment masks
+        torch.manual_seed(seed)  # dropout / SpecAugment masks
         cache_train = pass_one if cfg.cache_first_pass else None
         cache_dev = run.first_pass_cache(x_dev) if cfg.cache_first_pass else None
         for epoch in range(1, cfg.head_epochs + 1):
@@ -178,8 +151,10 @@ def train(
 class _Run:
     """One training run's optimiser, schedule and per-batch work (no state beyond the run)."""
 
-    def __init__(self, model: EmotionLRM, cfg: TrainConfig, device: torch.device, amp: str, n: int):
+    def __init__(self, model: EmotionLRM, cfg: Train, device: torch.device, amp: str, n: int,
+                 forward_passes: int | None = None, progress: bool = False):
         self.model, self.cfg, self.device, self.amp = model, cfg, device, amp
+        self.forward_passes, self.progress = forward_passes, progress
         self.dtype = next(model.parameters()).dtype
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer: torch.optim.Optimizer
@@ -224,7 +199,7 @@ class _Run:
         model.train()
         order = shuffle_rng.permutation(len(x))
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for start in tqdm(range(0, len(x), cfg.batch_size), disable=not cfg.progress, desc=desc):
+        for start in tqdm(range(0, len(x), cfg.batch_size), disable=not self.progress, desc=desc):
             idx = np.sort(order[start : start + cfg.batch_size])  # sorted: h5py-friendly fancy index
             idx_t = torch.as_tensor(idx, device=self.device)
             xb, yb = _tensor(x[idx], self.dtype, self.device), y[idx_t]
@@ -232,7 +207,7 @@ class _Run:
                 xb, yb = _mixup(xb, yb, mixup_rng)
             pooled = None if cache is None else cache[idx_t]
             with autocast(self.device, self.amp):
-                passes = model(xb, forward_passes=1 if heads_only else cfg.forward_passes,
+                passes = model(xb, forward_passes=1 if heads_only else self.forward_passes,
                                return_all_passes=True, first_pass_pooled=pooled)
                 losses = [_loss(p, yb) for p in passes]
                 loss = losses[-1] if cfg.loss_passes == "last" else torch.stack(losses).mean()
@@ -253,7 +228,7 @@ class _Run:
         with torch.no_grad(), autocast(self.device, self.amp):
             for i in range(0, len(x), bs):
                 out = model(_tensor(x[i : i + bs], self.dtype, self.device),
-                            forward_passes=self.cfg.forward_passes,
+                            forward_passes=self.forward_passes,
                             first_pass_pooled=None if cache is None else cache[i : i + bs])
                 parts.append(torch.stack([out["valence"], out["arousal"]], dim=1).float())
         return torch.cat(parts).cpu().numpy()
@@ -314,26 +289,3 @@ def _check_data(x: Any, y: Any, part: str) -> None:
     bad = np.flatnonzero(~np.isfinite(np.asarray(y)).all(axis=1))
     if bad.size:
         raise EmosteerError(f"train: y_{part} has a non-finite label at index {bad[0]}")
-
-
-def _check_config(cfg: TrainConfig) -> None:
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise EmosteerError(f"train: epochs and batch_size must be >= 1, got {cfg.epochs}, {cfg.batch_size}")
-    if cfg.loss_passes not in LOSS_PASSES:
-        raise EmosteerError(
-            f"train: loss_passes must be one of {', '.join(LOSS_PASSES)}, got {cfg.loss_passes!r}")
-    if cfg.lr_schedule not in ("constant", "cosine") or cfg.warmup_steps < 0 or cfg.head_epochs < 0:
-        raise EmosteerError(
-            f"train: lr_schedule must be constant|cosine, warmup_steps and head_epochs >= 0; got "
-            f"{cfg.lr_schedule!r}, {cfg.warmup_steps}, {cfg.head_epochs}"
-        )
-    if cfg.cache_first_pass and cfg.mixup:
-        raise EmosteerError("train: cache_first_pass needs mixup off (pass 1 of a mixed clip is not cached)")
-    if cfg.head_epochs and not cfg.cache_first_pass:
-        raise EmosteerError("train: head_epochs needs cache_first_pass (they train on the cached pass 1)")
-    if cfg.heads not in ("ridge", "trained") or cfg.optimizer not in ("adam", "sgd"):
-        raise EmosteerError(f"train: heads must be ridge|trained and optimizer adam|sgd, got "
-                            f"{cfg.heads!r}, {cfg.optimizer!r}")
-    if cfg.heads == "ridge" and cfg.head_epochs:
-        raise EmosteerError("train: head_epochs trains the heads; heads: ridge sets them in closed form "
-                            "(set head_epochs to 0)")
