@@ -16,7 +16,7 @@ from tests.test_dvc_deps import SRC, imports_of
 ROOMS = ("data", "model", "steering", "evaluation")
 MAY_USE = {"data": set(), "model": {"data"}, "steering": {"data", "model"},
            "evaluation": {"data", "model", "steering"}, "jobs": {"data", "model", "steering", "evaluation"}}
-LEAVES = {"errors", "constants", "atomic", "digest", "grid", "correlation", "strength", "h5safe",
+LEAVES = {"errors", "constants", "atomic", "bootstrap", "digest", "grid", "correlation", "strength", "h5safe",
           "jsonsafe", "runtime", "__init__"}
 SCHEMA = {"params", "pipeline", "schema"}
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm, t as student_t
 
+from emosteer.bootstrap import resamples
 from emosteer.errors import EmosteerError
 from emosteer.correlation import rowwise_pearson
 
@@ -36,7 +37,7 @@ def clip_bank(n: int, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, n) clip indices drawn with replacement: one seed's paired resamples."""
     if n < 2:
         raise EmosteerError(f"pooling: a seed needs >= 2 clips to resample, got {n}")
-    return np.random.Generator(np.random.PCG64(seed)).integers(0, n, size=(n_boot, n))
+    return resamples(n, n_boot, seed)
 
 
 def delta_r(y: np.ndarray, base: np.ndarray, new: np.ndarray, bank: np.ndarray) -> tuple[float, np.ndarray]:

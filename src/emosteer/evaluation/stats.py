@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
+from emosteer.bootstrap import resamples
 from emosteer.correlation import pair as _pair, rowwise_pearson
 from emosteer.errors import EmosteerError
 
@@ -63,7 +64,7 @@ def bootstrap_delta_r_samples(
 ) -> np.ndarray:
     """(n_boot,) Δr = r(y*, new*) - r(y*, base*) over paired resamples of clips.
 
-    Each resample draws n clip indices with replacement (numpy Generator PCG64(seed)); the same
+    Each resample draws n clip indices with replacement (emosteer.bootstrap.resamples); the same
     indices serve both predictions, so the shared clip difficulty cancels. Computed a chunk of
     resamples at a time with array ops; the result depends only on (inputs, n_boot, seed).
     """
@@ -72,12 +73,12 @@ def bootstrap_delta_r_samples(
     n_boot = _check_int(n_boot, "n_boot", 1)
     seed = _check_int(seed, "seed", 0)
     n = yy.size
-    rng = np.random.Generator(np.random.PCG64(seed))
-    chunk = max(1, _CHUNK_ELEMENTS // n)
+    bank = resamples(n, n_boot, seed)
+    chunk = max(1, _CHUNK_ELEMENTS // n)  # rows of resampled floats held at once
     out = np.empty(n_boot, dtype=np.float64)
     for start in range(0, n_boot, chunk):
         stop = min(start + chunk, n_boot)
-        idx = rng.integers(0, n, size=(stop - start, n))
+        idx = bank[start:stop]
         ys = yy[idx]
         out[start:stop] = rowwise_pearson(ys, new[idx]) - rowwise_pearson(ys, base[idx])
     return out

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats as sps
 from tqdm import tqdm
 
+from emosteer.bootstrap import resamples
 from emosteer.errors import EmosteerError
 from emosteer import correlation
 from emosteer.grid import Grid
@@ -194,8 +195,7 @@ def summarise(table: SignalTable, bins: np.ndarray, moved: dict[str, np.ndarray]
     _check_n_boot(n_boot)
     strength = strength_key(strength)
     n = moved[DIMS[0]].shape[1]
-    rng = np.random.Generator(np.random.PCG64(seed))
-    idx = rng.integers(0, n, size=(n_boot, n))
+    idx = resamples(n, n_boot, seed)
     weights = np.bincount((np.arange(n_boot)[:, None] * n + idx).ravel(), minlength=n_boot * n)
     weights = weights.reshape(n_boot, n) / n  # row b: the resample's clip multiplicities / n
     centres = table.grid.centre_points()[bins]
