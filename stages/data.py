@@ -3,13 +3,15 @@ and write what it ran on to metrics/data.json: clips used and skipped, rates, ch
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from emosteer import pipeline
 from emosteer.data import featurize, survey
 from emosteer.data.synth import SynthConfig
 from emosteer.schema.base import Stage
 from emosteer.schema.data import Data
+
+log = logging.getLogger("emosteer.stages")
 
 
 class DataParams(Stage):
@@ -21,7 +23,7 @@ def main(p: DataParams) -> None:
     synth = SynthConfig(**d.synthetic.model_dump()) if d.source == "synthetic" else None
     found = survey.survey(d.source, d.path, d.frames, d.rating_range, d.drop, synth, progress=True)
     for line in survey.describe(found.facts):  # what `emosteer data check` prints
-        print(f"emosteer stage data: {line}", file=sys.stderr)
+        log.info(line)
     featurize.build_features(d.source, d.path, pipeline.FEATURES, d.frontend, d.frames, synth,
                              surveyed=found)
     pipeline.write_json(pipeline.DATA_FACTS, found.facts)

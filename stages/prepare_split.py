@@ -4,7 +4,7 @@ the `data.groups` table, always stay on one side."""
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from emosteer import pipeline
 from emosteer.data import features, split
@@ -12,6 +12,8 @@ from emosteer.schema.base import Stage
 from emosteer.schema.data import Data
 from emosteer.schema.split import Split
 from emosteer.schema.steering import Steering
+
+log = logging.getLogger("emosteer.stages")
 
 
 class SplitParams(Stage):
@@ -27,8 +29,8 @@ def main(p: SplitParams) -> None:
     s = p.split
     table = split.read_groups(p.data.groups) if p.data.groups else None
     if table and (missing := split.unmatched(names, table)):
-        print(f"emosteer stage prepare_split: warning: {p.data.groups}: {len(missing)} of its clips are "
-              f"not in the data (first: {missing[0]!r}); their rows are ignored", file=sys.stderr)
+        log.warning(f"{p.data.groups}: {len(missing)} of its clips are not in the data "
+                    f"(first: {missing[0]!r}); their rows are ignored")
     meta = {**s.model_dump(), **({"groups": p.data.groups} if table else {})}
     for seed in p.seeds:
         parts = split.make_split(names, valence, arousal, val_fraction=s.val_fraction,

@@ -3,17 +3,18 @@ epoch), or adopt a trained checkpoint."""
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from emosteer import pipeline
 from emosteer.jobs import fit
 from emosteer.seeds import map_seeds
 
+log = logging.getLogger("emosteer.stages")
+
 
 def main(p: fit.TrainParams) -> None:
     if p.model.trained_checkpoint:
-        print(f"train: model.trained_checkpoint is set, so train.* ({p.train}) is ignored",
-              file=sys.stderr)
+        log.info(f"model.trained_checkpoint is set, so train.* ({p.train}) is ignored")
     results = map_seeds(fit.train_seed, p.seeds, p, workers=p.workers, threads=p.threads, desc="train")
     pipeline.write_csv(pipeline.TRAIN_HISTORY, fit.history_columns(results))
 

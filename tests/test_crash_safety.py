@@ -52,7 +52,7 @@ Trigger = Callable[[Path, str], bool]  # (repo, dvc's output so far) -> kill now
 
 def between_seeds_in_train(repo: Path, log: str) -> bool:
     """Seed 0's model is written, seed 1 is training (workers: 1 runs seeds in order)."""
-    return "train seed 0:" in log
+    return "stage train: seed 0:" in log
 
 
 def writing_a_model(repo: Path, log: str) -> bool:

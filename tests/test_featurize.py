@@ -204,7 +204,8 @@ def test_out_that_is_a_rating_file_of_the_folder_is_refused(tmp_path: Path,
     (root / "Arousal.csv").write_text("a.wav,0.5\n")
     target = root / "Valence.csv"
     before = target.read_bytes()
-    line = _cli_error(["--emo-soundscapes", str(root), "--out", str(target)], capsys)
+    # 0.1-s audio and a 10-frame window: no warning precedes the one line
+    line = _cli_error(["--emo-soundscapes", str(root), "--frames", "10", "--out", str(target)], capsys)
     assert line.endswith(f"{target}: is the input {target}; refusing to overwrite an input "
                          "(choose another output path)")
     assert target.read_bytes() == before

@@ -4,17 +4,26 @@ Raise EmosteerError where the problem is known, naming the file, the field and t
 `run` (used by the CLI and every pipeline stage) turns it into one line on stderr and exit code 2.
 SIGTERM and SIGINT end a command the same way: one line, exit 143 or 130, after every `finally`
 has run (so each writer has removed its own temporary files, see emosteer.atomic).
+
+Warnings and notes go one way: `logging.getLogger(__name__)` in every module below the `emosteer`
+logger (`log.warning` for something the user should act on, `log.info` for what a command did).
+While `run` runs a command (and in its SeedPool workers) they are printed as one line each,
+`emosteer predict: warning: ...` / `emosteer stage data: ...`; a library caller configures logging
+as it likes (unconfigured, Python prints warnings and drops notes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+LOGGER = "emosteer"  # every module's logger is below it; stages log to "emosteer.stages"
 
 
 class EmosteerError(Exception):
@@ -36,6 +45,45 @@ def one_line(text: str) -> str:
     characters) written repr-style (\\n, \\x1b): a name read from a file cannot break the line or
     drive the terminal."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class LineHandler(logging.Handler):
+    """A log record as one line on stderr, prefixed by the command that runs."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(logging.INFO)
+        self.label = label
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = "warning: " if record.levelno >= logging.WARNING else ""
+        print(f"{self.label}: {kind}{one_line(record.getMessage())}", file=sys.stderr, flush=True)
+
+
+def print_log_lines(label: str) -> LineHandler:
+    """Print emosteer's log records as `label: ...` lines from now on (a worker process's setup)."""
+    handler = LineHandler(label)
+    logger = logging.getLogger(LOGGER)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return handler
+
+
+def command_label() -> str | None:
+    """The label of the command whose lines are being printed (for its worker processes), if any."""
+    return next((h.label for h in logging.getLogger(LOGGER).handlers if isinstance(h, LineHandler)), None)
+
+
+@contextlib.contextmanager
+def log_lines(label: str) -> Iterator[None]:
+    """`print_log_lines` for the duration of one command; the logger is left as it was."""
+    logger = logging.getLogger(LOGGER)
+    level = logger.level
+    handler = print_log_lines(label)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def raise_stopped(signum: int, frame: FrameType | None) -> None:
@@ -73,7 +121,8 @@ def run(label: str, call: Callable[[], object]) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in SIGNALS} if main else {}
     hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
-        call()
+        with log_lines(label):
+            call()
     except (Stopped, KeyboardInterrupt) as exc:
         return stopped(exc.signum if isinstance(exc, Stopped) else signal.SIGINT,
                        "its temporary files were removed")

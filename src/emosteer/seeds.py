@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from emosteer.errors import Stopped, raise_stopped
+from emosteer.errors import Stopped, command_label, print_log_lines, raise_stopped
 from emosteer.runtime import set_threads
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class SeedPool:
         if self.workers > 1:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(self.threads, os.getpid()))
+                initializer=_start_worker, initargs=(self.threads, os.getpid(), command_label()))
         else:
             set_threads(self.threads)
         return self
@@ -98,10 +98,12 @@ class SeedPool:
             return results
 
 
-def _start_worker(threads: int, parent: int) -> None:
-    """A worker's initialiser: its thread count, its signals, and a watcher that ends it with its
-    stage."""
+def _start_worker(threads: int, parent: int, label: str | None) -> None:
+    """A worker's initialiser: its thread count, its signals, its log lines (as its stage prints
+    them), and a watcher that ends it with its stage."""
     set_threads(threads)
+    if label is not None:
+        print_log_lines(label)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the stage handles it
     signal.signal(signal.SIGTERM, _exit_quietly)
     threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()

@@ -85,7 +85,9 @@ def build_features(
         if found is None:  # a caller that surveyed reports it; here the log does
             found = survey.survey(source, root, frames, rating_range, drop, progress=progress)
             for line in describe(found.facts):
-                if line.startswith(("skipped: ", "warning: ")) and line != "skipped: none":
+                if line.startswith("warning: "):  # names its file
+                    log.warning("%s", line.removeprefix("warning: "))
+                elif line.startswith("skipped: ") and line != "skipped: none":
                     log.warning("%s: %s", root, line)
         return _from_emo_soundscapes(root, found, out, flavour, frames, progress)
 
