@@ -129,3 +129,16 @@ def test_corrupt_audio_is_one_error_without_librosa_warnings(tmp_path: Path) -> 
         with pytest.raises(EmosteerError, match=r"bad\.wav: audio: unreadable"):
             frontend.load_audio(bad)
     assert [str(w.message) for w in caught] == []
+
+
+def test_windows_cover_the_file_one_hop_apart() -> None:
+    """A 1.5-s file, 101-frame windows (1.00 s): starts 0, 0.25 and 0.5 s fit, each window's
+    log-mel is the one of its samples; one window and no second when the hop does not fit."""
+    y = np.random.RandomState(0).randn(48000).astype(np.float32)
+    cut = frontend.windows(y, "panns", 101, 0.25)
+    assert cut.start_seconds == [0.0, 0.25, 0.5] and cut.second_fits
+    assert frontend.window_seconds(101) == 1.0
+    np.testing.assert_array_equal(cut.specs[1], frontend.logmel(y[8000:8000 + 32000], "panns", 101))
+    short = frontend.windows(y[:20000], "panns", 101, 2.0)
+    assert short.start_seconds == [0.0] and not short.second_fits
+    np.testing.assert_array_equal(short.specs[0], frontend.logmel(y[:20000], "panns", 101))  # padded

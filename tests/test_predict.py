@@ -19,7 +19,7 @@ import torch
 from emosteer import predict as predict_cli
 from emosteer.cli import main
 from emosteer.model.checkpoints import save_model
-from emosteer.errors import EmosteerError
+from emosteer.errors import EmosteerError, log_lines
 from emosteer.model.inference import predict
 from emosteer.model.lrm import EmotionLRM, Steering
 
@@ -150,7 +150,8 @@ def _run(*argv: str | Path) -> None:
     parser = argparse.ArgumentParser(prog="emosteer")
     predict_cli.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["predict", *map(str, argv)])
-    args.func(args)
+    with log_lines("emosteer predict"):  # its warnings as the command prints them (errors.run)
+        args.func(args)
 
 
 def _base_args(s: dict[str, Path], out: Path) -> list[str | Path]:
@@ -622,8 +623,8 @@ def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path],
         np.testing.assert_allclose(z["valence"][:5], ref["valence"], atol=1e-6)
     rows = _csv_rows(out.with_suffix(".csv"))
     assert rows[0] == ["audio_name", "start_seconds", "window_seconds", "valence", "arousal"]
-    assert [r[1] for r in rows[1:]] == ["0.000", "0.250", "0.500", "0.750", "1.000", "0.000"]
-    assert {r[2] for r in rows[1:]} == {"0.310"}
+    assert [r[1] for r in rows[1:]] == ["0.0", "0.25", "0.5", "0.75", "1.0", "0.0"]
+    assert {r[2] for r in rows[1:]} == {"0.31"}
 
 
 def test_hop_longer_than_the_clip_says_so(clips: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -754,7 +755,9 @@ def test_cli_npz_and_csv_are_committed_together(setup: dict[str, Path], monkeypa
         def writerow(self, row) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(predict_cli.csv, "writer", Full)
+    import csv
+
+    monkeypatch.setattr(csv, "writer", Full)  # the CSV writer every output CSV goes through
     with pytest.raises(EmosteerError, match=r"cannot write \(No space left on device\)"):
         _run(*_base_args(setup, out), "--csv", csv_out, "--forward-passes", "1")  # other values
     assert (_digest(out), _digest(csv_out)) == before

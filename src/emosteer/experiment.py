@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
 from emosteer import correlation
 from emosteer.evaluation import detection, evaluate, pooling
@@ -26,7 +25,7 @@ from emosteer.evaluation.evaluate import CORRUPTED, SeedPredictions, Variant
 from emosteer.model import activations, inference
 from emosteer.jobs.extract import load_seed_model
 from emosteer.params import Params
-from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json
+from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json, write_npz
 from emosteer.runtime import resolve_device
 from emosteer.seeds import SeedPool
 from emosteer.steering import signals, steerability
@@ -546,8 +545,7 @@ def read_reference_arrays(arrays: Any, seeds: list[int]) -> list[dict[str, np.nd
 
 def write_reference(path: Any, arrays: dict[str, np.ndarray]) -> None:
     """The baseline stage's validation predictions (npz, no pickled objects)."""
-    with replacing(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+    write_npz(path, arrays)
 
 
 def read_reference(path: Any, seeds: list[int]) -> list[dict[str, np.ndarray]]:

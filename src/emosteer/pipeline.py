@@ -75,7 +75,7 @@ def run(main: Callable[[S], None], schema: type[S], name: str | None = None) -> 
 
 
 def _atomic(path: Path, write: Callable[[Any], None], newline: str | None = None) -> None:
-    with replacing(path) as tmp, open(tmp, "w", newline=newline) as f:
+    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as f:
         write(f)
 
 
@@ -111,25 +111,43 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_csv(path: str | Path, columns: Mapping[str, Sequence[Any]], digits: int = 6) -> None:
-    """A CSV from equal-length columns (the plot-data format DVC reads).
+    """A CSV from equal-length columns (the plot-data format DVC reads), written atomically.
 
     A NaN (or None) is an empty cell, "undefined", which plots skip; an inf is refused naming the
     column and row.
     """
-    path = Path(path)
+    with replacing(path) as tmp:
+        save_csv(tmp, columns, digits, where=Path(path))
+
+
+def save_csv(target: str | Path, columns: Mapping[str, Sequence[Any]], digits: int = 6,
+             where: Path | None = None) -> None:
+    """`write_csv`'s format into `target`, a temp file the caller renames (with others: predict's
+    NPZ and CSV); `where` names the output in errors. Text that is not valid UTF-8 (a file name's
+    undecodable bytes) is written with its bytes escaped."""
+    path = where or Path(target)
     names = list(columns)
     lengths = {len(columns[n]) for n in names}
     if len(lengths) > 1:
         raise ValueError(f"{path}: columns of unequal length {sorted(lengths)}")
     rows = [[_cell(v, digits, path, name, i) for name, v in zip(names, row)]
             for i, row in enumerate(zip(*(columns[n] for n in names)))]
-
-    def write(f: Any) -> None:
+    with open(target, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
         w = csv.writer(f)
         w.writerow(names)
         w.writerows(rows)
 
-    _atomic(path, write, newline="")
+
+def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Arrays as an uncompressed NPZ (no pickled objects), written atomically."""
+    with replacing(path) as tmp:
+        save_npz(tmp, arrays)
+
+
+def save_npz(target: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """`write_npz`'s format into `target`, a temp file the caller renames."""
+    with open(target, "wb") as f:
+        np.savez(f, **arrays)  # a file object: savez would append .npz to a bare temp name
 
 
 def _cell(v: Any, digits: int, path: Path, column: str, row: int) -> Any:

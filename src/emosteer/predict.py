@@ -33,27 +33,30 @@ every prediction is finite; no output may be one of the inputs. See docs/model.m
 from __future__ import annotations
 
 import argparse
-import csv
+import logging
 import sys
 from collections.abc import Iterable, Iterator
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from emosteer import params
+from emosteer import params, pipeline
 from emosteer.atomic import refuse_overwrite, replacing_all
-from emosteer.constants import AMPS, DEVICES, FRONTENDS, HOP_LENGTH, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
+from emosteer.constants import AMPS, DEVICES, FRONTENDS, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
 from emosteer.data import features as features_h5
-from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel
+from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel, window_seconds, windows
 from emosteer.digest import file_sha256
-from emosteer.errors import EmosteerError, one_line
+from emosteer.errors import EmosteerError
 from emosteer.model.checkpoints import load_checkpoint
 from emosteer.model.inference import predict
 from emosteer.runtime import check_amp, resolve_device, set_threads
 from emosteer.model.lrm import EmotionLRM
 from emosteer.steering import selection, signals
+
+log = logging.getLogger(__name__)
 
 DEFAULT_FRONTEND = "panns"
 DEFAULT_FRAMES = 101  # 1 s at 32 kHz with hop 320
@@ -166,10 +169,9 @@ def run(args: argparse.Namespace) -> None:
         arrays["window_seconds"] = np.full(len(rows.names), rows.window_seconds)
     outputs = [args.out] + ([csv_out] if csv_out is not None else [])
     with replacing_all(outputs) as temps:  # both written, then both renamed: never one alone
-        write_npz(temps[0], arrays)
+        pipeline.save_npz(temps[0], arrays)
         if csv_out is not None:
-            write_csv(temps[1], rows.names, out["valence"], out["arousal"], rows.start_seconds,
-                      rows.window_seconds)
+            pipeline.save_csv(temps[1], csv_columns(rows, out), where=csv_out)
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -205,8 +207,8 @@ def audio_front_end(args: argparse.Namespace, meta: dict) -> tuple[str, int | st
             chosen[key] = default if recorded[key] is None else recorded[key]
             continue
         if recorded[key] is not None and given != recorded[key]:
-            print(f"emosteer predict: warning: {flag} {given} differs from the {recorded[key]} that "
-                  f"{args.checkpoint} was trained on; using {given}", file=sys.stderr)
+            log.warning(f"{flag} {given} differs from the {recorded[key]} that {args.checkpoint} "
+                        f"was trained on; using {given}")
         chosen[key] = given
     return chosen["frontend"], chosen["frames"]
 
@@ -219,8 +221,8 @@ def features_front_end(path: Path, checkpoint: Path, meta: dict) -> None:
     for key, had in (("frontend", info.attrs.get("frontend")), ("frames", info.frames)):
         trained = meta.get(key)
         if had is not None and trained is not None and had != trained:
-            print(one_line(f"emosteer predict: warning: {path} holds {key} {had}, {checkpoint} was "
-                           f"trained on {trained}; predicting anyway"), file=sys.stderr)
+            log.warning(f"{path} holds {key} {had}, {checkpoint} was trained on {trained}; "
+                        "predicting anyway")
 
 
 def _audio_files(paths: list[Path]) -> list[Path]:
@@ -282,18 +284,16 @@ def _audio_rows(files: list[Path], flavour: str, frames: int | str, hop_seconds:
             specs.append(logmel(y, flavour, frames))
             names.append(str(path))
             continue
-        win = (frames - 1) * HOP_LENGTH  # samples whose centred STFT has exactly `frames` frames
-        hop = max(1, int(round(hop_seconds * SAMPLE_RATE)))
-        if y.size < win + hop:
+        cut = windows(y, flavour, frames, hop_seconds)
+        if not cut.second_fits:
             single.append((path, y.size / SAMPLE_RATE))
-        for s in range(0, max(y.size - win, 0) + 1, hop):
-            specs.append(logmel(y[s : s + win], flavour, frames))
-            names.append(str(path))
-            starts.append(s / SAMPLE_RATE)
+        specs.extend(cut.specs)
+        names.extend([str(path)] * len(cut.specs))
+        starts.extend(cut.start_seconds)
     blocks = [s[None] for s in specs] if frames == WHOLE else [np.stack(specs)]
     if hop_seconds is None:
         return Rows(names=names, blocks=blocks)
-    window = (frames - 1) * HOP_LENGTH / SAMPLE_RATE
+    window = window_seconds(frames)
     _say_windows(len(files), len(names), frames, window, hop_seconds, single)
     return Rows(names=names, blocks=blocks, start_seconds=np.array(starts, dtype=np.float64),
                 window_seconds=window)
@@ -303,15 +303,15 @@ def _say_windows(n_files: int, n_rows: int, frames: int, window: float, hop: flo
                  single: list[tuple[Path, float]]) -> None:
     """One stderr line stating the window in seconds, and one naming the files that a window plus
     a hop does not fit (one row at 0 s; shorter than the window: padded, as featurize pads)."""
-    print(f"emosteer predict: windows of {frames} frames = {window:.2f} s of audio, one every "
-          f"{hop:g} s: {n_rows} rows from {n_files} files", file=sys.stderr)
+    log.info(f"windows of {frames} frames = {window:.2f} s of audio, one every {hop:g} s: "
+             f"{n_rows} rows from {n_files} files")
     if single:
         path, seconds = single[0]
         more = f" and {len(single) - 1} more" if len(single) > 1 else ""
-        print(f"emosteer predict: note: {len(single)} of {n_files} files give one window only, at 0 s: "
-              f"a second needs {window + hop:.2f} s (window {window:.2f} + hop {hop:g}); first: "
-              f"{path} ({seconds:.2f} s{', padded' if seconds < window else ''}){more}; "
-              "use a shorter --hop-seconds or --frames", file=sys.stderr)
+        log.info(f"note: {len(single)} of {n_files} files give one window only, at 0 s: "
+                 f"a second needs {window + hop:.2f} s (window {window:.2f} + hop {hop:g}); first: "
+                 f"{path} ({seconds:.2f} s{', padded' if seconds < window else ''}){more}; "
+                 "use a shorter --hop-seconds or --frames")
 
 
 def _check_frames(frames: int, where: str) -> None:
@@ -371,11 +371,8 @@ def warn_model_mismatch(table_path: Path, checkpoint: Path) -> bool:
     actual = file_sha256(checkpoint)
     if actual == recorded:
         return False
-    print(one_line(
-        f"emosteer predict: warning: {table_path} was built with model sha256 {recorded[:12]}..., "
-        f"but {checkpoint} is {actual[:12]}...: its signals may not fit this model"),
-        file=sys.stderr,
-    )
+    log.warning(f"{table_path} was built with model sha256 {recorded[:12]}..., but {checkpoint} "
+                f"is {actual[:12]}...: its signals may not fit this model")
     return True
 
 
@@ -433,27 +430,14 @@ def _check_output_path(path: Path) -> None:
         raise EmosteerError(f"{path}: output directory {path.parent} does not exist")
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to `path` (the caller's temp file: `run` renames the outputs together)."""
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)  # a file object: savez would append .npz to a bare temp name
-
-
-def write_csv(
-    path: Path, names: list[str], valence: np.ndarray, arousal: np.ndarray, start_seconds: np.ndarray | None,
-    window_seconds: float | None = None,
-) -> None:
-    """audio_name,[start_seconds,window_seconds,]valence,arousal per row, to `path` (the caller's
-    temp file). A name that is not valid text (a file name's undecodable bytes) is written with its
-    bytes escaped."""
-    windows = ["start_seconds", "window_seconds"] if start_seconds is not None else []
-    header = ["audio_name", *windows, "valence", "arousal"]
-    with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for i, name in enumerate(names):
-            start = [f"{start_seconds[i]:.3f}", f"{window_seconds:.3f}"] if start_seconds is not None else []
-            writer.writerow([name, *start, f"{valence[i]:.6f}", f"{arousal[i]:.6f}"])
+def csv_columns(rows: Rows, out: dict[str, np.ndarray]) -> dict[str, Any]:
+    """audio_name,[start_seconds,window_seconds,]valence,arousal per row: the CSV beside the NPZ,
+    in the pipeline's CSV format (pipeline.save_csv: floats rounded to 6 digits)."""
+    columns: dict[str, Any] = {"audio_name": rows.names}
+    if rows.start_seconds is not None:
+        columns["start_seconds"] = rows.start_seconds
+        columns["window_seconds"] = [rows.window_seconds] * len(rows.names)
+    return {**columns, "valence": out["valence"], "arousal": out["arousal"]}
 
 
 # --- argument types ---------------------------------------------------------------------------

@@ -195,3 +195,28 @@ def check_flavour(flavour: str) -> None:
     """Reject an unknown front-end name before any work is done."""
     if flavour not in FRONTENDS:
         raise EmosteerError(f"frontend: unknown flavour {flavour!r}; expected one of {FRONTENDS}")
+
+
+def window_seconds(frames: int) -> float:
+    """The audio one window of `frames` frames covers: (frames - 1) hops (a centred STFT)."""
+    return (frames - 1) * HOP_LENGTH / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Windows:
+    """One file's windows: their log-mels, start times, and whether a second window fits."""
+
+    specs: list[np.ndarray]  # (frames, N_MELS) each
+    start_seconds: list[float]
+    second_fits: bool
+
+
+def windows(y: np.ndarray, flavour: str, frames: int, hop_seconds: float) -> Windows:
+    """Every window of `frames` frames starting at 0, S, 2S, ... (S = hop_seconds) that fits in
+    the 32 kHz mono `y`; a file shorter than one window gives one window at 0, padded as featurize
+    pads a short clip."""
+    win = (frames - 1) * HOP_LENGTH  # samples whose centred STFT has exactly `frames` frames
+    hop = max(1, int(round(hop_seconds * SAMPLE_RATE)))
+    starts = range(0, max(y.size - win, 0) + 1, hop)
+    return Windows(specs=[logmel(y[s : s + win], flavour, frames) for s in starts],
+                   start_seconds=[s / SAMPLE_RATE for s in starts], second_fits=y.size >= win + hop)
