@@ -142,10 +142,13 @@ def verdict_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.D
 
 
 def markdown(df: pd.DataFrame) -> list[str]:
-    """A DataFrame as a GitHub table (pandas' own to_markdown needs the tabulate package)."""
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return lines
+    """A DataFrame as a GitHub table, cells as they are (every table of the report goes through
+    here; pandas' own to_markdown needs the tabulate package and pads cells, which would make a
+    changed number move every line of its column in review)."""
+    def line(cells: Any) -> str:
+        return "|" + "|".join(f" {c} " if str(c) else " " for c in map(str, cells)) + "|"
+
+    return [line(df.columns), "|" + "---|" * len(df.columns)] + [line(row) for row in df.itertuples(index=False)]
 
 
 def console_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
@@ -230,28 +233,27 @@ def deployable_lines(found: Mapping[str, Mapping[str, Any]],
              "where that is the true bin it steers exactly as `oracle` does. Bin accuracy on each "
              "seed's validation clips, mean over seeds with a 95% two-level CI (joint: both axes "
              "right). `plots/confusion/` has the true × predicted bins (counts over every seed's "
-             "clips).", "", "| grid | joint | valence axis | arousal axis |", "|---|---|---|---|"]
-    for m in found.values():
-        lines.append(f"| {_bins_name(m)} | " + " | ".join(
-            f"{m[f'{a}_accuracy']:.2f} [{m[f'{a}_accuracy_lo']:.2f}, {m[f'{a}_accuracy_hi']:.2f}]"
-            for a in ("joint", "valence", "arousal")) + " |")
+             "clips).", ""]
+    lines += markdown(pd.DataFrame(
+        [{"grid": _bins_name(m), **{f"{a}{' axis' if a != 'joint' else ''}":
+                                    f"{m[f'{a}_accuracy']:.2f} [{m[f'{a}_accuracy_lo']:.2f}, {m[f'{a}_accuracy_hi']:.2f}]"
+                                    for a in ("joint", "valence", "arousal")}} for m in found.values()]))
     lines += ["", "Change in mean absolute error (steered − unsteered; negative: closer to the labels) "
               "on the clips whose predicted bin is right and on those where it is wrong, each "
               "deployable variant beside its oracle on the same clips (mean over seeds, 95% "
               "two-level CI; clips summed over seeds). Mean |error| adds up over clips, so the "
               "two groups' changes, weighted by their sizes, give the whole; Δr on a subset "
-              "would not (docs/statistics.md).", "",
-              "| grid | method | clips | valence: predicted | valence: oracle | arousal: predicted "
-              "| arousal: oracle |", "|---|---|---|---|---|---|---|"]
+              "would not (docs/statistics.md).", ""]
+    rows = []
     for m in found.values():
         right = sum(m["n_right_per_seed"])
         total = sum(m["n_val_per_seed"])
         for method, pair in m["decomposition"].items():
             for group, n in (("right", right), ("wrong", total - right)):
-                cells = [_ci(pair[sel][group], f"{dim}_dmae", 4) for dim in DIMS
-                         for sel in ("predicted", "oracle")]
-                lines.append(f"| {_bins_name(m)} | {method} | {group} ({n} of {total}) | "
-                             + " | ".join(cells) + " |")
+                rows.append({"grid": _bins_name(m), "method": method, "clips": f"{group} ({n} of {total})",
+                             **{f"{dim}: {sel}": _ci(pair[sel][group], f"{dim}_dmae", 4)
+                                for dim in DIMS for sel in ("predicted", "oracle")}})
+    lines += markdown(pd.DataFrame(rows))
     lines += ["", "Break-even: `oracle, categorical` at its strength, with the true bin kept on a "
               "random share p of each seed's clips and, on the rest, a wrong bin drawn from that "
               "seed's confusion (the way the model errs); pooled Δr vs unsteered against p in "
@@ -315,8 +317,8 @@ def machine_lines(train: Mapping[str, Mapping[str, Any]]) -> list[str]:
     for key, t in train.items():
         machine = t.get("machine") or {}
         rows.setdefault(tuple(str(machine.get(k, "?")) for k in MACHINE_KEYS), []).append(key[1:])
-    return (["| seeds | " + " | ".join(MACHINE_KEYS) + " |", "|" + "---|" * (len(MACHINE_KEYS) + 1)]
-            + [f"| {', '.join(seeds)} | " + " | ".join(facts) + " |" for facts, seeds in rows.items()])
+    return markdown(pd.DataFrame([{"seeds": ", ".join(seeds), **dict(zip(MACHINE_KEYS, facts))}
+                                  for facts, seeds in rows.items()]))
 
 
 def data_lines(facts: Mapping[str, Any], train: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -364,14 +366,14 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
              "split, strength chosen on its validation clips) are in the last column.", ""]
     lines += markdown(verdict_table(pooled))
     lines += [""] + correction_lines(pooled)
-    lines += ["", "## Baseline (unsteered) per seed", "",
-              "| seed | r valence | r arousal | epochs | model |", "|---|---|---|---|---|"]
-    for i, key in enumerate(train):
-        t = train[key]
-        lines.append(f"| {key[1:]} | {baseline['valence_r_per_seed'][i]:.3f} | "
-                     f"{baseline['arousal_r_per_seed'][i]:.3f} | {t.get('epochs_run', '?')} | "
-                     f"{t.get('source', '?')} |")
-    lines.append(f"| mean | {baseline['valence_r']:.3f} | {baseline['arousal_r']:.3f} | | |")
+    lines += ["", "## Baseline (unsteered) per seed", ""]
+    per_seed = [{"seed": key[1:], "r valence": f"{baseline['valence_r_per_seed'][i]:.3f}",
+                 "r arousal": f"{baseline['arousal_r_per_seed'][i]:.3f}",
+                 "epochs": t.get("epochs_run", "?"), "model": t.get("source", "?")}
+                for i, (key, t) in enumerate(train.items())]
+    mean = {"seed": "mean", "r valence": f"{baseline['valence_r']:.3f}",
+            "r arousal": f"{baseline['arousal_r']:.3f}", "epochs": "", "model": ""}
+    lines += markdown(pd.DataFrame(per_seed + [mean]))
     lines += [""] + (steerability_lines(steer) if steer else [])
     lines += deployable_lines(found, even) if found and even else []
     lines += ["## Machine", "",
@@ -382,8 +384,7 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
               "CI ends near 0 can change (docs/model.md, 'Float noise in training'; README, "
               "'What is reproducible'). The machines that trained the models:", ""]
     lines += machine_lines(train)
-    lines += ["", "## Protocol: the seed report vs emosteer", "",
-              "| | seed report | emosteer |", "|---|---|---|"]
-    lines += [f"| {what} | {seed} | {ours} |" for what, seed, ours in PROTOCOL]
+    lines += ["", "## Protocol: the seed report vs emosteer", ""]
+    lines += markdown(pd.DataFrame(PROTOCOL, columns=["", "seed report", "emosteer"]))
     lines += ["", "Details: `docs/protocol.md`; per-seed scores of every method: `metrics/seeds/`.", ""]
     return "\n".join(lines)
