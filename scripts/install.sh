@@ -10,6 +10,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 step "torch 2.13.0 (CPU wheel, about 200 MB; the longest step)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-step "emosteer and its dependencies (dvc, numpy, scipy, h5py, librosa, pydantic, ...)"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+step "emosteer and its dependencies (dvc, numpy, scipy, h5py, librosa, pydantic, ...; dvc-ssh, the test tools)"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,remote]'
 step "done"

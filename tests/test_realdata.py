@@ -127,7 +127,7 @@ def test_readme_emo_soundscapes_command_then_every_failure_keeps_the_results(tmp
     line, left = _refused(repo, ["exp", "run", "-S", f"model.panns_checkpoint='{ckpt.parent}'"],
                           "emosteer stage check_params: error: params.yaml: model.panns_checkpoint: ",
                           "is a folder, expected a PANNs Cnn6 checkpoint file (.pth)")
-    assert left  # what README, "When a run is refused", tells the user to undo
+    assert left  # what the README tells the user to undo (another -S, or git checkout params.yaml)
     # 3. A ratings file with a header row, and 4. ratings on a 1-9 scale, in another folder.
     bad = copy_fixture(tmp_path / "header")
     valence = bad / "Valence.csv"
