@@ -63,3 +63,17 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     (fake / "bad.py").write_text("from emosteer import params\nfrom emosteer.model import lrm\n")
     wrong, schema = _upward("data/bad.py", tmp_path)
     assert set(wrong) == {"emosteer.model", "emosteer.model.lrm"} and schema == ["emosteer.params"]
+
+
+def test_the_fast_suite_reaches_every_module():
+    """`pytest -m "not slow"` is the inner loop: every library module and stage is imported by a
+    test file that is not wholly slow (a file-level `pytestmark = pytest.mark.slow`), so an edit
+    anywhere has a fast test that at least loads it."""
+    from tests.test_dvc_deps import REPO, closure
+
+    fast = [f for f in sorted((REPO / "tests").glob("test_*.py"))
+            if "pytestmark = pytest.mark.slow" not in f.read_text()]
+    reached = set().union(*(closure(f) for f in fast))
+    modules = [p for p in sorted((SRC / "emosteer").rglob("*.py")) + sorted((REPO / "stages").glob("*.py"))]
+    missing = [str(p.relative_to(REPO)) for p in modules if p not in reached]
+    assert missing == [], f"no fast test imports {missing}"

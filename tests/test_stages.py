@@ -69,3 +69,27 @@ def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeyp
         forward_passes=2, activations_pass=1, **changed))
     tables.bin_seed(0, raw)
     assert _signal_bytes() != before
+
+
+from stages import (bin_and_aggregate, check_params, data, evaluate_baseline,  # noqa: E402
+                    evaluate_steering, extract_activations, prepare_split, report, steerability, train)
+
+STAGE_MODULES = (check_params, data, prepare_split, train, extract_activations, bin_and_aggregate,
+                 evaluate_baseline, evaluate_steering, report, steerability)
+
+
+@pytest.mark.parametrize("module", STAGE_MODULES, ids=lambda m: m.__name__)
+def test_each_stage_schema_reads_the_repo_params_and_its_sections_only(module) -> None:
+    """A stage's main takes its schema (the params.yaml sections it reads): it loads the repo's
+    params.yaml, holds exactly what the whole file holds for those sections, and nothing else."""
+    import typing
+
+    from emosteer.schema import base
+
+    schema = typing.get_type_hints(module.main)["p"]
+    got = base.load(schema, REPO / "params.yaml")
+    whole = params.load(REPO / "params.yaml")
+    for name in schema.model_fields:
+        assert getattr(got, name) == getattr(whole, name), name
+    upstream = {data, prepare_split, train, extract_activations, bin_and_aggregate}
+    assert (schema is params.Params) == (module not in upstream)
