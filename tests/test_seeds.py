@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -131,3 +132,34 @@ def test_a_stopped_stage_ends_its_workers_and_their_temp_files(tmp_path: Path, h
     assert proc.returncode == code, err
     assert lines == [f"emosteer stage write: stopped by {name}; its temporary files were removed"], err
     assert list(tmp_path.iterdir()) == []
+
+
+def log_a_warning(seed: int) -> int:
+    import logging
+
+    logging.getLogger("emosteer.jobs.fit").warning("seed %d: a\nwarning", seed)
+    return seed
+
+
+def test_warnings_are_one_prefixed_line_in_the_command_and_its_workers(capfd: pytest.CaptureFixture[str]) -> None:
+    """One way to warn: a module logs; errors.run prints it as one line prefixed by the command,
+    in its SeedPool workers too; after the command the logger is as it was."""
+    import logging
+
+    from emosteer import errors
+    from emosteer.seeds import SeedPool
+
+    def command() -> None:
+        logging.getLogger("emosteer.data.featurize").info("a note")
+        with SeedPool([0, 1], workers=2, threads=1) as pool:
+            assert pool.map(log_a_warning, desc="log") == [0, 1]
+
+    assert errors.run("emosteer stage x", command) == 0
+    # a worker's line can follow the parent's progress bar on its terminal line (after a \r)
+    err = sorted(re.findall(r"emosteer stage x: [^\r\n]*", capfd.readouterr().err))
+    assert err == [
+        "emosteer stage x: a note",
+        "emosteer stage x: warning: seed 0: a\\nwarning",
+        "emosteer stage x: warning: seed 1: a\\nwarning"]
+    logger = logging.getLogger(errors.LOGGER)
+    assert not any(isinstance(h, errors.LineHandler) for h in logger.handlers)
