@@ -18,6 +18,7 @@ from pathlib import Path
 
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import report
+from emosteer.jobs import results
 from emosteer.pipeline import write_text
 
 POOLED = "metrics/pooled"
@@ -45,7 +46,7 @@ def pooled_of(ref: str, into: Path) -> dict:
         if path:
             (into / path).parent.mkdir(parents=True, exist_ok=True)
             (into / path).write_text(git("show", f"{ref}:{path}"))
-    return report.read_pooled(into / POOLED)
+    return results.read_pooled(into / POOLED)
 
 
 def table(experiments: list[tuple[str, str]]) -> str:
