@@ -4,7 +4,6 @@ seed's trained model as the later stages load it."""
 from __future__ import annotations
 
 from emosteer.data import features
-from emosteer.errors import EmosteerError
 from emosteer.model import activations, checkpoints, inference
 from emosteer.model.lrm import EmotionLRM
 from emosteer.pipeline import FEATURES, SeedPaths
@@ -23,11 +22,7 @@ class ExtractParams(Stage):
 
 def load_seed_model(paths: SeedPaths, forward_passes: int, device: str) -> EmotionLRM:
     """The seed's trained model, with the passes it was trained with (refused if params differ)."""
-    model = checkpoints.load_model(paths.model)
-    if model.forward_passes != forward_passes:
-        raise EmosteerError(
-            f"{paths.model}: trained with forward_passes {model.forward_passes}, params say "
-            f"model.forward_passes {forward_passes} (rerun train, or set it to match)")
+    model = checkpoints.load_model(paths.model, forward_passes, " (rerun train, or set it to match)")
     return model.to(resolve_device(device))
 
 

@@ -16,7 +16,6 @@ import torch
 
 from emosteer.data import features, split
 from emosteer.digest import file_sha256
-from emosteer.errors import EmosteerError
 from emosteer.model import checkpoints
 from emosteer.model import train as training
 from emosteer.model.lrm import EmotionLRM
@@ -47,11 +46,7 @@ def train_seed(seed: int, p: TrainParams) -> dict[str, Any]:
     history: list[dict[str, float]] = []
     mp, tp = p.model, p.train
     if mp.trained_checkpoint:
-        model = checkpoints.load_model(mp.trained_checkpoint)
-        if model.forward_passes != mp.forward_passes:
-            raise EmosteerError(
-                f"{mp.trained_checkpoint}: trained with forward_passes {model.forward_passes}, "
-                f"params say model.forward_passes {mp.forward_passes}; set it to match")
+        model = checkpoints.load_model(mp.trained_checkpoint, mp.forward_passes)
         meta: dict[str, Any] = {"source": f"trained checkpoint {mp.trained_checkpoint}",
                                 "ignored_params": "train.*"}
     else:

@@ -90,9 +90,16 @@ def save_model(model: EmotionLRM, path: str | os.PathLike[str], meta: dict[str, 
         f.write(buffer.getbuffer())
 
 
-def load_model(path: str | os.PathLike[str]) -> EmotionLRM:
-    """Load ours or the original's trained checkpoint into a new EmotionLRM (eval mode)."""
-    return load_checkpoint(path)[0]
+def load_model(path: str | os.PathLike[str], forward_passes: int | None = None,
+               remedy: str = "; set it to match") -> EmotionLRM:
+    """Load ours or the original's trained checkpoint into a new EmotionLRM (eval mode); with
+    `forward_passes`, refused unless it was trained with that many passes (params'
+    model.forward_passes), the message ending in `remedy`."""
+    model = load_checkpoint(path)[0]
+    if forward_passes is not None and model.forward_passes != forward_passes:
+        raise EmosteerError(f"{path}: trained with forward_passes {model.forward_passes}, params say "
+                            f"model.forward_passes {forward_passes}{remedy}")
+    return model
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[EmotionLRM, dict[str, Any]]:
