@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
-from emosteer.bootstrap import resamples
+from emosteer.bootstrap import resample_blocks
 from emosteer.correlation import pair as _pair, rowwise_pearson
 from emosteer.errors import EmosteerError
 
@@ -73,15 +73,12 @@ def bootstrap_delta_r_samples(
     n_boot = _check_int(n_boot, "n_boot", 1)
     seed = _check_int(seed, "seed", 0)
     n = yy.size
-    bank = resamples(n, n_boot, seed)
-    chunk = max(1, _CHUNK_ELEMENTS // n)  # rows of resampled floats held at once
-    out = np.empty(n_boot, dtype=np.float64)
-    for start in range(0, n_boot, chunk):
-        stop = min(start + chunk, n_boot)
-        idx = bank[start:stop]
+    chunk = max(1, _CHUNK_ELEMENTS // n)  # resamples held at once (indices and floats)
+    out = []
+    for idx in resample_blocks(n, n_boot, seed, chunk):
         ys = yy[idx]
-        out[start:stop] = rowwise_pearson(ys, new[idx]) - rowwise_pearson(ys, base[idx])
-    return out
+        out.append(rowwise_pearson(ys, new[idx]) - rowwise_pearson(ys, base[idx]))
+    return np.concatenate(out)
 
 
 def paired_bootstrap_delta_r(
