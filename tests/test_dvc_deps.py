@@ -39,10 +39,10 @@ def imports_of(path: Path) -> set[str]:
     return {m for m in out if m == "emosteer" or m.startswith(("emosteer.", "stages."))}
 
 
-def closure(path: Path) -> set[Path]:
-    """Every emosteer/stages file the file imports, directly or not (package __init__s included)."""
+def closure(*paths: Path) -> set[Path]:
+    """Every emosteer/stages file the files import, directly or not (package __init__s included)."""
     seen: set[Path] = set()
-    todo = [path]
+    todo = list(paths)
     while todo:
         f = todo.pop()
         if f in seen:

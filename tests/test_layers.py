@@ -69,20 +69,11 @@ def test_the_fast_suite_reaches_every_module():
     """`pytest -m "not slow"` is the inner loop: every library module and stage is imported by a
     test file that is not wholly slow (a file-level `pytestmark = pytest.mark.slow`), so an edit
     anywhere has a fast test that at least loads it."""
-    from tests.test_dvc_deps import REPO, module_file
+    from tests.test_dvc_deps import REPO, closure
 
     fast = [f for f in sorted((REPO / "tests").glob("test_*.py"))
             if "pytestmark = pytest.mark.slow" not in f.read_text()]
-    reached: set[Path] = set()
-    todo = list(fast)  # one walk from every fast test file (test_dvc_deps.closure walks from one)
-    while todo:
-        f = todo.pop()
-        if f in reached:
-            continue
-        reached.add(f)
-        for name in imports_of(f):
-            parts = name.split(".")
-            todo += [t for i in range(1, len(parts) + 1) if (t := module_file(".".join(parts[:i])))]
+    reached = closure(*fast)  # one walk from every fast test file
     modules = [p for p in sorted((SRC / "emosteer").rglob("*.py")) + sorted((REPO / "stages").glob("*.py"))]
     missing = [str(p.relative_to(REPO)) for p in modules if p not in reached]
     assert missing == [], f"no fast test imports {missing}"
