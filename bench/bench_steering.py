@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from emosteer.bench import model_flops
+from emosteer.commands.bench import model_flops
 from emosteer.constants import REPORT_STRENGTH, STEER_DIM
 from emosteer.model.lrm import EmotionLRM, Steering
 

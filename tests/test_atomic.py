@@ -172,7 +172,7 @@ def test_two_processes_writing_the_same_output_both_succeed(tmp_path: Path) -> N
     file, neither removes the other's, the last rename wins and the file is whole. (Before: the
     later writer deleted the earlier one's temp and the earlier one failed.)"""
     out = tmp_path / "same.h5"
-    argv = [sys.executable, "-m", "emosteer.cli", "featurize", "--synthetic", "--n-clips", "200",
+    argv = [sys.executable, "-m", "emosteer.commands.cli", "featurize", "--synthetic", "--n-clips", "200",
             "--clip-seconds", "0.5", "--out", str(out), "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     runs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
@@ -190,7 +190,7 @@ def test_two_processes_writing_the_same_output_both_succeed(tmp_path: Path) -> N
 def _stop_while_writing(tmp_path: Path, sig: int) -> subprocess.CompletedProcess:
     """`emosteer featurize` stopped by `sig` once its temp file exists."""
     out = tmp_path / "f.h5"
-    proc = subprocess.Popen([sys.executable, "-m", "emosteer.cli", "featurize", "--synthetic", "--n-clips",
+    proc = subprocess.Popen([sys.executable, "-m", "emosteer.commands.cli", "featurize", "--synthetic", "--n-clips",
                              "20000", "--out", str(out), "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -235,7 +235,7 @@ def test_a_signal_in_process_runs_every_finally(tmp_path: Path, capsys: pytest.C
 
 
 def _full_disk_featurize(out: Path, preexec=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emosteer.cli", "featurize", "--synthetic", "--n-clips", "40",
+    return subprocess.run([sys.executable, "-m", "emosteer.commands.cli", "featurize", "--synthetic", "--n-clips", "40",
                            "--clip-seconds", "0.5", "--out", str(out), "--no-progress"],
                           capture_output=True, text=True, preexec_fn=preexec,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from emosteer import bench
-from emosteer.cli import build_parser
+from emosteer.commands import bench
+from emosteer.commands.cli import build_parser
 from emosteer.model.lrm import EmotionLRM, Steering
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emosteer import cli
+from emosteer.commands import cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_command_imports_what_it_uses_only(argv: list[str], torch: bool, tmp_path: Path) -> None:
     """`data check` and `params check` start without torch (and predict with it): start-up was
     mostly torch's and scipy.stats' imports, for every command."""
-    code = ("import sys\nfrom emosteer import cli\ntry:\n    code = cli.main(sys.argv[1:])\n"
+    code = ("import sys\nfrom emosteer.commands import cli\ntry:\n    code = cli.main(sys.argv[1:])\n"
             "except SystemExit as exc:\n    code = exc.code\nprint('torch' in sys.modules, code)")
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
                           cwd=tmp_path)

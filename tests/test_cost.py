@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from emosteer import cost, experiment, params
-from emosteer.cli import main as cli_main
+from emosteer.commands.cli import main as cli_main
 from emosteer.data import split
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import evaluate

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emosteer import cli
+from emosteer.commands import cli
 from emosteer.data import featurize
 from emosteer.errors import EmosteerError
 from emosteer.data.features import read_features, read_labels, validate_features

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from emosteer import figures
+from emosteer.commands import figures
 from emosteer.errors import EmosteerError
 from tests.test_plots import MARKS, PLOTS_DIR, PLOTS_YAML, ROOT, _dvc, _dvc_config, _fake_plot_data
 

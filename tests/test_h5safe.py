@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from emosteer import cli, h5safe
+from emosteer import h5safe
+from emosteer.commands import cli
 from emosteer.data import features
 from emosteer.errors import EmosteerError
 from emosteer.model import activations
@@ -197,7 +198,7 @@ def _run_capped(argv: list[str | Path], cap_bytes: int = 3 * 2**30) -> subproces
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
 
-    return subprocess.run([sys.executable, "-m", "emosteer.cli", *map(str, argv)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "emosteer.commands.cli", *map(str, argv)], capture_output=True,
                           text=True, preexec_fn=cap, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from emosteer import inputs, params
-from emosteer.cli import main
+from emosteer.commands.cli import main
 from emosteer.errors import EmosteerError
 from emosteer.model.checkpoints import save_model
 from emosteer.model.lrm import EmotionLRM

@@ -163,7 +163,7 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
                     "deployable steering would need bin accuracy", "feedback: 2 passes vs 1",
                     "of (clip, bin) pairs move the clip's valence toward"):
         assert section in report, section
-    verdicts = run([sys.executable, "-m", "emosteer.cli", "verdicts"], repo)
+    verdicts = run([sys.executable, "-m", "emosteer.commands.cli", "verdicts"], repo)
     assert "feedback: 2 passes vs 1" in verdicts and "Holm" in verdicts.splitlines()[0]
 
 

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import torch
 
-from emosteer import predict as predict_cli
-from emosteer.cli import main
+from emosteer.commands import predict as predict_cli
+from emosteer.commands.cli import main
 from emosteer.model.checkpoints import save_model
 from emosteer.errors import EmosteerError, log_lines
 from emosteer.model.inference import predict

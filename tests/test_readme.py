@@ -114,7 +114,7 @@ def test_every_readme_params_command_runs_on_the_fixture(tmp_path: Path) -> None
 
 def test_the_readme_shows_what_data_check_prints_on_the_fixture(capsys: pytest.CaptureFixture[str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from emosteer.cli import main
+    from emosteer.commands.cli import main
 
     monkeypatch.chdir(REPO)
     assert main(["data", "check", "tests/fixtures/emo_soundscapes", "--frames", "16"]) == 0

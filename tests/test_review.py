@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from emosteer import cli, revisions
+from emosteer.commands import cli, revisions
 from emosteer.errors import EmosteerError
-from emosteer.review import FRAGILE_BOUND, NO_CHANGE, Cell
+from emosteer.commands.review import FRAGILE_BOUND, NO_CHANGE, Cell
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from emosteer import review, revisions
+from emosteer.commands import review, revisions
 from emosteer.evaluation.report import LABELS
 from tests.pipeline_copy import DVC, TINY, env, make_repo, run
 from tests.test_figures import assert_not_blank
@@ -125,21 +125,21 @@ def test_experiments_side_by_side(tiny, tmp_path):
     assert {name: commits[0] for name, commits in revisions.experiments(tiny).items()} == by_dvc
 
     out = tmp_path / "exps"
-    proc = subprocess.run([sys.executable, "-m", "emosteer.cli", "review", "--base", "exp-a", "--head", "exp-z",
+    proc = subprocess.run([sys.executable, "-m", "emosteer.commands.cli", "review", "--base", "exp-a", "--head", "exp-z",
                            "--out", str(out)], cwd=tiny, env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     text = (out / "review.md").read_text()
     assert text.startswith(f"# Review: exp-a ({by_dvc['exp-a'][:7]}) → exp-z ({by_dvc['exp-z'][:7]})")
     assert _marked(text) == _expected(_headline(tiny, "main"), _headline(tiny, "HEAD"))
     commits = tmp_path / "commits"
-    run([sys.executable, "-m", "emosteer.cli", "review", "--base", "main", "--head", "change", "--out", commits], tiny)
+    run([sys.executable, "-m", "emosteer.commands.cli", "review", "--base", "main", "--head", "change", "--out", commits], tiny)
     same = lambda t: t.split("## Verdicts")[1].split("## Figures")[0]  # noqa: E731
     assert same(text) == same((commits / "review.md").read_text())
     assert len(_images(text, out)) == len(_images((commits / "review.md").read_text(), commits))
 
 
 def test_no_change_between_an_experiment_and_its_commit(tiny, tmp_path):
-    run([sys.executable, "-m", "emosteer.cli", "review", "--base", "exp-z", "--head", "change",
+    run([sys.executable, "-m", "emosteer.commands.cli", "review", "--base", "exp-z", "--head", "change",
          "--out", tmp_path / "same"], tiny)
     assert (tmp_path / "same" / "review.md").read_text() == review.NO_CHANGE
     assert not (tmp_path / "same" / "figures").exists()

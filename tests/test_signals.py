@@ -313,7 +313,7 @@ def test_old_tables_still_load(tmp_path):
 
 
 def test_signals_inspect_cli(tmp_path, capsys):
-    from emosteer.cli import main
+    from emosteer.commands.cli import main
 
     _, path, _ = _with_provenance(tmp_path)
     assert main(["signals", "inspect", str(path)]) == 0

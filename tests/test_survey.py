@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emosteer.cli import main
+from emosteer.commands.cli import main
 from emosteer.data import survey
 from emosteer.data.features import read_labels
 from emosteer.data.featurize import build_features

@@ -10,7 +10,7 @@ is `cache: false`, so git holds it) and params.yaml. Nothing is re-run. OUT/revi
   that decides a verdict lies within FRAGILE_BOUND of 0;
 - the chosen strengths, the unsteered r per seed, the seeds, the data (metrics/data.json) and the
   machines that trained the models, where they differ; other result files that changed;
-- the figures whose data changed, base and head side by side (emosteer.figures, offline);
+- the figures whose data changed, base and head side by side (emosteer.commands.figures, offline);
 
 or only "no change in results". Files a revision lacks (an older base predates a metrics file or a
 key) are shown as "—", never an error.
@@ -31,10 +31,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from emosteer import figures
+from emosteer.commands import figures
 from emosteer.errors import EmosteerError
 from emosteer.evaluation.report import row_label
-from emosteer.revisions import RESULT_ROOTS, Revision, Snapshot, git, merge_base, repo_root, resolve, snapshot
+from emosteer.commands.revisions import RESULT_ROOTS, Revision, Snapshot, git, merge_base, repo_root, resolve, snapshot
 from emosteer.strength import label as strength_label
 
 NO_CHANGE = "no change in results\n"

@@ -19,15 +19,15 @@ from emosteer import errors
 # (all of them for `emosteer --help`): `emosteer data check` or `params check` need neither torch
 # nor scipy.stats, whose imports took most of a command's 3.6 s of start-up CPU.
 COMMANDS = {
-    "predict": "emosteer.predict",
+    "predict": "emosteer.commands.predict",
     "featurize": "emosteer.data.featurize",
     "data": "emosteer.data.survey",
     "params": "emosteer.inputs",
     "verdicts": "emosteer.jobs.results",
     "signals": None,  # _register_signals below
-    "bench": "emosteer.bench",
+    "bench": "emosteer.commands.bench",
     "estimate": "emosteer.cost",
-    "review": "emosteer.review",
+    "review": "emosteer.commands.review",
 }
 
 
