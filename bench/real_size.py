@@ -1,5 +1,5 @@
 """A real-size stand-in, timed: every stage of one seed on 1213 clips x 601 frames (Emo-Soundscapes'
-size at 6 s), beside `emosteer.cost`'s estimate of the same run and its projection to five seeds.
+size at 6 s), beside `emosteer.jobs.cost`'s estimate of the same run and its projection to five seeds.
 
 The data are the embedded synthetic set at Emo-Soundscapes' shape (`data.synthetic.n_clips` 1213,
 `clip_seconds` 6.0, `data.frames` 601), so no download is needed; the data stage's time is then
@@ -29,7 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from emosteer import cost, inputs, params
+from emosteer import params
+from emosteer.jobs import cost, inputs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_DIRS = ("metrics", "plots", "reports")  # committed results, not copied (data/ is DVC's)

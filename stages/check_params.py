@@ -6,13 +6,14 @@ already cost its last results. Every stage depends on this one's output, so DVC 
 runs on every `dvc repro` (always_changed in dvc.yaml), because a file a path param names can change
 without params.yaml changing. data/params.ok never changes; data/inputs/<param>.json holds the
 fingerprint of what each path param names, and only the stages that read that path depend on it
-(emosteer.inputs). A run estimated above a few minutes is announced here, before the expensive
-stages start (emosteer.cost).
+(emosteer.jobs.inputs). A run estimated above a few minutes is announced here, before the expensive
+stages start (emosteer.jobs.cost).
 """
 
 from __future__ import annotations
 
-from emosteer import cost, inputs, params, pipeline
+from emosteer import params, pipeline
+from emosteer.jobs import cost, inputs
 from emosteer.runtime import check_amp, resolve_device
 
 

@@ -4,15 +4,16 @@ feedback row (final pass vs pass 1, from the activations: no new passes)."""
 
 from __future__ import annotations
 
-from emosteer import experiment, params, pipeline
+from emosteer import params, pipeline
+from emosteer.jobs import evaluate
 
 
 def main(p: params.Params) -> None:
-    result = experiment.evaluate_baseline(p)
+    result = evaluate.evaluate_baseline(p)
     pipeline.write_json(pipeline.POOLED / "baseline.json", result.pooled)
     pipeline.write_json(pipeline.METRICS / "seeds" / "baseline.json", result.per_seed)
-    experiment.write_reference(pipeline.REFERENCE, result.reference)
-    experiment.write_grid(result.control)
+    evaluate.write_reference(pipeline.REFERENCE, result.reference)
+    evaluate.write_grid(result.control)
     for name, metrics in result.feedback.items():
         pipeline.write_json(pipeline.POOLED / "feedback" / f"{name}.json", metrics)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from emosteer import experiment, params, pipeline
+from emosteer import params, pipeline
+from emosteer.jobs import evaluate
 
 
 def main(p: params.Params, which: str) -> None:
-    reference = experiment.read_reference(pipeline.REFERENCE, p.seeds)
-    experiment.write_grid(experiment.evaluate_grid(p, which, reference))
+    reference = evaluate.read_reference(pipeline.REFERENCE, p.seeds)
+    evaluate.write_grid(evaluate.evaluate_grid(p, which, reference))
 
 
 if __name__ == "__main__":

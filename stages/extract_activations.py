@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emosteer import pipeline
 from emosteer.jobs import extract
-from emosteer.seeds import map_seeds
+from emosteer.jobs.seeds import map_seeds
 
 
 def main(p: extract.ExtractParams) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from emosteer import experiment, params, pipeline
+from emosteer import params, pipeline
+from emosteer.jobs import evaluate
 
 
 def main(p: params.Params) -> None:
-    result = experiment.evaluate_steerability(p, "coarse")
+    result = evaluate.evaluate_steerability(p, "coarse")
     pipeline.write_json(pipeline.METRICS / "steerability" / "coarse.json", result["metrics"])
     pipeline.write_csv(pipeline.PLOTS / "steerability" / "coarse.csv", result["plot"])
 

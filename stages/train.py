@@ -7,7 +7,7 @@ import logging
 
 from emosteer import pipeline
 from emosteer.jobs import fit
-from emosteer.seeds import map_seeds
+from emosteer.jobs.seeds import map_seeds
 
 log = logging.getLogger("emosteer.stages")
 

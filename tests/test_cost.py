@@ -1,4 +1,4 @@
-"""emosteer.cost: the workload is counted as the stages run it, the estimate is rounds x passes x the
+"""emosteer.jobs.cost: the workload is counted as the stages run it, the estimate is rounds x passes x the
 measured pass time, the notice appears only above its threshold, and `emosteer estimate` works.
 Mixed precision that cannot run is refused before any stage removes an output."""
 
@@ -14,7 +14,9 @@ import pytest
 import torch
 import yaml
 
-from emosteer import cost, experiment, params
+from emosteer import params
+from emosteer.jobs import cost
+from emosteer.jobs import evaluate as experiment
 from emosteer.commands.cli import main as cli_main
 from emosteer.data import split
 from emosteer.errors import EmosteerError

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from emosteer import experiment, params, pipeline
+from emosteer import params, pipeline
+from emosteer.jobs import evaluate as experiment
 from emosteer.evaluation import evaluate, pooling, report
 from emosteer.model.inference import predict as model_predict
 from emosteer.model.lrm import EmotionLRM
@@ -146,7 +147,7 @@ def test_one_strength_at_a_time_gives_the_same_floats(model, p):
 def test_map_parts_runs_every_seed_part_pair_in_order(workers):
     from operator import add
 
-    from emosteer.seeds import SeedPool
+    from emosteer.jobs.seeds import SeedPool
 
     with SeedPool([0, 100, 200], workers, 1) as pool:
         assert pool.map_parts(add, [1, 2], desc="t") == [[1, 2], [101, 102], [201, 202]]

@@ -1,4 +1,4 @@
-"""Path params checked for what they name (emosteer.inputs), and `emosteer params check -S ...`:
+"""Path params checked for what they name (emosteer.jobs.inputs), and `emosteer params check -S ...`:
 each bad path is one line naming params.yaml, the param, the path and the problem."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from emosteer import inputs, params
+from emosteer import params
+from emosteer.jobs import inputs
 from emosteer.commands.cli import main
 from emosteer.errors import EmosteerError
 from emosteer.model.checkpoints import save_model

@@ -18,7 +18,7 @@ LIVENESS_S = 60.0  # generous: how long a step may take before the test calls it
 
 POOL_THAT_SLEEPS = """
 import time
-from emosteer.seeds import SeedPool
+from emosteer.jobs.seeds import SeedPool
 with SeedPool([600, 600], 2, 1) as pool:
     pool.map(time.sleep, desc="sleep")
 """
@@ -88,7 +88,7 @@ def write_and_sleep(seed: int, folder: str) -> None:
 POOL_THAT_WRITES = """
 import sys
 from emosteer import params, pipeline
-from emosteer.seeds import SeedPool
+from emosteer.jobs.seeds import SeedPool
 from tests.test_seeds import write_and_sleep
 
 def main(p):
@@ -147,7 +147,7 @@ def test_warnings_are_one_prefixed_line_in_the_command_and_its_workers(capfd: py
     import logging
 
     from emosteer import errors
-    from emosteer.seeds import SeedPool
+    from emosteer.jobs.seeds import SeedPool
 
     def command() -> None:
         logging.getLogger("emosteer.data.featurize").info("a note")

@@ -22,11 +22,11 @@ COMMANDS = {
     "predict": "emosteer.commands.predict",
     "featurize": "emosteer.data.featurize",
     "data": "emosteer.data.survey",
-    "params": "emosteer.inputs",
+    "params": "emosteer.jobs.inputs",
     "verdicts": "emosteer.jobs.results",
     "signals": None,  # _register_signals below
     "bench": "emosteer.commands.bench",
-    "estimate": "emosteer.cost",
+    "estimate": "emosteer.jobs.cost",
     "review": "emosteer.commands.review",
 }
 

@@ -27,7 +27,7 @@ from emosteer.jobs.extract import load_seed_model
 from emosteer.params import Params
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json, write_npz
 from emosteer.runtime import resolve_device
-from emosteer.seeds import SeedPool
+from emosteer.jobs.seeds import SeedPool
 from emosteer.steering import signals, steerability
 from emosteer.grid import Grid
 from emosteer.strength import Value as StrengthValue, key as strength_key, label as strength_label

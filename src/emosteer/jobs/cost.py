@@ -287,7 +287,7 @@ def notice(p: Params, out: Any = None) -> Estimate | None:
 
 
 def _main(args: argparse.Namespace) -> None:
-    from emosteer.inputs import with_overrides  # DVC's own -S parser, as `emosteer params check`
+    from emosteer.jobs.inputs import with_overrides  # DVC's own -S parser, as `emosteer params check`
 
     p = with_overrides(args.params, args.set)
     print(describe(p, estimate(p)))
