@@ -23,7 +23,7 @@ import argparse
 import numpy as np
 import torch
 
-from emosteer import params
+from emosteer.schema import params
 from emosteer.data import features, split
 from emosteer.correlation import pearson
 from emosteer.model import readout

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from emosteer import params
+from emosteer.schema import params
 from emosteer.jobs import cost, inputs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from emosteer import params
+from emosteer.schema import params
 from emosteer.data import features, split
 from emosteer.model import train as training
 from emosteer.model.config import settings

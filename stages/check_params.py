@@ -12,7 +12,8 @@ stages start (emosteer.jobs.cost).
 
 from __future__ import annotations
 
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.jobs import cost, inputs
 from emosteer.runtime import check_amp, resolve_device
 

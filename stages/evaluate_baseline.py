@@ -4,7 +4,8 @@ feedback row (final pass vs pass 1, from the activations: no new passes)."""
 
 from __future__ import annotations
 
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.jobs import evaluate
 
 

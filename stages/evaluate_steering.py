@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.jobs import evaluate
 
 

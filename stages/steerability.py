@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.jobs import evaluate
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from emosteer import params
+from emosteer.schema import params
 from emosteer.jobs import cost
 from emosteer.jobs import evaluate as experiment
 from emosteer.commands.cli import main as cli_main

@@ -107,7 +107,7 @@ def test_upstream_stages_do_not_depend_on_evaluation_code(name):
 
 # A new param of a later stage must not rerun an earlier one: these stages validate only the
 # params.yaml sections they read (emosteer.schema), so their deps list those section files and
-# neither the whole schema (params.py) nor the rest. model.py holds `model` and `train`;
+# neither the whole schema (schema/params.py) nor the rest. model.py holds `model` and `train`;
 # extract_activations reads evaluate.batch_size, prepare_split steering.coarse_grid (its strata).
 SECTIONS_READ = {"data": {"data"}, "prepare_split": {"data", "split", "steering"},
                  "train": {"data", "model"}, "extract_activations": {"model", "evaluate"},
@@ -120,4 +120,4 @@ def test_upstream_stages_list_only_the_schema_sections_they_read(name):
     sections = {d.removeprefix("src/emosteer/schema/").removesuffix(".py") for d in deps
                 if d.startswith("src/emosteer/schema/")} - {"__init__", "base"}
     assert sections == SECTIONS_READ[name]
-    assert "src/emosteer/params.py" not in deps
+    assert "src/emosteer/schema/params.py" not in deps

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.jobs import evaluate as experiment
 from emosteer.evaluation import evaluate, pooling, report
 from emosteer.model.inference import predict as model_predict

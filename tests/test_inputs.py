@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from emosteer import params
+from emosteer.schema import params
 from emosteer.jobs import inputs
 from emosteer.commands.cli import main
 from emosteer.errors import EmosteerError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from emosteer import params
+from emosteer.schema import params
 from emosteer.errors import EmosteerError
 
 REPO = Path(__file__).resolve().parents[1]

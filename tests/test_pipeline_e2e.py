@@ -171,7 +171,8 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
 # threads in 1 process; prints the pooled metrics (nothing written).
 RESCORE = """
 import json
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.jobs import evaluate as experiment
 p = params.load().model_copy(update={"threads": 2, "workers": 1})
 ref = experiment.read_reference(pipeline.REFERENCE, p.seeds)

@@ -12,7 +12,8 @@ import h5py
 import numpy as np
 import pytest
 
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.model import activations
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError

@@ -87,7 +87,8 @@ def write_and_sleep(seed: int, folder: str) -> None:
 
 POOL_THAT_WRITES = """
 import sys
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.jobs.seeds import SeedPool
 from tests.test_seeds import write_and_sleep
 

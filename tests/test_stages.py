@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.data import split
 from emosteer.model import activations
 from emosteer.jobs import tables

@@ -1,7 +1,7 @@
 """What every pipeline stage shares: the file layout, error handling and atomic writers.
 
 A stage is `pipeline.run(main, schema)`: `main` gets params.yaml validated as the stage's schema
-(the sections it reads, emosteer.schema; the whole file is emosteer.params.Params); bad input
+(the sections it reads, emosteer.schema; the whole file is emosteer.schema.params.Params); bad input
 (EmosteerError) becomes one line on stderr and exit code 2. Every output is written to a temporary
 name and renamed, so an interrupted stage never leaves a file that looks complete.
 """

@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emosteer import params, pipeline
+from emosteer import pipeline
+from emosteer.schema import params
 from emosteer.atomic import refuse_overwrite, replacing_all
 from emosteer.constants import AMPS, DEVICES, FRONTENDS, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
 from emosteer.data import features as features_h5

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emosteer import params
+from emosteer.schema import params
 from emosteer.errors import EmosteerError
-from emosteer.params import Params
+from emosteer.schema.params import Params
 
 NOTICE_SECONDS = 300.0  # a run estimated above this is announced before it starts
 # A training step of the LRM (pass 2 forward, then its backward through blocks 2-4 without weight

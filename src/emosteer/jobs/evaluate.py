@@ -24,7 +24,7 @@ from emosteer.data import features, split
 from emosteer.evaluation.evaluate import CORRUPTED, SeedPredictions, Variant
 from emosteer.model import activations, inference
 from emosteer.jobs.extract import load_seed_model
-from emosteer.params import Params
+from emosteer.schema.params import Params
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json, write_npz
 from emosteer.runtime import resolve_device
 from emosteer.jobs.seeds import SeedPool

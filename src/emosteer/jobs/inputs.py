@@ -29,7 +29,7 @@ from typing import Any
 from emosteer.data import split
 from emosteer.data import survey as data_survey
 from emosteer.errors import EmosteerError
-from emosteer.params import PARAMS_FILE, Params
+from emosteer.schema.params import PARAMS_FILE, Params
 from emosteer.digest import file_sha256
 
 PATH_PARAMS = ("data.path", "data.groups", "model.panns_checkpoint", "model.trained_checkpoint")
@@ -186,7 +186,7 @@ def with_overrides(file: Path, overrides: list[str], write: bool = False) -> Par
     import shutil
     import tempfile
 
-    from emosteer import params as params_schema
+    from emosteer.schema import params as params_schema
 
     for override in overrides:
         parse_override(override)
