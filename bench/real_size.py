@@ -30,7 +30,8 @@ from pathlib import Path
 import yaml
 
 from emosteer.schema import params
-from emosteer.jobs import cost, inputs
+from emosteer.commands.params_check import with_overrides
+from emosteer.jobs import cost
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_DIRS = ("metrics", "plots", "reports")  # committed results, not copied (data/ is DVC's)
@@ -60,7 +61,7 @@ def set_params(path: Path, clips: int, frames: int, seeds: list[int], sets: list
     raw["data"]["synthetic"].update(n_clips=clips, clip_seconds=(frames - 1) / 100)  # 1 + s*100 frames
     params.validate(raw, path)  # the stand-in's own shape is valid before any -S
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return inputs.with_overrides(path, sets, write=True)  # DVC's own -S parser, as dvc exp run
+    return with_overrides(path, sets, write=True)  # DVC's own -S parser, as dvc exp run
 
 
 def stage_order(dvc_yaml: Path) -> list[str]:

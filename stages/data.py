@@ -7,6 +7,7 @@ import logging
 
 from emosteer import pipeline
 from emosteer.data import featurize, survey
+from emosteer.data.facts import describe
 from emosteer.data.synth import SynthConfig
 from emosteer.schema.base import Stage
 from emosteer.schema.data import Data
@@ -22,7 +23,7 @@ def main(p: DataParams) -> None:
     d = p.data
     synth = SynthConfig(**d.synthetic.model_dump()) if d.source == "synthetic" else None
     found = survey.survey(d.source, d.path, d.frames, d.rating_range, d.drop, synth, progress=True)
-    for line in survey.describe(found.facts):  # what `emosteer data check` prints
+    for line in describe(found.facts):  # what `emosteer data check` prints
         log.info(line)
     featurize.build_features(d.source, d.path, pipeline.FEATURES, d.frontend, d.frames, synth,
                              surveyed=found)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from emosteer.commands import cli
+from emosteer.commands import (bench, cli, data_check, estimate, featurize, params_check, predict, review,
+                               signals, verdicts)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,6 +22,18 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in cli.COMMANDS:
         assert name in out, name
+
+
+def test_every_command_is_one_module_of_the_commands_room() -> None:
+    """Each subcommand's module, its argparse half included, sits in emosteer.commands."""
+    modules = {"predict": predict, "featurize": featurize, "data": data_check, "params": params_check,
+               "verdicts": verdicts, "signals": signals, "bench": bench, "estimate": estimate,
+               "review": review}
+    assert {name: m.__name__ for name, m in modules.items()} == cli.COMMANDS
+    for name, module in modules.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        module.register(sub)
+        assert list(sub.choices) == [name]
 
 
 @pytest.mark.parametrize("argv, torch", [

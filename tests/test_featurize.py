@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emosteer.commands import cli
+from emosteer.commands import cli, featurize as featurize_command
 from emosteer.data import featurize
 from emosteer.errors import EmosteerError
 from emosteer.data.features import read_features, read_labels, validate_features
@@ -25,7 +25,7 @@ TINY = SynthConfig(n_clips=5, clip_seconds=0.25, seed=11)
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="emosteer")
-    featurize.register(parser.add_subparsers(dest="command", required=True))
+    featurize_command.register(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["featurize", *argv])
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
 
 from emosteer import errors
 
@@ -20,13 +19,13 @@ from emosteer import errors
 # nor scipy.stats, whose imports took most of a command's 3.6 s of start-up CPU.
 COMMANDS = {
     "predict": "emosteer.commands.predict",
-    "featurize": "emosteer.data.featurize",
-    "data": "emosteer.data.survey",
-    "params": "emosteer.jobs.inputs",
-    "verdicts": "emosteer.jobs.results",
-    "signals": None,  # _register_signals below
+    "featurize": "emosteer.commands.featurize",
+    "data": "emosteer.commands.data_check",
+    "params": "emosteer.commands.params_check",
+    "verdicts": "emosteer.commands.verdicts",
+    "signals": "emosteer.commands.signals",
     "bench": "emosteer.commands.bench",
-    "estimate": "emosteer.jobs.cost",
+    "estimate": "emosteer.commands.estimate",
     "review": "emosteer.commands.review",
 }
 
@@ -39,22 +38,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, module in COMMANDS.items():
         if command not in (None, name):
             sub.add_parser(name)
-        elif module is None:
-            _register_signals(sub)
         else:
             importlib.import_module(module).register(sub)
     return parser
-
-
-def _register_signals(sub: argparse._SubParsersAction) -> None:
-    """`emosteer signals inspect FILE`: print a steering table's grid, counts and provenance."""
-    from emosteer.steering import signals
-
-    p = sub.add_parser("signals", help="look at steering signal tables")
-    actions = p.add_subparsers(dest="action", required=True)
-    inspect = actions.add_parser("inspect", help="print a steering JSON's grid, clip counts and provenance")
-    inspect.add_argument("file", type=Path, metavar="FILE.json")
-    inspect.set_defaults(func=lambda args: print(signals.describe(args.file)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ stage removes an output), the data stage (featurizes exactly `Survey.clips` and 
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from emosteer.constants import (DROP_REASONS, FMAX, FMIN, HOP_LENGTH, MIN_FRAMES, N_MELS,
-                                SAMPLE_RATE, UNIT_RANGE)
+from emosteer.constants import DROP_REASONS, FMAX, FMIN, HOP_LENGTH, N_MELS, SAMPLE_RATE, UNIT_RANGE
 from emosteer.data import emosoundscapes, features
-from emosteer.data.facts import describe
 from emosteer.data.frontend import AudioInfo, audio_info, frames_for_seconds
 from emosteer.errors import EmosteerError
 
@@ -206,49 +203,3 @@ def _synthetic(cfg: SynthConfig | None, frames: int) -> Survey:
                    rating_range={"valence": _range(valence), "arousal": _range(arousal)},
                    resampled_to=None, mono=None, warnings=warnings)
     return Survey(facts, [], [])
-
-
-# --- command line --------------------------------------------------------------------------------
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `emosteer data check PATH` to the CLI."""
-    p = subparsers.add_parser("data", help="look at a data source before a run")
-    actions = p.add_subparsers(dest="action", required=True)
-    check = actions.add_parser(
-        "check", help="what the data stage would use, skip and warn about (headers only, no run)",
-        description="Survey an Emo-Soundscapes folder or a features HDF5 as the data stage would: "
-                    "clips found, rated, used and skipped, sample rates, channels, durations, rating "
-                    "range, and a warning per clip below 2 x 14 kHz or shorter than the window.")
-    check.add_argument("path", type=Path, metavar="PATH")
-    check.add_argument("--source", choices=SOURCES, default=None,
-                       help="default: emo_soundscapes for a folder, features_h5 for a file")
-    check.add_argument("--frames", type=int, default=None,
-                       help="the window, as data.frames (default: 601, the clips' 6 s)")
-    check.add_argument("--rating-range", type=rating_pair, default=UNIT_RANGE, metavar="LO,HI",
-                       help="the rating files' scale, as data.rating_range (default -1,1)")
-    check.add_argument("--drop", nargs="*", choices=DROP_REASONS, default=[],
-                       help="leave these clips out, as data.drop")
-    check.set_defaults(func=run_check)
-
-
-def rating_pair(text: str) -> tuple[float, float]:
-    """--rating-range LO,HI: two finite numbers, LO < HI."""
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise argparse.ArgumentTypeError(f"expected finite LO < HI, got {text!r}")
-    return lo, hi
-
-
-def run_check(args: argparse.Namespace) -> None:
-    source = args.source or ("emo_soundscapes" if args.path.is_dir() else "features_h5")
-    if not args.path.exists():
-        raise EmosteerError(f"{args.path}: no such file or folder")
-    frames = args.frames if args.frames is not None else frames_for_seconds(emosoundscapes.CLIP_SECONDS)
-    if frames < MIN_FRAMES:
-        raise EmosteerError(f"--frames: the model needs >= {MIN_FRAMES} frames, got {frames}")
-    found = survey(source, args.path, frames, args.rating_range, args.drop, progress=True)
-    print("\n".join(describe(found.facts)))

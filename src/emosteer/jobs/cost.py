@@ -17,7 +17,6 @@ estimate with measured runs.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -27,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emosteer.schema import params
 from emosteer.errors import EmosteerError
 from emosteer.schema.params import Params
 
@@ -281,24 +279,3 @@ def notice(p: Params, out: Any = None) -> Estimate | None:
     if est.total >= NOTICE_SECONDS:
         print(describe(p, est), file=out or sys.stderr, flush=True)
     return est
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def _main(args: argparse.Namespace) -> None:
-    from emosteer.jobs.inputs import with_overrides  # DVC's own -S parser, as `emosteer params check`
-
-    p = with_overrides(args.params, args.set)
-    print(describe(p, estimate(p)))
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `emosteer estimate` to the CLI."""
-    ap = subparsers.add_parser("estimate", help="how long a run of params.yaml will take on this machine",
-                               description=__doc__.splitlines()[0])
-    ap.add_argument("--params", type=Path, default=params.PARAMS_FILE, metavar="FILE",
-                    help="params file (default: ./params.yaml)")
-    ap.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="an override, exactly as given to dvc exp run -S (repeatable)")
-    ap.set_defaults(func=_main)
