@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from emosteer import pipeline
 from emosteer.schema import params
-from emosteer.jobs import evaluate
+from emosteer.jobs import steerability
 
 
 def main(p: params.Params) -> None:
-    result = evaluate.evaluate_steerability(p, "coarse")
+    result = steerability.evaluate_steerability(p, "coarse")
     pipeline.write_json(pipeline.METRICS / "steerability" / "coarse.json", result["metrics"])
     pipeline.write_csv(pipeline.PLOTS / "steerability" / "coarse.csv", result["plot"])
 

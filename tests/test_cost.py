@@ -16,7 +16,7 @@ import yaml
 
 from emosteer.schema import params
 from emosteer.jobs import cost
-from emosteer.jobs import evaluate as experiment
+from emosteer.jobs import evaluate as job, steerability
 from emosteer.commands.cli import main as cli_main
 from emosteer.data import split
 from emosteer.errors import EmosteerError
@@ -62,9 +62,9 @@ def test_default_workload_is_the_readme_count(p: params.Params) -> None:
 
 
 def test_fan_out_restated_in_cost_equals_the_experiments() -> None:
-    assert cost.STEERABILITY_PARTS == experiment.STEERABILITY_PARTS
+    assert cost.STEERABILITY_PARTS == steerability.STEERABILITY_PARTS
     for bilinear, k in cost.GRID_VARIANTS.items():
-        assert k == len([v for v in evaluate.variants(bilinear) if v.name != experiment.GLOBAL_MEAN.name])
+        assert k == len([v for v in evaluate.variants(bilinear) if v.name != job.GLOBAL_MEAN.name])
 
 
 @pytest.mark.parametrize("n", [40, 600, 1213])

@@ -14,8 +14,8 @@ import torch
 
 from emosteer import pipeline
 from emosteer.schema import params
-from emosteer.jobs import evaluate as experiment
-from emosteer.evaluation import evaluate, pooling, report
+from emosteer.jobs import evaluate as job
+from emosteer.evaluation import deployable, evaluate, metrics, pooling, report, strengths
 from emosteer.model.inference import predict as model_predict
 from emosteer.model.lrm import EmotionLRM
 from emosteer.grid import Grid
@@ -59,8 +59,8 @@ def dev(model: EmotionLRM, p: params.Params) -> tuple[tuple[evaluate.Variant, ..
     acts = np.maximum(rng.normal(size=(90, 128)), 0).astype(np.float32)  # post-ReLU-like 128-d
     table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 90), rng.uniform(-1, 1, 90), Grid(3))
     variants = tuple(evaluate.variants(False))
-    strengths = experiment.swept(p)
-    predict = experiment.predictor(model, p)
+    strengths = job.swept(p)
+    predict = job.predictor(model, p)
     out = [evaluate.steer_variants(predict, table, _clips(model, s), variants,
                                    {v.name: strengths for v in variants}, seed=s,
                                    names=[f"s{s}_{i}" for i in range(N_CLIPS)])
@@ -69,7 +69,7 @@ def dev(model: EmotionLRM, p: params.Params) -> tuple[tuple[evaluate.Variant, ..
 
 
 def test_the_sweep_is_read_as_keys_in_params_order(p):
-    assert experiment.swept(p) == KEYS
+    assert job.swept(p) == KEYS
 
 
 def test_negative_and_pair_strengths_steer_and_differ(dev):
@@ -88,15 +88,15 @@ def test_negative_and_pair_strengths_steer_and_differ(dev):
 
 def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
     variants, out = dev
-    steered = tuple(v for v in variants if v.name != experiment.GLOBAL_MEAN.name)
-    choices = experiment.pick_strengths(out, steered, KEYS, p.evaluate.n_boot)
+    steered = tuple(v for v in variants if v.name != job.GLOBAL_MEAN.name)
+    choices = strengths.pick_strengths(out, steered, KEYS, p.evaluate.n_boot)
     for v in steered:
         c = choices[v.name]
         assert len(c.curve) == len(KEYS) and c.strength in KEYS
         # the pick is the one-SE rule with max(|neg|, |pos|) as the size: -1 is as gentle as 1
         assert c.strength == KEYS[pooling.pick_pooled([1.0, 2.0, 2.0], c.curve)]
 
-    cols = experiment.curve_columns(choices, KEYS)
+    cols = strengths.curve_columns(choices, KEYS)
     assert cols["strength"] == ["-1", "2", "0.5/2"] * len(steered)
     assert cols["strength_neg"] == [-1.0, 2.0, 0.5] * len(steered)
     assert cols["strength_pos"] == [-1.0, 2.0, 2.0] * len(steered)
@@ -107,32 +107,32 @@ def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
 
     # a variant held at the pair: validation predictions, pooled and per-seed metrics, report row
     name = steered[0].name
-    pair = {name: experiment.Choice((0.5, 2.0), "params", 0),
-            experiment.GLOBAL_MEAN.name: experiment.Choice(-1.0, "params", 0)}
-    reference = [{"names": np.array(d.names), "valence": d.steered[experiment.GLOBAL_MEAN.name][-1.0][0],
-                  "arousal": d.steered[experiment.GLOBAL_MEAN.name][-1.0][1]} for d in out]
-    m = experiment.pooled_metrics(p, steered[0], pair[name], out, reference, 3)
-    per_seed = experiment.seed_metrics(p, steered[0], (0.5, 2.0), out[0])
+    pair = {name: strengths.Choice((0.5, 2.0), "params", 0),
+            job.GLOBAL_MEAN.name: strengths.Choice(-1.0, "params", 0)}
+    reference = [{"names": np.array(d.names), "valence": d.steered[job.GLOBAL_MEAN.name][-1.0][0],
+                  "arousal": d.steered[job.GLOBAL_MEAN.name][-1.0][1]} for d in out]
+    m = metrics.pooled_metrics(steered[0], pair[name], out, reference, 3, p.evaluate.n_boot)
+    per_seed = metrics.seed_metrics(steered[0], (0.5, 2.0), out[0], p.evaluate.n_boot)
     pipeline.write_json(tmp_path / "pooled.json", m)
     pipeline.write_json(tmp_path / "seed.json", per_seed)
     assert json.loads((tmp_path / "pooled.json").read_text())["strength"] == [0.5, 2.0]
     assert json.loads((tmp_path / "seed.json").read_text())["strength"] == [0.5, 2.0]
-    cols = experiment.prediction_columns(out, {v.name: pair.get(v.name, pair[name]) for v in variants})
+    cols = metrics.prediction_columns(out, {v.name: pair.get(v.name, pair[name]) for v in variants})
     assert len(cols[f"{name}_valence"]) == len(SEEDS) * N_CLIPS
     row = report.verdict_table({"coarse": {name: json.loads((tmp_path / "pooled.json").read_text())}})
     assert row["strength (dev clips)"].tolist() == ["0.5/2 (0)"]
 
 
 def test_one_strength_at_a_time_gives_the_same_floats(model, p):
-    """What `experiment.steer` relies on to run each (seed, strength) as its own task: the passes
+    """What `job.steer` relies on to run each (seed, strength) as its own task: the passes
     of one strength, alone, are bitwise those of the whole sweep."""
     rng = np.random.default_rng(3)
     acts = np.maximum(rng.normal(size=(60, 128)), 0).astype(np.float32)
     table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 60), rng.uniform(-1, 1, 60), Grid(3))
     variants = tuple(evaluate.variants(False))
     clips = _clips(model, 5)
-    predict = experiment.predictor(model, p)
-    strengths = experiment.swept(p)
+    predict = job.predictor(model, p)
+    strengths = job.swept(p)
     names = [str(i) for i in range(N_CLIPS)]
     whole = evaluate.steer_variants(predict, table, clips, variants,
                                     {v.name: strengths for v in variants}, seed=5, names=names)
@@ -164,8 +164,8 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
     rng = np.random.default_rng(9)
     acts = np.maximum(rng.normal(size=(90, 128)), 0).astype(np.float32)
     table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 90), rng.uniform(-1, 1, 90), Grid(3))
-    variants = tuple(v for v in evaluate.variants(False) if v.name != experiment.GLOBAL_MEAN.name)
-    predict = experiment.predictor(model, p)
+    variants = tuple(v for v in evaluate.variants(False) if v.name != job.GLOBAL_MEAN.name)
+    predict = job.predictor(model, p)
     val = []
     for s in SEEDS:
         clips = _clips(model, s)
@@ -176,8 +176,8 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
         val.append(evaluate.steer_variants(predict, table, clips, (*variants, evaluate.CORRUPTED),
                                            {v.name: (2.0,) for v in (*variants, evaluate.CORRUPTED)},
                                            seed=s, names=[str(i) for i in range(N_CLIPS)]))
-    choices = {v.name: experiment.Choice(2.0, "params", 0) for v in variants}
-    found, confusion = experiment.detection_metrics(p, Grid(3), val, choices)
+    choices = {v.name: strengths.Choice(2.0, "params", 0) for v in variants}
+    found, confusion = deployable.detection_metrics(Grid(3), val, choices, p.evaluate.n_boot)
     hits = [detection.hits(Grid(3), *detection.bins(Grid(3), d.valence, d.arousal, d.pred_valence,
                                                     d.pred_arousal)) for d in val]
     assert found["joint_accuracy_per_seed"] == pytest.approx([h["joint"].mean() for h in hits])
@@ -192,10 +192,10 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
             categorical["oracle"]["right"][f"{dim}_dmae_per_seed"])
     assert set(found["decomposition"]) == {"categorical", "idw"}
 
-    oracle = experiment.pooled_metrics(p, variants[0], choices[variants[0].name], val,
-                                       [{"names": np.array(d.names), "valence": d.pred_valence,
-                                         "arousal": d.pred_arousal} for d in val], 3)
-    even, curve = experiment.breakeven_metrics(p, Grid(3), val, 2.0, found, None)
+    oracle = metrics.pooled_metrics(variants[0], choices[variants[0].name], val,
+                                    [{"names": np.array(d.names), "valence": d.pred_valence,
+                                      "arousal": d.pred_arousal} for d in val], 3, p.evaluate.n_boot)
+    even, curve = deployable.breakeven_metrics(Grid(3), val, 2.0, found, None, p.evaluate.n_boot)
     assert variants[0].name == "oracle_categorical"
     for dim in ("valence", "arousal"):
         assert even[f"{dim}_dr_at_p1"] == pytest.approx(oracle[f"{dim}_dr"])
