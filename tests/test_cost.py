@@ -16,11 +16,10 @@ import yaml
 
 from emosteer.schema import params
 from emosteer.jobs import cost
-from emosteer.jobs import evaluate as job, steerability
+from emosteer.jobs import steerability
 from emosteer.commands.cli import main as cli_main
 from emosteer.data import split
 from emosteer.errors import EmosteerError
-from emosteer.evaluation import evaluate
 from emosteer.runtime import autocast, check_amp
 from stages import check_params
 from tests.pipeline_copy import env
@@ -63,8 +62,18 @@ def test_default_workload_is_the_readme_count(p: params.Params) -> None:
 
 def test_fan_out_restated_in_cost_equals_the_experiments() -> None:
     assert cost.STEERABILITY_PARTS == steerability.STEERABILITY_PARTS
-    for bilinear, k in cost.GRID_VARIANTS.items():
-        assert k == len([v for v in evaluate.variants(bilinear) if v.name != job.GLOBAL_MEAN.name])
+
+
+def test_each_steering_method_adds_its_passes(p: params.Params) -> None:
+    """The evaluate stages' passes follow the methods' registry: bilinear on adds one oracle and
+    one predicted method per grid, none to the baseline stage."""
+    on = p.model_copy(update={"evaluate": p.evaluate.model_copy(update={"bilinear": True})})
+    _, _, n_val = cost.split_sizes(600, p)
+    grid = [(ph.stage, ph.passes) for ph in cost.workload(p, 600) if ph.stage == "evaluate_9bin"]
+    grid_on = [(ph.stage, ph.passes) for ph in cost.workload(on, 600) if ph.stage == "evaluate_9bin"]
+    assert grid_on[-1][1] - grid[-1][1] == 2 * n_val
+    assert [ph for ph in cost.workload(on, 600) if ph.stage == "evaluate_baseline"] == [
+        ph for ph in cost.workload(p, 600) if ph.stage == "evaluate_baseline"]
 
 
 @pytest.mark.parametrize("n", [40, 600, 1213])

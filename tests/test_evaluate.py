@@ -1,4 +1,4 @@
-"""Steering evaluation: variants, per-clip signals per variant, strength curve and choice, scores."""
+"""Steering evaluation: the methods, per-clip signals per method, strength curve and choice, scores."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 
 from emosteer import correlation
-from emosteer.evaluation import evaluate, stats
+from emosteer.evaluation import evaluate, methods, stats
 from emosteer.steering import selection
 from emosteer.constants import STEER_DIM
 from emosteer.grid import Grid
@@ -38,8 +38,8 @@ def _clips(seed: int = 1, n: int = N) -> evaluate.Clips:
                           features=rng.normal(size=(n, 4, 64)).astype(np.float32))
 
 
-def _by_name(bilinear: bool = True) -> dict[str, evaluate.Variant]:
-    return {v.name: v for v in evaluate.variants(bilinear)}
+def _by_name(bilinear: bool = True) -> dict[str, methods.Method]:
+    return {v.name: v for v in methods.table({"bilinear": bilinear})}
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,32 +47,32 @@ def _by_name(bilinear: bool = True) -> dict[str, evaluate.Variant]:
 
 
 def test_variant_names_with_and_without_bilinear():
-    names = [v.name for v in evaluate.variants(True)]
+    names = [v.name for v in methods.table({"bilinear": True})]
     assert names == ["oracle_categorical", "oracle_idw", "oracle_bilinear",
                      "predicted_categorical", "predicted_idw", "predicted_bilinear",
                      "control_shuffled", "control_global_mean"]
-    names = [v.name for v in evaluate.variants(False)]
+    names = [v.name for v in methods.table({"bilinear": False})]
     assert names == ["oracle_categorical", "oracle_idw", "predicted_categorical", "predicted_idw",
                      "control_shuffled", "control_global_mean"]
-    assert not any(v.method == "bilinear" for v in evaluate.variants(False))
+    assert not any(v.kind == "bilinear" for v in methods.table({"bilinear": False}))
 
 
 def test_variant_fields_and_which_use_true_labels():
     by = _by_name()
-    assert (by["oracle_idw"].selection, by["oracle_idw"].method) == ("oracle", "idw")
-    assert (by["control_shuffled"].selection, by["control_shuffled"].method) == ("control", "shuffled")
+    assert (by["oracle_idw"].selection, by["oracle_idw"].kind) == ("oracle", "idw")
+    assert (by["control_shuffled"].selection, by["control_shuffled"].kind) == ("control", "shuffled")
     uses = {name for name, v in by.items() if v.uses_true_labels}
     assert uses == {"oracle_categorical", "oracle_idw", "oracle_bilinear", "control_shuffled"}
 
 
 # --------------------------------------------------------------------------------------------
-# steering_signals
+# Method.signals
 
 
-@pytest.mark.parametrize("name", [v.name for v in evaluate.variants(True)])
+@pytest.mark.parametrize("name", [v.name for v in methods.table({"bilinear": True})])
 def test_every_variant_gives_one_finite_vector_per_clip(table, name):
     clips = _clips()
-    sv, sa = evaluate.steering_signals(_by_name()[name], table, clips, seed=0)
+    sv, sa = _by_name()[name].signals(table, clips, seed=0)
     assert sv.shape == (N, STEER_DIM) and sa.shape == (N, STEER_DIM)
     assert np.isfinite(sv).all() and np.isfinite(sa).all()
 
@@ -81,18 +81,18 @@ def test_every_variant_gives_one_finite_vector_per_clip(table, name):
 def test_oracle_uses_true_labels_not_predictions(table, name):
     variant = _by_name()[name]
     clips = _clips()
-    sv, sa = evaluate.steering_signals(variant, table, clips, seed=0)
-    expect = selection.select(table, clips.valence, clips.arousal, variant.method)
+    sv, sa = variant.signals(table, clips, seed=0)
+    expect = selection.select(table, clips.valence, clips.arousal, variant.kind)
     np.testing.assert_array_equal(sv, expect[0])
     np.testing.assert_array_equal(sa, expect[1])
 
     other_preds = replace(clips, pred_valence=-clips.pred_valence, pred_arousal=clips.pred_arousal[::-1])
-    sv2, sa2 = evaluate.steering_signals(variant, table, other_preds, seed=0)
+    sv2, sa2 = variant.signals(table, other_preds, seed=0)
     np.testing.assert_array_equal(sv2, sv)
     np.testing.assert_array_equal(sa2, sa)
 
     other_labels = replace(clips, valence=-clips.valence, arousal=-clips.arousal)
-    sv3, sa3 = evaluate.steering_signals(variant, table, other_labels, seed=0)
+    sv3, sa3 = variant.signals(table, other_labels, seed=0)
     assert not np.array_equal(sv3, sv) and not np.array_equal(sa3, sa)
 
 
@@ -101,49 +101,49 @@ def test_predicted_uses_clipped_predictions_not_labels(table, name):
     variant = _by_name()[name]
     clips = _clips()
     assert (np.abs(clips.pred_valence) > 1).any() and (np.abs(clips.pred_arousal) > 1).any()
-    sv, sa = evaluate.steering_signals(variant, table, clips, seed=0)
+    sv, sa = variant.signals(table, clips, seed=0)
     expect = selection.select(table, np.clip(clips.pred_valence, -1, 1),
-                              np.clip(clips.pred_arousal, -1, 1), variant.method)
+                              np.clip(clips.pred_arousal, -1, 1), variant.kind)
     np.testing.assert_array_equal(sv, expect[0])
     np.testing.assert_array_equal(sa, expect[1])
 
     # beyond +-1 is the same as at +-1
     pushed = replace(clips, pred_valence=np.where(clips.pred_valence > 1, 7.0, clips.pred_valence),
                      pred_arousal=np.where(clips.pred_arousal < -1, -3.0, clips.pred_arousal))
-    sv2, sa2 = evaluate.steering_signals(variant, table, pushed, seed=0)
+    sv2, sa2 = variant.signals(table, pushed, seed=0)
     np.testing.assert_array_equal(sv2, sv)
     np.testing.assert_array_equal(sa2, sa)
 
     # labels play no part; predictions do
     relabelled = replace(clips, valence=-clips.valence, arousal=-clips.arousal)
-    sv3, _ = evaluate.steering_signals(variant, table, relabelled, seed=0)
+    sv3, _ = variant.signals(table, relabelled, seed=0)
     np.testing.assert_array_equal(sv3, sv)
     repredicted = replace(clips, pred_valence=-clips.pred_valence)
-    sv4, _ = evaluate.steering_signals(variant, table, repredicted, seed=0)
+    sv4, _ = variant.signals(table, repredicted, seed=0)
     assert not np.array_equal(sv4, sv)
 
 
 def test_shuffled_control_is_seeded_and_bins_by_true_label(table):
     variant = _by_name()["control_shuffled"]
     clips = _clips()
-    a0 = evaluate.steering_signals(variant, table, clips, seed=0)
-    b0 = evaluate.steering_signals(variant, table, clips, seed=0)
+    a0 = variant.signals(table, clips, seed=0)
+    b0 = variant.signals(table, clips, seed=0)
     np.testing.assert_array_equal(a0[0], b0[0])
     np.testing.assert_array_equal(a0[1], b0[1])
     np.testing.assert_array_equal(a0[0], selection.shuffled(table, clips.valence, clips.arousal, seed=0)[0])
-    others = [evaluate.steering_signals(variant, table, clips, seed=s)[0] for s in (1, 2, 3)]
+    others = [variant.signals(table, clips, seed=s)[0] for s in (1, 2, 3)]
     assert any(not np.array_equal(o, a0[0]) for o in others)
     # it is not the oracle assignment itself (a permutation of 9 bins is almost never the identity)
-    oracle = evaluate.steering_signals(_by_name()["oracle_categorical"], table, clips, seed=0)
+    oracle = _by_name()["oracle_categorical"].signals(table, clips, seed=0)
     assert not np.array_equal(a0[0], oracle[0])
     # predictions play no part
-    c0 = evaluate.steering_signals(variant, table, replace(clips, pred_valence=-clips.pred_valence), seed=0)
+    c0 = variant.signals(table, replace(clips, pred_valence=-clips.pred_valence), seed=0)
     np.testing.assert_array_equal(c0[0], a0[0])
 
 
 def test_global_mean_control_is_the_tables_global_mean(table):
     clips = _clips()
-    sv, sa = evaluate.steering_signals(_by_name()["control_global_mean"], table, clips, seed=5)
+    sv, sa = _by_name()["control_global_mean"].signals(table, clips, seed=5)
     np.testing.assert_array_equal(sv, np.tile(table.global_valence, (N, 1)))
     np.testing.assert_array_equal(sa, np.tile(table.global_arousal, (N, 1)))
 
@@ -206,12 +206,12 @@ def test_steer_variants_runs_each_distinct_pass_once_and_equals_the_naive_loop()
         x = x[rows]
         return (x.sum(1) + sv.sum(1) * strength).astype(np.float32), (x[:, 0] - sa[:, 0]).astype(np.float32)
 
-    chosen = tuple(v for v in evaluate.variants(False) if v.name != "control_global_mean")
+    chosen = tuple(v for v in methods.table({"bilinear": False}) if v.name != "control_global_mean")
     strengths = {v.name: (1.0, 2.0) for v in chosen}
     got = evaluate.steer_variants(predict, table, clips, chosen, strengths, seed=0, names=[""] * n)
     assert sum(seen) < len(chosen) * 2 * n  # oracle and predicted categorical coincide here
     for v in chosen:
-        sv, sa = evaluate.steering_signals(v, table, clips, 0)
+        sv, sa = v.signals(table, clips, 0)
         for s in (1.0, 2.0):
             want = predict(clips.features, np.arange(n), sv, sa, s)
             np.testing.assert_allclose(got.steered[v.name][s][0], want[0], rtol=1e-6)
@@ -224,14 +224,14 @@ def test_corrupted_variant_steers_with_the_seeds_drawn_wrong_bin(table):
     from emosteer.evaluation import detection
 
     clips = _clips()
-    assert evaluate.CORRUPTED.uses_true_labels
-    assert evaluate.CORRUPTED.name not in {v.name for v in evaluate.variants(True)}
-    sv, sa = evaluate.steering_signals(evaluate.CORRUPTED, table, clips, seed=3)
+    assert methods.CORRUPTED.uses_true_labels
+    assert methods.CORRUPTED.name not in {v.name for v in methods.table({"bilinear": True})}
+    sv, sa = methods.CORRUPTED.signals(table, clips, seed=3)
     true, predicted = detection.bins(table.grid, clips.valence, clips.arousal, clips.pred_valence,
                                      clips.pred_arousal)
     wrong = detection.corruption(table.grid, true, predicted, seed=3).wrong
     assert np.all(wrong != true)
     np.testing.assert_array_equal(sv, table.valence[wrong])
     np.testing.assert_array_equal(sa, table.arousal[wrong])
-    other, _ = evaluate.steering_signals(evaluate.CORRUPTED, table, clips, seed=4)
+    other, _ = methods.CORRUPTED.signals(table, clips, seed=4)
     assert not np.array_equal(other, sv)

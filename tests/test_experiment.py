@@ -15,7 +15,7 @@ import torch
 from emosteer import pipeline
 from emosteer.schema import params
 from emosteer.jobs import evaluate as job
-from emosteer.evaluation import deployable, evaluate, metrics, pooling, report, strengths
+from emosteer.evaluation import deployable, evaluate, methods, metrics, pooling, report, strengths
 from emosteer.model.inference import predict as model_predict
 from emosteer.model.lrm import EmotionLRM
 from emosteer.grid import Grid
@@ -53,12 +53,12 @@ def _clips(model: EmotionLRM, seed: int) -> evaluate.Clips:
 
 
 @pytest.fixture(scope="module")
-def dev(model: EmotionLRM, p: params.Params) -> tuple[tuple[evaluate.Variant, ...], list]:
+def dev(model: EmotionLRM, p: params.Params) -> tuple[tuple[methods.Method, ...], list]:
     """Every variant at every strength of the sweep on three seeds' clips, through the real model."""
     rng = np.random.default_rng(9)
     acts = np.maximum(rng.normal(size=(90, 128)), 0).astype(np.float32)  # post-ReLU-like 128-d
     table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 90), rng.uniform(-1, 1, 90), Grid(3))
-    variants = tuple(evaluate.variants(False))
+    variants = tuple(methods.table({"bilinear": False}))
     strengths = job.swept(p)
     predict = job.predictor(model, p)
     out = [evaluate.steer_variants(predict, table, _clips(model, s), variants,
@@ -88,7 +88,7 @@ def test_negative_and_pair_strengths_steer_and_differ(dev):
 
 def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
     variants, out = dev
-    steered = tuple(v for v in variants if v.name != job.GLOBAL_MEAN.name)
+    steered = tuple(v for v in variants if v.name != methods.GLOBAL_MEAN.name)
     choices = strengths.pick_strengths(out, steered, KEYS, p.evaluate.n_boot)
     for v in steered:
         c = choices[v.name]
@@ -108,9 +108,9 @@ def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
     # a variant held at the pair: validation predictions, pooled and per-seed metrics, report row
     name = steered[0].name
     pair = {name: strengths.Choice((0.5, 2.0), "params", 0),
-            job.GLOBAL_MEAN.name: strengths.Choice(-1.0, "params", 0)}
-    reference = [{"names": np.array(d.names), "valence": d.steered[job.GLOBAL_MEAN.name][-1.0][0],
-                  "arousal": d.steered[job.GLOBAL_MEAN.name][-1.0][1]} for d in out]
+            methods.GLOBAL_MEAN.name: strengths.Choice(-1.0, "params", 0)}
+    reference = [{"names": np.array(d.names), "valence": d.steered[methods.GLOBAL_MEAN.name][-1.0][0],
+                  "arousal": d.steered[methods.GLOBAL_MEAN.name][-1.0][1]} for d in out]
     m = metrics.pooled_metrics(steered[0], pair[name], out, reference, 3, p.evaluate.n_boot)
     per_seed = metrics.seed_metrics(steered[0], (0.5, 2.0), out[0], p.evaluate.n_boot)
     pipeline.write_json(tmp_path / "pooled.json", m)
@@ -129,7 +129,7 @@ def test_one_strength_at_a_time_gives_the_same_floats(model, p):
     rng = np.random.default_rng(3)
     acts = np.maximum(rng.normal(size=(60, 128)), 0).astype(np.float32)
     table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 60), rng.uniform(-1, 1, 60), Grid(3))
-    variants = tuple(evaluate.variants(False))
+    variants = tuple(methods.table({"bilinear": False}))
     clips = _clips(model, 5)
     predict = job.predictor(model, p)
     strengths = job.swept(p)
@@ -164,7 +164,7 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
     rng = np.random.default_rng(9)
     acts = np.maximum(rng.normal(size=(90, 128)), 0).astype(np.float32)
     table = aggregate(acts, acts[::-1].copy(), rng.uniform(-1, 1, 90), rng.uniform(-1, 1, 90), Grid(3))
-    variants = tuple(v for v in evaluate.variants(False) if v.name != job.GLOBAL_MEAN.name)
+    variants = tuple(v for v in methods.table({"bilinear": False}) if v.name != methods.GLOBAL_MEAN.name)
     predict = job.predictor(model, p)
     val = []
     for s in SEEDS:
@@ -173,8 +173,8 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
         clips = evaluate.Clips(clips.valence, clips.arousal, clips.valence * 0.9 + 0.05,
                                clips.arousal + np.where(np.arange(N_CLIPS) % 3 == 0, 0.6, 0.0),
                                clips.features)
-        val.append(evaluate.steer_variants(predict, table, clips, (*variants, evaluate.CORRUPTED),
-                                           {v.name: (2.0,) for v in (*variants, evaluate.CORRUPTED)},
+        val.append(evaluate.steer_variants(predict, table, clips, (*variants, methods.CORRUPTED),
+                                           {v.name: (2.0,) for v in (*variants, methods.CORRUPTED)},
                                            seed=s, names=[str(i) for i in range(N_CLIPS)]))
     choices = {v.name: strengths.Choice(2.0, "params", 0) for v in variants}
     found, confusion = deployable.detection_metrics(Grid(3), val, choices, p.evaluate.n_boot)

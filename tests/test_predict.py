@@ -477,6 +477,26 @@ def test_cli_target_is_the_idw_blend_and_hash_warning(setup: dict[str, Path],
         _run(*_base_args(setup, out), "--steering-json", setup["table"], "--target", "0,0")
 
 
+
+@pytest.mark.parametrize("interpolation", ["categorical", "bilinear"])
+def test_cli_target_by_each_methods_interpolation(setup: dict[str, Path], interpolation: str) -> None:
+    """--interpolation takes its choices from the steering methods' registry; --target picks its
+    signal by that interpolation, and the flag alone is refused."""
+    from emosteer.evaluation import methods
+    from emosteer.steering import signals
+
+    path = _our_table(setup, setup["ckpt"])
+    out = setup["dir"] / "target.npz"
+    _run(*_base_args(setup, out), "--steering-json", path, "--target=0.5,-0.25", "--interpolation", interpolation)
+    pick = methods.INTERPOLATIONS[interpolation].signals
+    sv, sa = pick(signals.read_json(path), np.array([0.5]), np.array([-0.25]))
+    ref = predict(_model(), _features(), steer_valence=sv[0], steer_arousal=sa[0], strength=5.0)
+    with np.load(out) as z:
+        np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
+    with pytest.raises(EmosteerError, match="--interpolation applies to --target only"):
+        _run(*_base_args(setup, out), "--steering-json", path, "--category", "positive_strong",
+             "--interpolation", interpolation)
+
 # --- emosteer predict --audio (issue 13 item 1) -------------------------------------------------
 
 

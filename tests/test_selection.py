@@ -8,13 +8,16 @@ from emosteer.errors import EmosteerError
 from emosteer.grid import Grid
 from emosteer.steering.selection import (
     bilinear,
+    bilinear_target,
     bilinear_weights,
     bin_permutation,
     bins_for,
     categorical,
+    categorical_target,
     clip_unit,
     global_mean,
     idw,
+    idw_target,
     idw_weights,
     permuted,
     select,
@@ -189,3 +192,40 @@ def test_global_mean_control_and_method_dispatch():
         np.testing.assert_array_equal(select(table, v, a, name)[0], fn(table, v, a)[0])
     with pytest.raises(EmosteerError, match="unknown method"):
         select(table, v, a, "nearest")
+
+
+# --- the point each selection's signal stands for (a fusion's target) ---------------------------
+
+
+@pytest.mark.parametrize("g", [3, 5])
+def test_targets_weigh_the_centres_as_the_signals_weigh_the_means(g):
+    """A table whose bin k's signal is its own centre: each selection's signal is then its target,
+    so the target is the same blend of centres as the signal is of the bins' means."""
+    grid = Grid(g)
+    centres = grid.centre_points()
+    own = np.zeros((grid.n_bins, STEER_DIM), np.float32)
+    own[:, :2] = centres
+    table = _table(g, own=own)
+    rng = np.random.default_rng(g)
+    v, a = rng.uniform(-1, 1, 40), rng.uniform(-1, 1, 40)
+    for pick, target in ((categorical, categorical_target), (idw, idw_target), (bilinear, bilinear_target)):
+        sv, _ = pick(table, v, a)
+        np.testing.assert_allclose(target(table, v, a), sv[:, :2], atol=1e-6)
+    np.testing.assert_array_equal(categorical_target(table, v, a), centres[bins_for(grid, v, a)])
+
+
+def test_bilinear_target_is_the_point_itself_between_the_outer_centres():
+    table = _table(5)
+    c = table.grid.centres
+    v, a = np.array([c[0], 0.13, c[-1]]), np.array([-0.21, c[2], c[-1]])
+    np.testing.assert_allclose(bilinear_target(table, v, a), np.stack([v, a], axis=1), atol=1e-12)
+    # outside the outer centres it is clamped to them, as the signal is
+    np.testing.assert_allclose(bilinear_target(table, np.array([1.0]), np.array([-1.0])), [[c[-1], c[0]]])
+
+
+def test_idw_target_leaves_out_the_bins_that_fell_back():
+    counts = np.full(9, 5)
+    counts[4] = 0  # the centre bin is empty: its row is a neighbour's
+    table = _table(3, counts=counts, min_count=1)
+    t = idw_target(table, np.array([0.0]), np.array([0.0]))
+    np.testing.assert_allclose(t, [[0.0, 0.0]], atol=1e-12)  # the eight others, symmetric about 0

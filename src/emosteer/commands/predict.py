@@ -3,7 +3,7 @@
     emosteer predict --checkpoint CKPT (--features FILE.h5 | --audio PATH [PATH ...]) --out OUT.npz
         [--csv OUT.csv] [--forward-passes N] [--batch-size B]
         [--frontend panns|original] [--frames N|whole] [--hop-seconds S]          (audio only)
-        [--steering-json TABLE.json (--category NAME | --category-file FILE | --target V,A)]
+        [--steering-json TABLE.json (--category NAME | --category-file FILE | --target V,A [--interpolation I])]
         [--strength S|NEG,POS] [--alpha A] [--first-pass | --no-first-pass]
 
 --features reads a features HDF5 through the library's readers (emosteer.data.features: structure,
@@ -55,7 +55,8 @@ from emosteer.model.checkpoints import load_checkpoint
 from emosteer.model.inference import predict
 from emosteer.runtime import check_amp, resolve_device, set_threads
 from emosteer.model.lrm import EmotionLRM
-from emosteer.steering import selection, signals
+from emosteer.evaluation import methods
+from emosteer.steering import signals
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--category-file", type=Path, default=None, metavar="FILE",
                        help="--features: one category name per line, in input order")
     which.add_argument("--target", type=_target, default=None, metavar="V,A",
-                       help="steer toward (valence, arousal): inverse-distance blend of the populated bins "
+                       help="steer toward (valence, arousal), by --interpolation over the table's bins "
                             "(write --target=-0.5,0.2 when V is negative)")
+    p.add_argument("--interpolation", choices=list(methods.INTERPOLATIONS), default=None,
+                   help="how --target picks its signal: a steering method's interpolation (default idw: "
+                        "the inverse-distance blend of the populated bins)")
     p.add_argument("--strength", type=_strength, default=REPORT_STRENGTH, metavar="S|NEG,POS",
                    help="multiplies the steered ModBlocks' neg/pos scales: one finite number (negative "
                         "reverses the modulation) or NEG,POS for each scale apart (write --strength=-1,3 "
@@ -138,6 +142,8 @@ def run(args: argparse.Namespace) -> None:
         raise EmosteerError(
             "predict: --steering-json needs --category, --category-file or --target, and they need it"
         )
+    if args.interpolation is not None and args.target is None:
+        raise EmosteerError("predict: --interpolation applies to --target only")
     audio = _audio_files(args.audio) if args.audio is not None else None
     _check_source_options(args)
     csv_out = args.csv if args.csv is not None or audio is None else args.out.with_suffix(".csv")
@@ -342,7 +348,8 @@ def steering_vectors(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.n
     warn_model_mismatch(args.steering_json, args.checkpoint)
     if args.target is not None:
         table = signals.read_json(args.steering_json)
-        v, a = selection.idw(table, np.array([args.target[0]]), np.array([args.target[1]]))
+        pick = methods.INTERPOLATIONS[args.interpolation or "idw"].signals
+        v, a = pick(table, np.array([args.target[0]]), np.array([args.target[1]]))
         return v[0], a[0]
     table = signals.read_categories(args.steering_json)
     categories = [args.category] if args.category is not None else read_category_file(args.category_file, n, args.features)

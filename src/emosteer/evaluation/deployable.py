@@ -14,14 +14,12 @@ from typing import Any
 import numpy as np
 
 from emosteer.evaluation import detection, pooling
-from emosteer.evaluation.evaluate import CORRUPTED, SeedPredictions
+from emosteer.evaluation.evaluate import SeedPredictions
+from emosteer.evaluation.methods import CORRUPTED, METHODS, ORACLE, twin
 from emosteer.evaluation.metrics import DIMS, pool_seeds, record
 from emosteer.evaluation.strengths import Choice
 from emosteer.grid import Grid
 from emosteer.strength import Value as StrengthValue, to_json as strength_json
-
-ORACLE = "oracle_categorical"  # the curve's p = 1 end: steering with the true bin
-
 
 def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str, Choice], n_boot: int
                       ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
@@ -46,11 +44,11 @@ def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str,
     out["n_right_per_seed"] = [int(h["joint"].sum()) for h in hits]
     decomposition: dict[str, Any] = {}
     for name in choices:
-        selection_, method = name.split("_", 1)
-        if selection_ != "predicted" or f"oracle_{method}" not in choices:
+        deployable, oracle = METHODS[name], twin(METHODS[name], "oracle")
+        if deployable.selection != "predicted" or oracle is None or oracle.name not in choices:
             continue
-        for variant in (name, f"oracle_{method}"):
-            entry = decomposition.setdefault(method, {}).setdefault(variant.split("_", 1)[0], {})
+        for variant in (name, oracle.name):
+            entry = decomposition.setdefault(deployable.kind, {}).setdefault(METHODS[variant].selection, {})
             for group in ("right", "wrong"):
                 keys: dict[str, Any] = {}
                 for i, dim in enumerate(DIMS):
@@ -78,7 +76,7 @@ def breakeven_metrics(grid: Grid, val: list[SeedPredictions], strength: Strength
         true, predicted_bins = detection.bins(grid, d.valence, d.arousal, d.pred_valence, d.pred_arousal)
         corruption = detection.corruption(grid, true, predicted_bins, d.seed)
         bank = pooling.clip_bank(len(true), n_boot, d.seed)
-        right, wrong = d.steered[ORACLE][strength], d.steered[CORRUPTED.name][strength]
+        right, wrong = d.steered[ORACLE.name][strength], d.steered[CORRUPTED.name][strength]
         for j, prob in enumerate(detection.P_GRID):
             kept = corruption.kept(prob)
             realised[j] += kept.mean() / len(val)

@@ -1,16 +1,8 @@
-"""Steering evaluation: which signal each clip gets, the strength sweep, and the scores.
+"""Steering evaluation: each method's steered predictions at its strengths, and the scores.
 
-Every choice the original left implicit is a named variant here:
-- selection `oracle` bins each clip by its TRUE label (the report's protocol: an upper bound that
-  uses the answer); `predicted` bins it by the model's own unsteered prediction (deployable);
-- `categorical` takes the bin's signal, `idw` and `bilinear` interpolate between bin centres;
-- controls: `shuffled` steers with a seeded permutation of the (oracle) bin assignment, and
-  `global_mean` with the mean signal of all training clips, so a gain can be told from a generic
-  modulation effect;
-- `CORRUPTED` (not a method of the table: the break-even curve's raw material) steers each clip
-  with a wrong bin drawn the way the model errs (`detection.corruption`).
-Strength is chosen per variant on the dev split (held out of the training split), never on the
-validation split that is reported.
+The methods (which signal each clip gets: oracle or predicted selection, categorical, IDW or
+bilinear, the controls) are the entries of `evaluation.methods`. Strength is chosen per method on
+the dev split (held out of the training split), never on the validation split that is reported.
 """
 
 from __future__ import annotations
@@ -21,36 +13,10 @@ from typing import Callable
 import numpy as np
 
 from emosteer import correlation
-from emosteer.evaluation import detection, stats
-from emosteer.steering import selection
+from emosteer.evaluation import stats
+from emosteer.evaluation.methods import Method
 from emosteer.steering.signals import SignalTable
 from emosteer.strength import Value as StrengthValue, key as strength_key
-
-INTERPOLATIONS = ("categorical", "idw", "bilinear")
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str  # e.g. "oracle_categorical", "control_shuffled"
-    selection: str  # oracle | predicted | control
-    method: str  # categorical | idw | bilinear | shuffled | global_mean
-
-    @property
-    def uses_true_labels(self) -> bool:
-        return self.selection in ("oracle", "corrupted") or self.method == "shuffled"
-
-
-def variants(bilinear: bool) -> list[Variant]:
-    methods = [m for m in INTERPOLATIONS if bilinear or m != "bilinear"]
-    out = [Variant(f"{sel}_{m}", sel, m) for sel in ("oracle", "predicted") for m in methods]
-    out += [Variant("control_shuffled", "control", "shuffled"),
-            Variant("control_global_mean", "control", "global_mean")]
-    return out
-
-
-# Each clip steered with its corruption's wrong bin (`detection.corruption`, drawn from the seed's
-# confusion on the same clips); run at the oracle's strength on validation clips only.
-CORRUPTED = Variant("oracle_corrupted", "corrupted", "categorical")
 
 
 @dataclass(frozen=True)
@@ -62,26 +28,6 @@ class Clips:
     pred_valence: np.ndarray
     pred_arousal: np.ndarray
     features: np.ndarray  # (n, T, 64)
-
-
-def steering_signals(variant: Variant, table: SignalTable, clips: Clips,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-clip (valence, arousal) steering vectors, each (n, 128), for one variant."""
-    if variant.method == "global_mean":
-        return selection.global_mean(table, len(clips.valence))
-    if variant.selection == "corrupted":
-        true, predicted = detection.bins(table.grid, clips.valence, clips.arousal,
-                                         clips.pred_valence, clips.pred_arousal)
-        wrong = detection.corruption(table.grid, true, predicted, seed).wrong
-        return table.valence[wrong], table.arousal[wrong]
-    if variant.uses_true_labels:
-        v, a = clips.valence, clips.arousal
-    else:
-        v, a = selection.clip_unit(clips.pred_valence), selection.clip_unit(clips.pred_arousal)
-    if variant.method == "shuffled":
-        return selection.shuffled(table, v, a, seed=seed)
-    pick: Callable[..., tuple[np.ndarray, np.ndarray]] = getattr(selection, variant.method)
-    return pick(table, v, a)
 
 
 Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue],
@@ -151,7 +97,7 @@ CLIP_CHUNK = 128  # clips per group of steered passes: memory stays bounded by t
 
 
 def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
-                   variants_: tuple[Variant, ...], strengths: dict[str, tuple[StrengthValue, ...]],
+                   variants_: tuple[Method, ...], strengths: dict[str, tuple[StrengthValue, ...]],
                    seed: int, names: list[str]) -> SeedPredictions:
     """Steered predictions of every variant at each of its strengths, on one seed's clips.
 
@@ -162,7 +108,7 @@ def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
     each other so they share its block-1 output (`inference.predict`'s rows). Strengths are keyed by
     `strength.key` (a float, or a (neg, pos) tuple) and run in the order first given.
     """
-    steers = {v.name: steering_signals(v, table, clips, seed) for v in variants_}
+    steers = {v.name: v.signals(table, clips, seed) for v in variants_}
     n = len(clips.valence)
     keys = {v.name: list(dict.fromkeys(strength_key(s) for s in strengths[v.name])) for v in variants_}
     out = {v.name: {k: (np.empty(n, np.float32), np.empty(n, np.float32)) for k in keys[v.name]}

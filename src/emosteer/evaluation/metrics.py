@@ -19,7 +19,8 @@ import numpy as np
 
 from emosteer import correlation
 from emosteer.evaluation import evaluate, pooling
-from emosteer.evaluation.evaluate import SeedPredictions, Variant
+from emosteer.evaluation.evaluate import SeedPredictions
+from emosteer.evaluation.methods import Method
 from emosteer.model.activations import Activations
 from emosteer.strength import Value as StrengthValue, to_json as strength_json
 
@@ -48,7 +49,7 @@ def record(key: str, pooled: pooling.Pooled, per_seed: bool = True) -> dict[str,
     return out
 
 
-def pooled_metrics(variant: Variant, choice: Choice, val: list[SeedPredictions],
+def pooled_metrics(variant: Method, choice: Choice, val: list[SeedPredictions],
                    reference: list[dict[str, np.ndarray]], size: int, n_boot: int) -> dict[str, Any]:
     """One variant's pooled metrics: Δr vs unsteered and vs the global-mean control, per dim."""
     m: dict[str, Any] = {"method": variant.name, "selection": variant.selection,
@@ -76,7 +77,7 @@ def pooled_metrics(variant: Variant, choice: Choice, val: list[SeedPredictions],
     return m
 
 
-def seed_metrics(variant: Variant, strength: StrengthValue, d: SeedPredictions,
+def seed_metrics(variant: Method, strength: StrengthValue, d: SeedPredictions,
                  n_boot: int) -> dict[str, Any]:
     """One seed's scores of one variant (r, Δr with its paired CI, Williams' p, CCC, RMSE, MAE)."""
     clips = evaluate.Clips(d.valence, d.arousal, d.pred_valence, d.pred_arousal, np.empty(0))

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from emosteer.data.facts import describe as describe_data
-from emosteer.evaluation import pooling
+from emosteer.evaluation import methods, pooling
 from emosteer.strength import label as strength_label
 
 # The seed report's table (25BIN_STEERING_SIGNALS_FINAL_REPORT.md §4.1), quoted, not measured here.
@@ -45,16 +45,7 @@ PROTOCOL = (
     ("Controls", "none", "shuffled bin assignment and the global-mean signal"),
 )
 
-LABELS = {
-    "oracle_categorical": "oracle, categorical",
-    "oracle_idw": "oracle, IDW interpolation",
-    "oracle_bilinear": "oracle, bilinear interpolation",
-    "predicted_categorical": "predicted, categorical",
-    "predicted_idw": "predicted, IDW interpolation",
-    "predicted_bilinear": "predicted, bilinear interpolation",
-    "control_shuffled": "control: shuffled bins",
-    "control_global_mean": "control: global mean",
-}
+LABELS = {m.name: m.label for m in methods.METHODS.values() if m.in_table}  # in table order
 
 # Which of our rows the seed report's claims (SEED_TABLE) are about.
 SEED_ROWS = {("coarse", "categorical"): "9-bin categorical", ("fine", "categorical"): "25-bin categorical",

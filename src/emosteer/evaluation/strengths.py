@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emosteer.evaluation import pooling
-from emosteer.evaluation.evaluate import SeedPredictions, Variant
+from emosteer.evaluation.evaluate import SeedPredictions
+from emosteer.evaluation.methods import Method
 from emosteer.evaluation.metrics import DIMS, pool_seeds
 from emosteer.strength import Value as StrengthValue, label as strength_label
 from emosteer.strength import scales as strength_scales, size as strength_size
@@ -29,7 +30,7 @@ class Choice:
     curve: list[pooling.Pooled] = field(default_factory=list)
 
 
-def pick_strengths(dev: list[SeedPredictions], variants: tuple[Variant, ...],
+def pick_strengths(dev: list[SeedPredictions], variants: tuple[Method, ...],
                    strengths: tuple[StrengthValue, ...], n_boot: int) -> dict[str, Choice]:
     """Per variant, the pooled dev curve over `strengths` and its pick (`pooling.pick_pooled`: the
     gentlest within one SE of the best, gentle meaning a small `strength.size`: |s|, or
@@ -45,7 +46,7 @@ def pick_strengths(dev: list[SeedPredictions], variants: tuple[Variant, ...],
     return out
 
 
-def _mean_dims(d: SeedPredictions, v: Variant, strength: StrengthValue, bank: Any) -> tuple[float, Any]:
+def _mean_dims(d: SeedPredictions, v: Method, strength: StrengthValue, bank: Any) -> tuple[float, Any]:
     """One seed's dev score of a method at a strength: the mean of its valence and arousal Δr,
     observed and on each clip resample."""
     dims = [pooling.delta_r(getattr(d, dim), getattr(d, f"pred_{dim}"), d.steered[v.name][strength][i], bank)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from emosteer.errors import EmosteerError
+from emosteer.evaluation import methods
 from emosteer.schema.params import Params
 
 NOTICE_SECONDS = 300.0  # a run estimated above this is announced before it starts
@@ -35,10 +36,9 @@ NOTICE_SECONDS = 300.0  # a run estimated above this is announced before it star
 # the weight gradients add about one more.
 TRAIN_STEP_PASSES = 2.0
 TRAIN_STEP_PASSES_UNFROZEN = 3.0
-# The experiment's fan-out, restated so that check_params does not import the evaluation code
-# (tests/test_cost.py holds them equal to experiment.STEERABILITY_PARTS and evaluate.variants).
+# The steerability stage's fan-out, restated so that check_params does not import the model code
+# (tests/test_cost.py holds it equal to jobs.steerability.STEERABILITY_PARTS).
 STEERABILITY_PARTS = 3
-GRID_VARIANTS = {False: 5, True: 7}  # per grid, by evaluate.bilinear: oracle/predicted x methods + shuffled
 CALIBRATION_CLIP_FRAMES = 1200  # clips x frames per timed call: 12 clips at T = 101, 2 at T = 601
 CALIBRATION_SECONDS = 0.5  # timed calls stop after this much (at least 2 and at most 5 calls)
 # No CPU core runs a pass slower than this (clip-frames per second per thread; this machine: about
@@ -106,10 +106,11 @@ def workload(p: Params, n: int) -> list[Phase]:
     n_train, n_dev, n_val = split_sizes(n, p)
     passes, steered = p.model.forward_passes, steered_passes(p)
     strengths = len(p.steering.strengths) if p.steering.strength == "dev" else 0
-    variants = GRID_VARIANTS[p.evaluate.bilinear]
+    run = methods.table(p.evaluate.model_dump())  # the steering methods: per grid, or once per run
+    once, per_grid = len([m for m in run if not m.per_grid]), len([m for m in run if m.per_grid])
     phases = [Phase("train", 1, train_passes(p, n_train, n_dev)),
               Phase("extract_activations", 1, n * passes)]
-    for stage, k in (("evaluate_baseline", 1), ("evaluate_9bin", variants), ("evaluate_25bin", variants)):
+    for stage, k in (("evaluate_baseline", once), ("evaluate_9bin", per_grid), ("evaluate_25bin", per_grid)):
         if strengths:  # dev strength search: one task per seed and strength
             phases.append(Phase(stage, strengths, n_dev * k * steered))
         phases.append(Phase(stage, 1, n_val * k * steered))

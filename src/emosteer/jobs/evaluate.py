@@ -20,9 +20,10 @@ import numpy as np
 
 from emosteer.data import features, split
 from emosteer.errors import EmosteerError
-from emosteer.evaluation import evaluate, metrics
-from emosteer.evaluation.deployable import ORACLE, breakeven_metrics, detection_metrics
-from emosteer.evaluation.evaluate import CORRUPTED, SeedPredictions, Variant
+from emosteer.evaluation import evaluate, methods, metrics
+from emosteer.evaluation.deployable import breakeven_metrics, detection_metrics
+from emosteer.evaluation.evaluate import SeedPredictions
+from emosteer.evaluation.methods import CORRUPTED, GLOBAL_MEAN, ORACLE, Method
 from emosteer.evaluation.metrics import pooled_metrics, prediction_columns, seed_metrics
 from emosteer.evaluation.strengths import Choice, curve_columns, pick_strengths
 from emosteer.grid import Grid
@@ -35,15 +36,12 @@ from emosteer.schema.params import Params
 from emosteer.steering import signals
 from emosteer.strength import Value as StrengthValue, key as strength_key
 
-GLOBAL_MEAN = Variant("control_global_mean", "control", "global_mean")
-
-
 @dataclass(frozen=True)
 class SteerTask:
     """Which grid's table to steer with, which variants, and at which strengths."""
 
     which: str  # coarse | fine
-    variants: tuple[evaluate.Variant, ...]
+    variants: tuple[Method, ...]
     part: str  # dev | val
     strengths: dict[str, tuple[StrengthValue, ...]]  # variant name -> strengths to run
 
@@ -105,7 +103,7 @@ def grid_size(p: Params, which: str) -> int:
 
 
 def choose_strengths(p: Params, pool: SeedPool, which: str,
-                     variants: tuple[Variant, ...]) -> dict[str, Choice]:
+                     variants: tuple[Method, ...]) -> dict[str, Choice]:
     """Each variant's strength: fixed by params, or picked on the pooled dev score over all seeds
     (`pick_strengths`)."""
     s = p.steering
@@ -117,14 +115,14 @@ def choose_strengths(p: Params, pool: SeedPool, which: str,
     return pick_strengths(dev, variants, strengths, p.evaluate.n_boot)
 
 
-def validation(p: Params, pool: SeedPool, which: str, variants: tuple[Variant, ...],
+def validation(p: Params, pool: SeedPool, which: str, variants: tuple[Method, ...],
                choices: dict[str, Choice]) -> list[SeedPredictions]:
     """Every variant at its chosen strength on the validation clips; with oracle categorical, also
     `CORRUPTED` at the oracle's strength (one pass per clip, for the break-even curve)."""
     strengths = {v.name: (choices[v.name].strength,) for v in variants}
-    if ORACLE in strengths:
+    if ORACLE.name in strengths:
         variants = (*variants, CORRUPTED)
-        strengths[CORRUPTED.name] = strengths[ORACLE]
+        strengths[CORRUPTED.name] = strengths[ORACLE.name]
     task = SteerTask(which, variants, "val", strengths)
     return steer(pool, p, task, desc=f"{which} validation")
 
@@ -151,7 +149,7 @@ def swept(p: Params) -> tuple[StrengthValue, ...]:
 def evaluate_grid(p: Params, which: str, reference: list[dict[str, np.ndarray]]) -> GridResult:
     """Every steering variant of one grid over all seeds (the global-mean control is the baseline
     stage's: it does not depend on the grid). `reference`: per seed, the global-mean predictions."""
-    variants = tuple(v for v in evaluate.variants(p.evaluate.bilinear) if v.name != GLOBAL_MEAN.name)
+    variants = methods.per_grid(p.evaluate.model_dump())
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         choices = choose_strengths(p, pool, which, variants)
         val = validation(p, pool, which, variants, choices)
@@ -163,8 +161,8 @@ def evaluate_grid(p: Params, which: str, reference: list[dict[str, np.ndarray]])
                                for v in variants} for d in val}
     grid = Grid(size)
     found, confusion = detection_metrics(grid, val, choices, n_boot)
-    breakeven, curve = breakeven_metrics(grid, val, choices[ORACLE].strength, found,
-                                         pooled.get("predicted_categorical"), n_boot)
+    breakeven, curve = breakeven_metrics(grid, val, choices[ORACLE.name].strength, found,
+                                         pooled.get(methods.twin(ORACLE, "predicted").name), n_boot)
     return GridResult(which, size, pooled, per_seed, curve_columns(choices, swept(p)),
                       prediction_columns(val, choices), found, breakeven, confusion, curve)
 

@@ -122,6 +122,29 @@ def bilinear(table: SignalTable, v: np.ndarray, a: np.ndarray) -> Steer:
     return steer_v, steer_a
 
 
+# The point of the valence-arousal square each selection's signal stands for, (N, 2): the same
+# weights over the bin centres that the signal takes over the bins' means. A "fusion" of the
+# unsteered prediction with the bin moves the prediction toward this point.
+
+
+def categorical_target(table: SignalTable, v: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """(N, 2): the centre of the bin of (v, a)."""
+    return table.grid.centre_points()[bins_for(table.grid, v, a)]
+
+
+def idw_target(table: SignalTable, v: np.ndarray, a: np.ndarray, eps: float = IDW_EPS) -> np.ndarray:
+    """(N, 2): the populated bins' centres, weighted as `idw` weights their means."""
+    centres = table.grid.centre_points()[table.populated]
+    return idw_weights(centres, _query(v, a), eps) @ centres
+
+
+def bilinear_target(table: SignalTable, v: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """(N, 2): the four surrounding centres, weighted as `bilinear` weights their signals (the
+    point itself inside the square of the outer centres; clamped to it outside)."""
+    flat, w = bilinear_weights(table.grid, v, a)
+    return np.einsum("nk,nkd->nd", w, table.grid.centre_points()[flat])
+
+
 METHODS: dict[str, Callable[[SignalTable, np.ndarray, np.ndarray], Steer]] = {
     "categorical": categorical,
     "idw": idw,
