@@ -132,7 +132,7 @@ def main() -> None:
     names, valence, arousal = features.read_labels(args.features)
     parts = split.make_split(names, valence, arousal, val_fraction=p.split.val_fraction,
                              dev_fraction=p.split.dev_fraction, seed=args.seed, mode=p.split.mode,
-                             stratify_grid=p.steering.coarse_grid if p.split.stratify else None)
+                             stratify_grid=p.steering.grids[0] if p.split.stratify else None)
     labels = np.stack([valence, arousal], axis=1).astype(np.float32)
     data = {"x_train": features.read_features(args.features, np.asarray(parts["train"])),
             "y_train": labels[parts["train"]],

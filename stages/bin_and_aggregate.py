@@ -1,4 +1,5 @@
-"""Per-bin mean signals from each seed's TRAINING clips, for the coarse and the fine grid."""
+"""Per-bin mean signals from each seed's TRAINING clips, for every grid of the run (`grid` and
+`steering.grids`), one folder per grid: data/signals/<G>x<G>/."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from emosteer.jobs import tables
 
 def main(p: tables.BinParams) -> None:
     per_seed = [tables.bin_seed(seed, p) for seed in p.seeds]
-    for which in ("coarse", "fine"):
+    for which in per_seed[0]:
         columns = {k: [v for s in per_seed for v in s[which][k]] for k in per_seed[0][which]}
         pipeline.write_csv(pipeline.PLOTS / "bin_counts" / f"{which}.csv", columns)
 

@@ -8,6 +8,7 @@ import logging
 
 from emosteer import pipeline
 from emosteer.data import features, split
+from emosteer.jobs import grids
 from emosteer.schema.base import Stage
 from emosteer.schema.data import Data
 from emosteer.schema.split import Split
@@ -17,7 +18,8 @@ log = logging.getLogger("emosteer.stages")
 
 
 class SplitParams(Stage):
-    """data.groups, the split settings, and steering.coarse_grid (the strata of a stratified split)."""
+    """data.groups, the split settings, and steering.grids (its first is the strata of a stratified
+    split: the coarse grid, jobs.grids.coarse)."""
 
     data: Data
     split: Split
@@ -35,7 +37,7 @@ def main(p: SplitParams) -> None:
     for seed in p.seeds:
         parts = split.make_split(names, valence, arousal, val_fraction=s.val_fraction,
                                  dev_fraction=s.dev_fraction, seed=seed, mode=s.mode,
-                                 stratify_grid=p.steering.coarse_grid if s.stratify else None,
+                                 stratify_grid=grids.coarse(p).size if s.stratify else None,
                                  groups=table)
         split.write_split(pipeline.SeedPaths(seed).split, parts, names, {"seed": seed, **meta})
 

@@ -1,16 +1,18 @@
-"""Is steering directional? Each coarse-grid bin's signal on every validation clip, per seed, pooled."""
+"""Is steering directional? Each bin's signal of the coarse grid (steering.grids[0]) on every
+validation clip, per seed, pooled."""
 
 from __future__ import annotations
 
 from emosteer import pipeline
 from emosteer.schema import params
-from emosteer.jobs import steerability
+from emosteer.jobs import grids, steerability
 
 
 def main(p: params.Params) -> None:
-    result = steerability.evaluate_steerability(p, "coarse")
-    pipeline.write_json(pipeline.METRICS / "steerability" / "coarse.json", result["metrics"])
-    pipeline.write_csv(pipeline.PLOTS / "steerability" / "coarse.csv", result["plot"])
+    which = grids.coarse(p).name
+    result = steerability.evaluate_steerability(p, which)
+    pipeline.write_json(pipeline.METRICS / "steerability" / f"{which}.json", result["metrics"])
+    pipeline.write_csv(pipeline.PLOTS / "steerability" / f"{which}.csv", result["plot"])
 
 
 if __name__ == "__main__":

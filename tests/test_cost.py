@@ -82,7 +82,7 @@ def test_split_sizes_equal_prepare_splits(p: params.Params, n: int, mode: str) -
     rng = np.random.default_rng(n)
     v, a = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
     parts = split.make_split([f"c{i}" for i in range(n)], v, a, p.split.val_fraction, p.split.dev_fraction,
-                             seed=3, mode=mode, stratify_grid=p.steering.coarse_grid)
+                             seed=3, mode=mode, stratify_grid=p.steering.grids[0])
     q = with_(p, split={"mode": mode})
     assert cost.split_sizes(n, q) == (len(parts["train"]), len(parts["dev"]), len(parts["val"]))
 

@@ -118,7 +118,7 @@ def test_sigkill_in_train_and_in_evaluate_then_rerun_matches_an_uninterrupted_ru
     assert "train" not in locked_stages(repo)
     assert (repo / "data" / "models" / "s0.pt").exists()  # a partial output of the killed stage
 
-    repro_killed(repo, "evaluate_steering coarse", choosing_strengths_in_9bin)
+    repro_killed(repo, "evaluate_steering steering.grids[0]", choosing_strengths_in_9bin)
     assert {"train", "extract_activations", "bin_and_aggregate"} <= locked_stages(repo)
     assert "evaluate_9bin" not in locked_stages(repo)
 

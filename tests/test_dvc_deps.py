@@ -108,7 +108,7 @@ def test_upstream_stages_do_not_depend_on_evaluation_code(name):
 # A new param of a later stage must not rerun an earlier one: these stages validate only the
 # params.yaml sections they read (emosteer.schema), so their deps list those section files and
 # neither the whole schema (schema/params.py) nor the rest. model.py holds `model` and `train`;
-# extract_activations reads evaluate.batch_size, prepare_split steering.coarse_grid (its strata).
+# extract_activations reads evaluate.batch_size, prepare_split steering.grids (its first: the strata).
 SECTIONS_READ = {"data": {"data"}, "prepare_split": {"data", "split", "steering"},
                  "train": {"data", "model"}, "extract_activations": {"model", "evaluate"},
                  "bin_and_aggregate": {"steering"}}

@@ -119,7 +119,7 @@ def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
     assert json.loads((tmp_path / "seed.json").read_text())["strength"] == [0.5, 2.0]
     cols = metrics.prediction_columns(out, {v.name: pair.get(v.name, pair[name]) for v in variants})
     assert len(cols[f"{name}_valence"]) == len(SEEDS) * N_CLIPS
-    row = report.verdict_table({"coarse": {name: json.loads((tmp_path / "pooled.json").read_text())}})
+    row = report.verdict_table({"3x3": {name: json.loads((tmp_path / "pooled.json").read_text())}})
     assert row["strength (dev clips)"].tolist() == ["0.5/2 (0)"]
 
 

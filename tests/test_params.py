@@ -80,8 +80,12 @@ def test_shipped_params_are_valid(raw):
         (("seeds",), list(range(10_000)), "params.yaml: seeds: List should have at most 100 items"),
         (("seeds",), [0, 2**32], "params.yaml: seeds[1]: Input should be less than or equal to 4294967294"),
         (("grid",), 10**6, "params.yaml: grid: Input should be less than or equal to 100 (got 1000000)"),
-        (("steering", "coarse_grid"), 101, "params.yaml: steering.coarse_grid: Input should be less than or "
-                                           "equal to 100"),
+        (("steering", "grids"), [3, 101], "params.yaml: steering.grids[1]: Input should be less than or "
+                                          "equal to 100"),
+        (("steering", "grids"), [], "params.yaml: steering.grids: List should have at least 1 item"),
+        (("steering", "grids"), [3, 4, 3], "params.yaml: steering.grids: grid 3 repeated at index 2"),
+        (("steering", "grids"), [3, 5], "params.yaml: grid 5 is also in steering.grids: each grid is evaluated "
+                                        "once"),
         (("workers",), 1000, "params.yaml: workers: Input should be less than or equal to 64 (got 1000)"),
         (("threads",), 10**6, "params.yaml: threads: Input should be less than or equal to 256 (got 1000000)"),
     ],

@@ -44,7 +44,7 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     dvc = DVC
 
     run(dvc + ["repro"], repo)
-    fine = _pooled(repo, "fine")
+    fine = _pooled(repo, "5x5")
     assert set(fine) == {"oracle_categorical", "oracle_idw", "predicted_categorical",
                          "predicted_idw", "control_shuffled"}
     for m in fine.values():
@@ -58,11 +58,11 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     assert len(baseline["valence_r_per_seed"]) == len(baseline["arousal_r_per_seed"]) == 2
     for seed in (0, 1):
         assert (repo / f"data/models/s{seed}.pt").is_file()
-        assert (repo / f"data/signals/fine/s{seed}.json").is_file()
+        assert (repo / f"data/signals/5x5/s{seed}.json").is_file()
     report = (repo / "reports" / "report.md").read_text()
     assert report.startswith("# emosteer report") and "## Verdicts, pooled over 2 seeds" in report
     assert "## Is steering directional?" in report
-    steer = json.loads((repo / "metrics/steerability/coarse.json").read_text())
+    steer = json.loads((repo / "metrics/steerability/3x3.json").read_text())
     assert set(steer["per_seed"]) == {"s0", "s1"} and steer["pooled"]["arousal_n_seeds"] == 2
     for dim in ("valence", "arousal"):
         for key in (f"{dim}_toward", f"{dim}_toward_common"):
@@ -79,21 +79,29 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
         assert f"Stage '{stage}' didn't change, skipping" in out, out
     for stage in ("bin_and_aggregate", "evaluate_25bin", "report"):
         assert f"Running stage '{stage}'" in out, out
-    assert all(m["bins"] == 49 and m["grid"] == 7 for m in _pooled(repo, "fine").values())
+    assert all(m["bins"] == 49 and m["grid"] == 7 for m in _pooled(repo, "7x7").values())
     assert up_to_date(repo)
     diff = json.loads(run(dvc + ["metrics", "diff", "--json"], repo))
-    # a handful of rows, the grid change only: the fine grid's verdicts, detection and break-even
-    # (a Holm-corrected verdict of another group could change too, since the family is the whole
-    # table; with 2 seeds there are no verdicts to change)
-    assert set(diff) <= {"metrics/headline.json", "metrics/detection/fine.json",
-                         "metrics/breakeven/fine.json"}, diff
-    assert all(k.startswith("fine.") for k in diff["metrics/headline.json"]), diff
-    assert json.loads((repo / "metrics/detection/fine.json").read_text())["bins"] == 49
+    # a handful of rows, the grid change only: the 25-bin grid's rows give way to the 49-bin grid's
+    # (its outputs are named by it, so no 49-bin number sits under a 25-bin name), and its
+    # detection and break-even files likewise (a Holm-corrected verdict of another group could
+    # change too, since the family is the whole table; with 2 seeds there are no verdicts to change)
+    assert set(diff) <= {"metrics/headline.json", "metrics/detection/5x5.json", "metrics/detection/7x7.json",
+                         "metrics/breakeven/5x5.json", "metrics/breakeven/7x7.json"}, diff
+    assert all(k.startswith(("5x5.", "7x7.")) for k in diff["metrics/headline.json"]), diff
+    assert json.loads((repo / "metrics/detection/7x7.json").read_text())["bins"] == 49
+    # The stage keeps its design-card name and the report says what it ran; the seed report's
+    # 25-bin claims sit beside no 49-bin row.
+    text = (repo / "reports" / "report.md").read_text()
+    assert "The stage evaluate_25bin keeps the design card's name; it evaluated `grid` = 7: the 7x7 grid, 49 bins." in text
+    rows = [line for line in text.splitlines() if line.startswith("| 49-bin |")]
+    assert len(rows) == 5 and all(row.endswith("| — |") for row in rows), rows
+    assert "| 25-bin |" not in text
 
     # Everything downstream of training keeps float noise at noise size: the same trained models
     # scored with 2 threads in one process instead of 1 thread per worker give pooled Δr that
     # differ by far less than their CI half-width, the same strengths and the same verdicts.
-    one = _pooled(repo, "fine")
+    one = _pooled(repo, "7x7")
     proc = subprocess.run([sys.executable, "-c", RESCORE], cwd=repo, env=env(),
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -105,7 +113,7 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     # CPU's reduction order would, gives the same strengths and verdicts and pooled Δr within 1%
     # of the CI half-width.
     run(dvc + ["exp", "run", "-S", "threads=2", "-S", "workers=1"], repo)
-    retrained = _pooled(repo, "fine")
+    retrained = _pooled(repo, "7x7")
     _assert_same_result(one, retrained)
 
     # A bad -S is refused by check_params before any stage removes its outputs.
@@ -129,8 +137,8 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
         assert m[f"{dim}_verdict"] == "none"  # 2 seeds: no verdict
         assert m[f"{dim}_dr"] == pytest.approx(m[f"{dim}_r"] - m[f"{dim}_r_pass1"], abs=1e-5)
         assert 0 <= m[f"{dim}_verdict_p"] <= 1
-    pooled = {"coarse": _pooled(repo, "coarse"), "fine": fine}
-    for which, bins in (("coarse", 9), ("fine", 25)):
+    pooled = {"3x3": _pooled(repo, "3x3"), "5x5": fine}
+    for which, bins in (("3x3", 9), ("5x5", 25)):
         found = json.loads((repo / f"metrics/detection/{which}.json").read_text())
         assert found["bins"] == bins and found["n_seeds"] == 2
         for axis in ("joint", "valence", "arousal"):
@@ -173,8 +181,8 @@ RESCORE = """
 import json
 from emosteer import pipeline
 from emosteer.schema import params
-from emosteer.jobs import evaluate as experiment
+from emosteer.jobs import evaluate, grids
 p = params.load().model_copy(update={"threads": 2, "workers": 1})
-ref = experiment.read_reference(pipeline.REFERENCE, p.seeds)
-print(json.dumps(experiment.evaluate_grid(p, "fine", ref).pooled))
+ref = evaluate.read_reference(pipeline.REFERENCE, p.seeds)
+print(json.dumps(evaluate.evaluate_grid(p, grids.by_param(p, "grid"), ref).pooled))
 """

@@ -101,13 +101,13 @@ def test_readme_emo_soundscapes_command_then_every_failure_keeps_the_results(tmp
         assert text in data_section, text
 
     # The verdicts, over 3 seeds, and no mixed clip on the other side of a split from its sources.
-    for which in ("coarse", "fine"):
+    for which in ("3x3", "5x5"):
         for f in sorted((repo / "metrics/pooled" / which).glob("*.json")):
             m = json.loads(f.read_text())
             assert m["n_seeds"] == 3 and all(m[f"{d}_verdict"] in ("helps", "hurts", "none")
                                              for d in ("valence", "arousal"))
     headline = json.loads((repo / "metrics/headline.json").read_text())
-    assert set(headline) >= {"coarse", "fine", "control"}
+    assert set(headline) >= {"3x3", "5x5", "control"}
     for seed in (0, 1, 2):
         names = json.loads((repo / f"data/splits/s{seed}.json").read_text())["names"]
         side = {n: part for part, ns in names.items() for n in ns}

@@ -20,7 +20,7 @@ from tests.test_figures import assert_not_blank
 
 pytestmark = pytest.mark.slow
 
-GRID_LABELS = {"coarse": "9-bin", "fine": f"{5 * 5}-bin", "control": "any", "feedback": "—"}  # TINY: grid 5
+GRID_LABELS = {"3x3": "9-bin", "5x5": f"{5 * 5}-bin", "control": "any", "feedback": "—"}  # TINY: grid 5
 FEEDBACK = "feedback: 2 passes vs 1"  # the default model's LRM runs 2 forward passes
 
 

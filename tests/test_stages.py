@@ -31,7 +31,7 @@ SEED = pipeline.SeedPaths(0)
 
 
 def _signal_bytes() -> dict[str, bytes]:
-    return {f"{w}.{s}": SEED.signals(w, s).read_bytes() for w in ("coarse", "fine") for s in ("h5", "json")}
+    return {f"{w}.{s}": SEED.signals(w, s).read_bytes() for w in ("3x3", "5x5") for s in ("h5", "json")}
 
 
 def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,7 +47,7 @@ def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeyp
     activations.write(SEED.activations, acts)
     tables.bin_seed(0, raw)
     before = _signal_bytes()
-    assert set(before) == {"coarse.h5", "coarse.json", "fine.h5", "fine.json"}
+    assert set(before) == {"3x3.h5", "3x3.json", "5x5.h5", "5x5.json"}
 
     # Change every validation and dev clip's activations and labels; train rows stay as they were.
     held_out = np.array(parts["val"] + parts["dev"])

@@ -6,7 +6,7 @@ Input is what the evaluate stages wrote (pooled metrics per variant); nothing is
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -47,11 +47,12 @@ PROTOCOL = (
 
 LABELS = {m.name: m.label for m in methods.METHODS.values() if m.in_table}  # in table order
 
-# Which of our rows the seed report's claims (SEED_TABLE) are about.
-SEED_ROWS = {("coarse", "categorical"): "9-bin categorical", ("fine", "categorical"): "25-bin categorical",
-             ("fine", "idw"): "25-bin interpolation"}
+# Which of our rows the seed report's claims (SEED_TABLE) are about: by the grid's bins, so a claim
+# sits only beside the grid it was made for (never beside a 49-bin row under -S grid=7).
+SEED_ROWS = {(9, "categorical"): "9-bin categorical", (25, "categorical"): "25-bin categorical",
+             (25, "idw"): "25-bin interpolation"}
 DIMS = ("valence", "arousal")
-GRIDS = ("coarse", "fine", "control", "feedback")
+AFTER_GRIDS = ("control", "feedback")  # the groups after the grids' (metrics/pooled/<group>/)
 OPTIONAL = ("feedback",)  # groups an older run did not write; the rest must be there
 
 
@@ -70,7 +71,7 @@ def _grid(which: str, m: Mapping[str, Any]) -> str:
 def family(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[tuple[str, str, str]]:
     """The verdict family: every (group, method, dim) of the table whose metrics carry a verdict
     p-value (`<dim>_verdict_p`; an older run's files do not), in table order."""
-    return [(which, name, dim) for which in GRIDS for name, m in pooled.get(which, {}).items()
+    return [(which, name, dim) for which, group in pooled.items() for name, m in group.items()
             for dim in DIMS if f"{dim}_verdict_p" in m]
 
 
@@ -90,7 +91,7 @@ def correction(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[st
     """What the corrected verdicts correct for: the procedure, its level and the family."""
     rows = family(pooled)
     groups = ", ".join(f"{which} {len({n for w, n, _ in rows if w == which})}"
-                       for which in GRIDS if any(w == which for w, _, _ in rows))
+                       for which in pooled if any(w == which for w, _, _ in rows))
     return {"procedure": "holm", "alpha": pooling.ALPHA, "family_size": len(rows),
             "family": f"every verdict of the table: methods per group ({groups}) x {len(DIMS)} dims"}
 
@@ -105,7 +106,7 @@ def _ci(m: Mapping[str, Any], key: str, digits: int = 3) -> str:
 
 def _seed_claim(which: str, m: Mapping[str, Any]) -> str:
     interp = m["method"].split("_", 1)[-1]
-    label = SEED_ROWS.get((which, interp))
+    label = SEED_ROWS.get((m.get("bins"), interp)) if which not in AFTER_GRIDS else None
     row = next((r for r in SEED_TABLE if r[0] == label), None)
     return "—" if row is None else f"{row[3]:+.3f} / {row[4]:+.3f}"
 
@@ -115,8 +116,8 @@ def verdict_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.D
     seed report's claim. The feedback row has no global-mean comparison and no strength (—)."""
     holm = corrected_verdicts(pooled)
     rows = []
-    for which in GRIDS:
-        for name, m in pooled.get(which, {}).items():
+    for which, group in pooled.items():
+        for name, m in group.items():
             row = {"grid": _grid(which, m), "method": row_label(name, m)}
             for dim in DIMS:
                 agree = (f"{m[f'{dim}_sign_agreement']}/{m['n_seeds']} seeds agree" if m["n_seeds"] > 1
@@ -156,8 +157,8 @@ def console_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
 def delta_rows(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, list[Any]]:
     """Plot data for the Δr-with-CI chart (long format): one row per (grid, method, dimension)."""
     rows: dict[str, list[Any]] = {"method": [], "grid": [], "dim": [], "delta": [], "lo": [], "hi": []}
-    for which in GRIDS:
-        for name, m in pooled.get(which, {}).items():
+    for which, group in pooled.items():
+        for name, m in group.items():
             for dim in DIMS:
                 for key, value in (("method", row_label(name, m)), ("grid", which), ("dim", dim),
                                    ("delta", m[f"{dim}_dr"]), ("lo", m[f"{dim}_dr_lo"]),
@@ -174,8 +175,8 @@ def headline(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str,
         which: {name: {dim: {"verdict": m[f"{dim}_verdict"],
                              "verdict_corrected": holm.get((which, name, dim), "n/a"),
                              "dr": m[f"{dim}_dr"]} for dim in DIMS}
-                for name, m in pooled.get(which, {}).items()}
-        for which in GRIDS if which in pooled}
+                for name, m in group.items()}
+        for which, group in pooled.items()}
     out["correction"] = correction(pooled)
     return out
 
@@ -335,10 +336,11 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
            steer: Mapping[str, Mapping[str, Any]] | None = None,
            data: Mapping[str, Any] | None = None,
            found: Mapping[str, Mapping[str, Any]] | None = None,
-           even: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """The markdown report; `pooled` maps coarse/fine/control/feedback to {method: pooled metrics},
-    `train` "s<seed>" to that seed's train metrics, `data` the data stage's facts (metrics/data.json),
-    `found`/`even` a grid to its detection and break-even metrics."""
+           even: Mapping[str, Mapping[str, Any]] | None = None, ran: Sequence[str] = ()) -> str:
+    """The markdown report; `pooled` maps each grid's name (`3x3`), then control and feedback, to
+    {method: pooled metrics}, `train` "s<seed>" to that seed's train metrics, `data` the data
+    stage's facts (metrics/data.json), `found`/`even` a grid to its detection and break-even
+    metrics, `ran` what an evaluate stage ran where its design-card name says otherwise."""
     n = baseline["n_seeds"]
     one = ("One seed is one split and one model: the CI carries only the sampling of its validation "
            "clips, and no verdict is given. " if n == 1 else "")
@@ -355,6 +357,7 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
              "table (below). The feedback row compares the final pass with pass 1 of the same "
              "unsteered model (no bin, so no global-mean condition). The seed report's claims (one "
              "split, strength chosen on its validation clips) are in the last column.", ""]
+    lines += [" ".join(ran), ""] if ran else []
     lines += markdown(verdict_table(pooled))
     lines += [""] + correction_lines(pooled)
     lines += ["", "## Baseline (unsteered) per seed", ""]

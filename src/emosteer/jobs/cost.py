@@ -28,6 +28,7 @@ from typing import Any
 
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import methods
+from emosteer.jobs.grids import coarse, grids
 from emosteer.schema.params import Params
 
 NOTICE_SECONDS = 300.0  # a run estimated above this is announced before it starts
@@ -44,8 +45,6 @@ CALIBRATION_SECONDS = 0.5  # timed calls stop after this much (at least 2 and at
 # No CPU core runs a pass slower than this (clip-frames per second per thread; this machine: about
 # 5,000): a run under NOTICE_SECONDS even at this rate is not calibrated or announced.
 SLOWEST_CLIP_FRAMES_PER_S = 500.0
-STAGES = ("train", "extract_activations", "evaluate_baseline", "evaluate_9bin", "evaluate_25bin",
-          "steerability")
 
 
 @dataclass(frozen=True)
@@ -110,11 +109,11 @@ def workload(p: Params, n: int) -> list[Phase]:
     once, per_grid = len([m for m in run if not m.per_grid]), len([m for m in run if m.per_grid])
     phases = [Phase("train", 1, train_passes(p, n_train, n_dev)),
               Phase("extract_activations", 1, n * passes)]
-    for stage, k in (("evaluate_baseline", once), ("evaluate_9bin", per_grid), ("evaluate_25bin", per_grid)):
+    for stage, k in (("evaluate_baseline", once), *((g.stage, per_grid) for g in grids(p))):
         if strengths:  # dev strength search: one task per seed and strength
             phases.append(Phase(stage, strengths, n_dev * k * steered))
         phases.append(Phase(stage, 1, n_val * k * steered))
-    bins = math.ceil(p.steering.coarse_grid ** 2 / STEERABILITY_PARTS)
+    bins = math.ceil(coarse(p).bins / STEERABILITY_PARTS)
     phases.append(Phase("steerability", STEERABILITY_PARTS, bins * n_val * steered))
     return phases
 
@@ -217,7 +216,8 @@ def estimate(p: Params, seconds_per_pass: float | None = None, shape: Shape | No
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     # more threads than cores: the workers share them (a GPU: the workers share one device)
     crowding = 1.0 if on_gpu(p.device) else max(1.0, workers * p.threads / cores)
-    stages = dict.fromkeys(STAGES, 0.0)
+    stages = dict.fromkeys(["train", "extract_activations", "evaluate_baseline", *(g.stage for g in grids(p)),
+                            "steerability"], 0.0)
     total_passes = 0.0
     for phase in workload(p, shape.clips):
         rounds = math.ceil(seeds * phase.tasks / workers)

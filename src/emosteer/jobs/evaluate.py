@@ -27,7 +27,9 @@ from emosteer.evaluation.methods import CORRUPTED, GLOBAL_MEAN, ORACLE, Method
 from emosteer.evaluation.metrics import pooled_metrics, prediction_columns, seed_metrics
 from emosteer.evaluation.strengths import Choice, curve_columns, pick_strengths
 from emosteer.grid import Grid
+from emosteer.jobs import grids
 from emosteer.jobs.extract import load_seed_model
+from emosteer.jobs.grids import RunGrid
 from emosteer.jobs.seeds import SeedPool
 from emosteer.model import activations, inference
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json, write_npz
@@ -40,7 +42,7 @@ from emosteer.strength import Value as StrengthValue, key as strength_key
 class SteerTask:
     """Which grid's table to steer with, which variants, and at which strengths."""
 
-    which: str  # coarse | fine
+    which: str  # the grid's name (`3x3`): its table is data/signals/<which>/s<seed>.h5
     variants: tuple[Method, ...]
     part: str  # dev | val
     strengths: dict[str, tuple[StrengthValue, ...]]  # variant name -> strengths to run
@@ -98,10 +100,6 @@ def predictor(model: Any, p: Params) -> evaluate.Predict:
     return predict
 
 
-def grid_size(p: Params, which: str) -> int:
-    return p.steering.coarse_grid if which == "coarse" else p.grid
-
-
 def choose_strengths(p: Params, pool: SeedPool, which: str,
                      variants: tuple[Method, ...]) -> dict[str, Choice]:
     """Each variant's strength: fixed by params, or picked on the pooled dev score over all seeds
@@ -146,15 +144,16 @@ def swept(p: Params) -> tuple[StrengthValue, ...]:
     return tuple(strength_key(x) for x in p.steering.strengths)
 
 
-def evaluate_grid(p: Params, which: str, reference: list[dict[str, np.ndarray]]) -> GridResult:
+def evaluate_grid(p: Params, run_grid: RunGrid, reference: list[dict[str, np.ndarray]]) -> GridResult:
     """Every steering variant of one grid over all seeds (the global-mean control is the baseline
     stage's: it does not depend on the grid). `reference`: per seed, the global-mean predictions."""
+    which = run_grid.name
     variants = methods.per_grid(p.evaluate.model_dump())
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         choices = choose_strengths(p, pool, which, variants)
         val = validation(p, pool, which, variants, choices)
     _check_reference(val, reference)
-    size = grid_size(p, which)
+    size = run_grid.size
     n_boot = p.evaluate.n_boot
     pooled = {v.name: pooled_metrics(v, choices[v.name], val, reference, size, n_boot) for v in variants}
     per_seed = {f"s{d.seed}": {v.name: seed_metrics(v, choices[v.name].strength, d, n_boot)
@@ -186,8 +185,9 @@ class BaselineResult:
 def evaluate_baseline(p: Params) -> BaselineResult:
     """Unsteered scores per seed and pooled, and the global-mean control (grid-independent)."""
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
-        choices = choose_strengths(p, pool, "coarse", (GLOBAL_MEAN,))
-        val = validation(p, pool, "coarse", (GLOBAL_MEAN,), choices)
+        table = grids.coarse(p).name  # any grid's table holds the same global mean
+        choices = choose_strengths(p, pool, table, (GLOBAL_MEAN,))
+        val = validation(p, pool, table, (GLOBAL_MEAN,), choices)
     reference: dict[str, np.ndarray] = {}
     for d in val:
         v, a = d.steered[GLOBAL_MEAN.name][choices[GLOBAL_MEAN.name].strength]

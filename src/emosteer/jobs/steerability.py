@@ -23,6 +23,7 @@ STEERABILITY_PARTS = 3  # each seed's bins in this many tasks, so 5 seeds balanc
 
 
 def steerability_part(seed: int, part: int, p: Params, which: str) -> dict[str, np.ndarray]:
+    """`which`: the grid's name (`3x3`)."""
     """Shifts of the seed's validation clips under one contiguous share of its populated bins."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
@@ -34,7 +35,7 @@ def steerability_part(seed: int, part: int, p: Params, which: str) -> dict[str, 
         acts.pred_valence[idx], acts.pred_arousal[idx], p.steerability.strength, bins)
 
 
-def evaluate_steerability(p: Params, which: str = "coarse") -> dict[str, Any]:
+def evaluate_steerability(p: Params, which: str) -> dict[str, Any]:
     """Pooled and per-seed directionality on one grid, and its plot columns."""
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         parts = pool.map_parts(steerability_part, range(STEERABILITY_PARTS), p, which,

@@ -5,29 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from emosteer.data import split
-from emosteer.grid import Grid
+from emosteer.jobs.grids import GridParams, grids
 from emosteer.model import activations
 from emosteer.pipeline import SeedPaths
-from emosteer.schema.base import Stage
-from emosteer.schema.steering import Steering
 from emosteer.steering import signals
 
 
-class BinParams(Stage):
+class BinParams(GridParams):
     """What bin_and_aggregate reads of params.yaml: the grids, min_count and the fallback."""
-
-    steering: Steering
 
 
 def bin_seed(seed: int, p: BinParams) -> dict[str, dict[str, list[Any]]]:
-    """The seed's signal tables for the coarse and the fine grid, from its TRAINING clips only;
-    returns the training clips' bin labels per grid (plot data for the bin-count heatmaps)."""
+    """The seed's signal table of every grid of the run (`jobs.grids`), from its TRAINING clips
+    only; returns the training clips' bin labels per grid name (plot data for the bin-count
+    heatmaps)."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
     train = split.read_parts(paths.split, len(acts.names))["train"]
     out = {}
-    for which, size in (("coarse", p.steering.coarse_grid), ("fine", p.grid)):
-        grid = Grid(size)
+    for run_grid in grids(p):
+        which, grid = run_grid.name, run_grid.grid
         table = signals.aggregate_split(acts.valence_128d, acts.arousal_128d, acts.valence,
                                         acts.arousal, train, grid, p.steering.min_count)
         attrs = {"which": which, "activations_pass": acts.activations_pass,

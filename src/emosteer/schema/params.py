@@ -39,6 +39,14 @@ class Params(Stage):
     steerability: Steerability
 
     @model_validator(mode="after")
+    def _each_grid_once(self) -> Params:
+        if self.grid in self.steering.grids:
+            raise ValueError(f"grid {self.grid} is also in steering.grids: each grid is evaluated once "
+                             "(its outputs are named by it, e.g. metrics/pooled/"
+                             f"{self.grid}x{self.grid}/)")
+        return self
+
+    @model_validator(mode="after")
     def _resamples_fit(self) -> Params:
         total = len(self.seeds) * self.evaluate.n_boot
         if total > MAX_RESAMPLES:

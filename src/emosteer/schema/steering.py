@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -12,13 +12,24 @@ from emosteer.strength import Value as StrengthValue, label as strength_label, s
 
 
 class Steering(_Section):
-    coarse_grid: int = Field(ge=2, le=MAX_GRID)
+    # The grids evaluated beside the top-level `grid`, bins per axis; the first is the coarse grid
+    # (the split's strata, the baseline's table, the steerability probe): emosteer.jobs.grids.
+    grids: list[Annotated[int, Field(ge=2, le=MAX_GRID)]] = Field(min_length=1)
     strength: Strength | Literal["dev"]
     strengths: list[Strength] = Field(min_length=1)
     alpha: Alpha
     first_pass: bool
     min_count: int = Field(ge=1)
     fallback: _literal(FALLBACKS)
+
+    @field_validator("grids")
+    @classmethod
+    def _grids_once(cls, grids: list[int]) -> list[int]:
+        """Each grid once: its outputs are named by its size."""
+        for i, g in enumerate(grids):
+            if g in grids[:i]:
+                raise ValueError(f"grid {g} repeated at index {i}")
+        return grids
 
     @field_validator("strengths")
     @classmethod
