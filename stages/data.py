@@ -21,7 +21,7 @@ class DataParams(Stage):
 
 def main(p: DataParams) -> None:
     d = p.data
-    synth = SynthConfig(**d.synthetic.model_dump()) if d.source == "synthetic" else None
+    synth = SynthConfig(**d.synthetic.model_dump())  # read by the synthetic source only
     found = survey.survey(d.source, d.path, d.frames, d.rating_range, d.drop, synth, progress=True)
     for line in describe(found.facts):  # what `emosteer data check` prints
         log.info(line)

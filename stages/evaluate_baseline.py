@@ -5,11 +5,10 @@ feedback row (final pass vs pass 1, from the activations: no new passes)."""
 from __future__ import annotations
 
 from emosteer import pipeline
-from emosteer.schema import params
 from emosteer.jobs import evaluate
 
 
-def main(p: params.Params) -> None:
+def main(p: evaluate.EvaluateParams) -> None:
     result = evaluate.evaluate_baseline(p)
     pipeline.write_json(pipeline.POOLED / "baseline.json", result.pooled)
     pipeline.write_json(pipeline.METRICS / "seeds" / "baseline.json", result.per_seed)
@@ -20,4 +19,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, params.Params, "evaluate_baseline")
+    pipeline.run(main, evaluate.EvaluateParams, "evaluate_baseline")

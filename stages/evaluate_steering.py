@@ -7,11 +7,10 @@ from __future__ import annotations
 import argparse
 
 from emosteer import pipeline
-from emosteer.schema import params
 from emosteer.jobs import evaluate, grids
 
 
-def main(p: params.Params, param: str) -> None:
+def main(p: evaluate.EvaluateParams, param: str) -> None:
     reference = evaluate.read_reference(pipeline.REFERENCE, p.seeds)
     evaluate.write_grid(evaluate.evaluate_grid(p, grids.by_param(p, param), reference))
 
@@ -20,4 +19,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("param", help="the param that sets the grid: grid, steering.grids[0], ...")
     param = parser.parse_args().param
-    pipeline.run(lambda p: main(p, param), params.Params, grids.stage_of(param))
+    pipeline.run(lambda p: main(p, param), evaluate.EvaluateParams, grids.stage_of(param))

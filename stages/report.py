@@ -6,10 +6,9 @@ from __future__ import annotations
 from emosteer import pipeline
 from emosteer.evaluation import report
 from emosteer.jobs import grids, results
-from emosteer.schema import params
 
 
-def main(p: params.Params) -> None:
+def main(p: grids.GridParams) -> None:
     run = grids.grids(p)
     pooled = results.read_pooled(pipeline.POOLED, [g.name for g in run])
     baseline = pipeline.read_metrics(pipeline.POOLED / "baseline.json")
@@ -26,4 +25,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, params.Params, "report")
+    pipeline.run(main, grids.GridParams, "report")

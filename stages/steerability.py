@@ -4,11 +4,11 @@ validation clip, per seed, pooled."""
 from __future__ import annotations
 
 from emosteer import pipeline
-from emosteer.schema import params
 from emosteer.jobs import grids, steerability
+from emosteer.jobs.evaluate import EvaluateParams
 
 
-def main(p: params.Params) -> None:
+def main(p: EvaluateParams) -> None:
     which = grids.coarse(p).name
     result = steerability.evaluate_steerability(p, which)
     pipeline.write_json(pipeline.METRICS / "steerability" / f"{which}.json", result["metrics"])
@@ -16,4 +16,4 @@ def main(p: params.Params) -> None:
 
 
 if __name__ == "__main__":
-    pipeline.run(main, params.Params, "steerability")
+    pipeline.run(main, EvaluateParams, "steerability")

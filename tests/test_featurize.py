@@ -225,6 +225,8 @@ def test_environment_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
 def test_the_progress_bar_starts_after_the_one_off_warm_up(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The first clip used to pay librosa's start-up (~2 s) inside the bar: a first ETA of hours."""
+    from emosteer.data.sources import synthetic
+
     events: list[str] = []
     real_logmel, real_tqdm = featurize.logmel, featurize.tqdm
 
@@ -236,7 +238,8 @@ def test_the_progress_bar_starts_after_the_one_off_warm_up(tmp_path: Path,
         events.append("bar")
         return real_tqdm(*args, **kwargs)
 
-    monkeypatch.setattr(featurize, "logmel", logmel)
+    monkeypatch.setattr(featurize, "logmel", logmel)  # the warm-up
+    monkeypatch.setattr(synthetic, "logmel", logmel)  # the clips
     monkeypatch.setattr(featurize, "tqdm", tqdm)
     featurize.build_features("synthetic", None, tmp_path / "a.h5", "panns", None, TINY, progress=False)
     assert events[:2] == ["logmel", "bar"]  # one warm-up call, then the bar, then the clips

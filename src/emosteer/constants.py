@@ -16,7 +16,6 @@ MIN_FRAMES = 16  # four 2x2 average pools need at least 16 frames to leave one
 
 # The choices params.yaml offers, written once: the modules that act on them and the params schema
 # both import them from here (so the schema does not import the code that implements them).
-DATA_SOURCES = ("synthetic", "features_h5", "emo_soundscapes")
 FRONTENDS = ("original", "panns")
 SPLIT_MODES = ("group", "original")
 DROP_REASONS = ("low_rate", "short")  # data.drop: clips below 2 x FMAX Hz, clips shorter than the window

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from emosteer.constants import DROP_REASONS, MIN_FRAMES, UNIT_RANGE
-from emosteer.data import emosoundscapes, survey
+from emosteer.data import emosoundscapes, sources, survey
 from emosteer.data.facts import describe
 from emosteer.data.frontend import frames_for_seconds
 from emosteer.errors import EmosteerError
@@ -25,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "clips found, rated, used and skipped, sample rates, channels, durations, rating "
                     "range, and a warning per clip below 2 x 14 kHz or shorter than the window.")
     check.add_argument("path", type=Path, metavar="PATH")
-    check.add_argument("--source", choices=survey.SOURCES, default=None,
-                       help="default: emo_soundscapes for a folder, features_h5 for a file")
+    check.add_argument("--source", choices=[s.name for s in sources.SOURCES.values() if s.path],
+                       help="default: the first source that reads a folder (emo_soundscapes) or a file "
+                            "(features_h5), as PATH is")
     check.add_argument("--frames", type=int, default=None,
                        help="the window, as data.frames (default: 601, the clips' 6 s)")
     check.add_argument("--rating-range", type=rating_pair, default=UNIT_RANGE, metavar="LO,HI",
@@ -48,7 +49,8 @@ def rating_pair(text: str) -> tuple[float, float]:
 
 
 def run_check(args: argparse.Namespace) -> None:
-    source = args.source or ("emo_soundscapes" if args.path.is_dir() else "features_h5")
+    kind = "folder" if args.path.is_dir() else "file"
+    source = args.source or next(s.name for s in sources.SOURCES.values() if s.path == kind)
     if not args.path.exists():
         raise EmosteerError(f"{args.path}: no such file or folder")
     frames = args.frames if args.frames is not None else frames_for_seconds(emosoundscapes.CLIP_SECONDS)

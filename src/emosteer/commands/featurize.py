@@ -8,7 +8,7 @@ from pathlib import Path
 
 from emosteer.commands.data_check import rating_pair
 from emosteer.constants import DROP_REASONS, FRONTENDS, N_MELS, UNIT_RANGE
-from emosteer.data import featurize
+from emosteer.data import featurize, sources
 from emosteer.data.synth import SynthConfig
 from emosteer.errors import EmosteerError, one_line
 
@@ -21,11 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=featurize.__doc__.splitlines()[0],
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--emo-soundscapes", metavar="DIR", type=Path,
-                     help="raw folder: audio anywhere below it, Valence.csv and Arousal.csv")
-    src.add_argument("--features-h5", metavar="FILE", type=Path,
-                     help="existing features HDF5 (e.g. the original's emotion_features.h5)")
-    src.add_argument("--synthetic", action="store_true", help="the embedded synthetic set")
+    for source in sources.SOURCES.values():  # one flag per data source: --<its name>
+        flag = "--" + source.name.replace("_", "-")
+        if source.path is None:
+            src.add_argument(flag, action="store_true", help=f"source {source.name}: {source.what}")
+        else:
+            src.add_argument(flag, metavar="DIR" if source.path == "folder" else "FILE", type=Path,
+                             help=f"source {source.name}: {source.what}")
     syn = p.add_argument_group("synthetic set (with --synthetic)")
     syn.add_argument("--n-clips", type=int, default=None, help=f"default {SynthConfig.n_clips}")
     syn.add_argument("--clip-seconds", type=float, default=None, help=f"default {SynthConfig.clip_seconds}")
@@ -66,18 +68,15 @@ def _synth_config(args: argparse.Namespace) -> SynthConfig | None:
 def run(args: argparse.Namespace) -> None:
     """`emosteer featurize`: build, validate, and print one summary line."""
     cfg = _synth_config(args)
-    if args.synthetic:
-        source, path = "synthetic", None
-    elif args.features_h5 is not None:
-        source, path = "features_h5", args.features_h5
-    else:
-        source, path = "emo_soundscapes", args.emo_soundscapes
-    emo = {"rating_range": args.rating_range, "drop": args.drop}
-    given = [f"--{k.replace('_', '-')}" for k, v in emo.items() if v is not None]
-    if given and source != "emo_soundscapes":
-        raise EmosteerError(f"{', '.join(given)}: only with --emo-soundscapes")
-    info = featurize.build_features(source, path, args.out, args.frontend, args.frames, cfg,
+    source = next(s for s in sources.SOURCES.values() if getattr(args, s.name) not in (None, False))
+    path = getattr(args, source.name) if source.path is not None else None
+    options = {"rating_range": args.rating_range, "drop": args.drop}  # a source's own (its entry's options)
+    given = [k for k, v in options.items() if v is not None and k not in source.options]
+    if given:
+        owners = [f"--{s.name.replace('_', '-')}" for s in sources.SOURCES.values() if set(given) <= set(s.options)]
+        raise EmosteerError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: only with {', '.join(owners)}")
+    info = featurize.build_features(source.name, path, args.out, args.frontend, args.frames, cfg,
                                     progress=not args.no_progress, rating_range=args.rating_range or UNIT_RANGE,
                                     drop=tuple(args.drop or ()))
     print(one_line(f"{args.out}: {info.n} rows x {info.frames} frames x {N_MELS} mels "
-                   f"({source}, front end {info.attrs.get('frontend')})"))  # the attribute is the file's
+                   f"({source.name}, front end {info.attrs.get('frontend')})"))  # the attribute is the file's

@@ -7,7 +7,6 @@ is written; the output goes to a temp file, is validated, and only then renamed 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,22 +17,11 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from emosteer import __version__
-from emosteer.atomic import refuse_overwrite
 from emosteer.data import emosoundscapes, features, survey
-from emosteer.data.facts import describe
-from emosteer.constants import (
-    DATA_SOURCES, FMAX, FMIN, HOP_LENGTH, MIN_FRAMES, N_FFT, N_MELS,
-    SAMPLE_RATE, UNIT_RANGE,
-)
+from emosteer.constants import FMAX, FMIN, HOP_LENGTH, MIN_FRAMES, N_FFT, N_MELS, SAMPLE_RATE, UNIT_RANGE
 from emosteer.errors import EmosteerError
-from emosteer.data.frontend import (
-    check_flavour,
-    frames_for_samples,
-    frames_for_seconds,
-    load_audio,
-    logmel,
-)
-from emosteer.data.synth import SynthConfig, generate_clips
+from emosteer.data.frontend import logmel
+from emosteer.data.synth import SynthConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,38 +45,26 @@ def build_features(
 ) -> features.FeaturesInfo:
     """Write the features HDF5 `out` from one source and return what it holds.
 
-    source "synthetic" (path unused; synth_cfg or the defaults), "emo_soundscapes" (a raw folder)
-    or "features_h5" (an existing file, validated and normalised to the schema). `frontend` and
+    `source` is an entry of `emosteer.data.sources`: "synthetic" (path unused; synth_cfg or the
+    defaults), "emo_soundscapes" (a raw folder) or "features_h5" (an existing file, validated and
+    normalised to the schema), each featurized by its module. `frontend` and
     `frames` apply to the audio sources only: a features file keeps its own T and front end.
     frontend None means DEFAULT_FRONTEND; frames None means the natural length: one synthetic
     clip (or segment), or 6 s for Emo-Soundscapes. `rating_range` and `drop` apply to
     Emo-Soundscapes (`survey.survey`); `surveyed` is that survey if the caller already made it.
     """
-    if source not in DATA_SOURCES:
-        raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {DATA_SOURCES}")
+    from emosteer.data import sources  # the sources' modules import this one
+
+    if source not in sources.SOURCES:
+        raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {tuple(sources.SOURCES)}")
     if frames is not None and frames < 1:
         raise EmosteerError(f"featurize: frames must be >= 1, got {frames}")
     out = Path(out)
     # One BLAS thread: the mel projection is a tiny matmul per clip, and a multi-threaded OpenBLAS
     # on a busy 2-core machine turned it from 0.1 ms into 20+ ms (measured).
     with threadpool_limits(limits=1, user_api="blas"):
-        if source == "features_h5":
-            return _from_features_h5(_need_path(path, source), out, frontend, frames, progress)
-        flavour = DEFAULT_FRONTEND if frontend is None else frontend
-        check_flavour(flavour)
-        if source == "synthetic":
-            return _from_synthetic(synth_cfg or SynthConfig(), out, flavour, frames, progress)
-        frames = frames or frames_for_seconds(EMO_SOUNDSCAPES_SECONDS)
-        root = _need_path(path, source)
-        found = surveyed
-        if found is None:  # a caller that surveyed reports it; here the log does
-            found = survey.survey(source, root, frames, rating_range, drop, progress=progress)
-            for line in describe(found.facts):
-                if line.startswith("warning: "):  # names its file
-                    log.warning("%s", line.removeprefix("warning: "))
-                elif line.startswith("skipped: ") and line != "skipped: none":
-                    log.warning("%s: %s", root, line)
-        return _from_emo_soundscapes(root, found, out, flavour, frames, progress)
+        return sources.get(source).featurize(path, out, frontend, frames, synth_cfg, progress,
+                                             rating_range, drop, surveyed)
 
 
 def _need_path(path: str | Path | None, source: str) -> Path:
@@ -134,74 +110,3 @@ def _write(out: Path, n: int, frames: int, rows: Iterator[features.Row],
     return features.write_features(out, n, frames, rows, attrs)
 
 
-def _from_synthetic(
-    cfg: SynthConfig, out: Path, flavour: str, frames: int | None, progress: bool
-) -> features.FeaturesInfo:
-    """Generate and featurize the embedded set; the config is stored so it can be regenerated."""
-    frames = frames or frames_for_samples(cfg.item_samples)
-    _warm_up(flavour)
-    rows = (
-        (name, logmel(audio, flavour, frames), v, a)
-        for name, audio, v, a in generate_clips(cfg)
-    )
-    attrs = _frontend_attrs(flavour, frames, "synthetic")
-    attrs["synth_config"] = cfg.to_json()
-    return _write(out, cfg.n_items, frames, _progress(rows, cfg.n_items, "synthesize", progress), attrs)
-
-
-def _from_emo_soundscapes(
-    root: Path, found: survey.Survey, out: Path, flavour: str, frames: int, progress: bool
-) -> features.FeaturesInfo:
-    """Decode, resample and featurize the surveyed clips, in Valence.csv order."""
-    refuse_overwrite(out, found.inputs)
-    _warm_up(flavour)
-    rows = (
-        (clip.name, logmel(load_audio(clip.path), flavour, frames),
-         clip.valence, clip.arousal)
-        for clip in found.clips
-    )
-    attrs = _frontend_attrs(flavour, frames, "emo_soundscapes")
-    attrs["source_path"] = str(root)
-    for reason, n in found.facts["skipped"].items():
-        attrs[f"skipped_{reason}"] = n
-    attrs["rating_scale"] = found.facts["rating_scale"]
-    n = len(found.clips)
-    return _write(out, n, frames, _progress(rows, n, "featurize", progress), attrs)
-
-
-def _from_features_h5(
-    src: Path, out: Path, flavour: str | None, frames: int | None, progress: bool
-) -> features.FeaturesInfo:
-    """Validate an existing file fully, then copy it block by block into the schema."""
-    refuse_overwrite(out, [src])
-    info = features.validate_features(src)
-    if frames is not None and frames != info.frames:
-        log.warning("%s: keeping the file's own %d frames (frames=%d applies to audio sources)",
-                    src, info.frames, frames)
-    own = info.attrs.get("frontend", "unknown")
-    if flavour is not None and own != flavour:
-        log.warning("%s: features were made with front end %r; frontend=%r applies to audio sources",
-                    src, own, flavour)
-    names, valence, arousal = features.read_labels(src)
-    attrs: dict[str, Any] = {k: info.attrs[k] for k in FRONTEND_ATTRS if k in info.attrs}
-    attrs.update(
-        source="features_h5",
-        frontend=own,
-        frames=info.frames,
-        emosteer_version=__version__,
-        source_path=str(src),
-        source_attrs=json.dumps(info.attrs, sort_keys=True, default=str),
-    )
-    return _write(out, info.n, info.frames,
-                  _progress(_copied_rows(src, names, valence, arousal), info.n, "copy", progress), attrs)
-
-
-def _copied_rows(
-    src: Path, names: list[str], valence: np.ndarray, arousal: np.ndarray
-) -> Iterator[features.Row]:
-    """Rows of an existing file, read a block at a time."""
-    i = 0
-    for block in features.iter_feature_blocks(src):
-        for x in block:
-            yield names[i], x, float(valence[i]), float(arousal[i])
-            i += 1

@@ -17,16 +17,15 @@ estimate with measured runs.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from emosteer.errors import EmosteerError
+from emosteer.data import sources
+from emosteer.data.synth import SynthConfig
 from emosteer.evaluation import methods
 from emosteer.jobs.grids import coarse, grids
 from emosteer.schema.params import Params
@@ -138,30 +137,7 @@ def train_passes(p: Params, n_train: int, n_dev: int) -> float:
 def data_shape(p: Params) -> Shape:
     """Clips and frames the data stage will produce, without featurizing anything."""
     d = p.data
-    if d.source == "synthetic":
-        return Shape(d.synthetic.n_clips * max(1, d.synthetic.segments), d.frames, "synthetic")
-    if d.source == "features_h5":
-        from emosteer.data import features
-
-        info = features.read_info(d.path)
-        return Shape(info.n, info.frames, f"rows of {d.path}")
-    return Shape(rated_clips(Path(d.path)), d.frames, f"rated in both rating files below {d.path}")
-
-
-def rated_clips(root: Path) -> int:
-    """Names listed in both Valence.csv and Arousal.csv (a rated clip without audio still counts)."""
-    from emosteer.data.emosoundscapes import find_rating_files
-
-    if not root.is_dir():
-        raise EmosteerError(f"{root}: not a folder")
-    names = []
-    for path in find_rating_files(root):
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as f:
-                names.append({",".join(row[:-1]).strip() for row in csv.reader(f) if len(row) >= 2})
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise EmosteerError(f"{path}: unreadable rating file ({exc})") from None
-    return len(names[0] & names[1])
+    return Shape(*sources.get(d.source).clips(d.path, d.frames, SynthConfig(**d.synthetic.model_dump())))
 
 
 def calibrate(frames: int, threads: int, device_name: str, amp: str) -> float:

@@ -34,9 +34,22 @@ from emosteer.jobs.seeds import SeedPool
 from emosteer.model import activations, inference
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json, write_npz
 from emosteer.runtime import resolve_device
-from emosteer.schema.params import Params
+from emosteer.jobs.grids import GridParams
+from emosteer.schema.evaluate import Evaluate, Steerability
+from emosteer.schema.model import Model
 from emosteer.steering import signals
 from emosteer.strength import Value as StrengthValue, key as strength_key
+
+class EvaluateParams(GridParams):
+    """What the evaluate and steerability stages read of params.yaml (check_params has checked the
+    whole file): the grids and steering, the model's passes, evaluate and steerability."""
+
+    model: Model
+    evaluate: Evaluate
+    steerability: Steerability
+
+
+
 
 @dataclass(frozen=True)
 class SteerTask:
@@ -48,7 +61,7 @@ class SteerTask:
     strengths: dict[str, tuple[StrengthValue, ...]]  # variant name -> strengths to run
 
 
-def steer_seed(seed: int, task: SteerTask, p: Params) -> evaluate.SeedPredictions:
+def steer_seed(seed: int, task: SteerTask, p: EvaluateParams) -> evaluate.SeedPredictions:
     """Steered predictions of one seed's `part` clips for each variant at each of its strengths."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
@@ -62,7 +75,7 @@ def steer_seed(seed: int, task: SteerTask, p: Params) -> evaluate.SeedPrediction
                                    names=[acts.names[i] for i in idx])
 
 
-def steer(pool: SeedPool, p: Params, task: SteerTask, desc: str) -> list[SeedPredictions]:
+def steer(pool: SeedPool, p: EvaluateParams, task: SteerTask, desc: str) -> list[SeedPredictions]:
     """steer_seed for every seed, run as one task per (seed, strength) and merged back per seed.
 
     `evaluate.steer_variants` batches the passes of one strength together and no pass depends on
@@ -84,7 +97,7 @@ def steer(pool: SeedPool, p: Params, task: SteerTask, desc: str) -> list[SeedPre
     return merged
 
 
-def predictor(model: Any, p: Params) -> evaluate.Predict:
+def predictor(model: Any, p: EvaluateParams) -> evaluate.Predict:
     """predict(x, rows, steer_v, steer_a, strength) -> (valence, arousal) with the params'
     alpha/first_pass (`inference.predict` with rows)."""
     s = p.steering
@@ -100,7 +113,7 @@ def predictor(model: Any, p: Params) -> evaluate.Predict:
     return predict
 
 
-def choose_strengths(p: Params, pool: SeedPool, which: str,
+def choose_strengths(p: EvaluateParams, pool: SeedPool, which: str,
                      variants: tuple[Method, ...]) -> dict[str, Choice]:
     """Each variant's strength: fixed by params, or picked on the pooled dev score over all seeds
     (`pick_strengths`)."""
@@ -113,7 +126,7 @@ def choose_strengths(p: Params, pool: SeedPool, which: str,
     return pick_strengths(dev, variants, strengths, p.evaluate.n_boot)
 
 
-def validation(p: Params, pool: SeedPool, which: str, variants: tuple[Method, ...],
+def validation(p: EvaluateParams, pool: SeedPool, which: str, variants: tuple[Method, ...],
                choices: dict[str, Choice]) -> list[SeedPredictions]:
     """Every variant at its chosen strength on the validation clips; with oracle categorical, also
     `CORRUPTED` at the oracle's strength (one pass per clip, for the break-even curve)."""
@@ -139,12 +152,12 @@ class GridResult:
     breakeven_curve: dict[str, list[Any]] | None = None  # plot rows: pooled Δr [CI] against p
 
 
-def swept(p: Params) -> tuple[StrengthValue, ...]:
+def swept(p: EvaluateParams) -> tuple[StrengthValue, ...]:
     """The dev sweep's strengths as keys, in params order (the order of the strength plot's axis)."""
     return tuple(strength_key(x) for x in p.steering.strengths)
 
 
-def evaluate_grid(p: Params, run_grid: RunGrid, reference: list[dict[str, np.ndarray]]) -> GridResult:
+def evaluate_grid(p: EvaluateParams, run_grid: RunGrid, reference: list[dict[str, np.ndarray]]) -> GridResult:
     """Every steering variant of one grid over all seeds (the global-mean control is the baseline
     stage's: it does not depend on the grid). `reference`: per seed, the global-mean predictions."""
     which = run_grid.name
@@ -182,7 +195,7 @@ class BaselineResult:
     feedback: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> pooled metrics
 
 
-def evaluate_baseline(p: Params) -> BaselineResult:
+def evaluate_baseline(p: EvaluateParams) -> BaselineResult:
     """Unsteered scores per seed and pooled, and the global-mean control (grid-independent)."""
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         table = grids.coarse(p).name  # any grid's table holds the same global mean
@@ -210,7 +223,7 @@ def evaluate_baseline(p: Params) -> BaselineResult:
                           {feedback["method"]: feedback})
 
 
-def feedback_metrics(p: Params) -> dict[str, Any]:
+def feedback_metrics(p: EvaluateParams) -> dict[str, Any]:
     """The feedback row (`metrics.feedback_metrics`) from each seed's activations: its final pass
     and pass 1 on the validation clips, both stored by extract_activations (no extra pass)."""
     seeds = []

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emosteer.data import split
+from emosteer.data import sources, split
 from emosteer.data import survey as data_survey
 from emosteer.errors import EmosteerError
 from emosteer.schema.params import PARAMS_FILE, Params
@@ -57,9 +57,7 @@ def check(p: Params, file: str | Path = PARAMS_FILE) -> dict[str, dict[str, Any]
     return prints
 
 
-WHAT = {  # what each path param must name, as the messages say it
-    "emo_soundscapes": ("folder", "an Emo-Soundscapes folder (Valence.csv, Arousal.csv, audio)"),
-    "features_h5": ("file", "a features HDF5 file"),
+WHAT = {  # what each path param must name, as the messages say it (data.path: its source's entry)
     "data.groups": ("file", "a groups table file (CSV: clip,group)"),
     "model.panns_checkpoint": ("file", "a PANNs Cnn6 checkpoint file (.pth)"),
     "model.trained_checkpoint": ("file", "a trained model checkpoint file"),
@@ -69,8 +67,9 @@ WHAT = {  # what each path param must name, as the messages say it
 def _plan(p: Params) -> list[tuple[str, str | None, tuple[str, str], Callable[[Path], Any]]]:
     """(param, path, (file|folder, what it must be), checker) in the order the pipeline reads them."""
     d, m = p.data, p.model
+    source = sources.get(d.source)
     return [
-        ("data.path", d.path, WHAT.get(d.source, ("file", "")), lambda path: _data(path, p)),
+        ("data.path", d.path, (source.path or "file", source.what), lambda path: _data(path, p)),
         ("data.groups", d.groups, WHAT["data.groups"], split.read_groups),
         ("model.panns_checkpoint", m.panns_checkpoint, WHAT["model.panns_checkpoint"], _panns),
         ("model.trained_checkpoint", m.trained_checkpoint, WHAT["model.trained_checkpoint"],

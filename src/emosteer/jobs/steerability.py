@@ -10,19 +10,18 @@ import numpy as np
 
 from emosteer.data import features, split
 from emosteer.evaluation.metrics import DIMS, toward_metrics
-from emosteer.jobs.evaluate import predictor
+from emosteer.jobs.evaluate import EvaluateParams, predictor
 from emosteer.jobs.extract import load_seed_model
 from emosteer.jobs.seeds import SeedPool
 from emosteer.model import activations
 from emosteer.pipeline import FEATURES, SeedPaths
-from emosteer.schema.params import Params
 from emosteer.steering import signals, steerability
 
 
 STEERABILITY_PARTS = 3  # each seed's bins in this many tasks, so 5 seeds balance over 2 workers
 
 
-def steerability_part(seed: int, part: int, p: Params, which: str) -> dict[str, np.ndarray]:
+def steerability_part(seed: int, part: int, p: EvaluateParams, which: str) -> dict[str, np.ndarray]:
     """`which`: the grid's name (`3x3`)."""
     """Shifts of the seed's validation clips under one contiguous share of its populated bins."""
     paths = SeedPaths(seed)
@@ -35,7 +34,7 @@ def steerability_part(seed: int, part: int, p: Params, which: str) -> dict[str, 
         acts.pred_valence[idx], acts.pred_arousal[idx], p.steerability.strength, bins)
 
 
-def evaluate_steerability(p: Params, which: str) -> dict[str, Any]:
+def evaluate_steerability(p: EvaluateParams, which: str) -> dict[str, Any]:
     """Pooled and per-seed directionality on one grid, and its plot columns."""
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         parts = pool.map_parts(steerability_part, range(STEERABILITY_PARTS), p, which,

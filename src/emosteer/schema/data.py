@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, PlainValidator, field_validator, model_validator
+from pydantic import Field, PlainValidator, field_validator
 
-from emosteer.constants import DATA_SOURCES, DROP_REASONS, FRONTENDS, MIN_FRAMES, UNIT_RANGE
+from emosteer.constants import DROP_REASONS, FRONTENDS, MIN_FRAMES, UNIT_RANGE
 from emosteer.schema.base import _existing, _finite_number, _literal, _Section
 
 
@@ -32,7 +32,10 @@ RatingRange = Annotated[tuple[float, float], PlainValidator(_rating_range)]
 
 
 class Data(_Section):
-    source: _literal(DATA_SOURCES)
+    # An entry of emosteer.data.sources: check_params checks the name, and data.path and the
+    # source-specific keys against its entry (sources.check), since the schema does not import
+    # the code that reads data.
+    source: str
     path: str | None = None
     frontend: _literal(FRONTENDS)
     frames: int = Field(ge=MIN_FRAMES)
@@ -53,18 +56,3 @@ class Data(_Section):
             if reason in drop[:i]:
                 raise ValueError(f"{reason!r} repeated at index {i}")
         return drop
-
-    @model_validator(mode="after")
-    def _path_for_external_source(self) -> Data:
-        if self.source != "synthetic" and self.path is None:
-            raise ValueError(f"data.path: a path is required for source {self.source}")
-        if self.source == "synthetic" and self.path is not None:
-            raise ValueError(f"data.path: source synthetic reads no path (got {self.path!r}); "
-                             "set data.path: null, or data.source to the path's kind")
-        if self.source != "emo_soundscapes":
-            for key, value, default in (("rating_range", self.rating_range, UNIT_RANGE),
-                                        ("drop", self.drop, [])):
-                if value != default:
-                    raise ValueError(f"data.{key}: applies to source emo_soundscapes only "
-                                     f"(source is {self.source})")
-        return self

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError, model_validator
 
+from emosteer.data import sources  # the data sources' entries (no stage's own schema imports them)
 from emosteer.errors import EmosteerError
 
 from emosteer.schema import base
@@ -37,6 +38,13 @@ class Params(Stage):
     steering: Steering
     evaluate: Evaluate
     steerability: Steerability
+
+    @model_validator(mode="after")
+    def _data_fits_its_source(self) -> Params:
+        problem = sources.mismatch(self.data)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _each_grid_once(self) -> Params:
