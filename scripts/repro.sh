@@ -9,4 +9,4 @@ echo
 echo "Verdicts pooled over seeds (helps / hurts / none, pooled Δr [95% CI]; rule: docs/statistics.md):"
 emosteer verdicts
 echo
-echo "Report: reports/report.md   Metrics: dvc metrics show metrics/pooled/fine --md   Plots: dvc plots show"
+echo "Report: reports/report.md   Metrics: dvc metrics show metrics/pooled/5x5 --md   Plots: dvc plots show"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import report
-from emosteer.jobs import results
+from emosteer.jobs import grids, results
 from emosteer.pipeline import write_text
 
 POOLED = "metrics/pooled"
@@ -41,12 +41,14 @@ def experiment_ref(name: str) -> str:
 
 
 def pooled_of(ref: str, into: Path) -> dict:
-    """The experiment's metrics/pooled/ files, copied out of its commit into `into`."""
-    for path in git("ls-tree", "-r", "--name-only", ref, "--", POOLED).split("\n"):
+    """The experiment's metrics/pooled/ files and params.yaml, copied out of its commit into `into`;
+    the grids read are those its params set (its commit may still hold its baseline's grid folders:
+    -S grid=7 writes 7x7/ beside the 5x5/ it started from)."""
+    for path in [*git("ls-tree", "-r", "--name-only", ref, "--", POOLED).split("\n"), "params.yaml"]:
         if path:
             (into / path).parent.mkdir(parents=True, exist_ok=True)
             (into / path).write_text(git("show", f"{ref}:{path}"))
-    return results.read_pooled(into / POOLED)
+    return results.read_pooled(into / POOLED, grids.names_in(into / "params.yaml"))
 
 
 def table(experiments: list[tuple[str, str]]) -> str:
