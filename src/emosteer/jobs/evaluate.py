@@ -197,10 +197,10 @@ class BaselineResult:
 
 def evaluate_baseline(p: EvaluateParams) -> BaselineResult:
     """Unsteered scores per seed and pooled, and the global-mean control (grid-independent)."""
+    which = grids.coarse(p).name  # every grid's table holds the same global mean
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
-        table = grids.coarse(p).name  # any grid's table holds the same global mean
-        choices = choose_strengths(p, pool, table, (GLOBAL_MEAN,))
-        val = validation(p, pool, table, (GLOBAL_MEAN,), choices)
+        choices = choose_strengths(p, pool, which, (GLOBAL_MEAN,))
+        val = validation(p, pool, which, (GLOBAL_MEAN,), choices)
     reference: dict[str, np.ndarray] = {}
     for d in val:
         v, a = d.steered[GLOBAL_MEAN.name][choices[GLOBAL_MEAN.name].strength]
