@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from emosteer.evaluation import report
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _m(name, bins, v_verdict="none", a_verdict="hurts", v_p=0.5, a_p=0.001):
@@ -161,6 +165,25 @@ def test_read_pooled_tolerates_a_run_without_the_feedback_row(tmp_path):
     assert set(results.read_pooled(tmp_path)) == {"coarse", "fine", "control"}
 
 
+def test_read_pooled_takes_the_grids_params_name_and_orders_the_rest_by_bins(tmp_path):
+    """An experiment's folder may still hold its baseline's grid (-S grid=7 writes 7x7/ beside
+    5x5/): the report and `emosteer verdicts` read the grids params name; without them, every grid
+    folder, fewest bins first, then control and feedback."""
+    from emosteer import pipeline
+    from emosteer.jobs import grids, results
+
+    for which, bins in (("5x5", 25), ("3x3", 9), ("7x7", 49)):
+        pipeline.write_json(tmp_path / "pooled" / which / "oracle_categorical.json", _m("oracle_categorical", bins))
+    pipeline.write_json(tmp_path / "pooled" / "control" / "control_global_mean.json", _m("control_global_mean", 0))
+    assert list(results.read_pooled(tmp_path / "pooled")) == ["3x3", "5x5", "7x7", "control"]
+    params = (REPO / "params.yaml").read_text().replace("\ngrid: 5\n", "\ngrid: 7\n")
+    (tmp_path / "params.yaml").write_text(params)
+    assert grids.names_in(tmp_path / "params.yaml") == ["3x3", "7x7"]
+    assert list(results.read_pooled(tmp_path / "pooled", grids.names_in(tmp_path / "params.yaml"))) == [
+        "3x3", "7x7", "control"]
+    assert grids.names_in(tmp_path / "none.yaml") is None
+
+
 def _found(bins, joint=(0.47, 0.44, 0.5)):
     m = {"bins": bins, "n_val_per_seed": [180] * 5, "n_right_per_seed": [85] * 5}
     for axis, (mean, lo, hi) in (("joint", joint), ("valence", (0.62, 0.6, 0.65)), ("arousal", (0.73, 0.7, 0.76))):
@@ -205,3 +228,12 @@ def test_a_curve_above_the_models_own_bins_says_accuracy_is_not_the_whole_cap():
     assert "At 9-bin and 25-bin the curve" in text
     below = {"coarse": {**_even(9), "valence_dr_at_model_accuracy": -0.02}}
     assert "accuracy alone" not in "\n".join(report.deployable_lines({"coarse": _found(9)}, below))
+
+
+def test_the_seed_claims_sit_beside_their_grid_only():
+    """The seed report's claims were made for 9 and 25 bins: a 49-bin row (-S grid=7) gets none."""
+    rows = report.verdict_table({"3x3": {"oracle_categorical": _m("oracle_categorical", 9)},
+                                 "7x7": {"oracle_idw": _m("oracle_idw", 49),
+                                         "oracle_categorical": _m("oracle_categorical", 49)}})
+    assert rows["grid"].tolist() == ["9-bin", "49-bin", "49-bin"]
+    assert rows["seed report Δr V / A"].tolist() == ["-0.006 / -0.005", "—", "—"]
