@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from emosteer import pipeline
-from emosteer.data import featurize, survey
+from emosteer.data import sources
 from emosteer.data.facts import describe
 from emosteer.data.synth import SynthConfig
 from emosteer.schema.base import Stage
@@ -22,11 +22,11 @@ class DataParams(Stage):
 def main(p: DataParams) -> None:
     d = p.data
     synth = SynthConfig(**d.synthetic.model_dump())  # read by the synthetic source only
-    found = survey.survey(d.source, d.path, d.frames, d.rating_range, d.drop, synth, progress=True)
+    found = sources.survey(d.source, d.path, d.frames, d.rating_range, d.drop, synth, progress=True)
     for line in describe(found.facts):  # what `emosteer data check` prints
         log.info(line)
-    featurize.build_features(d.source, d.path, pipeline.FEATURES, d.frontend, d.frames, synth,
-                             surveyed=found)
+    sources.build_features(d.source, d.path, pipeline.FEATURES, d.frontend, d.frames, synth,
+                           surveyed=found)
     pipeline.write_json(pipeline.DATA_FACTS, found.facts)
 
 

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from emosteer.data import emosoundscapes
 from emosteer.errors import EmosteerError
-from emosteer.data.featurize import build_features
+from emosteer.data.sources import build_features
 from emosteer.data.features import read_features, read_labels
 from emosteer.data.frontend import logmel
 

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from emosteer.commands import cli, featurize as featurize_command
-from emosteer.data import featurize
+from emosteer.data import featurize, sources
 from emosteer.errors import EmosteerError
 from emosteer.data.features import read_features, read_labels, validate_features
 from emosteer.data.frontend import logmel
@@ -34,8 +34,8 @@ def _assert_only(directory: Path, names: list[str]) -> None:
 
 
 def test_synthetic_is_byte_identical_and_matches_the_generator(tmp_path: Path) -> None:
-    a = featurize.build_features("synthetic", None, tmp_path / "a.h5", "panns", None, TINY, progress=False)
-    featurize.build_features("synthetic", None, tmp_path / "b.h5", "panns", None, TINY, progress=False)
+    a = sources.build_features("synthetic", None, tmp_path / "a.h5", "panns", None, TINY, progress=False)
+    sources.build_features("synthetic", None, tmp_path / "b.h5", "panns", None, TINY, progress=False)
     assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
     assert a.n == 5 and a.frames == 26  # 0.25 s -> 1 + 8000 // 320
     assert a.attrs["source"] == "synthetic" and a.attrs["frontend"] == "panns"
@@ -49,16 +49,16 @@ def test_synthetic_is_byte_identical_and_matches_the_generator(tmp_path: Path) -
     np.testing.assert_allclose(read_features(tmp_path / "a.h5", [3])[0], logmel(clips[3][1], "panns", 26),
                                rtol=0, atol=1e-4)
     other = SynthConfig(n_clips=5, clip_seconds=0.25, seed=12)
-    featurize.build_features("synthetic", None, tmp_path / "c.h5", "panns", None, other, progress=False)
+    sources.build_features("synthetic", None, tmp_path / "c.h5", "panns", None, other, progress=False)
     assert (tmp_path / "a.h5").read_bytes() != (tmp_path / "c.h5").read_bytes()
 
 
 def test_synthetic_segments_and_frames(tmp_path: Path) -> None:
     cfg = SynthConfig(n_clips=2, clip_seconds=0.5, segments=2)
-    info = featurize.build_features("synthetic", None, tmp_path / "s.h5", "original", None, cfg, progress=False)
+    info = sources.build_features("synthetic", None, tmp_path / "s.h5", "original", None, cfg, progress=False)
     assert info.n == 4 and info.frames == 26
     assert read_labels(tmp_path / "s.h5")[0][1].endswith("_seg1")
-    info = featurize.build_features("synthetic", None, tmp_path / "t.h5", "original", 50, cfg, progress=False)
+    info = sources.build_features("synthetic", None, tmp_path / "t.h5", "original", 50, cfg, progress=False)
     assert info.frames == 50
 
 
@@ -75,7 +75,7 @@ def _raw_h5(path: Path, n: int = 4, frames: int = 17) -> Path:
 def test_features_h5_is_copied_and_normalised(tmp_path: Path) -> None:
     src = _raw_h5(tmp_path / "emotion_features.h5")
     out = tmp_path / "features.h5"
-    info = featurize.build_features("features_h5", src, out, None, None, progress=False)
+    info = sources.build_features("features_h5", src, out, None, None, progress=False)
     assert info.n == 4 and info.frames == 17
     assert info.attrs["source"] == "features_h5" and info.attrs["frontend"] == "unknown"
     assert info.attrs["source_path"] == str(src)
@@ -83,7 +83,7 @@ def test_features_h5_is_copied_and_normalised(tmp_path: Path) -> None:
         assert g["feature"].dtype == np.float32 and g["valence"].dtype == np.float32
         np.testing.assert_array_equal(g["feature"][:], f["feature"][:].astype(np.float32))
         assert list(g["audio_name"][:]) == list(f["audio_name"][:])
-    again = featurize.build_features("features_h5", out, tmp_path / "again.h5", "panns", 100, progress=False)
+    again = sources.build_features("features_h5", out, tmp_path / "again.h5", "panns", 100, progress=False)
     assert again.frames == 17 and again.attrs["frontend"] == "unknown"  # own T and front end kept
 
 
@@ -149,13 +149,13 @@ def test_main_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(EmosteerError, match="unknown source"):
-        featurize.build_features("mp3s", None, tmp_path / "o.h5", "panns", None)
+        sources.build_features("mp3s", None, tmp_path / "o.h5", "panns", None)
     with pytest.raises(EmosteerError, match="unknown flavour"):
-        featurize.build_features("synthetic", None, tmp_path / "o.h5", "mfcc", None, TINY)
+        sources.build_features("synthetic", None, tmp_path / "o.h5", "mfcc", None, TINY)
     with pytest.raises(EmosteerError, match="needs a path"):
-        featurize.build_features("features_h5", None, tmp_path / "o.h5", "panns", None)
+        sources.build_features("features_h5", None, tmp_path / "o.h5", "panns", None)
     with pytest.raises(EmosteerError, match="frames must be >= 1"):
-        featurize.build_features("synthetic", None, tmp_path / "o.h5", "panns", 0, TINY)
+        sources.build_features("synthetic", None, tmp_path / "o.h5", "panns", 0, TINY)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -177,7 +177,7 @@ def test_fewer_frames_than_the_model_reads_are_refused(tmp_path: Path,
     line = _cli_error(["--features-h5", str(src), "--out", str(out)], capsys)
     assert "15 frames per clip, but the model needs >= 16" in line
     _assert_only(tmp_path, ["short.h5"])
-    assert featurize.build_features("synthetic", None, out, "panns", 16, TINY, progress=False).frames == 16
+    assert sources.build_features("synthetic", None, out, "panns", 16, TINY, progress=False).frames == 16
 
 
 def test_out_that_is_the_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -241,6 +241,6 @@ def test_the_progress_bar_starts_after_the_one_off_warm_up(tmp_path: Path,
     monkeypatch.setattr(featurize, "logmel", logmel)  # the warm-up
     monkeypatch.setattr(synthetic, "logmel", logmel)  # the clips
     monkeypatch.setattr(featurize, "tqdm", tqdm)
-    featurize.build_features("synthetic", None, tmp_path / "a.h5", "panns", None, TINY, progress=False)
+    sources.build_features("synthetic", None, tmp_path / "a.h5", "panns", None, TINY, progress=False)
     assert events[:2] == ["logmel", "bar"]  # one warm-up call, then the bar, then the clips
     assert events.count("logmel") == TINY.n_items + 1

@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from emosteer.data.featurize import build_features
+from emosteer.data.sources import build_features
 from emosteer.model.checkpoints import save_model
 from emosteer.model.lrm import EmotionLRM
 from tests.emo_fixture import copy_fixture, panns_checkpoint

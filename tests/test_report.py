@@ -100,10 +100,10 @@ def test_a_pair_or_negative_strength_reads_as_its_label():
 
 
 def test_report_opens_with_the_data_and_the_checkpoint():
-    from emosteer.data import survey
+    from emosteer.data import sources
     from emosteer.data.synth import SynthConfig
 
-    facts = survey.survey("synthetic", None, 101, synth=SynthConfig(n_clips=10)).facts
+    facts = sources.survey("synthetic", None, 101, synth=SynthConfig(n_clips=10)).facts
     train = {"s0": {**TRAIN["s0"], "panns_checkpoint": "/m/Cnn6_mAP=0.343.pth", "panns_checkpoint_sha256": "ab12"},
              "s1": {**TRAIN["s1"], "panns_checkpoint": None, "panns_checkpoint_sha256": None}}
     text = report.render(BASELINE, POOLED, train, data=facts)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from emosteer.commands.cli import main
-from emosteer.data import survey
+from emosteer.data import sources
 from emosteer.data.features import read_labels
-from emosteer.data.featurize import build_features
+from emosteer.data.sources import build_features
 from emosteer.data.synth import SynthConfig
 from emosteer.errors import EmosteerError
 from tests.emo_fixture import FIXTURE, WINDOW_FRAMES, copy_fixture
@@ -42,7 +42,7 @@ def test_data_check_defaults_to_the_six_second_window(capsys: pytest.CaptureFixt
 
 
 def test_drop_leaves_the_flagged_clips_out_and_says_so() -> None:
-    found = survey.survey("emo_soundscapes", FIXTURE, WINDOW_FRAMES, drop=("low_rate", "short"))
+    found = sources.survey("emo_soundscapes", FIXTURE, WINDOW_FRAMES, drop=("low_rate", "short"))
     f = found.facts
     assert f["n_clips"] == 24 and [c.name for c in found.clips if c.name in ("s04.wav", "s05.wav")] == []
     assert f["skipped"] == {"missing_audio": 1, "missing_rating": 1, "low_rate": 1, "short": 1}
@@ -51,7 +51,7 @@ def test_drop_leaves_the_flagged_clips_out_and_says_so() -> None:
     assert f["warnings"][1].endswith("dropped (data.drop: short)")
     assert f["sample_rates"] == {"32000": 21, "44100": 2, "48000": 1}
     with pytest.raises(EmosteerError, match="no clip left: data.drop \\['short'\\] drops all 26 clips"):
-        survey.survey("emo_soundscapes", FIXTURE, 601, drop=("short",))
+        sources.survey("emo_soundscapes", FIXTURE, 601, drop=("short",))
 
 
 def test_rating_range_maps_another_scale_onto_the_unit_range(tmp_path) -> None:
@@ -62,7 +62,7 @@ def test_rating_range_maps_another_scale_onto_the_unit_range(tmp_path) -> None:
         rows = [line.split(",") for line in (nine / name).read_text().splitlines()]
         (nine / name).write_text("".join(f"{n},{5 + 4 * float(r):.2f}\n" for n, r in rows))
     with pytest.raises(EmosteerError, match=r"they look like a 1 to 9 scale: set data.rating_range: \[1, 9\]"):
-        survey.survey("emo_soundscapes", nine, WINDOW_FRAMES)
+        sources.survey("emo_soundscapes", nine, WINDOW_FRAMES)
     a = build_features("emo_soundscapes", FIXTURE, tmp_path / "a.h5", "panns", WINDOW_FRAMES, progress=False)
     b = build_features("emo_soundscapes", nine, tmp_path / "b.h5", "panns", WINDOW_FRAMES, progress=False,
                        rating_range=(1.0, 9.0))
@@ -71,17 +71,17 @@ def test_rating_range_maps_another_scale_onto_the_unit_range(tmp_path) -> None:
     assert na == nb
     np.testing.assert_allclose(vb, va, atol=0.005 / 4 + 1e-6)
     np.testing.assert_allclose(ab, aa, atol=0.005 / 4 + 1e-6)
-    facts = survey.survey("emo_soundscapes", nine, WINDOW_FRAMES, (1.0, 9.0)).facts
+    facts = sources.survey("emo_soundscapes", nine, WINDOW_FRAMES, (1.0, 9.0)).facts
     assert facts["rating_scale"] == [1.0, 9.0] and facts["rating_range"]["valence"][0] == pytest.approx(1.78)
 
 
 def test_synthetic_and_features_sources(tmp_path) -> None:
-    f = survey.survey("synthetic", None, 101, synth=SynthConfig(n_clips=8, clip_seconds=0.5)).facts
+    f = sources.survey("synthetic", None, 101, synth=SynthConfig(n_clips=8, clip_seconds=0.5)).facts
     assert f["n_clips"] == 8 and f["sample_rates"] == {"32000": 8} and f["channels"] == {"1": 8}
     assert f["warnings"] == ["synthetic: every clip is 0.50 s, shorter than the 1.00-s window (101 frames): "
                              "the rest is padding"]
     build_features("emo_soundscapes", FIXTURE, tmp_path / "f.h5", "panns", WINDOW_FRAMES, progress=False)
-    f = survey.survey("features_h5", tmp_path / "f.h5", 101).facts
+    f = sources.survey("features_h5", tmp_path / "f.h5", 101).facts
     assert f["n_clips"] == 26 and f["frames"] == WINDOW_FRAMES and f["frontend"] == "panns"
     assert f["warnings"] == [f"{tmp_path / 'f.h5'}: holds 16 frames per clip; data.frames 101 applies to "
                              "audio sources only, the file's own are used"]

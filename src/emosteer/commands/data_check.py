@@ -1,5 +1,5 @@
 """`emosteer data check PATH`: what the data stage would use, skip and warn about in a source,
-from its rating files and audio headers (`data.survey`), before any run."""
+from its rating files and audio headers (`data.sources.survey`), before any run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from emosteer.constants import DROP_REASONS, MIN_FRAMES, UNIT_RANGE
-from emosteer.data import emosoundscapes, sources, survey
+from emosteer.data import emosoundscapes, sources
 from emosteer.data.facts import describe
 from emosteer.data.frontend import frames_for_seconds
 from emosteer.errors import EmosteerError
@@ -56,5 +56,5 @@ def run_check(args: argparse.Namespace) -> None:
     frames = args.frames if args.frames is not None else frames_for_seconds(emosoundscapes.CLIP_SECONDS)
     if frames < MIN_FRAMES:
         raise EmosteerError(f"--frames: the model needs >= {MIN_FRAMES} frames, got {frames}")
-    found = survey.survey(source, args.path, frames, args.rating_range, args.drop, progress=True)
+    found = sources.survey(source, args.path, frames, args.rating_range, args.drop, progress=True)
     print("\n".join(describe(found.facts)))

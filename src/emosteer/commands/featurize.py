@@ -1,5 +1,5 @@
 """`emosteer featurize`: a features HDF5 from Emo-Soundscapes audio, a features file or the
-synthetic set, through the same `data.featurize.build_features` as the pipeline's data stage."""
+synthetic set, through the same `data.sources.build_features` as the pipeline's data stage."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "featurize",
         help="build a features HDF5 from Emo-Soundscapes audio, a features file or the synthetic set",
-        description=featurize.__doc__.splitlines()[0],
+        description="Build a features HDF5 from one data source, as the data stage does.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     for source in sources.SOURCES.values():  # one flag per data source: --<its name>
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
     if given:
         owners = [f"--{s.name.replace('_', '-')}" for s in sources.SOURCES.values() if set(given) <= set(s.options)]
         raise EmosteerError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: only with {', '.join(owners)}")
-    info = featurize.build_features(source.name, path, args.out, args.frontend, args.frames, cfg,
+    info = sources.build_features(source.name, path, args.out, args.frontend, args.frames, cfg,
                                     progress=not args.no_progress, rating_range=args.rating_range or UNIT_RANGE,
                                     drop=tuple(args.drop or ()))
     print(one_line(f"{args.out}: {info.n} rows x {info.frames} frames x {N_MELS} mels "

@@ -1,4 +1,4 @@
-"""The data facts (metrics/data.json, written by the data stage from `survey.survey`) as short lines
+"""The data facts (metrics/data.json, written by the data stage from `sources.survey`) as short lines
 of text: what `emosteer data check` prints, the data stage logs and the report's "Data" section
 lists. A leaf: the report renders it without importing the audio stack.
 """

@@ -6,7 +6,8 @@ top mel bands hold no signal) or a length below the window (`frames`; the rest i
 `data.drop` leaves those clips out. Audio is resampled to SAMPLE_RATE and stereo is averaged to
 mono (`frontend.load_audio`); the survey says so.
 
-One survey serves four readers: `check_params` (a data path whose survey fails is refused before any
+Each source's module surveys it (`emosteer.data.sources`: `sources.survey` is the entry point);
+this module holds what every survey shares. One survey serves four readers: `check_params` (a data path whose survey fails is refused before any
 stage removes an output), the data stage (featurizes exactly `Survey.clips` and writes
 `Survey.facts` to metrics/data.json), `emosteer data check PATH` (prints it; no run) and the report
 (its "Data" section).
@@ -18,16 +19,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from emosteer.constants import DROP_REASONS, HOP_LENGTH, SAMPLE_RATE, UNIT_RANGE
 from emosteer.data import emosoundscapes
 from emosteer.errors import EmosteerError
-
-if TYPE_CHECKING:
-    from emosteer.data.synth import SynthConfig
 
 PROGRESS_FROM = 200  # files: probing headers of fewer takes well under a second
 
@@ -51,16 +49,11 @@ class Survey:
         return list(self.facts["warnings"])
 
 
-def survey(source: str, path: str | Path | None, frames: int,
-           rating_range: tuple[float, float] = UNIT_RANGE, drop: Sequence[str] = (),
-           synth: SynthConfig | None = None, progress: bool = False) -> Survey:
-    """Survey one source as the data stage would read it (`frames`: the clip window)."""
+def check_drop(drop: Sequence[str]) -> None:
+    """data.drop holds known reasons only (one line naming the first unknown one)."""
     for i, reason in enumerate(drop):
         if reason not in DROP_REASONS:
             raise EmosteerError(f"data.drop: unknown reason {reason!r} at index {i}; expected {DROP_REASONS}")
-    from emosteer.data import sources  # the sources' modules import this one
-
-    return sources.get(source).survey(path, frames, rating_range, tuple(drop), synth, progress)
 
 
 def _facts(source: str, path: Path | None, frames: int, **rest: Any) -> dict[str, Any]:

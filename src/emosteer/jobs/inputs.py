@@ -100,7 +100,7 @@ def _exists(path: str, kind: tuple[str, str]) -> None:
 def _data(path: Path, p: Params) -> data_survey.Survey:
     """The source's survey: rating files and audio headers, or the features file's schema."""
     d = p.data
-    found = data_survey.survey(d.source, path, d.frames, d.rating_range, d.drop)
+    found = sources.survey(d.source, path, d.frames, d.rating_range, d.drop)
     if found.facts["n_clips"] < MIN_CLIPS:
         raise EmosteerError(f"{path}: {found.facts['n_clips']} clips to use; the split needs at least {MIN_CLIPS}")
     return found

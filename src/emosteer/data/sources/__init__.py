@@ -1,23 +1,31 @@
-"""The data sources: one module each, one entry here.
+"""The data sources: one module each, one entry here, and the two entry points that take a source by
+its name: `survey` (what it holds) and `build_features` (its features HDF5).
 
 A source (`base.Source`) says what `data.path` must name for it and which `data.*` keys apply to it
 alone, and gives its survey (what it holds: `emosteer data check`, check_params,
 metrics/data.json), its featurizer (the data stage, `emosteer featurize`) and its clip count
-before featurizing (the cost estimate). `survey.survey`, `featurize.build_features`,
-`jobs.inputs` and `jobs.cost` look a source up here by params' `data.source`; nothing else
-dispatches on its name. docs/architecture.md, "How to add a data source".
+before featurizing (the cost estimate). `survey`, `build_features`, `jobs.inputs` and `jobs.cost`
+look a source up here by params' `data.source`; nothing else dispatches on its name. docs/architecture.md, "How to add a data source".
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
+from emosteer.constants import UNIT_RANGE
+from emosteer.data import features
 from emosteer.data.sources import emo_soundscapes, features_h5, synthetic
 from emosteer.data.sources.base import Source
+from emosteer.data.survey import Survey, check_drop
+from emosteer.data.synth import SynthConfig
 from emosteer.errors import EmosteerError
 
 SOURCES: dict[str, Source] = {s.SOURCE.name: s.SOURCE for s in (synthetic, features_h5, emo_soundscapes)}
-OPTION_DEFAULTS = {"rating_range": (-1.0, 1.0), "drop": ()}  # data.* keys a source may own, unset
+OPTION_DEFAULTS = {"rating_range": UNIT_RANGE, "drop": ()}  # data.* keys a source may own, unset
 
 
 def get(name: str) -> Source:
@@ -44,3 +52,46 @@ def mismatch(data: Any) -> str | None:
             owners = [s.name for s in SOURCES.values() if key in s.options]
             return f"data.{key}: applies to source {', '.join(owners)} only (source is {source.name})"
     return None
+
+
+def survey(source: str, path: str | Path | None, frames: int,
+           rating_range: tuple[float, float] = UNIT_RANGE, drop: Sequence[str] = (),
+           synth: SynthConfig | None = None, progress: bool = False) -> Survey:
+    """Survey one source as the data stage would read it (`frames`: the clip window)."""
+    check_drop(drop)
+    return get(source).survey(path, frames, rating_range, tuple(drop), synth, progress)
+
+
+def build_features(
+    source: str,
+    path: str | Path | None,
+    out: str | Path,
+    frontend: str | None,
+    frames: int | None,
+    synth_cfg: SynthConfig | None = None,
+    progress: bool = True,
+    *,
+    rating_range: tuple[float, float] = UNIT_RANGE,
+    drop: tuple[str, ...] = (),
+    surveyed: Survey | None = None,
+) -> features.FeaturesInfo:
+    """Write the features HDF5 `out` from one source and return what it holds.
+
+    `source` is an entry of `emosteer.data.sources`: "synthetic" (path unused; synth_cfg or the
+    defaults), "emo_soundscapes" (a raw folder) or "features_h5" (an existing file, validated and
+    normalised to the schema), each featurized by its module. `frontend` and
+    `frames` apply to the audio sources only: a features file keeps its own T and front end.
+    frontend None means DEFAULT_FRONTEND; frames None means the natural length: one synthetic
+    clip (or segment), or 6 s for Emo-Soundscapes. `rating_range` and `drop` apply to
+    Emo-Soundscapes (`survey`); `surveyed` is that survey if the caller already made it.
+    """
+    if source not in SOURCES:
+        raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {tuple(SOURCES)}")
+    if frames is not None and frames < 1:
+        raise EmosteerError(f"featurize: frames must be >= 1, got {frames}")
+    out = Path(out)
+    # One BLAS thread: the mel projection is a tiny matmul per clip, and a multi-threaded OpenBLAS
+    # on a busy 2-core machine turned it from 0.1 ms into 20+ ms (measured).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return SOURCES[source].featurize(path, out, frontend, frames, synth_cfg, progress,
+                                         rating_range, drop, surveyed)

@@ -11,13 +11,12 @@ from tqdm import tqdm
 
 from emosteer.constants import DROP_REASONS, FMAX, FMIN, N_MELS, UNIT_RANGE
 from emosteer.data import emosoundscapes, features
-from emosteer.data import survey as surveys
 from emosteer.data.facts import describe
 from emosteer.data.featurize import (DEFAULT_FRONTEND, EMO_SOUNDSCAPES_SECONDS, _frontend_attrs, _need_path,
                                      _progress, _warm_up, _write, log)
 from emosteer.data.frontend import AudioInfo, audio_info, check_flavour, frames_for_seconds, load_audio, logmel
 from emosteer.data.sources.base import Source
-from emosteer.data.survey import PROGRESS_FROM, Survey, _counts, _durations, _facts, _range, window_seconds
+from emosteer.data.survey import PROGRESS_FROM, Survey, _counts, _durations, _facts, _range, check_drop, window_seconds
 from emosteer.data.synth import SynthConfig
 from emosteer.atomic import refuse_overwrite
 from emosteer.errors import EmosteerError
@@ -107,7 +106,8 @@ def featurize(path: Path | None, out: Path, frontend: str | None, frames: int | 
     root = _need_path(path, "emo_soundscapes")
     found = surveyed
     if found is None:  # a caller that surveyed reports it; here the log does
-        found = surveys.survey("emo_soundscapes", root, frames, rating_range, drop, progress=progress)
+        check_drop(drop)
+        found = _survey(root, frames, rating_range, tuple(drop), progress)
         for line in describe(found.facts):
             if line.startswith("warning: "):  # names its file
                 log.warning("%s", line.removeprefix("warning: "))
