@@ -16,8 +16,7 @@ import numpy as np
 from emosteer.evaluation import detection, pooling
 from emosteer.evaluation.evaluate import SeedPredictions
 from emosteer.evaluation.methods import CORRUPTED, METHODS, ORACLE, twin
-from emosteer.evaluation.metrics import DIMS, pool_seeds, record
-from emosteer.evaluation.strengths import Choice
+from emosteer.evaluation.metrics import DIMS, Choice, pool_seeds, record
 from emosteer.grid import Grid
 from emosteer.strength import Value as StrengthValue, to_json as strength_json
 

@@ -14,20 +14,9 @@ import numpy as np
 
 from emosteer import correlation
 from emosteer.evaluation import stats
-from emosteer.evaluation.methods import Method
+from emosteer.evaluation.methods import Clips, Method
 from emosteer.steering.signals import SignalTable
 from emosteer.strength import Value as StrengthValue, key as strength_key
-
-
-@dataclass(frozen=True)
-class Clips:
-    """The clips of one split part: labels, unsteered predictions and their features."""
-
-    valence: np.ndarray
-    arousal: np.ndarray
-    pred_valence: np.ndarray
-    pred_arousal: np.ndarray
-    features: np.ndarray  # (n, T, 64)
 
 
 Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue],

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -31,10 +31,18 @@ from emosteer.evaluation import detection
 from emosteer.steering import selection
 from emosteer.steering.signals import SignalTable
 
-if TYPE_CHECKING:
-    from emosteer.evaluation.evaluate import Clips
-
 Steer = tuple[np.ndarray, np.ndarray]  # (n, 128) valence and arousal steering vectors
+
+
+@dataclass(frozen=True)
+class Clips:
+    """The clips of one split part: labels, unsteered predictions and their features."""
+
+    valence: np.ndarray
+    arousal: np.ndarray
+    pred_valence: np.ndarray
+    pred_arousal: np.ndarray
+    features: np.ndarray  # (n, T, 64)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ over (tests/test_layers.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,10 +25,17 @@ from emosteer.evaluation.methods import Method
 from emosteer.model.activations import Activations
 from emosteer.strength import Value as StrengthValue, to_json as strength_json
 
-if TYPE_CHECKING:  # strengths imports this module
-    from emosteer.evaluation.strengths import Choice
-
 DIMS = ("valence", "arousal")
+
+
+@dataclass
+class Choice:
+    """A variant's strength, where it was chosen, and the pooled dev curve behind it."""
+
+    strength: StrengthValue  # a key: float or (neg, pos) tuple
+    chosen_on: str
+    dev_clips: int
+    curve: list[pooling.Pooled] = field(default_factory=list)
 
 
 def pool_seeds(pairs: Iterable[tuple[float, np.ndarray]], n_boot: int) -> pooling.Pooled:

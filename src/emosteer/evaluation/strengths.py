@@ -9,25 +9,14 @@ validation clips never inform the choice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from emosteer.evaluation import pooling
 from emosteer.evaluation.evaluate import SeedPredictions
 from emosteer.evaluation.methods import Method
-from emosteer.evaluation.metrics import DIMS, pool_seeds
+from emosteer.evaluation.metrics import DIMS, Choice, pool_seeds
 from emosteer.strength import Value as StrengthValue, label as strength_label
 from emosteer.strength import scales as strength_scales, size as strength_size
-
-
-@dataclass
-class Choice:
-    """A variant's strength, where it was chosen, and the pooled dev curve behind it."""
-
-    strength: StrengthValue  # a key: float or (neg, pos) tuple
-    chosen_on: str
-    dev_clips: int
-    curve: list[pooling.Pooled] = field(default_factory=list)
 
 
 def pick_strengths(dev: list[SeedPredictions], variants: tuple[Method, ...],
