@@ -95,7 +95,8 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     # 25-bin claims sit beside no 49-bin row.
     text = (repo / "reports" / "report.md").read_text()
     assert "The stage evaluate_25bin keeps the design card's name; it evaluated `grid` = 7: the 7x7 grid, 49 bins." in text
-    rows = [line for line in text.splitlines() if line.startswith("| 49-bin |")]
+    table = text.split("## Multiple comparisons")[0]  # the verdict table
+    rows = [line for line in table.splitlines() if line.startswith("| 49-bin |")]
     assert len(rows) == 5 and all(row.endswith("| — |") for row in rows), rows
     assert "| 25-bin |" not in text
 

@@ -27,7 +27,7 @@ from emosteer.jsonsafe import read_json, read_metrics  # noqa: F401  (stages rea
 
 FEATURES = Path("data/features.h5")
 PARAMS_OK = Path("data/params.ok")
-INPUTS = Path("data/inputs")  # check_params: one fingerprint per path param (inputs.py)
+INPUTS = Path("data/inputs")  # check_params: one fingerprint per path param (jobs/inputs.py)
 METRICS = Path("metrics")
 DATA_FACTS = METRICS / "data.json"  # what the data stage ran on (data/survey.py)
 POOLED = METRICS / "pooled"

@@ -12,7 +12,7 @@ deployable steering, and three measures say by how much (docs/statistics.md, "Bi
   clips, by a wrong bin drawn the way the model errs; Δr against p, and the accuracy p* where the
   curve's CI reaches 0.
 
-Everything here is a function of arrays; `experiment` runs it per seed and pools with
+Everything here is a function of arrays; `deployable` runs it per seed and pools with
 `pooling.pool`. The corruption draws are seeded per seed, apart from every other draw.
 """
 
