@@ -1,0 +1,66 @@
+"""Inputs built to break a command (issue 27): each is refused in one line, exit 2, or handled as
+data; none is a traceback."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from emosteer import cli, errors
+from emosteer.errors import EmosteerError
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    return err
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (OSError(errno.ENAMETOOLONG, "File name too long", "x" * 300), "x" * 300 + ": File name too long"),
+    (PermissionError(errno.EACCES, "Permission denied", "/proc/1/mem"), "/proc/1/mem: Permission denied"),
+    (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+    (UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed"), "not valid UTF-8"),
+])
+def test_errors_of_bad_input_that_no_reader_named_are_one_line(exc, expected, capsys):
+    def fail() -> None:
+        raise exc
+
+    assert errors.run("emosteer x", fail) == 2
+    assert expected in _one_line(capsys)
+
+
+def test_a_bug_keeps_its_traceback():
+    def fail() -> None:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        errors.run("emosteer x", fail)
+
+
+def test_params_nested_100k_deep_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("deep.yaml").write_text("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    for argv in (["params", "check", "--params", "deep.yaml"], ["estimate", "--params", "deep.yaml"],
+                 ["params", "check", "--params", "deep.yaml", "-S", "grid=3"]):
+        assert cli.main(argv) == 2
+        assert _one_line(capsys).endswith("deep.yaml: not valid YAML (nested too deeply)")
+
+
+def test_params_not_utf8_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("bad.yaml").write_bytes(b"grid: \xff\n")
+    assert cli.main(["params", "check", "--params", "bad.yaml"]) == 2
+    assert "bad.yaml: not valid YAML (not UTF-8 text: byte 6)" in _one_line(capsys)
+
+
+def test_a_path_component_over_255_bytes_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    long = "a" * 300
+    assert cli.main(["params", "check", "--params", long]) == 2
+    assert "File name too long" in _one_line(capsys)
+    assert cli.main(["data", "check", long]) == 2
+    _one_line(capsys)
