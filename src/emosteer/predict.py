@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,8 @@ from tqdm import tqdm
 
 from emosteer import params, pipeline
 from emosteer.atomic import refuse_overwrite, replacing_all
-from emosteer.constants import AMPS, DEVICES, FRONTENDS, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
+from emosteer.constants import (AMPS, DEVICES, FRONTENDS, MAX_BATCH, MAX_FORWARD_PASSES, MAX_FRAMES, MIN_FRAMES,
+                                REPORT_STRENGTH, SAMPLE_RATE)
 from emosteer.data import features as features_h5
 from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel, window_seconds, windows
 from emosteer.digest import file_sha256
@@ -90,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"{DEFAULT_FRAMES}; 'whole' = whole file)")
     p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
                    help="--audio: one row per window of --frames frames, a window every S seconds")
-    p.add_argument("--forward-passes", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--forward-passes", type=_bounded(MAX_FORWARD_PASSES), default=None, metavar="N",
                    help="number of passes (default: the checkpoint's, 2 for the original)")
     p.add_argument("--steering-json", type=Path, default=None, metavar="TABLE.json",
                    help="steering table in the original's format {category: {valence_128d, arousal_128d}}")
@@ -109,7 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="source = alpha*steer + (1-alpha)*own feedback, in [0, 1] (default 1)")
     p.add_argument("--first-pass", action=argparse.BooleanOptionalAction, default=True,
                    help="steer pass 1 too (default: yes, as the report did)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="B", help="rows per forward call")
+    p.add_argument("--batch-size", type=_bounded(MAX_BATCH), default=32, metavar="B",
+                   help=f"rows per forward call (at most {MAX_BATCH})")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto (CUDA where present, else CPU), cpu or cuda (default auto)")
     p.add_argument("--amp", choices=AMPS, default="off", help="mixed precision on CUDA (default off)")
@@ -463,12 +465,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _bounded(limit: int) -> Callable[[str], int]:
+    """An argument type: an integer in [1, limit]."""
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"at most {limit}, got {value}")
+        return value
+
+    return parse
+
+
 def _frames(text: str) -> int | str:
     if text == WHOLE:
         return WHOLE
     value = _positive_int(text)
-    if value < MIN_FRAMES:
-        raise argparse.ArgumentTypeError(f"the model needs >= {MIN_FRAMES} frames, got {value}")
+    if not MIN_FRAMES <= value <= MAX_FRAMES:
+        raise argparse.ArgumentTypeError(f"the model needs >= {MIN_FRAMES} frames, and a window is at most "
+                                         f"{MAX_FRAMES} (60 s); got {value}")
     return value
 
 

@@ -23,7 +23,7 @@ from emosteer.atomic import refuse_overwrite
 from emosteer.data import emosoundscapes, features, survey
 from emosteer.data.facts import describe
 from emosteer.constants import (
-    DATA_SOURCES, DROP_REASONS, FMAX, FMIN, FRONTENDS, HOP_LENGTH, MIN_FRAMES, N_FFT, N_MELS,
+    DATA_SOURCES, DROP_REASONS, FMAX, FMIN, FRONTENDS, HOP_LENGTH, MAX_FRAMES, MIN_FRAMES, N_FFT, N_MELS,
     SAMPLE_RATE, UNIT_RANGE,
 )
 from emosteer.errors import EmosteerError, one_line
@@ -67,8 +67,9 @@ def build_features(
     """
     if source not in DATA_SOURCES:
         raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {DATA_SOURCES}")
-    if frames is not None and frames < 1:
-        raise EmosteerError(f"featurize: frames must be >= 1, got {frames}")
+    if frames is not None and not 1 <= frames <= MAX_FRAMES:
+        raise EmosteerError(f"featurize: frames must be in [1, {MAX_FRAMES}] ({MAX_FRAMES - 1} hops: "
+                            f"{(MAX_FRAMES - 1) * HOP_LENGTH / SAMPLE_RATE:g} s of audio), got {frames}")
     out = Path(out)
     # One BLAS thread: the mel projection is a tiny matmul per clip, and a multi-threaded OpenBLAS
     # on a busy 2-core machine turned it from 0.1 ms into 20+ ms (measured).

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from emosteer.constants import (DROP_REASONS, FMAX, FMIN, HOP_LENGTH, MIN_FRAMES, N_MELS,
+from emosteer.constants import (DROP_REASONS, FMAX, FMIN, HOP_LENGTH, MAX_FRAMES, MIN_FRAMES, N_MELS,
                                 SAMPLE_RATE, UNIT_RANGE)
 from emosteer.data import emosoundscapes, features
 from emosteer.data.facts import describe
@@ -248,7 +248,8 @@ def run_check(args: argparse.Namespace) -> None:
     if not args.path.exists():
         raise EmosteerError(f"{args.path}: no such file or folder")
     frames = args.frames if args.frames is not None else frames_for_seconds(emosoundscapes.CLIP_SECONDS)
-    if frames < MIN_FRAMES:
-        raise EmosteerError(f"--frames: the model needs >= {MIN_FRAMES} frames, got {frames}")
+    if not MIN_FRAMES <= frames <= MAX_FRAMES:
+        raise EmosteerError(f"--frames: must be in [{MIN_FRAMES}, {MAX_FRAMES}] (the model needs "
+                            f">= {MIN_FRAMES}; at most 60 s, as data.frames), got {frames}")
     found = survey(source, args.path, frames, args.rating_range, args.drop, progress=True)
     print("\n".join(describe(found.facts)))

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from emosteer.constants import FALLBACKS
+from emosteer.constants import FALLBACKS, MAX_STRENGTHS
 from emosteer.schema.base import MAX_GRID, Alpha, Strength, _literal, _Section
 from emosteer.strength import Value as StrengthValue, label as strength_label, scales as strength_scales
 
@@ -14,7 +14,7 @@ from emosteer.strength import Value as StrengthValue, label as strength_label, s
 class Steering(_Section):
     coarse_grid: int = Field(ge=2, le=MAX_GRID)
     strength: Strength | Literal["dev"]
-    strengths: list[Strength] = Field(min_length=1)
+    strengths: list[Strength] = Field(min_length=1, max_length=MAX_STRENGTHS)
     alpha: Alpha
     first_pass: bool
     min_count: int = Field(ge=1)
