@@ -119,8 +119,8 @@ def test_clip_count_of_each_source(p: params.Params, tmp_path: Path) -> None:
 
     root = tmp_path / "emo"
     (root / "ratings").mkdir(parents=True)
-    (root / "ratings" / "Valence.csv").write_text("a.wav,0.1\nb.wav,0.2\nc, with comma.wav,0.3\nonly_v.wav,0\n")
-    (root / "ratings" / "Arousal.csv").write_text("b.wav,0.5\na.wav,-0.5\nc, with comma.wav,0.1\n")
+    (root / "ratings" / "Valence.csv").write_text('a.wav,0.1\nb.wav,0.2\n"c, with comma.wav",0.3\nonly_v.wav,0\n')
+    (root / "ratings" / "Arousal.csv").write_text('b.wav,0.5\na.wav,-0.5\n"c, with comma.wav",0.1\n')
     emo = with_(p, data={"source": "emo_soundscapes", "path": str(root), "frames": 601})
     assert (cost.data_shape(emo).clips, cost.data_shape(emo).frames) == (3, 601)
     (root / "ratings" / "Arousal.csv").unlink()

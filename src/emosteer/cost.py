@@ -18,7 +18,6 @@ estimate with measured runs.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 import sys
@@ -157,17 +156,11 @@ def data_shape(p: Params) -> Shape:
 
 def rated_clips(root: Path) -> int:
     """Names listed in both Valence.csv and Arousal.csv (a rated clip without audio still counts)."""
-    from emosteer.data.emosoundscapes import find_rating_files
+    from emosteer.data.emosoundscapes import find_rating_files, rating_rows
 
     if not root.is_dir():
         raise EmosteerError(f"{root}: not a folder")
-    names = []
-    for path in find_rating_files(root):
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as f:
-                names.append({",".join(row[:-1]).strip() for row in csv.reader(f) if len(row) >= 2})
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise EmosteerError(f"{path}: unreadable rating file ({exc})") from None
+    names = [{name for _, name, _ in rating_rows(path)} for path in find_rating_files(root)]
     return len(names[0] & names[1])
 
 
