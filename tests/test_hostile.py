@@ -64,3 +64,30 @@ def test_a_path_component_over_255_bytes_is_one_line(tmp_path, monkeypatch, caps
     assert "File name too long" in _one_line(capsys)
     assert cli.main(["data", "check", long]) == 2
     _one_line(capsys)
+
+
+EVIL_AUDIO = "evil\x1b[2J\nline.wav"  # an escape code (clear the screen) and a newline in a file name
+EVIL_RATED = "<img src=https://example.invalid/p.png>"  # rated in both files, no audio
+
+
+def malicious_names_table(root: Path) -> Path:
+    """The committed Emo-Soundscapes fixture, plus an unrated audio file whose name drives a
+    terminal and a rated clip without audio whose name is HTML."""
+    import shutil
+
+    from tests.emo_fixture import copy_fixture
+
+    copy_fixture(root)
+    shutil.copy(next(root.rglob("*.wav")), root / "600_Sounds" / EVIL_AUDIO)
+    for name in ("Valence.csv", "Arousal.csv"):
+        path = next(root.rglob(name))
+        path.write_text(path.read_text() + f"{EVIL_RATED},0.5\n")
+    return root
+
+
+def test_data_check_escapes_names_as_featurize_does(tmp_path, capsys):
+    root = malicious_names_table(tmp_path / "emo")
+    assert cli.main(["data", "check", str(root), "--frames", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "evil\\x1b[2J\\nline.wav" in out
+    assert EVIL_RATED in out  # a terminal shows HTML as text; the review escapes it (test_review)

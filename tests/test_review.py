@@ -258,8 +258,11 @@ def test_the_workflow_runs_the_tested_script():
     steps = workflow["jobs"]["review"]["steps"]
     assert steps[0]["uses"].startswith("actions/checkout@") and steps[0]["with"]["fetch-depth"] == 0
     script = "\n".join(step.get("run", "") for step in steps)
-    for command in ("bash scripts/install.sh", "dvc repro", 'bash scripts/review.sh "origin/${{ github.base_ref }}"'):
+    for command in ("bash scripts/install.sh", "dvc repro", 'bash scripts/review.sh "origin/$BASE_REF"'):
         assert command in script, command
+    # untrusted text reaches the shell through env:, never as ${{ }} inside a script
+    assert "${{" not in script
+    assert any(step.get("env", {}).get("BASE_REF") == "${{ github.base_ref }}" for step in steps)
     assert workflow["permissions"]["pull-requests"] == "write"
     assert any(step.get("uses", "").startswith("actions/upload-artifact@") and step["with"]["path"] == "review/"
                for step in steps)

@@ -29,7 +29,7 @@ from emosteer.constants import (DROP_REASONS, FMAX, FMIN, HOP_LENGTH, MAX_FRAMES
 from emosteer.data import emosoundscapes, features
 from emosteer.data.facts import describe
 from emosteer.data.frontend import AudioInfo, audio_info, frames_for_seconds
-from emosteer.errors import EmosteerError
+from emosteer.errors import EmosteerError, one_line
 
 if TYPE_CHECKING:
     from emosteer.data.synth import SynthConfig
@@ -252,4 +252,4 @@ def run_check(args: argparse.Namespace) -> None:
         raise EmosteerError(f"--frames: must be in [{MIN_FRAMES}, {MAX_FRAMES}] (the model needs "
                             f">= {MIN_FRAMES}; at most 60 s, as data.frames), got {frames}")
     found = survey(source, args.path, frames, args.rating_range, args.drop, progress=True)
-    print("\n".join(describe(found.facts)))
+    print("\n".join(one_line(line) for line in describe(found.facts)))  # names escaped, as featurize does
