@@ -446,7 +446,7 @@ def machine_section(base: Snapshot, head: Snapshot) -> list[str]:
         rows = [[rev, ", ".join(seeds), line] for rev, ms in (("base", mb), ("head", mh))
                 for line, seeds in ms.items()]
         out += ["### Machine that trained the models", "",
-                "`machine` in metrics/seeds/train/s<seed>.json. Another CPU type or thread count "
+                "`machine` in `metrics/seeds/train/s<seed>.json`. Another CPU type or thread count "
                 "changes the last digits, not the verdicts (README, 'What is reproducible').", ""]
         out += _table(["", "seeds", "machine"], rows) + [""]
     diffs = []
@@ -749,7 +749,7 @@ def run(args: Any) -> None:
     repo = repo_root(Path.cwd())
     base = merge_base(repo) if args.base is None else resolve(repo, args.base, "--base")
     head = Revision("workspace", None) if args.head is None else resolve(repo, args.head, "--head")
-    out = args.out if args.out.is_absolute() else Path.cwd() / args.out
+    out = args.out  # as given (relative to the working directory), so that messages name it so
     review(repo, base, head, out, args.figures_link)
     print(f"{out / 'review.md'}: {base.label} → {head.label}")
 
