@@ -29,9 +29,9 @@ from emosteer.constants import (
 from emosteer.errors import EmosteerError, one_line
 from emosteer.data.frontend import (
     check_flavour,
+    clip_logmel,
     frames_for_samples,
     frames_for_seconds,
-    load_audio,
     logmel,
 )
 from emosteer.data.synth import SynthConfig, generate_clips
@@ -154,11 +154,12 @@ def _from_synthetic(
 def _from_emo_soundscapes(
     root: Path, found: survey.Survey, out: Path, flavour: str, frames: int, progress: bool
 ) -> features.FeaturesInfo:
-    """Decode, resample and featurize the surveyed clips, in Valence.csv order."""
+    """Decode, resample and featurize the surveyed clips, in Valence.csv order: of each clip only
+    the audio its first `frames` frames read (`clip_logmel`)."""
     refuse_overwrite(out, found.inputs)
     _warm_up(flavour)
     rows = (
-        (clip.name, logmel(load_audio(clip.path), flavour, frames),
+        (clip.name, clip_logmel(clip.path, flavour, frames),
          clip.valence, clip.arousal)
         for clip in found.clips
     )
