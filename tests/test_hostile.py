@@ -91,3 +91,30 @@ def test_data_check_escapes_names_as_featurize_does(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "evil\\x1b[2J\\nline.wav" in out
     assert EVIL_RATED in out  # a terminal shows HTML as text; the review escapes it (test_review)
+
+
+def test_a_non_utf8_audio_file_name_passes_params_check(tmp_path, monkeypatch, capsys):
+    """A file name whose bytes are not UTF-8 (Python keeps them as surrogates) once made
+    `params check` and check_params end in a UnicodeEncodeError traceback (the fingerprint)."""
+    import shutil
+
+    import yaml
+
+    from tests.emo_fixture import copy_fixture
+
+    root = copy_fixture(tmp_path / "emo")
+    shutil.copy(next(root.rglob("*.wav")), root / os.fsdecode(b"x\xff.wav"))
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw["data"].update(source="emo_soundscapes", path=str(root), frames=16)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["params", "check"]) == 0
+    assert "data.path" in capsys.readouterr().out
+
+
+def test_the_backstop_names_the_text_that_is_not_utf8(capsys):
+    def fail() -> None:
+        ("see " + os.fsdecode(b"x\xff.wav")).encode()
+
+    assert errors.run("emosteer x", fail) == 2
+    assert "not valid UTF-8 (surrogates not allowed) in 'see x\\udcff.wav'" in _one_line(capsys)

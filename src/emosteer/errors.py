@@ -102,8 +102,11 @@ def input_error(exc: BaseException) -> str | None:
         return f"{name}{other}: {exc.strerror or type(exc).__name__}"
     if isinstance(exc, RecursionError):
         return "input nested too deeply to read (Python's recursion limit): a JSON or YAML file nested thousands of levels deep?"
+    if isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
+        near = exc.object[max(0, exc.start - 40):exc.end + 20]
+        return f"a name or text that is not valid UTF-8 ({exc.reason}) in {near!r}"
     if isinstance(exc, UnicodeError):
-        return f"a name or text that is not valid UTF-8 ({type(exc).__name__}: {getattr(exc, 'reason', exc)})"
+        return f"a name or text that is not valid UTF-8 ({exc})"
     if isinstance(exc, MemoryError):
         return "out of memory: an input or a size param far larger than this machine holds"
     return None
