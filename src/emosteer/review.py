@@ -763,8 +763,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--base", help="git revision or DVC experiment (default: the merge base of HEAD "
                                   "with main, or origin/main)")
     p.add_argument("--head", help="git revision or DVC experiment (default: the workspace)")
-    p.add_argument("--out", type=Path, default=Path("review"), help="folder for review.md and figures/ "
-                                                                    "(default: review)")
+    p.add_argument("--out", type=Path, default=Path("review"),
+                   help="folder for review.md and figures/: a new or empty one, or one review wrote before "
+                        "(its .emosteer-review lists its files; nothing else is touched; default: review)")
     p.add_argument("--figures-link", metavar="URL",
                    help="also write comment.md: review.md with the figures replaced by this link "
                         "(a pull-request comment cannot embed local images)")
