@@ -136,8 +136,8 @@ def test_strengths_baseline_seeds_machine_and_params_where_they_differ(repo):
     assert "Plot data" not in text  # plots/ did not change
     assert "| 1 |" not in text.split("### Unsteered r per seed")[1].split("###")[0]
     # strings from result files are escaped (every markdown character: test_review_inputs)
-    assert "| base | 0, 1 | cpu AMD EPYC, cpu\\_isa AVX512, torch 2\\.13\\.0\\+cpu, threads 1 |" in text
-    assert "| head | 0, 1 | cpu AMD EPYC, cpu\\_isa AVX2, torch 2\\.13\\.0\\+cpu, threads 1 |" in text
+    assert "| base | 0, 1 | cpu AMD EPYC, cpu\\_isa AVX512, torch 2\\.13\\.0+cpu, threads 1 |" in text
+    assert "| head | 0, 1 | cpu AMD EPYC, cpu\\_isa AVX2, torch 2\\.13\\.0+cpu, threads 1 |" in text
     assert "Seeds and clips" not in text  # n_seeds did not change
 
 

@@ -210,10 +210,12 @@ def compare(base: Snapshot, head: Snapshot) -> Comparison:
 
 TEXT_LIMIT = 120  # characters of one string from a result file that the review shows ("…" after)
 ROWS_LIMIT = 200  # rows of one table; the rest is counted, not shown
-# Every ASCII character that starts markdown (emphasis, code, links and images, headings, lists,
-# tables, strikethrough, autolinks, mentions, math) is backslash-escaped, as CommonMark lets any
-# ASCII punctuation be; <, > and & become entities, so no HTML (a tag, a comment) ever opens.
-_MARKUP = frozenset("\\`*_[]#+-.!|~:@$")
+# Every ASCII character that starts markdown (emphasis, code, links and images, headings, tables,
+# strikethrough, autolinks, mentions, math) is backslash-escaped, as CommonMark lets any ASCII
+# punctuation be, and so is a leading - or + (a list item); within a line those two start nothing.
+# <, > and & become entities, so no HTML (a tag, a comment) ever opens.
+_MARKUP = frozenset("\\`*_[]#.!|~:@$")
+_LEADING = frozenset("-+")
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
@@ -232,7 +234,8 @@ def text(value: Any, limit: int = TEXT_LIMIT) -> str:
     """A string (or value) from a result file as markdown that shows it and does nothing else:
     no HTML, link, image, emphasis, heading, table cell or line break can come from it."""
     shown = _plain(value, limit)
-    return "".join(_ENTITIES.get(c) or (f"\\{c}" if c in _MARKUP else c) for c in shown)
+    escaped = "".join(_ENTITIES.get(c) or (f"\\{c}" if c in _MARKUP else c) for c in shown)
+    return f"\\{escaped}" if escaped[:1] in _LEADING else escaped
 
 
 def code(value: Any, limit: int = TEXT_LIMIT, in_table: bool = True) -> str:
