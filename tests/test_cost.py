@@ -130,8 +130,8 @@ def test_clip_count_of_each_source(p: params.Params, tmp_path: Path) -> None:
 
     root = tmp_path / "emo"
     (root / "ratings").mkdir(parents=True)
-    (root / "ratings" / "Valence.csv").write_text("a.wav,0.1\nb.wav,0.2\nc, with comma.wav,0.3\nonly_v.wav,0\n")
-    (root / "ratings" / "Arousal.csv").write_text("b.wav,0.5\na.wav,-0.5\nc, with comma.wav,0.1\n")
+    (root / "ratings" / "Valence.csv").write_text('a.wav,0.1\nb.wav,0.2\n"c, with comma.wav",0.3\nonly_v.wav,0\n')
+    (root / "ratings" / "Arousal.csv").write_text('b.wav,0.5\na.wav,-0.5\n"c, with comma.wav",0.1\n')
     emo = with_(p, data={"source": "emo_soundscapes", "path": str(root), "frames": 601})
     assert (cost.data_shape(emo).clips, cost.data_shape(emo).frames) == (3, 601)
     (root / "ratings" / "Arousal.csv").unlink()
@@ -142,6 +142,65 @@ def test_clip_count_of_each_source(p: params.Params, tmp_path: Path) -> None:
 def test_calibration_measures_a_positive_time() -> None:
     seconds = cost.calibrate(24, 1, "cpu", "off")
     assert 0 < seconds < 1
+
+
+def test_calibration_times_a_bounded_sample_and_scales_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run at T = 6001 (the bound) is timed at CALIBRATION_MAX_FRAMES and scaled by T / that:
+    the sample's size, not the run's, is what calibrating costs."""
+    from emosteer.model.lrm import EmotionLRM
+
+    seen: list[tuple[int, ...]] = []
+    forward = EmotionLRM.forward
+
+    def recording(self, x, *args, **kwargs):
+        seen.append(tuple(x.shape))
+        return forward(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(EmotionLRM, "forward", recording)
+    monkeypatch.setattr(cost.time, "process_time", iter(float(i) for i in range(100)).__next__)
+    seconds = cost.calibrate(6001, 1, "cpu", "off")
+    assert {shape[1] for shape in seen} == {cost.CALIBRATION_MAX_FRAMES}
+    clips = seen[0][0]
+    assert clips == 2  # 1200 clip-frames at 601 frames
+    assert seconds == pytest.approx(1.0 / clips * 6001 / cost.CALIBRATION_MAX_FRAMES)  # each call: 1 s
+
+
+def test_estimate_ends_on_sigterm_while_calibrating(tmp_path: Path) -> None:
+    """SIGTERM during calibration: one line, exit 143 (the calls are short, so Python's handler
+    runs between two of them)."""
+    import signal
+
+    script = ("import sys; from emosteer import errors; from emosteer.jobs import cost\n"
+              "def forever():\n"
+              "    while True:\n"
+              "        cost.calibrate(6001, 1, 'cpu', 'off'); print('calibrated', flush=True)\n"
+              "sys.exit(errors.run('emosteer estimate', forever))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env())
+    try:
+        assert proc.stdout.readline() == "calibrated\n"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)  # a guard against a hang, not a time limit on the test
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and err.strip() == "emosteer estimate: stopped by SIGTERM; its temporary files were removed"
+
+
+def test_size_params_are_bounded_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's values: each refused by params check in one line naming the key."""
+    for override, key in (("data.frames=1000000", "data.frames"), ("data.synthetic.n_clips=100000000", "data.synthetic.n_clips"),
+                          ("data.synthetic.clip_seconds=1e9", "data.synthetic.clip_seconds"),
+                          ("data.synthetic.segments=1000000", "data.synthetic.segments"),
+                          ("train.epochs=100000", "train.epochs"), ("train.batch_size=100000", "train.batch_size"),
+                          ("evaluate.batch_size=100000", "evaluate.batch_size"),
+                          ("model.forward_passes=1000", "model.forward_passes")):
+        for command in (["params", "check"], ["estimate"]):
+            assert cli_main([*command, "--params", str(REPO / "params.yaml"), "-S", override]) == 2, override
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"params.yaml: {key}: Input should be less than or equal to" in err, err
+    assert cli_main(["params", "check", "--params", str(REPO / "params.yaml"), "-S", "data.synthetic.n_clips=50000",
+                     "-S", "data.synthetic.segments=10"]) == 2
+    assert "n_clips x segments = 50000 x 10 = 500000 rows, more than 100000" in capsys.readouterr().err
 
 
 def test_notice_only_above_the_threshold(p: params.Params, monkeypatch: pytest.MonkeyPatch,

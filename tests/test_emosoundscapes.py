@@ -127,10 +127,21 @@ def test_no_usable_clip(tmp_path: Path) -> None:
         emosoundscapes.collect_clips(root)
 
 
-def test_name_with_comma(tmp_path: Path) -> None:
+def test_name_with_comma_is_quoted(tmp_path: Path) -> None:
     path = tmp_path / "Valence.csv"
-    path.write_text("rain, heavy.wav,0.25\n\n")
+    path.write_text('"rain, heavy.wav",0.25\n\n')
     assert emosoundscapes.read_ratings(path) == {"rain, heavy.wav": 0.25}
+
+
+@pytest.mark.parametrize("line", ["s00.wav,-0,1", "rain, heavy.wav,0.25", "a.wav,0.1,"])
+def test_a_row_of_more_than_two_fields_is_refused_naming_the_line(tmp_path: Path, line: str) -> None:
+    """A decimal comma (`-0,1`) once gave s00 the rating 1.0: the name `s00.wav,-0` matched
+    s00.wav by its stem."""
+    path = tmp_path / "Valence.csv"
+    path.write_text(f"s01.wav,0.5\n\n{line}\n")
+    with pytest.raises(EmosteerError, match=r"Valence\.csv: line 3: expected 2 fields \(FileName,Rating\), got 3 "
+                                            r"\(a decimal comma\?"):
+        emosoundscapes.read_ratings(path)
 
 
 def test_a_clip_with_audio_and_one_rating_is_counted_once(tmp_path: Path,

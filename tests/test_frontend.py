@@ -142,3 +142,120 @@ def test_windows_cover_the_file_one_hop_apart() -> None:
     short = frontend.windows(y[:20000], "panns", 101, 2.0)
     assert short.start_seconds == [0.0] and not short.second_fits
     np.testing.assert_array_equal(short.specs[0], frontend.logmel(y[:20000], "panns", 101))  # padded
+
+
+# --- decoding a block at a time ---------------------------------------------------------------
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of 0.37 s, so that a 3-s file crosses several (the default is 30 s)."""
+    monkeypatch.setattr(frontend, "BLOCK_SECONDS", 0.37)
+
+
+@pytest.mark.parametrize("sr,channels", [(44100, 2), (48000, 1), (22050, 1), (8000, 2), (32000, 2)])
+def test_streamed_decoding_is_librosa_load_bit_for_bit(tmp_path: Path, small_blocks: None, sr: int,
+                                                       channels: int) -> None:
+    y = _tone(3.0, sr)
+    path = tmp_path / "clip.wav"
+    sf.write(path, np.stack([y, 0.5 * y], axis=1) if channels == 2 else y, sr, subtype="FLOAT")
+    ref, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
+    ours = frontend.load_audio(path)
+    np.testing.assert_array_equal(ours, ref)
+    for limit in (1, 32512, 50000, ref.size, ref.size + 10):
+        np.testing.assert_array_equal(frontend.load_audio(path, limit=limit), ref[:limit])
+
+
+def test_a_1_hz_file_decodes_only_what_its_frames_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's case: a 1 Hz WAV of 100,000 samples was resampled whole (3.2e9 samples, 12.8 GB)
+    though a clip of 101 frames uses 1.016 s of it."""
+    path = tmp_path / "slow.wav"
+    sf.write(path, (0.1 * np.random.default_rng(0).standard_normal(100_000)).astype(np.float32), 1, subtype="FLOAT")
+    read: list[int] = []
+    blocks = frontend._soundfile_blocks
+
+    def counting(path: Path, f: sf.SoundFile):
+        for block in blocks(path, f):
+            read.append(block.size)
+            yield block
+
+    monkeypatch.setattr(frontend, "_soundfile_blocks", counting)
+    spec = frontend.clip_logmel(path, "panns", 101)
+    assert spec.shape == (101, 64) and np.isfinite(spec).all()
+    assert sum(read) < 2_000  # source samples decoded, of 100,000 (soxr needs about 930 to start)
+
+
+@pytest.mark.parametrize("flavour", ["panns", "original"])
+def test_clip_logmel_is_the_whole_files_logmel(tmp_path: Path, small_blocks: None, flavour: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file up to EXACT_SECONDS: bit for bit; a longer one (here EXACT_SECONDS is cut to 1.5 s):
+    to float rounding, with the original flavour's reference (the whole clip's peak) taken over
+    the whole file."""
+    y = _tone(3.0, 44100)
+    path = tmp_path / "exact.wav"
+    sf.write(path, y, 44100, subtype="FLOAT")
+    np.testing.assert_array_equal(frontend.clip_logmel(path, flavour, 101),
+                                  frontend.logmel(frontend.load_audio(path), flavour, 101))
+    monkeypatch.setattr(frontend, "EXACT_SECONDS", 1.5)
+    y[100_000:100_500] *= 3  # the clip's peak lies after the first second
+    path = tmp_path / "long.wav"
+    sf.write(path, y, 44100, subtype="FLOAT")
+    whole = frontend.load_audio(path)
+    ours, ref = frontend.clip_logmel(path, flavour, 101), frontend.logmel(whole, flavour, 101)
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    if flavour == "original":  # the reference is the whole clip's: not the first second's
+        assert not np.allclose(ref, frontend.logmel(whole[:32512], flavour, 101), atol=1e-2)
+    short = tmp_path / "short.wav"
+    sf.write(short, y[:30000], 44100, subtype="FLOAT")
+    np.testing.assert_array_equal(frontend.clip_logmel(short, flavour, 101),
+                                  frontend.logmel(frontend.load_audio(short), flavour, 101))
+
+
+def test_file_windows_are_windows_of_the_whole_file(tmp_path: Path, small_blocks: None) -> None:
+    y = _tone(3.0, 48000)
+    path = tmp_path / "clip.wav"
+    sf.write(path, y, 48000, subtype="FLOAT")
+    whole = frontend.load_audio(path)
+    for frames, hop in ((101, 0.25), (101, 1.7), (16, 0.01), (401, 0.5)):
+        cut = frontend.windows(whole, "panns", frames, hop)
+        stream = frontend.FileWindows(path, "panns", frames, hop)
+        got = list(stream)
+        assert [s / SAMPLE_RATE for s, _ in got] == cut.start_seconds
+        for (_, spec), want in zip(got, cut.specs):
+            np.testing.assert_array_equal(spec, want)
+        assert stream.count == len(cut.specs) == frontend.window_count(whole.size, frames, hop)
+        assert stream.samples == whole.size
+
+
+def test_audioread_fallback_streams_as_librosa_load_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container libsndfile cannot open goes to audioread: 16-bit buffers (any size, even across
+    a frame's two channels), converted and mixed as librosa.load does, then resampled."""
+    import audioread
+
+    rng = np.random.default_rng(1)
+    pcm = (rng.standard_normal((22050 * 2, 2)) * 3000).astype("<i2")
+    raw = pcm.tobytes()
+
+    class Reader:
+        samplerate, channels, duration = 22050, 2, 2.0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def __iter__(self):
+            sizes = [6, 1002, 4094, 30000]  # bytes; 1002 splits a stereo frame
+            at, i = 0, 0
+            while at < len(raw):
+                yield raw[at:at + sizes[i % 4]]
+                at, i = at + sizes[i % 4], i + 1
+
+    monkeypatch.setattr(audioread, "audio_open", lambda *args, **kwargs: Reader())
+    path = tmp_path / "clip.m4a"
+    path.write_bytes(b"not a container libsndfile opens")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
+    np.testing.assert_array_equal(frontend.load_audio(path), ref)

@@ -90,7 +90,9 @@ def _write_parts(path: Path, parts: dict) -> None:
                     f.create_dataset(name, data=np.asarray(values, dtype=np.float64).astype(dtype))
             elif kind == "names":
                 names, variable = spec[1], spec[2]
-                if variable:  # variable-length strings, as other tools write them
+                # HDF5 cannot store a NUL inside a variable-length string (h5py refuses to write
+                # one): such names are written fixed-length, where a NUL is a byte like any other
+                if variable and not any(b"\0" in n for n in names):  # variable-length, as other tools write
                     f.create_dataset(name, data=np.array(names, dtype=object),
                                      dtype=h5py.string_dtype("ascii"), shape=(len(names),))
                 else:

@@ -144,6 +144,17 @@ def test_write_csv_columns_rounding_and_strings(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["p.csv"]
 
 
+def test_write_csv_quotes_text_a_spreadsheet_would_run_and_keeps_numbers(tmp_path):
+    path = tmp_path / "names.csv"
+    names = ["=HYPERLINK(\"https://example.invalid\")", "+1+cmd|' /C calc'!A0", "-A1", "@SUM(A1)",
+             "\tx", "s00.wav", "-1", "-1/3", "0.5/2"]
+    pipeline.write_csv(path, {"audio_name": names, "valence": [-0.5] * len(names)})
+    rows = list(csv.reader(path.open()))
+    assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"https://example.invalid\")", "'+1+cmd|' /C calc'!A0",
+                                        "'-A1", "'@SUM(A1)", "'\tx", "s00.wav", "-1", "-1/3", "0.5/2"]
+    assert {r[1] for r in rows[1:]} == {"-0.5"}  # numbers stay numbers
+
+
 def test_write_csv_nan_is_an_empty_cell_and_inf_is_refused(tmp_path):
     path = tmp_path / "p.csv"
     pipeline.write_csv(path, {"s": [1, 2], "r": [np.float64("nan"), 0.25], "note": [None, "x"]})

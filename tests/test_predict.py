@@ -801,3 +801,46 @@ def test_cli_names_from_files_are_escaped_in_messages(setup: dict[str, Path],
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "\x1b" not in err
     assert "unknown category 'sad\\x1b[2J'" in err and "known: 'calm\\n\\x1b[31mred'" in err
+
+
+def test_window_and_whole_file_caps_are_one_line_before_decoding(clips: dict[str, Path],
+                                                                 capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's cases: --hop-seconds 1e-9 on a 10-minute file asked for 19.2 million windows (a
+    MemoryError traceback); --frames whole on a long file failed with a RuntimeError. Both are
+    refused from the headers, naming the cap and the flag, before any audio is decoded."""
+    import soundfile as sf
+
+    from emosteer.data import frontend
+
+    ten_minutes = clips["dir"] / "ten_minutes.wav"
+    sf.write(ten_minutes, np.zeros(600 * 8000, dtype=np.int16), 8000, subtype="PCM_16")
+    decoded: list[Path] = []
+    monkeypatch.setattr(frontend, "audio_blocks", lambda path, limit=None: decoded.append(path) or iter(()))
+    out = clips["dir"] / "p.npz"
+    argv = ["predict", "--checkpoint", str(clips["ckpt"]), "--audio", str(ten_minutes), "--out", str(out)]
+    assert main([*argv, "--hop-seconds", "1e-9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--hop-seconds 1e-09 cuts 19,168,001 windows from 1 file" in err
+    assert "more than --max-windows 100,000; raise --max-windows" in err
+    with pytest.raises(SystemExit) as stop:  # a flag out of its range: argparse's usage and line
+        main([*argv, "--hop-seconds", "0.001", "--max-windows", "20000000"])
+    assert stop.value.code == 2 and "argument --max-windows: at most 10000000" in capsys.readouterr().err
+    assert main([*argv, "--frames", "whole"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "600.0 s of audio; --frames whole makes one window of the whole file, at most 6001" in err
+    assert decoded == [] and not out.exists()
+
+
+def test_windows_are_capped_while_decoding_too(clips: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A header that says less than the file holds cannot get past the cap: it is counted again
+    as the windows are cut."""
+    from emosteer.data import frontend
+
+    monkeypatch.setattr(predict_cli, "audio_info", lambda path: frontend.AudioInfo(32000, 1, 0.0))
+    out = clips["dir"] / "p.npz"
+    assert main(["predict", "--checkpoint", str(clips["ckpt"]), "--audio", str(clips["long"]), "--out", str(out),
+                 "--hop-seconds", "0.01", "--max-windows", "10"]) == 2
+    assert "cuts at least 11 windows from 1 file" in capsys.readouterr().err
+    assert not out.exists()

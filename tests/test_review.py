@@ -68,6 +68,11 @@ def _commit(repo: Path, files: dict[str, Any], message: str, params: str = "grid
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch) -> Path:
+    return git_repo(tmp_path, monkeypatch)
+
+
+def git_repo(tmp_path: Path, monkeypatch) -> Path:
+    """An empty git repository at tmp_path/repo, the working directory for the test."""
     root = tmp_path / "repo"
     root.mkdir()
     _git(root, "init", "-q", "-b", "main")
@@ -135,8 +140,9 @@ def test_strengths_baseline_seeds_machine_and_params_where_they_differ(repo):
     assert "| 0 | **0.795590 → 0.801000** | 0.830000 |" in text
     assert "Plot data" not in text  # plots/ did not change
     assert "| 1 |" not in text.split("### Unsteered r per seed")[1].split("###")[0]
-    assert "| base | 0, 1 | cpu AMD EPYC, cpu_isa AVX512, torch 2.13.0+cpu, threads 1 |" in text
-    assert "| head | 0, 1 | cpu AMD EPYC, cpu_isa AVX2, torch 2.13.0+cpu, threads 1 |" in text
+    # strings from result files are escaped (every markdown character: test_review_inputs)
+    assert "| base | 0, 1 | cpu AMD EPYC, cpu\\_isa AVX512, torch 2\\.13\\.0+cpu, threads 1 |" in text
+    assert "| head | 0, 1 | cpu AMD EPYC, cpu\\_isa AVX2, torch 2\\.13\\.0+cpu, threads 1 |" in text
     assert "Seeds and clips" not in text  # n_seeds did not change
 
 
@@ -162,7 +168,7 @@ def test_keys_and_files_the_base_lacks_are_read_generically(repo):
     assert "| grid | method | valence | arousal | valence corrected | arousal corrected |" in text
     assert "| 9-bin | oracle, categorical | helps +0.050 [+0.030, +0.070] | helps +0.040 [+0.030, +0.050] | " \
            "**— → none** | **— → none** |" in text
-    assert "| — | two_passes_vs_one | **— → hurts** -0.013 | **— → none** -0.001 | **— → hurts** |" in text
+    assert "| — | two\\_passes\\_vs\\_one | **— → hurts** -0.013 | **— → none** -0.001 | **— → hurts** |" in text
     assert "| `correction.family_size` | — | 24 |" in text
     assert "metrics/data.json is new at head" in text and "| `n_clips` | — | 600 |" in text
     # and the other way round: a head that lacks them (a revert) is no error either
@@ -206,7 +212,7 @@ def test_a_workspace_that_is_not_head_says_so(repo):
     _commit(repo, _results(), "b")
     (repo / "metrics/seeds/baseline.json").write_text(json.dumps({"s0": {"valence_r": 0.7}}))
     assert _review("--base", a, "--out", "out") == 0
-    assert "1 result files differ from the commit (metrics/seeds/baseline.json)" in (repo / "out/review.md").read_text()
+    assert "1 result files differ from the commit (`metrics/seeds/baseline.json`)" in (repo / "out/review.md").read_text()
 
 
 def test_bad_revision_exits_2_with_one_line_and_writes_nothing(repo, capsys):
@@ -258,8 +264,11 @@ def test_the_workflow_runs_the_tested_script():
     steps = workflow["jobs"]["review"]["steps"]
     assert steps[0]["uses"].startswith("actions/checkout@") and steps[0]["with"]["fetch-depth"] == 0
     script = "\n".join(step.get("run", "") for step in steps)
-    for command in ("bash scripts/install.sh", "dvc repro", 'bash scripts/review.sh "origin/${{ github.base_ref }}"'):
+    for command in ("bash scripts/install.sh", "dvc repro", 'bash scripts/review.sh "origin/$BASE_REF"'):
         assert command in script, command
+    # untrusted text reaches the shell through env:, never as ${{ }} inside a script
+    assert "${{" not in script
+    assert any(step.get("env", {}).get("BASE_REF") == "${{ github.base_ref }}" for step in steps)
     assert workflow["permissions"]["pull-requests"] == "write"
     assert any(step.get("uses", "").startswith("actions/upload-artifact@") and step["with"]["path"] == "review/"
                for step in steps)

@@ -50,7 +50,8 @@ def _headline(repo: Path, rev: str) -> dict:
 def _marked(text: str) -> dict[tuple[str, str, str], bool]:
     """(grid, method label, dim) -> whether review.md's verdict table marks the verdict changed."""
     table = text.split("## Verdicts")[1].split("\n## ")[0]
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines() if line.startswith("| ")]
+    rows = [[re.sub(r"\\(.)", r"\1", c.strip()) for c in line.strip("|").split("|")]  # shown, as rendered
+            for line in table.splitlines() if line.startswith("| ")]
     header, body = rows[0], rows[1:]
     dims = [h for h in header[2:] if not h.endswith("corrected")]
     return {(row[0], row[1], dim): row[2 + i].startswith("**") for row in body for i, dim in enumerate(dims)}

@@ -14,6 +14,19 @@ FINE_GRID = 5  # the report's "25-bin" grid (5x5)
 IDW_EPS = 0.1  # inverse-distance weight w = 1 / (d + IDW_EPS), the report's formula
 MIN_FRAMES = 16  # four 2x2 average pools need at least 16 frames to leave one
 
+# Upper bounds of the params and flags that multiply work or memory, shared by params.yaml's schema
+# and the commands' flags: generous, so that an extra zero (-S data.frames=1000000) is one line
+# before any work starts instead of hours of work or a machine out of memory.
+MAX_FRAMES = 6001  # 60 s of audio per clip or window; one clip-pass at T = 6001 is 60 times T = 101
+MAX_CLIPS = 100_000  # synthetic clips x segments: their features are 2.6 GB at T = 101
+MAX_CLIP_SECONDS = 60.0  # a synthetic clip is synthesized whole in memory
+MIN_CLIP_SECONDS = 0.05
+MAX_SEGMENTS = 1_000  # segments per synthetic clip
+MAX_EPOCHS = 1_000
+MAX_BATCH = 1_024  # clips per forward call: activations of 1024 clips at T = 101 are about 1.7 GB
+MAX_FORWARD_PASSES = 16  # the report's model makes 2; each pass is a pass of the backbone
+MAX_STRENGTHS = 100  # each strength in the dev search is a steered pass over every dev clip
+
 # The choices params.yaml offers, written once: the modules that act on them and the params schema
 # both import them from here (so the schema does not import the code that implements them).
 FRONTENDS = ("original", "panns")

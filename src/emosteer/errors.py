@@ -1,7 +1,9 @@
 """The one exception type emosteer raises for bad input, and how a command ends.
 
 Raise EmosteerError where the problem is known, naming the file, the field and the first bad index;
-`run` (used by the CLI and every pipeline stage) turns it into one line on stderr and exit code 2.
+`run` (used by the CLI and every pipeline stage) turns it into one line on stderr and exit code 2,
+and so, as a backstop, an OSError, RecursionError, UnicodeError or MemoryError that no reader
+turned into its own line (`input_error`).
 SIGTERM and SIGINT end a command the same way: one line, exit 143 or 130, after every `finally`
 has run (so each writer has removed its own temporary files, see emosteer.atomic).
 
@@ -86,6 +88,30 @@ def log_lines(label: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
+def input_error(exc: BaseException) -> str | None:
+    """The one line for an exception that bad input causes, wherever it surfaced (None: a bug, whose
+    traceback is kept). EmosteerError says it in the words of the code that knew; the others are
+    the backstop for a place that did not: an operating-system error names its file (a name over
+    255 bytes, a folder it may not read, a full disk), a RecursionError is input nested thousands of
+    levels deep, a UnicodeError a name or text that is not UTF-8, a MemoryError an input too large."""
+    if isinstance(exc, EmosteerError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        name = exc.filename if exc.filename is not None else "input"
+        other = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+        return f"{name}{other}: {exc.strerror or type(exc).__name__}"
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply to read (Python's recursion limit): a JSON or YAML file nested thousands of levels deep?"
+    if isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
+        near = exc.object[max(0, exc.start - 40):exc.end + 20]
+        return f"a name or text that is not valid UTF-8 ({exc.reason}) in {near!r}"
+    if isinstance(exc, UnicodeError):
+        return f"a name or text that is not valid UTF-8 ({exc})"
+    if isinstance(exc, MemoryError):
+        return "out of memory: an input or a size param far larger than this machine holds"
+    return None
+
+
 def raise_stopped(signum: int, frame: FrameType | None) -> None:
     """Signal handler: ignore further SIGTERM/SIGINT while cleaning up, and raise Stopped."""
     for sig in SIGNALS:
@@ -95,7 +121,8 @@ def raise_stopped(signum: int, frame: FrameType | None) -> None:
 
 def run(label: str, call: Callable[[], object]) -> int:
     """Run `call()` as the command `label` ("emosteer predict", "emosteer stage data") and return
-    its exit code: 0; 2 with one line for an EmosteerError; 128 + the signal's number (143 for
+    its exit code: 0; 2 with one line for an EmosteerError (or another error of bad input:
+    `input_error`); 128 + the signal's number (143 for
     SIGTERM, 130 for SIGINT) with one line when stopped. The previous handlers are restored.
 
     Python runs a signal handler between any two bytecodes, so the Stopped it raises can surface
@@ -129,8 +156,9 @@ def run(label: str, call: Callable[[], object]) -> int:
     except Exception as exc:  # noqa: BLE001 - only when a signal arrived, else re-raised
         if received:  # the signal surfaced as another exception; every `finally` has run
             return stopped(received[0], "its temporary files were removed")
-        if isinstance(exc, EmosteerError):
-            print(f"{label}: error: {one_line(str(exc))}", file=sys.stderr)
+        line = input_error(exc)
+        if line is not None:
+            print(f"{label}: error: {one_line(line)}", file=sys.stderr)
             return 2
         raise
     finally:

@@ -18,11 +18,17 @@ from emosteer.errors import EmosteerError
 MAX_INT_DIGITS = 4300  # Python's default int_max_str_digits: what int() reads from text
 
 
-def loads(text: str, where: object) -> Any:
-    """Parse `text`; `where` (the file) starts every error line. RecursionError (nesting) is
-    left to the caller, which names it in its own words."""
+def loads(text: str | bytes, where: object) -> Any:
+    """Parse `text` (bytes: UTF-8); `where` (the file) starts every error line, nesting too deep
+    for the parser included."""
     try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
         return json.loads(text, object_pairs_hook=_unique_keys, parse_int=_int)
+    except UnicodeDecodeError as exc:
+        raise EmosteerError(f"{where}: not valid JSON (not UTF-8 text: byte {exc.start})") from None
+    except RecursionError:
+        raise EmosteerError(f"{where}: not valid JSON (nested too deeply)") from None
     except json.JSONDecodeError as exc:
         raise EmosteerError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except _Refused as exc:
@@ -57,8 +63,6 @@ def read_json(path: str | Path) -> Any:
         raise EmosteerError(f"{path}: file not found (run the stage that writes it)") from None
     except UnicodeDecodeError:
         raise EmosteerError(f"{path}: not valid JSON (not UTF-8 text)") from None
-    except RecursionError:
-        raise EmosteerError(f"{path}: not valid JSON (nested too deeply)") from None
     except OSError as exc:
         raise EmosteerError(f"{path}: unreadable ({exc.strerror or type(exc).__name__})") from None
 

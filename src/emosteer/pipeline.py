@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,8 @@ def save_csv(target: str | Path, columns: Mapping[str, Sequence[Any]], digits: i
              where: Path | None = None) -> None:
     """`write_csv`'s format into `target`, a temp file the caller renames (with others: predict's
     NPZ and CSV); `where` names the output in errors. Text that is not valid UTF-8 (a file name's
-    undecodable bytes) is written with its bytes escaped."""
+    undecodable bytes) is written with its bytes escaped; text that a spreadsheet would run as a
+    formula is quoted (`text_cell`)."""
     path = where or Path(target)
     names = list(columns)
     lengths = {len(columns[n]) for n in names}
@@ -150,7 +152,21 @@ def save_npz(target: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
         np.savez(f, **arrays)  # a file object: savez would append .npz to a bare temp name
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
+_ONLY_NUMBERS = re.compile(r"[-+0-9.eE/]*")  # 2, -1, 0.5/2: arithmetic on numbers, nothing to call
+
+
+def text_cell(text: str) -> str:
+    """A string cell as a spreadsheet must not run it: one that starts a formula (= + - @, tab,
+    CR) gets a leading `'`, unless it is only numbers (a strength label such as -1 or -1/3)."""
+    if text.startswith(FORMULA_STARTS) and not _ONLY_NUMBERS.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _cell(v: Any, digits: int, path: Path, column: str, row: int) -> Any:
+    if isinstance(v, (str, np.str_)):
+        return text_cell(str(v))
     if not _is_number(v):
         return v
     x = float(v)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from emosteer.constants import DROP_REASONS, MIN_FRAMES, UNIT_RANGE
+from emosteer.constants import DROP_REASONS, MAX_FRAMES, MIN_FRAMES, UNIT_RANGE
 from emosteer.data import emosoundscapes, sources
 from emosteer.data.facts import describe
 from emosteer.data.frontend import frames_for_seconds
-from emosteer.errors import EmosteerError
+from emosteer.errors import EmosteerError, one_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +54,8 @@ def run_check(args: argparse.Namespace) -> None:
     if not args.path.exists():
         raise EmosteerError(f"{args.path}: no such file or folder")
     frames = args.frames if args.frames is not None else frames_for_seconds(emosoundscapes.CLIP_SECONDS)
-    if frames < MIN_FRAMES:
-        raise EmosteerError(f"--frames: the model needs >= {MIN_FRAMES} frames, got {frames}")
+    if not MIN_FRAMES <= frames <= MAX_FRAMES:
+        raise EmosteerError(f"--frames: must be in [{MIN_FRAMES}, {MAX_FRAMES}] (the model needs "
+                            f">= {MIN_FRAMES}; at most 60 s, as data.frames), got {frames}")
     found = sources.survey(source, args.path, frames, args.rating_range, args.drop, progress=True)
-    print("\n".join(describe(found.facts)))
+    print("\n".join(one_line(line) for line in describe(found.facts)))  # names escaped, as featurize does

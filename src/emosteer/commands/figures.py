@@ -7,7 +7,10 @@ gives that revision's figure; keeping all of them gives DVC's own overlay, both 
 axes. vl-convert renders a spec with the Vega and Vega-Lite JavaScript it bundles (in an embedded
 engine, no browser). `allowed_base_urls=[]` makes it refuse any data URL, so nothing is fetched;
 text uses the system's fonts and the Liberation Sans it bundles, so glyphs can differ between
-machines while marks and axes do not.
+machines while marks and axes do not. vl-convert still fetches the url of an `image` mark when it
+draws a PNG (measured: a GET to a local listener), so `offline` refuses image marks and data urls
+and drops `href`/`url` links before rendering: a template from a pull request cannot make the
+review fetch anything.
 """
 
 from __future__ import annotations
@@ -106,10 +109,46 @@ def vegalite_version(spec: dict[str, Any]) -> str | None:
     return max(same, key=lambda v: tuple(int(p) for p in v.split("."))) if same else None
 
 
+LINK_CHANNELS = ("href", "url")  # encodings and mark properties that name a URL: a link, an image
+
+
+def offline(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """A copy of `spec` that renders without fetching anything: an `image` mark (vl-convert fetches
+    its url when it draws a PNG, whatever allowed_base_urls says) and a data `url` are refused in
+    one line; `href` and `url` encodings and mark properties (links in the SVG) are dropped."""
+    spec = copy.deepcopy(spec)
+    stack: list[tuple[str, Any]] = [("", spec)]
+    while stack:
+        key, node = stack.pop()
+        if isinstance(node, list):
+            stack.extend((key, item) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if key in ("data", "from") and "url" in node:
+            raise EmosteerError(f"figure {name!r}: data from a url ({str(node['url'])[:80]!r}); emosteer renders "
+                                "only the data DVC filled in, offline")
+        mark = node.get("mark")
+        kind = mark.get("type") if isinstance(mark, dict) else mark
+        if kind == "image":
+            raise EmosteerError(f"figure {name!r}: an image mark (it fetches each image's url); emosteer renders "
+                                "figures offline and does not draw one")
+        if isinstance(mark, dict):
+            for channel in LINK_CHANNELS:
+                mark.pop(channel, None)
+        if key == "encoding":
+            for channel in LINK_CHANNELS:
+                node.pop(channel, None)
+        stack.extend(node.items())
+    return spec
+
+
 def render(spec: dict[str, Any], stem: Path, svg: bool = True) -> list[Path]:
-    """`stem`.png (and `stem`.svg) from a filled Vega-Lite spec; no data URL is fetched."""
+    """`stem`.png (and `stem`.svg) from a filled Vega-Lite spec; nothing is fetched (`offline`)."""
     import vl_convert
 
+    title = spec.get("title", {})
+    spec = offline(spec, title.get("text") if isinstance(title, dict) else title)
     version = vegalite_version(spec)
     try:
         png = vl_convert.vegalite_to_png(spec, vl_version=version, allowed_base_urls=[])

@@ -38,6 +38,7 @@ def with_overrides(file: Path, overrides: list[str], write: bool = False) -> Par
 
     for override in overrides:
         parse_override(override)
+    params_schema.read_raw(file)  # a file DVC's parser would choke on is refused in our words first
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "params.yaml"
         try:
@@ -46,7 +47,7 @@ def with_overrides(file: Path, overrides: list[str], write: bool = False) -> Par
             raise EmosteerError(f"{file}: unreadable ({exc.strerror or type(exc).__name__})") from None
         if overrides:
             _apply(copy, overrides)
-        p = params_schema.validate(params_schema.read_raw(copy), file)
+        p = params_schema.validate(params_schema.read_raw(copy, file), file)
         if write and overrides:
             shutil.copyfile(copy, file)
         return p

@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +46,11 @@ from tqdm import tqdm
 from emosteer import pipeline
 from emosteer.schema import params
 from emosteer.atomic import refuse_overwrite, replacing_all
-from emosteer.constants import AMPS, DEVICES, FRONTENDS, MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE
+from emosteer.constants import (AMPS, DEVICES, FRONTENDS, HOP_LENGTH, MAX_BATCH, MAX_FORWARD_PASSES, MAX_FRAMES,
+                                MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE)
 from emosteer.data import features as features_h5
-from emosteer.data.frontend import check_flavour, frames_for_samples, load_audio, logmel, window_seconds, windows
+from emosteer.data.frontend import (FileWindows, audio_info, check_flavour, clip_logmel, frames_for_samples,
+                                    load_audio, logmel, window_count, window_seconds)
 from emosteer.digest import file_sha256
 from emosteer.errors import EmosteerError
 from emosteer.model.checkpoints import load_checkpoint
@@ -92,7 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"{DEFAULT_FRAMES}; 'whole' = whole file)")
     p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
                    help="--audio: one row per window of --frames frames, a window every S seconds")
-    p.add_argument("--forward-passes", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--max-windows", type=_bounded(MAX_WINDOWS), default=DEFAULT_MAX_WINDOWS, metavar="N",
+                   help=f"--hop-seconds: refuse a run that cuts more windows than this (default {DEFAULT_MAX_WINDOWS:,}; "
+                        "each is an output row of about 1 KB)")
+    p.add_argument("--forward-passes", type=_bounded(MAX_FORWARD_PASSES), default=None, metavar="N",
                    help="number of passes (default: the checkpoint's, 2 for the original)")
     p.add_argument("--steering-json", type=Path, default=None, metavar="TABLE.json",
                    help="steering table in the original's format {category: {valence_128d, arousal_128d}}")
@@ -114,7 +119,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="source = alpha*steer + (1-alpha)*own feedback, in [0, 1] (default 1)")
     p.add_argument("--first-pass", action=argparse.BooleanOptionalAction, default=True,
                    help="steer pass 1 too (default: yes, as the report did)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="B", help="rows per forward call")
+    p.add_argument("--batch-size", type=_bounded(MAX_BATCH), default=32, metavar="B",
+                   help=f"rows per forward call (at most {MAX_BATCH})")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto (CUDA where present, else CPU), cpu or cuda (default auto)")
     p.add_argument("--amp", choices=AMPS, default="off", help="mixed precision on CUDA (default off)")
@@ -125,11 +131,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @dataclass(frozen=True)
 class Rows:
-    """What is predicted: one name (and start time) per row, and the log-mel blocks in row order."""
+    """What is predicted: one name (and start time) per row, and the log-mel blocks in row order.
+    Audio rows are cut as the blocks are drawn: `names` and `start_seconds` are complete once
+    `blocks` is exhausted."""
 
     names: list[str]
     blocks: Iterable[np.ndarray]  # (b, T, 64) float32 blocks whose rows add up to len(names)
-    start_seconds: np.ndarray | None = None
+    start_seconds: list[float] | None = None
     window_seconds: float | None = None  # with --hop-seconds: the audio one window covers
 
 
@@ -161,7 +169,8 @@ def run(args: argparse.Namespace) -> None:
     model, meta = load_checkpoint(args.checkpoint)
     if audio is not None:
         frontend, frames = audio_front_end(args, meta)
-        rows = _audio_rows(audio, frontend, frames, args.hop_seconds)
+        check_audio_sizes(audio, frames, args.hop_seconds, args.max_windows)
+        rows = _audio_rows(audio, frontend, frames, args.hop_seconds, args.max_windows)
     else:
         features_front_end(args.features, args.checkpoint, meta)
         rows = _feature_rows(args.features)
@@ -172,7 +181,7 @@ def run(args: argparse.Namespace) -> None:
     check_finite(out, rows.names)
     arrays = {"audio_name": np.array(rows.names, dtype=str), **out}
     if rows.start_seconds is not None:
-        arrays["start_seconds"] = rows.start_seconds
+        arrays["start_seconds"] = np.array(rows.start_seconds, dtype=np.float64)
         arrays["window_seconds"] = np.full(len(rows.names), rows.window_seconds)
     outputs = [args.out] + ([csv_out] if csv_out is not None else [])
     with replacing_all(outputs) as temps:  # both written, then both renamed: never one alone
@@ -269,41 +278,105 @@ def _feature_rows(path: Path) -> Rows:
     return Rows(names=names, blocks=blocks())
 
 
-def _audio_rows(files: list[Path], flavour: str, frames: int | str, hop_seconds: float | None) -> Rows:
-    """Decode every file and compute its log-mel rows before any model call or output.
+WINDOWS_PER_BLOCK = 256  # windows cut and predicted at a time: about 7 MB of log-mels at 101 frames
+DEFAULT_MAX_WINDOWS = 100_000  # rows one run cuts with --hop-seconds (each about 1 KB of output)
+MAX_WINDOWS = 10_000_000  # the most --max-windows raises it to
+WHOLE_SAMPLES = MAX_FRAMES * HOP_LENGTH  # --frames whole: a file of this many samples makes MAX_FRAMES + 1
 
-    `frames` N: the first N frames of each file (padded like featurize pads a short clip), or with
-    `hop_seconds` every window of N frames starting at 0, S, 2S, ... that fits in the file (a file
-    shorter than one window gives one padded window). 'whole': one row per file, its whole length.
+
+def check_audio_sizes(files: list[Path], frames: int | str, hop_seconds: float | None, max_windows: int) -> None:
+    """From the headers, before any decoding: with --frames whole no file longer than a window may
+    be (MAX_FRAMES frames, 60 s), with --hop-seconds the windows of all files together at most
+    `max_windows`; each is one line naming the cap and the flag."""
+    if frames != WHOLE and hop_seconds is None:
+        return  # the first `frames` frames of each file: bounded by --frames
+    total = 0
+    for path in files:
+        samples = round(audio_info(path).seconds * SAMPLE_RATE)
+        if frames == WHOLE:
+            _check_whole(path, samples)
+        else:
+            total += window_count(samples, frames, hop_seconds)
+            if total > max_windows:
+                _too_many_windows(total, files, path, hop_seconds, max_windows, header=True)
+
+
+def _check_whole(path: Path, samples: int) -> None:
+    if samples >= WHOLE_SAMPLES:
+        raise EmosteerError(
+            f"{path}: {samples / SAMPLE_RATE:.1f} s of audio; --frames whole makes one window of the whole file, "
+            f"at most {MAX_FRAMES} frames ({(MAX_FRAMES - 1) * HOP_LENGTH / SAMPLE_RATE:g} s): use --frames N "
+            "--hop-seconds S for a longer file")
+
+
+def _too_many_windows(total: int, files: list[Path], path: Path, hop_seconds: float, cap: int,
+                      header: bool) -> None:
+    raise EmosteerError(
+        f"predict: --hop-seconds {hop_seconds:g} cuts {'at least ' if not header else ''}{total:,} windows "
+        f"from {len(files)} file{'s' if len(files) != 1 else ''} (reaching it at {path}), more than --max-windows "
+        f"{cap:,}; raise --max-windows (at most {MAX_WINDOWS:,}; each window is a row, about 1 KB of "
+        "output) or use a longer --hop-seconds")
+
+
+def _audio_rows(files: list[Path], flavour: str, frames: int | str, hop_seconds: float | None,
+                max_windows: int = DEFAULT_MAX_WINDOWS) -> Rows:
+    """Each file's rows, decoded a block at a time as the model asks for them (nothing is
+    decoded before the first model call, and no file is held whole).
+
+    `frames` N: the first N frames of each file (padded like featurize pads a short clip; only
+    the audio they read is decoded, `clip_logmel`), or with `hop_seconds` every window of N frames
+    starting at 0, S, 2S, ... that fits in the file (a file shorter than one window gives one padded
+    window), at most `max_windows` in all. 'whole': one row per file, its whole length (at most
+    MAX_FRAMES frames).
     """
     check_flavour(flavour)
     names: list[str] = []
-    starts: list[float] = []
-    specs: list[np.ndarray] = []
-    single: list[tuple[Path, float]] = []  # with a hop: files too short for a second window
-    for path in tqdm(files, desc="audio", unit="file", disable=len(files) < 20, leave=False):
-        y = load_audio(path)
-        if frames == WHOLE:
-            specs.append(logmel(y, flavour, max(frames_for_samples(y.size), MIN_FRAMES)))
-            names.append(str(path))
-            continue
-        if hop_seconds is None:
-            specs.append(logmel(y, flavour, frames))
-            names.append(str(path))
-            continue
-        cut = windows(y, flavour, frames, hop_seconds)
-        if not cut.second_fits:
-            single.append((path, y.size / SAMPLE_RATE))
-        specs.extend(cut.specs)
-        names.extend([str(path)] * len(cut.specs))
-        starts.extend(cut.start_seconds)
-    blocks = [s[None] for s in specs] if frames == WHOLE else [np.stack(specs)]
     if hop_seconds is None:
+        def per_file() -> Iterator[np.ndarray]:
+            for path in tqdm(files, desc="audio", unit="file", disable=len(files) < 20, leave=False):
+                names.append(str(path))
+                if frames == WHOLE:
+                    y = load_audio(path, limit=WHOLE_SAMPLES)
+                    _check_whole(path, y.size)
+                    yield logmel(y, flavour, max(frames_for_samples(y.size), MIN_FRAMES))[None]
+                else:
+                    yield clip_logmel(path, flavour, frames)
+
+        blocks = per_file() if frames == WHOLE else _stacked(per_file())
         return Rows(names=names, blocks=blocks)
+    starts: list[float] = []
     window = window_seconds(frames)
-    _say_windows(len(files), len(names), frames, window, hop_seconds, single)
-    return Rows(names=names, blocks=blocks, start_seconds=np.array(starts, dtype=np.float64),
-                window_seconds=window)
+
+    def windowed() -> Iterator[np.ndarray]:
+        single: list[tuple[Path, float]] = []  # files too short for a second window
+        bar = tqdm(desc="windows", unit="window", disable=not sys.stderr.isatty(), leave=False)
+        for path in files:
+            cut = FileWindows(path, flavour, frames, hop_seconds)
+            for start, spec in cut:
+                if len(names) >= max_windows:
+                    _too_many_windows(len(names) + 1, files, path, hop_seconds, max_windows, header=False)
+                names.append(str(path))
+                starts.append(start / SAMPLE_RATE)
+                bar.update()
+                yield spec
+            if cut.count < 2:
+                single.append((path, cut.samples / SAMPLE_RATE))
+        bar.close()
+        _say_windows(len(files), len(names), frames, window, hop_seconds, single)
+
+    return Rows(names=names, blocks=_stacked(windowed()), start_seconds=starts, window_seconds=window)
+
+
+def _stacked(specs: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """(T, 64) log-mels as (b, T, 64) blocks of up to WINDOWS_PER_BLOCK."""
+    block: list[np.ndarray] = []
+    for spec in specs:
+        block.append(spec)
+        if len(block) == WINDOWS_PER_BLOCK:
+            yield np.stack(block)
+            block = []
+    if block:
+        yield np.stack(block)
 
 
 def _say_windows(n_files: int, n_rows: int, frames: int, window: float, hop: float,
@@ -409,7 +482,7 @@ def _predict_rows(
             model, block, batch_size=args.batch_size,
             steer_valence=part(steer_v), steer_arousal=part(steer_a),
             strength=strength, alpha=alpha, first_pass=args.first_pass,
-            forward_passes=args.forward_passes, progress=sys.stderr.isatty(),
+            forward_passes=args.forward_passes, progress=sys.stderr.isatty() and args.audio is None,
             device=resolve_device(args.device), amp=args.amp,
         ))
         start = stop
@@ -443,7 +516,7 @@ def csv_columns(rows: Rows, out: dict[str, np.ndarray]) -> dict[str, Any]:
     in the pipeline's CSV format (pipeline.save_csv: floats rounded to 6 digits)."""
     columns: dict[str, Any] = {"audio_name": rows.names}
     if rows.start_seconds is not None:
-        columns["start_seconds"] = rows.start_seconds
+        columns["start_seconds"] = np.array(rows.start_seconds, dtype=np.float64)
         columns["window_seconds"] = [rows.window_seconds] * len(rows.names)
     return {**columns, "valence": out["valence"], "arousal": out["arousal"]}
 
@@ -471,12 +544,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _bounded(limit: int) -> Callable[[str], int]:
+    """An argument type: an integer in [1, limit]."""
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"at most {limit}, got {value}")
+        return value
+
+    return parse
+
+
 def _frames(text: str) -> int | str:
     if text == WHOLE:
         return WHOLE
     value = _positive_int(text)
-    if value < MIN_FRAMES:
-        raise argparse.ArgumentTypeError(f"the model needs >= {MIN_FRAMES} frames, got {value}")
+    if not MIN_FRAMES <= value <= MAX_FRAMES:
+        raise argparse.ArgumentTypeError(f"the model needs >= {MIN_FRAMES} frames, and a window is at most "
+                                         f"{MAX_FRAMES} (60 s); got {value}")
     return value
 
 

@@ -73,22 +73,34 @@ def find_rating_files(root: Path) -> tuple[Path, Path]:
     return found[0], found[1]
 
 
-def read_ratings(path: Path, scale: tuple[float, float] = UNIT_RANGE) -> dict[str, float]:
-    """{file name: rating} in file order, as written (on `scale`); no header, two columns (a name
-    may contain commas). `to_unit` maps a rating onto [-1, 1]."""
-    ratings: dict[str, float] = {}
-    first_row: dict[str, int] = {}
+def rating_rows(path: Path) -> list[tuple[int, str, str]]:
+    """(row index, file name, rating text) of every non-blank row: exactly two fields each. A row
+    of three (`s00.wav,-0,1`: a decimal comma) is refused naming the line, never read as the name
+    `s00.wav,-0`; a name holding a comma is written in quotes ("a,b.wav",0.5), as CSV does."""
+    out = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            reader = csv.reader(f)
+            for i, row in enumerate(reader):
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != 2:
+                    raise EmosteerError(
+                        f"{path}: line {reader.line_num}: expected 2 fields (FileName,Rating), got {len(row)}"
+                        + (" (a decimal comma? write the rating with a point, or quote a name that holds a comma)"
+                           if len(row) > 2 else ""))
+                out.append((i, row[0].strip(), row[1].strip()))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise EmosteerError(f"{path}: unreadable rating file ({exc})") from exc
-    for i, row in enumerate(rows):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < 2:
-            raise EmosteerError(f"{path}: expected 2 columns (FileName,Rating), got 1 at index {i}")
-        name, text = ",".join(row[:-1]).strip(), row[-1].strip()
+    return out
+
+
+def read_ratings(path: Path, scale: tuple[float, float] = UNIT_RANGE) -> dict[str, float]:
+    """{file name: rating} in file order, as written (on `scale`); no header, two fields per row
+    (`rating_rows`). `to_unit` maps a rating onto [-1, 1]."""
+    ratings: dict[str, float] = {}
+    first_row: dict[str, int] = {}
+    for i, name, text in rating_rows(path):
         rating = _rating(path, text, i, header=not ratings)
         if not name:
             raise EmosteerError(f"{path}: field 'FileName': empty at index {i}")

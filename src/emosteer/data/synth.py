@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from emosteer.constants import HOP_LENGTH, SAMPLE_RATE
+from emosteer.constants import (HOP_LENGTH, MAX_CLIP_SECONDS, MAX_CLIPS, MAX_SEGMENTS, MIN_CLIP_SECONDS,
+                                SAMPLE_RATE)
 from emosteer.errors import EmosteerError
 
 FAMILIES = ("tones", "chords", "noise_bursts", "clicks", "chirps", "textures", "mixtures")
@@ -71,12 +72,15 @@ class SynthConfig:
     label_noise: float = 0.15  # rater noise sd added to the latent labels
 
     def __post_init__(self) -> None:
-        if self.n_clips < 1:
-            raise EmosteerError(f"synthetic: n_clips must be >= 1, got {self.n_clips}")
-        if not 0.05 <= self.clip_seconds <= 60.0:
-            raise EmosteerError(f"synthetic: clip_seconds must be in [0.05, 60], got {self.clip_seconds}")
-        if self.segments < 0:
-            raise EmosteerError(f"synthetic: segments must be >= 0, got {self.segments}")
+        if not 1 <= self.n_clips <= MAX_CLIPS:
+            raise EmosteerError(f"synthetic: n_clips must be in [1, {MAX_CLIPS}], got {self.n_clips}")
+        if not MIN_CLIP_SECONDS <= self.clip_seconds <= MAX_CLIP_SECONDS:
+            raise EmosteerError(f"synthetic: clip_seconds must be in [{MIN_CLIP_SECONDS:g}, {MAX_CLIP_SECONDS:g}], "
+                                f"got {self.clip_seconds}")
+        if not 0 <= self.segments <= MAX_SEGMENTS:
+            raise EmosteerError(f"synthetic: segments must be in [0, {MAX_SEGMENTS}], got {self.segments}")
+        if self.n_items > MAX_CLIPS:
+            raise EmosteerError(f"synthetic: n_clips x segments = {self.n_items} rows, more than {MAX_CLIPS}")
         if self.segments and self.clip_samples // self.segments < HOP_LENGTH:
             raise EmosteerError(
                 f"synthetic: {self.segments} segments of a {self.clip_seconds} s clip are shorter "

@@ -41,6 +41,11 @@ TRAIN_STEP_PASSES_UNFROZEN = 3.0
 STEERABILITY_PARTS = 3
 CALIBRATION_CLIP_FRAMES = 1200  # clips x frames per timed call: 12 clips at T = 101, 2 at T = 601
 CALIBRATION_SECONDS = 0.5  # timed calls stop after this much (at least 2 and at most 5 calls)
+# The timed sample is at most this many frames per clip; a longer T is timed at it and scaled by
+# T / CALIBRATION_MAX_FRAMES (every conv and pool of the backbone is linear in T), so calibrating
+# costs well under a second of compute and a few MB whatever `frames` is, and a signal ends it
+# between two calls.
+CALIBRATION_MAX_FRAMES = 601
 # No CPU core runs a pass slower than this (clip-frames per second per thread; this machine: about
 # 5,000): a run under NOTICE_SECONDS even at this rate is not calibrated or announced.
 SLOWEST_CLIP_FRAMES_PER_S = 500.0
@@ -142,9 +147,10 @@ def data_shape(p: Params) -> Shape:
 
 def calibrate(frames: int, threads: int, device_name: str, amp: str) -> float:
     """Seconds per clip-pass of an eval-mode forward pass at `frames` on `threads` threads, the
-    fastest of a few calls after a warm-up. On the CPU a call's time is the process's CPU seconds
-    per thread, which other work on a busy machine does not inflate (its wall time it does: 2x
-    at load average 5 on 2 cores), so the estimate is for the run having its cores to itself."""
+    fastest of a few calls after a warm-up, timed on at most CALIBRATION_MAX_FRAMES frames and
+    scaled to `frames`. On the CPU a call's time is the process's CPU seconds per thread, which
+    other work on a busy machine does not inflate (its wall time it does: 2x at load average 5 on 2
+    cores), so the estimate is for the run having its cores to itself."""
     import torch
 
     from emosteer.model.lrm import EmotionLRM
@@ -152,9 +158,10 @@ def calibrate(frames: int, threads: int, device_name: str, amp: str) -> float:
 
     set_threads(threads)
     device = resolve_device(device_name)
-    clips = max(1, round(CALIBRATION_CLIP_FRAMES / frames))
+    timed = sample_frames(frames)
+    clips = max(1, round(CALIBRATION_CLIP_FRAMES / timed))
     model = EmotionLRM(forward_passes=1).to(device).eval()
-    x = torch.randn(clips, frames, 64, generator=torch.Generator().manual_seed(0)).to(device)
+    x = torch.randn(clips, timed, 64, generator=torch.Generator().manual_seed(0)).to(device)
 
     clock = time.perf_counter if device.type == "cuda" else time.process_time
 
@@ -168,7 +175,12 @@ def calibrate(frames: int, threads: int, device_name: str, amp: str) -> float:
     times = [call(), call()]
     while sum(times) < CALIBRATION_SECONDS and len(times) < 5:
         times.append(call())
-    return min(times) / clips
+    return min(times) / clips * frames / timed
+
+
+def sample_frames(frames: int) -> int:
+    """The frames per clip that `calibrate` times for a run at `frames`."""
+    return min(frames, CALIBRATION_MAX_FRAMES)
 
 
 def on_gpu(device_name: str) -> bool:

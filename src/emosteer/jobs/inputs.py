@@ -152,5 +152,6 @@ def fingerprint(param: str, path: Path, files: list[Path] | None = None) -> dict
     files = sorted(files if files is not None else (f for f in path.rglob("*") if f.is_file()))
     digest = hashlib.sha256()
     for f in files:
-        digest.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode())
+        # a name that is not UTF-8 (its bytes kept by Python as surrogates) hashes as its bytes
+        digest.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode("utf-8", "surrogateescape"))
     return {"param": param, "path": str(path), "files": len(files), "sha256": digest.hexdigest()}

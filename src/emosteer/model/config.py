@@ -11,15 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from emosteer.constants import LOSS_PASSES
+from emosteer.constants import LOSS_PASSES, MAX_BATCH, MAX_EPOCHS
 from emosteer.errors import EmosteerError
 
 
 class Train(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=2)
+    epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(ge=2, le=MAX_BATCH)
     learning_rate: float = Field(gt=0.0, allow_inf_nan=False)
     amsgrad: bool
     mixup: bool
@@ -29,7 +29,7 @@ class Train(BaseModel):
     cache_first_pass: bool
     # Epochs fitting fc1 and the heads on the cached pass 1 alone (the feed-forward net) before the
     # full training; about free, as they run no conv. Needs cache_first_pass.
-    head_epochs: int = Field(ge=0)
+    head_epochs: int = Field(ge=0, le=MAX_EPOCHS)
     lr_schedule: Literal["constant", "cosine"]  # cosine: from learning_rate to 0 over all steps
     warmup_steps: int = Field(ge=0)  # linear warm-up from learning_rate / warmup_steps (0: none)
     # Zero every ModBlock's output layer (modulation weight and bias) before training, so pass 2

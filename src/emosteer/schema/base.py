@@ -134,17 +134,25 @@ def message(file: Path | str, exc: ValidationError) -> str:
     return f"{file}: {where}: {msg} (got {shown})" if where else f"{file}: {msg}"
 
 
-def read_raw(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
-    """The raw mapping; a missing or malformed file is one clear error."""
+def read_raw(path: Path | str = PARAMS_FILE, name: Path | str | None = None) -> dict[str, Any]:
+    """The raw mapping; a missing or malformed file is one clear error, naming `name` (default:
+    `path`; a copy that took -S overrides is named as the file it copies)."""
     path = Path(path)
+    where = path if name is None else name
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise EmosteerError(f"{path}: file not found") from None
+        raise EmosteerError(f"{where}: file not found") from None
+    except OSError as exc:
+        raise EmosteerError(f"{where}: unreadable ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError as exc:
+        raise EmosteerError(f"{where}: not valid YAML (not UTF-8 text: byte {exc.start})") from None
+    except RecursionError:
+        raise EmosteerError(f"{where}: not valid YAML (nested too deeply)") from None
     except yaml.YAMLError as exc:
-        raise EmosteerError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+        raise EmosteerError(f"{where}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(raw, dict):
-        raise EmosteerError(f"{path}: expected a mapping at the top level")
+        raise EmosteerError(f"{where}: expected a mapping at the top level")
     return raw
 
 

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, PlainValidator, field_validator
+from pydantic import Field, PlainValidator, field_validator, model_validator
 
-from emosteer.constants import DROP_REASONS, FRONTENDS, MIN_FRAMES, UNIT_RANGE
+from emosteer.constants import (DROP_REASONS, FRONTENDS, MAX_CLIP_SECONDS, MAX_CLIPS, MAX_FRAMES, MAX_SEGMENTS,
+                                MIN_CLIP_SECONDS, MIN_FRAMES, UNIT_RANGE)
 from emosteer.schema.base import _existing, _finite_number, _literal, _Section
 
 
 class Synthetic(_Section):
-    n_clips: int = Field(ge=4)
-    clip_seconds: float = Field(gt=0.0, allow_inf_nan=False)
+    n_clips: int = Field(ge=4, le=MAX_CLIPS)
+    clip_seconds: float = Field(ge=MIN_CLIP_SECONDS, le=MAX_CLIP_SECONDS, allow_inf_nan=False)
     seed: int = Field(ge=0)
-    segments: int = Field(ge=0)
+    segments: int = Field(ge=0, le=MAX_SEGMENTS)
     rank_labels: bool
+
+    @model_validator(mode="after")
+    def _items_bounded(self) -> Synthetic:
+        items = self.n_clips * max(1, self.segments)
+        if items > MAX_CLIPS:
+            raise ValueError(f"n_clips x segments = {self.n_clips} x {self.segments} = {items} rows, more "
+                             f"than {MAX_CLIPS}")
+        return self
 
 
 def _rating_range(value: Any) -> tuple[float, float]:
@@ -38,7 +47,7 @@ class Data(_Section):
     source: str
     path: str | None = None
     frontend: _literal(FRONTENDS)
-    frames: int = Field(ge=MIN_FRAMES)
+    frames: int = Field(ge=MIN_FRAMES, le=MAX_FRAMES)
     # The scale of the ratings in Valence.csv / Arousal.csv, mapped linearly onto [-1, 1].
     rating_range: RatingRange = UNIT_RANGE
     # Clips left out (emo_soundscapes): low_rate (sample rate < 2 x FMAX), short (< the window).

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from emosteer.constants import MAX_BATCH
 from emosteer.schema.base import MAX_N_BOOT, Strength, _Section
 
 
 class Evaluate(_Section):
-    batch_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1, le=MAX_BATCH)
     n_boot: int = Field(ge=100, le=MAX_N_BOOT)
     bilinear: bool
 

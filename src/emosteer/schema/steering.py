@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from emosteer.constants import FALLBACKS
+from emosteer.constants import FALLBACKS, MAX_STRENGTHS
 from emosteer.schema.base import MAX_GRID, Alpha, Strength, _literal, _Section
 from emosteer.strength import Value as StrengthValue, label as strength_label, scales as strength_scales
 
@@ -16,7 +16,7 @@ class Steering(_Section):
     # (the split's strata, the baseline's table, the steerability probe): emosteer.jobs.grids.
     grids: list[Annotated[int, Field(ge=2, le=MAX_GRID)]] = Field(min_length=1)
     strength: Strength | Literal["dev"]
-    strengths: list[Strength] = Field(min_length=1)
+    strengths: list[Strength] = Field(min_length=1, max_length=MAX_STRENGTHS)
     alpha: Alpha
     first_pass: bool
     min_count: int = Field(ge=1)

@@ -16,7 +16,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from emosteer.constants import UNIT_RANGE
+from emosteer.constants import HOP_LENGTH, MAX_FRAMES, SAMPLE_RATE, UNIT_RANGE
 from emosteer.data import features
 from emosteer.data.sources import emo_soundscapes, features_h5, synthetic
 from emosteer.data.sources.base import Source
@@ -87,8 +87,9 @@ def build_features(
     """
     if source not in SOURCES:
         raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {tuple(SOURCES)}")
-    if frames is not None and frames < 1:
-        raise EmosteerError(f"featurize: frames must be >= 1, got {frames}")
+    if frames is not None and not 1 <= frames <= MAX_FRAMES:
+        raise EmosteerError(f"featurize: frames must be in [1, {MAX_FRAMES}] ({MAX_FRAMES - 1} hops: "
+                            f"{(MAX_FRAMES - 1) * HOP_LENGTH / SAMPLE_RATE:g} s of audio), got {frames}")
     out = Path(out)
     # One BLAS thread: the mel projection is a tiny matmul per clip, and a multi-threaded OpenBLAS
     # on a busy 2-core machine turned it from 0.1 ms into 20+ ms (measured).

@@ -4,7 +4,6 @@ names left out, and the rest decoded, resampled and featurized."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,7 +13,7 @@ from emosteer.data import emosoundscapes, features
 from emosteer.data.facts import describe
 from emosteer.data.featurize import (DEFAULT_FRONTEND, EMO_SOUNDSCAPES_SECONDS, _frontend_attrs, _need_path,
                                      _progress, _warm_up, _write, log)
-from emosteer.data.frontend import AudioInfo, audio_info, check_flavour, frames_for_seconds, load_audio, logmel
+from emosteer.data.frontend import AudioInfo, audio_info, check_flavour, clip_logmel, frames_for_seconds
 from emosteer.data.sources.base import Source
 from emosteer.data.survey import PROGRESS_FROM, Survey, _counts, _durations, _facts, _range, check_drop, window_seconds
 from emosteer.data.synth import SynthConfig
@@ -119,11 +118,12 @@ def featurize(path: Path | None, out: Path, frontend: str | None, frames: int | 
 def _featurize(
     root: Path, found: survey.Survey, out: Path, flavour: str, frames: int, progress: bool
 ) -> features.FeaturesInfo:
-    """Decode, resample and featurize the surveyed clips, in Valence.csv order."""
+    """Decode, resample and featurize the surveyed clips, in Valence.csv order: of each clip only
+    the audio its first `frames` frames read (`clip_logmel`)."""
     refuse_overwrite(out, found.inputs)
     _warm_up(flavour)
     rows = (
-        (clip.name, logmel(load_audio(clip.path), flavour, frames),
+        (clip.name, clip_logmel(clip.path, flavour, frames),
          clip.valence, clip.arousal)
         for clip in found.clips
     )
@@ -145,13 +145,8 @@ def rated_clips(root: Path) -> int:
     """Names listed in both Valence.csv and Arousal.csv (a rated clip without audio still counts)."""
     if not root.is_dir():
         raise EmosteerError(f"{root}: not a folder")
-    names = []
-    for path in emosoundscapes.find_rating_files(root):
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as f:
-                names.append({",".join(row[:-1]).strip() for row in csv.reader(f) if len(row) >= 2})
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise EmosteerError(f"{path}: unreadable rating file ({exc})") from None
+    names = [{name for _, name, _ in emosoundscapes.rating_rows(path)}
+             for path in emosoundscapes.find_rating_files(root)]
     return len(names[0] & names[1])
 
 
