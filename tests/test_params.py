@@ -32,9 +32,10 @@ def test_shipped_params_are_valid(raw):
 @pytest.mark.parametrize(
     "path, value, message",
     [
-        (("gird",), 7, "params.yaml: gird: unknown key"),
-        (("train", "epoch"), 3, "params.yaml: train.epoch: unknown key"),
-        (("data", "synthetic", "nclips"), 3, "params.yaml: data.synthetic.nclips: unknown key"),
+        (("gird",), 7, "params.yaml: gird: unknown key (did you mean grid?)"),
+        (("train", "epoch"), 3, "params.yaml: train.epoch: unknown key (did you mean epochs?)"),
+        (("data", "synthetic", "nclips"), 3, "params.yaml: data.synthetic.nclips: unknown key (did you mean n_clips?)"),
+        (("zzz",), 3, "params.yaml: zzz: unknown key"),
         (("grid",), 1, "params.yaml: grid: Input should be greater than or equal to 2 (got 1)"),
         (("grid",), "7", "params.yaml: grid: Input should be a valid integer (got '7')"),
         (("seeds",), [0, 0], "params.yaml: seeds: seed 0 repeated at index 1"),
@@ -279,3 +280,34 @@ def test_seeds_times_resamples_is_bounded(raw):
     ok = copy.deepcopy(raw)
     ok["seeds"], ok["evaluate"]["n_boot"] = list(range(20)), 100_000
     params.validate(ok, "params.yaml")
+
+
+@pytest.mark.parametrize("section, key, typo", [("evaluate", "n_boot", "n_bot"), ("train", "epochs", "epoch"),
+                                                (None, "grid", "gird")])
+def test_a_mistyped_key_is_named_not_the_key_it_left_missing(raw, section, key, typo):
+    """A typo renames a key: the message names the unknown key (and the one it resembles), not
+    "n_boot: missing"."""
+    bad = copy.deepcopy(raw)
+    node = bad if section is None else bad[section]
+    node[typo] = node.pop(key)
+    where = typo if section is None else f"{section}.{typo}"
+    with pytest.raises(EmosteerError) as info:
+        params.validate(bad, "params.yaml")
+    assert str(info.value) == f"params.yaml: {where}: unknown key (did you mean {key}?)"
+
+
+def test_an_unknown_key_like_no_other_gets_no_suggestion(raw):
+    bad = {**raw, "zzz": 1}
+    with pytest.raises(EmosteerError) as info:
+        params.validate(bad, "params.yaml")
+    assert str(info.value) == "params.yaml: zzz: unknown key"
+
+
+def test_the_sections_stages_leave_to_others_are_the_whole_files_sections():
+    """schema.base.SECTIONS (what a stage's schema may leave to another) + the top level every stage
+    reads = the whole file's keys: a section missing there would be refused as unknown by every
+    stage, an extra one would let a typo of that name through."""
+    from emosteer.schema import base
+
+    assert set(base.SECTIONS) | set(base.Stage.model_fields) == set(params.Params.model_fields)
+    assert not set(base.SECTIONS) & set(base.Stage.model_fields)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from emosteer import pipeline
+from emosteer.errors import EmosteerError
 from emosteer.schema import params
 from emosteer.data import split
 from emosteer.model import activations
@@ -93,3 +94,34 @@ def test_each_stage_schema_reads_the_repo_params_and_its_sections_only(module) -
     for name in schema.model_fields:
         assert getattr(got, name) == getattr(whole, name), name
     assert (schema is params.Params) == (module is check_params)  # the whole file: check_params only
+
+
+@pytest.mark.parametrize("module", STAGE_MODULES, ids=lambda m: m.__name__)
+def test_each_stage_refuses_an_unknown_top_level_key(module, tmp_path) -> None:
+    """`gird: 7` appended to params.yaml stops every stage's schema in one line naming the key, not
+    only the whole-file check (a stage validates its own sections and used to drop the rest)."""
+    import typing
+
+    from emosteer.schema import base
+
+    schema = typing.get_type_hints(module.main)["p"]
+    bad = tmp_path / "params.yaml"
+    bad.write_text((REPO / "params.yaml").read_text() + "gird: 7\n")
+    with pytest.raises(EmosteerError, match=r"params.yaml: gird: unknown key \(did you mean grid\?\)$"):
+        base.load(schema, bad)
+
+
+def test_the_check_params_stage_refuses_a_top_level_typo_before_writing(tmp_path) -> None:
+    """The stage module itself, as dvc runs it: exit 2, one line, and no output written."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text() + "gird: 7\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "stages.check_params"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == ("emosteer stage check_params: error: params.yaml: gird: unknown key "
+                          "(did you mean grid?)\n")
+    assert not (tmp_path / "data").exists()

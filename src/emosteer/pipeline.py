@@ -132,7 +132,10 @@ def save_csv(target: str | Path, columns: Mapping[str, Sequence[Any]], digits: i
     lengths = {len(columns[n]) for n in names}
     if len(lengths) > 1:
         raise ValueError(f"{path}: columns of unequal length {sorted(lengths)}")
-    rows = [[_cell(v, digits, path, name, i) for name, v in zip(names, row)]
+    # A column whose every number is an integer (a seed, an epoch, a count) is written as integers:
+    # "0", not "0.0"; a column with any float is written as floats throughout.
+    integer = [all(_is_integer(v) for v in columns[n] if _is_number(v)) for n in names]
+    rows = [[_cell(v, digits, path, name, i, whole) for name, v, whole in zip(names, row, integer)]
             for i, row in enumerate(zip(*(columns[n] for n in names)))]
     with open(target, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
         w = csv.writer(f)
@@ -164,15 +167,21 @@ def text_cell(text: str) -> str:
     return text
 
 
-def _cell(v: Any, digits: int, path: Path, column: str, row: int) -> Any:
+def _cell(v: Any, digits: int, path: Path, column: str, row: int, integer: bool) -> Any:
     if isinstance(v, (str, np.str_)):
         return text_cell(str(v))
     if not _is_number(v):
         return v
+    if integer:
+        return int(v)
     x = float(v)
     if math.isinf(x):
         raise EmosteerError(f"{path}: column '{column}': {x} is not finite at index {row}; refusing to write it")
     return "" if math.isnan(x) else round(x, digits)
+
+
+def _is_integer(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _is_number(v: Any) -> bool:

@@ -8,6 +8,7 @@ values from it. A bad file is one line naming the file, the key path and the bad
 
 from __future__ import annotations
 
+import difflib
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -121,12 +122,28 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def message(file: Path | str, exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
+def _fields_at(schema: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[str]:
+    """The keys a section at `loc` (a key path, its last part excluded) declares; [] if unknown."""
+    model: Any = schema
+    for part in loc[:-1]:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        model = fields[part].annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def message(file: Path | str, exc: ValidationError, schema: type[BaseModel] | None = None) -> str:
+    """One line for the first error, an unknown key first of all: a mistyped key (`n_bot`) also
+    leaves the key it meant missing, and "n_boot: missing" would hide the typo."""
+    errors = exc.errors(include_url=False)
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     where = _where(err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return f"{file}: {where}: unknown key"
+        key = str(err["loc"][-1])
+        close = difflib.get_close_matches(key, _fields_at(schema, err["loc"]), n=1)
+        return f"{file}: {where}: unknown key" + (f" (did you mean {close[0]}?)" if close else "")
     if err["type"] == "missing":
         return f"{file}: {where}: missing"
     value = err.get("input")
@@ -159,12 +176,21 @@ def read_raw(path: Path | str = PARAMS_FILE, name: Path | str | None = None) -> 
 S = TypeVar("S", bound=Stage)
 
 
+# The sections of params.yaml beside the top-level keys `Stage` declares (`params.Params` is the
+# whole file; tests/test_params.py checks that the two agree). A stage's schema leaves the sections
+# it does not read to the schema that does; any other key is unknown to every schema, so every
+# stage refuses it (`gird: 7` stops check_params, not only `emosteer params check`).
+SECTIONS = ("data", "split", "model", "train", "steering", "evaluate", "steerability")
+
+
 def validate(schema: type[S], raw: dict[str, Any], file: Path | str = PARAMS_FILE) -> S:
-    """`raw` as `schema`; the sections it does not declare are left to the schema that does."""
+    """`raw` as `schema`: the known sections it does not declare are left to the schema that does;
+    an unknown key, at the top level too, is refused."""
     try:
-        return schema.model_validate({k: v for k, v in raw.items() if k in schema.model_fields})
+        return schema.model_validate({k: v for k, v in raw.items()
+                                      if k in schema.model_fields or k not in SECTIONS})
     except ValidationError as exc:
-        raise EmosteerError(message(file, exc)) from None
+        raise EmosteerError(message(file, exc, schema)) from None
 
 
 def load(schema: type[S], path: Path | str = PARAMS_FILE) -> S:

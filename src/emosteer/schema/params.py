@@ -92,7 +92,7 @@ def validate(raw: dict[str, Any], file: Path | str = PARAMS_FILE) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise EmosteerError(base.message(file, exc)) from None
+        raise EmosteerError(base.message(file, exc, Params)) from None
 
 
 def load(path: Path | str = PARAMS_FILE) -> Params:
