@@ -20,12 +20,17 @@ procedure"):
   of per-clip contributions the decomposition is exact: N clips drawn independently, n_val of them
   drawn without replacement per seed, give Var(mean) = sigma^2 / N + E[s^2] / S.
 
-t = mean / sqrt(V) is read on nu degrees of freedom from the Welch-Satterthwaite approximation
-(Satterthwaite 1946, Biometrics Bulletin 2, 110-114; Welch 1947, Biometrika 34, 28-35), with S - 1
-for s^2 and n_val - 1 for v_clip. The interval is mean -/+ t_nu(0.975) sqrt(V); the one-sided
-p-values are t_nu's tails; a verdict is called iff its p-value (`verdict_p`) is below ALPHA, which
-is iff the interval(s) exclude 0 on the called side. With one seed there is no seed spread and no
-shared part to separate: V = its own v_clip (the clip sampling of one split), and no verdict.
+The reference distribution of mean - truth is the Behrens-Fisher distribution (Behrens 1929;
+Fisher 1935, Annals of Eugenics 6, 391-398) with the shared part's degrees of freedom infinite:
+sqrt(s^2/S) T_{S-1} + sqrt(shared) Z, T and Z independent Student and normal. Its tails are the
+integral over W ~ chi^2_{S-1} of the normal tail at mean / sqrt(shared + (s^2/S)(S-1)/W)
+(`_tail`). With no shared part it is Student's t on S - 1 degrees of freedom; with no seed spread,
+the normal. (A Welch-Satterthwaite t on one pooled df, the usual shortcut, calls up to 2.7 times
+its level in the tail Holm reads when the seed part dominates: docs/statistics.md.) The interval
+is mean -/+ the distribution's 97.5% point; the one-sided p-values are its tails; a verdict is
+called iff its p-value (`verdict_p`) is below ALPHA, which is iff the interval(s) exclude 0 on the
+called side. With one seed there is no seed spread and no shared part to separate: V = its own
+v_clip (the clip sampling of one split), read on Student's t with n_val - 1 df, and no verdict.
 
 Families: the deployable rows (steering with the model's own bin) are what a user acts on, so they
 are corrected as one family (`PRIMARY`); the oracle upper bounds, the controls and the feedback row
@@ -34,11 +39,13 @@ form a second (`SECONDARY`). Holm (1979) runs within each (`correct`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import t as student_t
+from scipy import optimize, special
+from scipy.stats import norm, t as student_t
 
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import pooling
@@ -54,13 +61,12 @@ FAMILIES = {
 
 @dataclass(frozen=True)
 class Estimate:
-    """A statistic pooled over seeds: the mean of its per-seed values, its standard error and
-    degrees of freedom, the LEVEL interval, and the one-sided p-values of "> 0" (`above`) and
-    "< 0" (`below`) from the same t. `seed_var` and `shared_var` are V's two parts."""
+    """A statistic pooled over seeds: the mean of its per-seed values, its standard error sqrt(V),
+    the LEVEL interval, and the one-sided p-values of "> 0" (`above`) and "< 0" (`below`) from
+    the same distribution. `seed_var` (s^2/S) and `shared_var` are V's two parts."""
 
     mean: float
     se: float
-    df: float
     lo: float
     hi: float
     above: float
@@ -95,15 +101,42 @@ def val_share(n_val: Sequence[int], n_clips: int) -> float:
     return float(sizes.mean() / n_clips)
 
 
+# The Behrens-Fisher integral over W ~ chi^2_k, by the trapezoid rule in z where W is the chi^2_k
+# quantile of the normal probability of z: smooth in z, and both tails of W reached (z to +-8.5).
+_Z = np.linspace(-8.5, 8.5, 341)
+_Z_WEIGHTS = norm.pdf(_Z) * np.where((_Z == _Z[0]) | (_Z == _Z[-1]), 0.5, 1.0)
+_Z_WEIGHTS = _Z_WEIGHTS / _Z_WEIGHTS.sum()
+
+
+@functools.cache
+def _inverse_chi2_nodes(k: int) -> np.ndarray:
+    """k / W at each node, W the chi^2_k quantile of Phi(z), each from the tail that keeps it exact
+    (a pure function of k, computed once per k: read-only)."""
+    lower = 2 * special.gammaincinv(k / 2, special.ndtr(_Z))
+    upper = 2 * special.gammainccinv(k / 2, special.ndtr(-_Z))
+    with np.errstate(divide="ignore"):
+        out = k / np.where(_Z < 0, lower, upper)
+    out.setflags(write=False)
+    return out
+
+
+def _tail(x: float, seed_var: float, shared_var: float, k: int) -> float:
+    """P(D > x) for D = sqrt(seed_var) T_k + sqrt(shared_var) Z: the mean over W ~ chi^2_k of the
+    normal tail at x / sqrt(shared_var + seed_var k / W)."""
+    scale = np.sqrt(shared_var + seed_var * _inverse_chi2_nodes(k))
+    return float(_Z_WEIGHTS @ special.ndtr(-x / scale))
+
+
 def estimate(per_seed: Sequence[float], clip_var: Sequence[float], n_val: Sequence[int],
              n_clips: int) -> Estimate:
     """Pool one statistic over seeds that re-split one set of `n_clips` clips.
 
     per_seed: the statistic on each seed's validation clips; clip_var: its clip-sampling variance
     there (`stats.jackknife_delta_r` or `stats.jackknife_ratio`); n_val: each seed's number of
-    validation clips. V = s^2/S + (n_val/N) mean(clip_var), nu by Welch-Satterthwaite (module doc).
-    One seed: V = its clip_var, nu = n_val - 1. A NaN value gives a NaN estimate and p-values of 1;
-    V = 0 gives certainty in the mean's direction (and none for a mean of exactly 0)."""
+    validation clips. V = s^2/S + (n_val/N) mean(clip_var); tails and interval from the
+    Behrens-Fisher distribution (module doc). One seed: V = its clip_var on Student's t with
+    n_val - 1 df. A NaN value gives a NaN estimate and p-values of 1; V = 0 gives certainty in the
+    mean's direction (and none for a mean of exactly 0)."""
     x = np.asarray(per_seed, dtype=np.float64)
     v = np.asarray(clip_var, dtype=np.float64)
     if x.ndim != 1 or len(x) == 0 or v.shape != x.shape or len(n_val) != len(x):
@@ -114,25 +147,39 @@ def estimate(per_seed: Sequence[float], clip_var: Sequence[float], n_val: Sequen
     mean = float(x.mean())
     if np.isnan(x).any() or np.isnan(v).any():
         nan = float("nan")
-        return Estimate(mean if np.isfinite(mean) else nan, nan, nan, nan, nan, 1.0, 1.0, values, nan, nan)
+        return Estimate(mean if np.isfinite(mean) else nan, nan, nan, nan, 1.0, 1.0, values, nan, nan)
     if (v < 0).any():
         raise EmosteerError(f"verdicts: a clip-sampling variance is negative: {v.tolist()}")
-    clip_df = float(np.mean(n_val)) - 1
     if len(x) == 1:
-        seed_var, shared_var, df = 0.0, float(v[0]), clip_df
-    else:
-        seed_var = float(x.var(ddof=1)) / len(x)
-        shared_var = share * float(v.mean())
-        parts = seed_var ** 2 / (len(x) - 1) + shared_var ** 2 / clip_df
-        df = (seed_var + shared_var) ** 2 / parts if parts > 0 else float(len(x) - 1)
+        se = float(np.sqrt(v[0]))
+        if se == 0.0:
+            return _certain(mean, values, 0.0, 0.0)
+        df = float(np.mean(n_val)) - 1
+        half = float(student_t.ppf((1 + LEVEL) / 2, df)) * se
+        return Estimate(mean, se, mean - half, mean + half, float(student_t.sf(mean / se, df)),
+                        float(student_t.cdf(mean / se, df)), values, 0.0, float(v[0]))
+    k = len(x) - 1
+    seed_var = float(x.var(ddof=1)) / len(x)
+    shared_var = share * float(v.mean())
     se = float(np.sqrt(seed_var + shared_var))
     if se == 0.0:
-        above, below = (0.0 if mean > 0 else 1.0), (0.0 if mean < 0 else 1.0)
-        return Estimate(mean, 0.0, df, mean, mean, above, below, values, seed_var, shared_var)
-    t = mean / se
-    half = float(student_t.ppf((1 + LEVEL) / 2, df)) * se
-    return Estimate(mean, se, df, mean - half, mean + half, float(student_t.sf(t, df)),
-                    float(student_t.cdf(t, df)), values, seed_var, shared_var)
+        return _certain(mean, values, seed_var, shared_var)
+    tail = (1 - LEVEL) / 2
+    # the 97.5% point lies below sqrt(seed_var) t_k(1 - tail/2) + sqrt(shared_var) z(1 - tail/2)
+    # (the union bound: each term exceeds its own bound with probability tail/2)
+    top = (np.sqrt(seed_var) * special.stdtrit(k, 1 - tail / 2)
+           + np.sqrt(shared_var) * special.ndtri(1 - tail / 2))
+    half = optimize.brentq(lambda h: _tail(h, seed_var, shared_var, k) - tail, 0.0, float(top),
+                           xtol=1e-12 * se, rtol=1e-12)
+    above = _tail(mean, seed_var, shared_var, k)  # "> 0": how far out the observed mean lies
+    return Estimate(mean, se, mean - half, mean + half, above, 1.0 - above, values, seed_var,
+                    shared_var)
+
+
+def _certain(mean: float, values: list[float], seed_var: float, shared_var: float) -> Estimate:
+    """No variance: the mean's direction is certain (neither, for a mean of exactly 0)."""
+    above, below = (0.0 if mean > 0 else 1.0), (0.0 if mean < 0 else 1.0)
+    return Estimate(mean, 0.0, mean, mean, above, below, values, seed_var, shared_var)
 
 
 def verdict_p(dr: Estimate, vs_global_mean: Estimate | None) -> float:
