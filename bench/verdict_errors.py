@@ -1,86 +1,150 @@
-"""How often the verdict rule makes a false call when nothing acts, plain and Holm-corrected.
+"""How often the verdict procedure calls a row where nothing acts, and how often it finds an effect
+of the committed oracle rows' size: per verdict, and per family after Holm.
 
-Simulates families of verdicts under the null: each verdict pools `--seeds` seeds, each seed a
-fresh set of `--clips` validation clips whose steered prediction (the unsteered one moved a
-little) has, on that seed, a true correlation with the labels that differs from the unsteered
-one by a seed effect drawn from N(0, tau^2), symmetric about 0 (so the pooled truth is "no effect"). tau = 0 is a pipeline whose
-seeds differ only by their clips; large tau one whose seeds' models differ more than clip sampling
-moves Δr. Per verdict it runs the project's rule (`pooling.pool`, `pooling.verdict`: two-level
-bootstrap CI) and, over the family, the Holm correction (`pooling.seed_sides`,
-`pooling.verdict_p`, `pooling.holm`). Prints, per tau, the per-seed sd of Δr split into its
-seed and clip parts, the plain rule's false calls per verdict, and the share of families with
-any false call, plain and corrected.
+Simulates verdict tables shaped like the committed one (its rows, families and comparisons from
+metrics/pooled/; each row's clip-sampling SE from metrics/seeds/; the unsteered r from
+metrics/pooled/baseline.json; clips, seeds and split settings from params.yaml) in regimes:
 
-    python bench/verdict_errors.py                       # 24 verdicts, 5 seeds, 180 clips
-    python bench/verdict_errors.py --taus 0 0.03 --families 400
+- `resplit_tau<t>`: one clip set per table, re-split per seed by the pipeline's own
+  `data.split.make_split`, as prepare_split does: seeds share clips;
+- `fresh_tau<t>`: every seed draws fresh clips (independent seeds; the old simulation);
 
-(docs/statistics.md, "Multiple comparisons", quotes its output.)
+with the seeds' models spread by tau = sd of the seeds' population Δρ (0, 0.01, 0.03). The model
+of a table and its steering is `emosteer.evaluation.calibration`. Each null table has no effect in
+any row; each planted table has the committed oracle rows' pooled Δr in those rows and none
+elsewhere. Per regime one line:
+
+    regime=<name> false_call_rate=<x> holm_family_rate=<y> holm_secondary_rate=<z> power_at_<effect>=<p> ...
+
+false_call_rate: the share of null verdicts called (helps or hurts), uncorrected; holm_family_rate
+(holm_secondary_rate): the share of null tables with any call left after Holm in the primary
+(secondary) family; power_at_<effect>: the share of planted tables in which the oracle row of that
+committed effect is called `helps` after Holm in its family (mean over rows of that effect).
+`--rule` picks the procedure: resplit (the pipeline's: evaluation.verdicts), plain (the rule
+before it: two-level bootstrap CI, t over seeds for Holm), nb (the Nadeau-Bengio corrected
+resampled t, the alternative docs/statistics.md weighs).
+
+    python bench/verdict_errors.py --quick                 # about 1-2 min on 2 cores
+    python bench/verdict_errors.py --quick --rule plain    # the rule before: the same tables
+    python bench/verdict_errors.py --null 4000 --planted 1000   # docs/statistics.md's table
+
+(docs/statistics.md, "Calibration", quotes its output.)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
+import yaml
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
-from emosteer.evaluation import pooling
+from emosteer.evaluation import calibration, verdicts
+from emosteer.evaluation.calibration import Regime, Row
 
-BASE_R = 0.7071  # the unsteered prediction's population r with the labels (noise sd 1)
-# The steered prediction shares the unsteered one's error but for an own part of this sd: steering
-# moves predictions a little, so paired Δr varies little over clips (as in the pipeline, where a
-# seed's CI of Δr is a few hundredths wide while seeds differ by as much again).
-OWN_NOISE = 0.2
+ROOT = Path(__file__).resolve().parents[1]
+GROUPS = ("coarse", "fine", "control", "feedback")
 
 
-def family(rng: np.random.Generator, tau: float, m: int, seeds: int, clips: int, n_boot: int,
-           tag: int) -> tuple[list[str], list[float], list[float]]:
-    """One family of m null verdicts: plain calls, Holm p-values, and the per-seed Δr."""
-    calls, ps, spread = [], [], []
-    for row in range(m):
-        observed, reps = [], []
-        for s in range(seeds):
-            rho = BASE_R + np.clip(rng.normal(0, tau), -0.3, 0.25) if tau else BASE_R
-            y, shared = rng.normal(size=clips), rng.normal(size=clips)
-            base = y + shared
-            own = min(OWN_NOISE, np.sqrt(1 / rho ** 2 - 1))  # steered = unsteered, moved a little
-            new = y + np.sqrt(1 / rho ** 2 - 1 - own ** 2) * shared + own * rng.normal(size=clips)
-            o, r = pooling.delta_r(y, base, new, pooling.clip_bank(clips, n_boot, tag * 100_000 + row * 100 + s))
-            observed.append(o)
-            reps.append(r)
-        calls.append(pooling.verdict(pooling.pool(observed, reps, n_boot), None))
-        ps.append(pooling.verdict_p(pooling.seed_sides(observed), None))
-        spread += observed
-    return calls, ps, spread
+def committed_rows(root: Path) -> tuple[list[Row], list[float]]:
+    """The committed verdict table's rows (with their oracle effects) and the unsteered r per dim."""
+    rows = []
+    ses = []
+    for group in GROUPS:
+        seeds_file = root / "metrics" / "seeds" / f"{group}.json"
+        per_seed = json.loads(seeds_file.read_text()) if seeds_file.exists() else {}
+        for path in sorted((root / "metrics" / "pooled" / group).glob("*.json")):
+            m = json.loads(path.read_text())
+            for d, dim in enumerate(calibration.DIMS):
+                if f"{dim}_verdict" not in m:
+                    continue
+                widths = [(s[m["method"]][f"{dim}_dr_hi"] - s[m["method"]][f"{dim}_dr_lo"]) / 3.92
+                          for s in per_seed.values() if m["method"] in s]
+                se = float(np.median(widths)) if widths else float("nan")
+                ses.append(se)
+                compare = ("self" if m["method"] == "control_global_mean" else
+                           "none" if m["selection"] == "feedback" else "global_mean")
+                effect = m[f"{dim}_dr"] if m["selection"] == "oracle" else 0.0
+                rows.append(Row(f"{group}/{m['method']}/{dim}", d, verdicts.family_of(m["selection"]),
+                                compare, se, effect))
+    default = float(np.nanmedian(ses))  # the feedback row has no per-seed CI on file
+    rows = [r if np.isfinite(r.clip_se) else Row(r.name, r.dim, r.family, r.compare, default, r.effect)
+            for r in rows]
+    base = json.loads((root / "metrics" / "pooled" / "baseline.json").read_text())
+    return rows, [base["valence_r"], base["arousal_r"]]
+
+
+def run_regime(job: tuple) -> str:
+    """One regime's line: null tables, then planted ones, each judged by the rule."""
+    kind, k, tau, rule, n_null, n_planted, n_boot, setup = job
+    planted, base_r, n_clips, sp, seeds = setup
+    null = [Row(r.name, r.dim, r.family, r.compare, r.clip_se, 0.0) for r in planted]
+    regime = Regime(f"{kind}_tau{tau:g}", kind == "resplit", tau)
+    started = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
+        common = (tau, base_r, n_clips, sp["val_fraction"], sp["dev_fraction"], sp["stratify"], seeds)
+        d_null = calibration.design(null, *common)
+        d_planted = calibration.design(planted, *common)
+        rng = np.random.default_rng([k, kind == "resplit"])
+        calls = family_any = secondary_any = 0
+        for t in range(n_null):
+            table = calibration.simulate(null, d_null, regime.resplit, rng, n_boot, t)
+            plain, fixed = calibration.judge(null, table, rule, n_clips, n_boot)
+            calls += sum(c != "none" for c in plain)
+            family_any += any(c != "none" for c, r in zip(fixed, null) if r.family == verdicts.PRIMARY)
+            secondary_any += any(c != "none" for c, r in zip(fixed, null) if r.family == verdicts.SECONDARY)
+        hits = np.zeros(len(planted))
+        for t in range(n_planted):
+            table = calibration.simulate(planted, d_planted, regime.resplit, rng, n_boot, n_null + t)
+            _, fixed = calibration.judge(planted, table, rule, n_clips, n_boot)
+            hits += [c == "helps" for c in fixed]
+    found: dict[str, list[float]] = defaultdict(list)
+    for r, h in zip(planted, hits):
+        if r.effect != 0.0 and n_planted:
+            found[f"{r.effect:.4f}"].append(h / n_planted)
+    power = " ".join(f"power_at_{e}={np.mean(v):.3f}" for e, v in
+                     sorted(found.items(), key=lambda kv: -float(kv[0])))
+    return (f"regime={regime.name} false_call_rate={calls / (n_null * len(null)):.4f} "
+            f"holm_family_rate={family_any / n_null:.3f} "
+            f"holm_secondary_rate={secondary_any / n_null:.3f} {power} "
+            f"({time.perf_counter() - started:.0f} s)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.03])
-    ap.add_argument("--families", type=int, default=200)
-    ap.add_argument("--verdicts", type=int, default=24)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--clips", type=int, default=180)
-    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--quick", action="store_true", help="300 null and 100 planted tables a regime")
+    ap.add_argument("--null", type=int, default=2000, help="null tables per regime")
+    ap.add_argument("--planted", type=int, default=500, help="planted tables per regime")
+    ap.add_argument("--rule", choices=calibration.RULES, default="resplit")
+    ap.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.01, 0.03])
+    ap.add_argument("--regimes", nargs="+", choices=("resplit", "fresh"), default=["resplit", "fresh"])
+    ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples (rule plain only)")
+    ap.add_argument("--workers", type=int, default=2, help="regimes run in this many processes")
     args = ap.parse_args()
-    print(f"{args.families} families of {args.verdicts} null verdicts, {args.seeds} seeds x {args.clips} clips, "
-          f"n_boot {args.n_boot}")
-    print("tau    sd(dr_s)  false calls/verdict (plain)  families with a false call: plain  Holm")
-    for k, tau in enumerate(args.taus):
-        rng = np.random.default_rng(k)
-        started = time.perf_counter()
-        plain_calls = plain_any = holm_any = 0
-        spread: list[float] = []
-        for f in range(args.families):
-            calls, ps, seen = family(rng, tau, args.verdicts, args.seeds, args.clips, args.n_boot, f)
-            spread += seen
-            plain_calls += sum(c != "none" for c in calls)
-            plain_any += any(c != "none" for c in calls)
-            holm_any += any(pooling.corrected(c, a) != "none" for c, a in zip(calls, pooling.holm(ps)))
-        n = args.families
-        print(f"{tau:<6} {np.std(spread):.4f}    {plain_calls / (n * args.verdicts):.4f}"
-              f"{'':22}{plain_any / n:.3f}{'':29}{holm_any / n:.3f}   ({time.perf_counter() - started:.0f} s)",
-              flush=True)
+    n_null, n_planted = (300, 100) if args.quick else (args.null, args.planted)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    sp = params["split"]
+    n_clips = params["data"]["synthetic"]["n_clips"]
+    planted, base_r = committed_rows(ROOT)
+    sizes = {f: sum(r.family == f for r in planted) for f in verdicts.FAMILIES}
+    print(f"rule {args.rule}; {len(planted)} verdicts a table (families: "
+          + ", ".join(f"{f} {n}" for f, n in sizes.items()) + f"), {len(params['seeds'])} seeds, "
+          f"{n_clips} clips, val {sp['val_fraction']}, stratified {sp['stratify']}; "
+          f"{n_null} null and {n_planted} planted tables a regime; planted: "
+          + ", ".join(f"{r.name} {r.effect:+.4f}" for r in planted if r.effect != 0.0), flush=True)
+    n_boot = args.n_boot if args.rule == "plain" else 0
+    setup = (planted, base_r, n_clips, sp, params["seeds"])
+    jobs = [(kind, k, tau, args.rule, n_null, n_planted, n_boot, setup)
+            for kind in args.regimes for k, tau in enumerate(args.taus)]
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        for line in tqdm(pool.map(run_regime, jobs), total=len(jobs), desc="regimes", leave=False):
+            tqdm.write(line)
 
 
 if __name__ == "__main__":

@@ -234,3 +234,23 @@ def test_toward_counts_bins_the_clip_moves_toward_known_answer() -> None:
     assert np.isnan(on_every_centre).all()
     with pytest.raises(EmosteerError):
         toward(np.ones((2, 3)), centre, base)
+
+
+def test_measured_strengths_adds_the_chosen_strength_once() -> None:
+    from emosteer.steering.steerability import measured_strengths
+
+    assert measured_strengths(5.0, 2.0) == (5.0, 2.0)
+    assert measured_strengths(5.0, 5) == (5.0,) and measured_strengths(5.0, None) == (5.0,)
+    assert measured_strengths(5.0, [0.5, 2.0]) == (5.0, (0.5, 2.0))
+
+
+def test_toward_target_known_answer() -> None:
+    from emosteer.steering.steerability import toward_target
+
+    # clip 0 below its target moves up (toward); clip 1 above its target moves up (away); clip 2 sits
+    # on its target (no direction); clip 3 does not move (not toward)
+    got = toward_target(np.array([0.1, 0.1, 0.2, 0.0]), np.array([0.5, -0.5, 0.3, 0.5]),
+                        np.array([0.0, 0.0, 0.3, 0.0]))
+    assert got[[0, 1, 3]].tolist() == [1.0, 0.0, 0.0] and np.isnan(got[2])
+    with pytest.raises(EmosteerError, match="same clips"):
+        toward_target(np.zeros(3), np.zeros(2), np.zeros(3))

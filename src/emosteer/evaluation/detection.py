@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emosteer.errors import EmosteerError
+from emosteer.evaluation import stats
 from emosteer.grid import Grid
 from emosteer.steering.selection import clip_unit
 
@@ -166,3 +167,130 @@ def interpolate(ps: Sequence[float], values: Sequence[float], p: float) -> float
     if not ps[-1] <= p <= ps[0]:
         return float("nan")
     return float(np.interp(p, ps[::-1], values[::-1]))
+
+
+# --- Break-even from the model's own errors -------------------------------------------------------
+# The curve above (`corruption`) draws a clip's wrong bin from its true bin's row of the confusion,
+# independently of the clip: a noisy oracle whose wrong bins sit next to the truth. The curve below
+# starts from the model's own bins instead and repairs a growing share q of the clips it bins wrong,
+# so every point mixes only two real predictions: the model's bin (where it is left wrong) and the
+# true bin (where it is right or repaired), steered at one strength.
+
+REPAIR_STREAM = 23  # repair order: PCG64([REPAIR_STREAM, seed]), apart from every other draw
+Q_STEP = 0.05
+Q_GRID = tuple(round(1.0 - k * Q_STEP, 2) for k in range(int(round(1 / Q_STEP)) + 1))  # 1.0 .. 0.0
+
+
+def repaired_accuracy(accuracy: float | np.ndarray, q: float | np.ndarray) -> float | np.ndarray:
+    """Joint accuracy after the true bin replaces the model's on a share q of its wrong clips:
+    a + q (1 - a) (the right clips stay right; a share q of the 1 - a wrong ones become right)."""
+    return accuracy + q * (1 - accuracy)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One seed's repair order: the model's bin is right on `right`; its wrong clips are repaired in
+    the order of `rank` (0 first; -1 on right clips), so the repaired sets are nested in q and the
+    share is exact up to rounding: round(q * n_wrong) clips at q."""
+
+    right: np.ndarray  # (n,) bool
+    rank: np.ndarray  # (n,) int
+
+    @property
+    def n_wrong(self) -> int:
+        return int((~self.right).sum())
+
+    def repaired(self, q: float) -> np.ndarray:
+        """(n,) bool: the wrong clips that get their true bin at share q."""
+        if not 0.0 <= q <= 1.0:
+            raise EmosteerError(f"break-even: a share of wrong clips must be in [0, 1], got {q}")
+        return ~self.right & (self.rank < int(round(q * self.n_wrong)))
+
+    def accuracy(self, q: float) -> float:
+        """The realised joint accuracy at q (a + q (1 - a) up to one clip's rounding)."""
+        return float((self.right | self.repaired(q)).mean())
+
+    def steered(self, q: float, oracle: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+        """The curve's prediction at q, a lookup: the oracle-bin prediction where the bin is right
+        or repaired (a right clip's own bin is its true bin, so both steer alike there), the
+        model's-bin prediction elsewhere; both at the same strength."""
+        return np.where(self.right | self.repaired(q), oracle, predicted)
+
+
+def repair(true: np.ndarray, predicted: np.ndarray, seed: int) -> Repair:
+    """The seed's repair order: a random permutation of its wrong clips from
+    PCG64([REPAIR_STREAM, seed])."""
+    true, predicted = np.asarray(true), np.asarray(predicted)
+    if true.shape != predicted.shape or true.ndim != 1:
+        raise EmosteerError(f"break-even: {true.shape} true bins for {predicted.shape} predicted")
+    right = true == predicted
+    wrong = np.flatnonzero(~right)
+    rank = np.full(len(true), -1, dtype=np.int64)
+    rng = np.random.Generator(np.random.PCG64([REPAIR_STREAM, seed]))
+    rank[wrong[rng.permutation(len(wrong))]] = np.arange(len(wrong))
+    return Repair(right=right, rank=rank)
+
+
+def repair_curve(y: np.ndarray, base: np.ndarray, oracle: np.ndarray, predicted: np.ndarray,
+                 rep: Repair, qs: Sequence[float] = Q_GRID) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One seed's curve: at each q of `qs`, Δr = r(y, rep.steered(q)) - r(y, base), its jackknife
+    variance (`stats.jackknife_delta_r`, for `verdicts.estimate`) and the realised accuracy."""
+    steered = np.stack([rep.steered(q, oracle, predicted) for q in qs])
+    delta, var = stats.jackknife_delta_r(y, base, steered)
+    return delta, var, np.array([rep.accuracy(q) for q in qs])
+
+
+@dataclass(frozen=True)
+class BreakEvenAccuracy:
+    """p*, as joint accuracy, read from the pooled repair curve: where its estimate crosses 0
+    (`estimate`) and where its lower bound does (`bound`, the accuracy at which the gain is
+    established). Each with the curve's status (`break_even`): `crossed`; `never_above` (even the
+    oracle end, every bin right, is not above 0: p* NaN); `above_everywhere` (the model's own bins
+    are already above 0: p* is the model's accuracy, an upper bound on the true break-even)."""
+
+    estimate: float
+    estimate_status: str
+    bound: float
+    bound_status: str
+
+
+def break_even_accuracy(qs: Sequence[float], mean: Sequence[float], lo: Sequence[float],
+                        accuracy: float) -> BreakEvenAccuracy:
+    """p* on the repair curve (`qs` decreasing from 1), mapped from the share q* of wrong clips
+    repaired to joint accuracy a + q* (1 - a), a = the model's pooled joint accuracy."""
+    at_mean, at_lo = break_even(qs, mean), break_even(qs, lo)
+    return BreakEvenAccuracy(float(repaired_accuracy(accuracy, at_mean.p_star)), at_mean.status,
+                             float(repaired_accuracy(accuracy, at_lo.p_star)), at_lo.status)
+
+
+# --- The decomposition's "all clips" row --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Part:
+    """One group's change in mean |error| (steered - unsteered) over its clips, its share of the
+    clips, and its contribution share x change (0 for an empty group) with the jackknife
+    variances of change and contribution. The groups' contributions add up to the `all` row's
+    change (for one seed exactly; pooled over seeds, as means of per-seed values, too)."""
+
+    change: float
+    change_var: float
+    share: float
+    contribution: float
+    contribution_var: float
+
+
+def decompose(y: np.ndarray, base: np.ndarray, new: np.ndarray, right: np.ndarray) -> dict[str, Part]:
+    """`right`, `wrong` and `all` clips' Parts for one seed: d_i = |new_i - y_i| - |base_i - y_i|;
+    a group's change is the mean of d over it, its contribution the sum of d over it / n."""
+    y, base, new = (np.asarray(a, dtype=np.float64) for a in (y, base, new))
+    d = np.abs(new - y) - np.abs(base - y)
+    mask = np.asarray(right, dtype=bool)
+    if mask.shape != d.shape:
+        raise EmosteerError(f"decomposition: {mask.shape} right/wrong flags for {d.shape} clips")
+    out = {}
+    for group, g in (("right", mask), ("wrong", ~mask), ("all", np.ones_like(mask))):
+        change, change_var = stats.jackknife_ratio(d, g.astype(np.float64))
+        contribution, contribution_var = stats.jackknife_ratio(np.where(g, d, 0.0), np.ones(len(d)))
+        out[group] = Part(float(change), float(change_var), float(g.mean()), float(contribution),
+                          float(contribution_var))
+    return out

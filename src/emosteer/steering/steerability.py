@@ -184,6 +184,31 @@ def toward(shift: np.ndarray, centre: np.ndarray, base: np.ndarray) -> tuple[np.
         return hit / count, common / count
 
 
+def measured_strengths(fixed: StrengthValue, chosen: StrengthValue | None) -> tuple[StrengthValue, ...]:
+    """The strengths to measure steerability at: the params' `steerability.strength` (the report's
+    5) and the strength chosen for the grid's oracle categorical variant (the one its verdicts
+    steered with, each bin by its own mean, as steerability does), once when they are equal or
+    nothing was chosen. Each costs one steered pass per populated bin and validation clip."""
+    first = strength_key(fixed)
+    if chosen is None or strength_key(chosen) == first:
+        return (first,)
+    return first, strength_key(chosen)
+
+
+def toward_target(shift: np.ndarray, target: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Per clip, on one axis: 1 where its steered prediction moved toward the centre of the bin it
+    was steered with (sign(shift) = sign(target - base)), 0 where it did not (a zero shift is not
+    toward), NaN where the target equals the unsteered prediction (no direction). From a variant's
+    own validation predictions at its chosen strength (shift = steered - unsteered, target = the
+    centre of the clip's selected bin): per-clip direction with no extra pass, one bin per clip."""
+    shift, target, base = (np.asarray(a, dtype=np.float64) for a in (shift, target, base))
+    if not shift.shape == target.shape == base.shape or shift.ndim != 1:
+        raise EmosteerError(f"steerability: shift {shift.shape}, target {target.shape} and base "
+                            f"{base.shape} must be the same clips")
+    want = np.sign(target - base)
+    return np.where(want == 0, np.nan, (np.sign(shift) == want).astype(np.float64))
+
+
 def _check_n_boot(n_boot: int) -> None:
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
         raise EmosteerError(f"steerability: n_boot must be an integer >= 1, got {n_boot!r}")
