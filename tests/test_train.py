@@ -42,7 +42,7 @@ class Run(NamedTuple):
 
 def _cfg(**changes: object) -> Run:
     """The original's training settings at test size; `changes` override fields (and the seed)."""
-    base = dict(epochs=2, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
+    base = dict(epochs=2, patience=None, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
                 loss_passes="last", cache_first_pass=False, head_epochs=0, lr_schedule="constant",
                 warmup_steps=0, lrm_zero_init=False, heads="trained", ridge_lambda=1.0,
                 optimizer="adam", momentum=0.0)

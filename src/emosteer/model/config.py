@@ -22,7 +22,7 @@ class Train(BaseModel):
     # not improved for `patience` epochs and keeps the epoch of the lowest dev loss (epoch 0, the
     # start, included); without (null), it runs every epoch and keeps the last.
     epochs: int = Field(ge=1)
-    patience: int | None = Field(default=None, ge=1)
+    patience: int | None = Field(ge=1)
     batch_size: int = Field(ge=2)
     learning_rate: float = Field(gt=0.0, allow_inf_nan=False)
     amsgrad: bool

@@ -63,6 +63,24 @@ class TrainResult:
     stopped: str = "budget"  # budget: every epoch ran | patience: the dev loss stopped improving
 
 
+@dataclass(frozen=True)
+class FirstPass:
+    """Pass-1 pooled features (N, 512) of the training and dev clips: what a closed-form read-out is
+    fitted on and what `cache_first_pass` reuses every step. They depend only on the backbone, so
+    a model and its one-pass twin (the same backbone) share one computation."""
+
+    train: torch.Tensor
+    dev: torch.Tensor
+
+
+def first_pass(model: EmotionLRM, x_train: Sliceable, x_dev: Sliceable, batch_size: int,
+               device: torch.device = CPU, amp: str = "off") -> FirstPass:
+    """Pass 1 of every training and dev clip (`EmotionLRM.first_pass_features`), batched."""
+    model.to(device)
+    return FirstPass(_first_pass(model, x_train, batch_size, device, amp),
+                     _first_pass(model, x_dev, batch_size, device, amp))
+
+
 def calibrate_batchnorm(
     model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.device = CPU
 ) -> None:
@@ -110,6 +128,7 @@ def train(
     forward_passes: int | None = None,
     device: torch.device = CPU,
     amp: str = "off",
+    cached: FirstPass | None = None,
 ) -> TrainResult:
     """Fit model on (x_train, y_train) for at most cfg.epochs; score the dev clips after each epoch.
 
@@ -117,6 +136,7 @@ def train(
     [valence, arousal]. `cfg` is params.yaml's `train` section as it is (validated when built);
     `seed` drives shuffling, mixup and dropout (and names the run in errors); `forward_passes`
     None: the model's own. The model moves to `device`; `amp` (off | bf16 | fp16) applies on CUDA.
+    `cached`: `first_pass(...)` of this backbone on these clips, computed here when needed if None.
     The model ends with the kept epoch's weights (`TrainResult.kept_epoch`; see the module docstring).
     """
     _check_data(x_train, y_train, "train")
@@ -132,11 +152,14 @@ def train(
         for p in model.lrm.parameters():
             p.requires_grad_(False)
     fixed_heads = cfg.closed_form
-    # Pass 1 of the training clips, once: the read-out is fitted on it and training reuses it.
-    pass_one = (_first_pass(model, x_train, cfg.batch_size, device, amp)
-                if fixed_heads or cfg.cache_first_pass else None)
+    # Pass 1 of the clips, once: the read-out is fitted on it and training reuses it.
+    if cached is None and (fixed_heads or cfg.cache_first_pass):
+        cached = first_pass(model, x_train, x_dev, cfg.batch_size, device, amp)
+    if cached is not None and (len(cached.train), len(cached.dev)) != (len(x_train), len(x_dev)):
+        raise EmosteerError(f"train: the cached pass 1 holds {len(cached.train)} + {len(cached.dev)} "
+                            f"clips for {len(x_train)} training and {len(x_dev)} dev clips")
     if fixed_heads:
-        readout.fit_readout(model, pass_one, np.asarray(y_train), cfg.ridge_lambda, cfg.heads)
+        readout.fit_readout(model, cached.train, np.asarray(y_train), cfg.ridge_lambda, cfg.heads)
         if passes > 1:  # the LRM trains; a one-pass model fine-tunes the read-out instead
             for p in readout.readout_parameters(model):
                 p.requires_grad_(False)
@@ -149,8 +172,8 @@ def train(
     stop = _Stopping(cfg.patience)
     with torch.random.fork_rng(devices=[]), _dropout_off(model, fixed_heads):
         torch.manual_seed(seed)  # dropout / SpecAugment masks
-        cache_train = pass_one if cfg.cache_first_pass else None
-        cache_dev = run.first_pass_cache(x_dev) if cfg.cache_first_pass else None
+        cache_train = cached.train if cfg.cache_first_pass else None
+        cache_dev = cached.dev if cfg.cache_first_pass else None
         for epoch in range(1, cfg.head_epochs + 1):
             loss = run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng,
                              f"heads {epoch}/{cfg.head_epochs}", cache_train, heads_only=True)
