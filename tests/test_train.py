@@ -332,8 +332,8 @@ def _dev_loss(model: EmotionLRM, xd: np.ndarray, yd: np.ndarray) -> float:
 
 
 def test_patience_keeps_the_epoch_of_the_lowest_dev_loss() -> None:
-    """With patience the start (epoch 0) is scored too; training stops `patience` epochs after the
-    best dev loss, and the model holds that epoch's weights."""
+    """With patience the start (epoch 0) is scored too, as a record; training stops `patience`
+    epochs after the best dev loss of the trained epochs, and the model holds that epoch's weights."""
     x, y = _data(16, 0)
     xd, yd = _data(8, 1)
     model = _model(freeze_backbone=True, train_bn0=False)
@@ -344,7 +344,7 @@ def test_patience_keeps_the_epoch_of_the_lowest_dev_loss() -> None:
     epochs = [h["epoch"] for h in result.history]
     losses = [h["dev_loss"] for h in result.history]
     assert epochs[:2] == [0, 1] and np.isnan(result.history[0]["train_loss"])
-    best = epochs[int(np.argmin(losses))]
+    best = epochs[1 + int(np.argmin(losses[1:]))]
     assert result.kept_epoch == best
     if result.stopped == "patience":
         assert epochs[-1] == best + 2
@@ -353,8 +353,10 @@ def test_patience_keeps_the_epoch_of_the_lowest_dev_loss() -> None:
     assert _dev_loss(model, xd, yd) == pytest.approx(losses[epochs.index(best)], rel=1e-5)
 
 
-def test_patience_keeps_the_start_when_training_only_hurts() -> None:
-    """If no epoch beats the dev loss of the start, the model is the start: pass 2 equal to pass 1."""
+@pytest.mark.parametrize("keep_start", [True, False])
+def test_patience_keeps_the_start_when_training_only_hurts_if_the_start_may_be_kept(keep_start: bool) -> None:
+    """If no epoch beats the dev loss of the start: with keep_start the model is the start (pass 2
+    equal to pass 1), without it the first epoch (the LRM trained once)."""
     x, y = _data(16, 0)
     xd, yd = _data(8, 1)
     model = _model(freeze_backbone=True, train_bn0=False)
@@ -375,14 +377,18 @@ def test_patience_keeps_the_start_when_training_only_hurts() -> None:
     original = torch.optim.SGD
     torch.optim.SGD = Spy  # type: ignore[misc]
     try:
-        result = train(model, x, y, xd, yd, _cfg(**RIDGE, epochs=4, batch_size=4, patience=1))
+        result = train(model, x, y, xd, yd, _cfg(**RIDGE, epochs=4, batch_size=4, patience=1),
+                       keep_start=keep_start)
     finally:
         torch.optim.SGD = original  # type: ignore[misc]
-    assert result.kept_epoch == 0 and result.stopped == "patience"
-    assert [h["epoch"] for h in result.history] == [0, 1]
-    assert start is not None
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, start[key]), key
+    assert start is not None and result.stopped == "patience"
+    if keep_start:
+        assert result.kept_epoch == 0 and [h["epoch"] for h in result.history] == [0, 1]
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, start[key]), key
+    else:  # epoch 1 is the best trained epoch whatever its loss; epoch 2 did not beat it
+        assert result.kept_epoch == 1 and [h["epoch"] for h in result.history] == [0, 1, 2]
+        assert _dev_loss(model, xd, yd) == pytest.approx(result.history[1]["dev_loss"], rel=1e-5)
 
 
 @pytest.mark.parametrize("where", ["epoch", "head epoch"])

@@ -75,17 +75,19 @@ def train_seed(seed: int, p: TrainParams) -> dict[str, Any]:
         # bars only when seeds run one after another (workers would interleave them)
         progress = min(p.workers, len(p.seeds)) <= 1
 
-        def fit(m: EmotionLRM) -> training.TrainResult:
+        def fit(m: EmotionLRM, keep_start: bool) -> training.TrainResult:
             return training.train(m, x_train, labels[train_idx], x_dev, labels[dev_idx], tp,
                                   seed=seed, progress=progress, device=device, amp=p.amp,
-                                  cached=cached)
+                                  cached=cached, keep_start=keep_start)
 
-        result = fit(model)
+        # The model's LRM at its start is no feedback: it keeps a trained epoch. The twin's start is
+        # a model (the closed-form read-out), which its fine-tuning must beat on dev to replace.
+        result = fit(model, keep_start=False)
         history = result.history
         meta = {"source": f"trained here ({init})", "heads": tp.heads, "optimizer": tp.optimizer,
                 **_kept(result)}
         if one_pass is not None:
-            twin_result = fit(one_pass)
+            twin_result = fit(one_pass, keep_start=True)
             twin = {"forward_passes": 1, **_kept(twin_result),
                     **_kept_r(twin_result.history, twin_result.kept_epoch),
                     "history": twin_result.history}

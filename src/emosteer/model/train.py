@@ -12,11 +12,13 @@ keeps it at rounding size (docs/model.md, "Float noise in training"). `heads: tr
 with the LRM after optional head epochs on the cached pass 1, as the original did.
 
 Stopping: `epochs` is the budget. With `patience`, the dev loss (the training loss on the dev clips)
-is scored before training (epoch 0) and after every epoch; training stops once it has not improved
-by more than MIN_IMPROVEMENT (relative) for `patience` epochs, and the model keeps the weights of the
-epoch with the lowest dev loss. Without `patience` it runs every epoch and keeps the last. A run
-whose training loss or dev predictions stop being finite stops with one line naming the seed, the
-epoch and what to change.
+is scored before training (epoch 0, a record) and after every epoch; training stops once it has not
+improved by more than MIN_IMPROVEMENT (relative) for `patience` epochs, and the model keeps the
+weights of the trained epoch with the lowest dev loss. With `keep_start` the start is a candidate
+too: the one-pass twin's start is a model of its own (the closed-form read-out), while a model's
+LRM at its zero start is no feedback at all, which would leave nothing to steer. Without
+`patience` it runs every epoch and keeps the last. A run whose training loss or dev predictions
+stop being finite stops with one line naming the seed, the epoch and what to change.
 
 Deterministic for a given seed on one machine: shuffling and mixup draw from their own generators,
 and the torch RNG used by dropout is seeded inside a forked RNG scope, so the caller's global RNG
@@ -129,6 +131,7 @@ def train(
     device: torch.device = CPU,
     amp: str = "off",
     cached: FirstPass | None = None,
+    keep_start: bool = False,
 ) -> TrainResult:
     """Fit model on (x_train, y_train) for at most cfg.epochs; score the dev clips after each epoch.
 
@@ -137,6 +140,7 @@ def train(
     `seed` drives shuffling, mixup and dropout (and names the run in errors); `forward_passes`
     None: the model's own. The model moves to `device`; `amp` (off | bf16 | fp16) applies on CUDA.
     `cached`: `first_pass(...)` of this backbone on these clips, computed here when needed if None.
+    `keep_start`: with patience, the start (epoch 0) may be kept if no epoch beats its dev loss.
     The model ends with the kept epoch's weights (`TrainResult.kept_epoch`; see the module docstring).
     """
     _check_data(x_train, y_train, "train")
@@ -179,10 +183,11 @@ def train(
                              f"heads {epoch}/{cfg.head_epochs}", cache_train, heads_only=True)
             _check_finite(loss, None, seed, f"head epoch {epoch}", cfg)
         run.start_schedule()
-        if stop.patience is not None:  # epoch 0: the start is a candidate too
+        if stop.patience is not None:  # epoch 0: the start, scored; a candidate with keep_start
             result.history.append(_scores(0, float("nan"), run.predict(x_dev, cache_dev), y_dev,
                                           seed, cfg))
-            stop.update(0, result.history[-1]["dev_loss"], model)
+            if keep_start:
+                stop.update(0, result.history[-1]["dev_loss"], model)
         for epoch in range(1, cfg.epochs + 1):
             loss = run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng,
                              f"epoch {epoch}/{cfg.epochs}", cache_train, heads_only=False)
