@@ -148,7 +148,7 @@ def _synthetic_features(n: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _config(epochs: int) -> Train:
-    return settings(epochs=epochs, batch_size=8, learning_rate=0.003, amsgrad=True, mixup=False,
+    return settings(epochs=epochs, patience=None, batch_size=8, learning_rate=0.003, amsgrad=True, mixup=False,
                     loss_passes="last", cache_first_pass=True, head_epochs=0, lr_schedule="cosine",
                     warmup_steps=20, lrm_zero_init=True, heads="ridge", ridge_lambda=100.0,
                     optimizer="sgd", momentum=0.9)

@@ -45,19 +45,21 @@ def with_(p: params.Params, **sections: dict) -> params.Params:
 
 def test_default_workload_is_the_readme_count(p: params.Params) -> None:
     """600 clips: 357 train, 63 dev, 180 val per seed. Training: BatchNorm calibration (357), pass 1
-    for the ridge and the cache (357 + 63 dev), 3 epochs of 357 steps of 2 passes and 63 dev passes:
-    3108. Extraction 2 x 600; evaluate: 3 strengths x 63 dev clips and 180 val clips, times 1 (the
-    global-mean control) or 5 variants; steerability 9 bins x 180 in 3 tasks. 49,935 over 5 seeds:
-    the README's "about 48,000" (which subtracts the passes evaluate shares between variants)."""
+    for the ridge and the cache (357 + 63 dev), a budget of 5 epochs of 357 steps of 2 passes and
+    63 dev passes each, 63 more for the start (epoch 0, scored with patience); the one-pass twin
+    reads the cached pass 1 and runs no conv: 4725. Extraction 2 x 600 and the twin's 600;
+    evaluate: 3 strengths x 63 dev clips and 180 val clips, times 1 (the global-mean control) or 5
+    variants; steerability 9 bins x 180 in 3 tasks. 61,020 over 5 seeds at most; early stopping
+    ends training sooner."""
     assert cost.split_sizes(600, p) == (357, 63, 180)
     phases = [(ph.stage, ph.tasks, ph.passes) for ph in cost.workload(p, 600)]
     assert phases == [
-        ("train", 1, 3108), ("extract_activations", 1, 1200),
+        ("train", 1, 4725), ("extract_activations", 1, 1800),
         ("evaluate_baseline", 3, 63), ("evaluate_baseline", 1, 180),
         ("evaluate_9bin", 3, 315), ("evaluate_9bin", 1, 900),
         ("evaluate_25bin", 3, 315), ("evaluate_25bin", 1, 900),
         ("steerability", 3, 540)]
-    assert cost.estimate(p, 0.02, cost.Shape(600, 101, "test")).passes == 49_935
+    assert cost.estimate(p, 0.02, cost.Shape(600, 101, "test")).passes == 61_020
 
 
 def test_fan_out_restated_in_cost_equals_the_experiments() -> None:
@@ -88,12 +90,17 @@ def test_split_sizes_equal_prepare_splits(p: params.Params, n: int, mode: str) -
 
 
 def test_training_passes_follow_the_model_params(p: params.Params) -> None:
-    assert cost.train_passes(p, 357, 63) == 3108
+    assert cost.train_passes(p, 357, 63) == 4725
     panns = with_(p, model={"panns_checkpoint": "x.pth"})  # no BatchNorm calibration
-    assert cost.train_passes(panns, 357, 63) == 3108 - 357
+    assert cost.train_passes(panns, 357, 63) == 4725 - 357
     assert cost.train_passes(with_(p, model={"trained_checkpoint": "m.pt"}), 357, 63) == 0
-    eager = with_(p, train={"cache_first_pass": False, "heads": "trained"})  # both passes every step
-    assert cost.train_passes(eager, 357, 63) == 357 + 3 * (357 * 2 * 2 + 63 * 2)
+    last = with_(p, train={"epochs": 3, "patience": None})  # no epoch 0 scored
+    assert cost.train_passes(last, 357, 63) == 357 + 420 + 3 * (357 * 2 + 63)
+    eager = with_(last, train={"cache_first_pass": False, "heads": "trained"})  # both passes every step
+    # ... and the one-pass twin its one pass every step
+    assert cost.train_passes(eager, 357, 63) == 357 + 3 * (357 * 2 * 2 + 63 * 2) + 3 * (357 * 2 + 63)
+    one = with_(eager, model={"forward_passes": 1})  # no twin beside a model without feedback
+    assert cost.train_passes(one, 357, 63) == 357 + 3 * (357 * 2 + 63)
 
 
 def test_steering_passes(p: params.Params) -> None:
@@ -107,10 +114,10 @@ def test_steering_passes(p: params.Params) -> None:
 def test_estimate_is_rounds_of_tasks_times_the_pass_time(p: params.Params) -> None:
     shape = cost.Shape(600, 101, "test")
     est = cost.estimate(with_(p, workers=1), 0.01, shape)
-    assert est.stages["train"] == pytest.approx(5 * 3108 * 0.01)  # one worker: 5 seeds in a row
+    assert est.stages["train"] == pytest.approx(5 * 4725 * 0.01)  # one worker: 5 seeds in a row
     assert est.stages["evaluate_9bin"] == pytest.approx((15 * 315 + 5 * 900) * 0.01)
     two = cost.estimate(p, 0.01, shape)  # 2 workers: 3 rounds of seeds, 8 of 15 (seed, strength) tasks
-    assert two.stages["train"] == pytest.approx(3 * 3108 * 0.01)
+    assert two.stages["train"] == pytest.approx(3 * 4725 * 0.01)
     assert two.stages["evaluate_9bin"] == pytest.approx((8 * 315 + 3 * 900) * 0.01)
     assert two.total < est.total
 
@@ -219,7 +226,7 @@ def test_notice_only_above_the_threshold(p: params.Params, monkeypatch: pytest.M
     monkeypatch.setattr(cost, "calibrate", lambda *args: 0.1)  # slow: announced, with the ways out
     cost.notice(p)
     err = capsys.readouterr().err
-    assert err.startswith("cost: this run computes about 49,935 clip-passes (5 seeds x 600 clips x 101 frames)")
+    assert err.startswith("cost: this run computes about 61,020 clip-passes (5 seeds x 600 clips x 101 frames)")
     assert "-S 'seeds=[0]'" in err and "device: cuda" in err and "docs/scale.md" in err
 
 

@@ -108,3 +108,60 @@ def test_bad_rows_refused_in_one_line(rows, message) -> None:  # type: ignore[no
     x = np.zeros((4, FRAMES, 64), np.float32)
     with pytest.raises(EmosteerError, match=message):
         predict(_model(), x, rows=rows)
+
+
+def test_derangement_is_a_seeded_permutation_without_fixed_points() -> None:
+    from emosteer.model.inference import derangement
+
+    for n in (2, 3, 10, 181):
+        for seed in (0, 1, 7):
+            src = derangement(n, seed)
+            assert sorted(src) == list(range(n)) and (src != np.arange(n)).all()
+            assert np.array_equal(src, derangement(n, seed))
+    assert list(derangement(2, 0)) == [1, 0]
+    assert not np.array_equal(derangement(50, 0), derangement(50, 1))
+    from emosteer.errors import EmosteerError
+
+    with pytest.raises(EmosteerError, match="n >= 2"):
+        derangement(1, 0)
+
+
+def test_permuted_feedback_feeds_each_clip_another_clips_pass_one_128d() -> None:
+    from emosteer.model.inference import derangement, permuted_feedback
+
+    x = np.random.RandomState(0).randn(6, FRAMES, 64).astype(np.float32)
+    model = _model()
+    with torch.no_grad():  # every ModBlock's output moves, so feedback changes pass 2
+        for p in model.lrm.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    unsteered = predict(model, x)
+    first = predict(model, x, forward_passes=1)  # each clip's pass-1 128-d, from its own call
+    own = permuted_feedback(model, x, first["valence_128d"], first["arousal_128d"], np.arange(6))
+    for key in ("valence", "arousal"):  # its own feedback: the unsteered model
+        np.testing.assert_allclose(own[key], unsteered[key], atol=1e-6)
+    src = derangement(6, 3)
+    got = permuted_feedback(model, x, first["valence_128d"], first["arousal_128d"], src, batch_size=4)
+    for i in range(6):  # clip i alone, pass 2 modulated by clip src[i]'s pass-1 128-d
+        with torch.no_grad():
+            out = model.eval()(torch.as_tensor(x[i : i + 1]), steering=Steering(
+                valence=torch.as_tensor(first["valence_128d"][src[i]]),
+                arousal=torch.as_tensor(first["arousal_128d"][src[i]]), strength=1.0, first_pass=False))
+        assert got["valence"][i] == pytest.approx(float(out["valence"]), abs=1e-5)
+        assert got["arousal"][i] == pytest.approx(float(out["arousal"]), abs=1e-5)
+    assert np.abs(got["valence"] - unsteered["valence"]).max() > 1e-4
+    np.testing.assert_allclose(got["valence_pass1"], unsteered["valence_pass1"], atol=1e-6)
+
+
+def test_permuted_feedback_refuses_bad_sources_and_one_pass_models() -> None:
+    from emosteer.errors import EmosteerError
+    from emosteer.model.inference import permuted_feedback
+
+    x = np.zeros((3, FRAMES, 64), np.float32)
+    fb = np.zeros((3, 128), np.float32)
+    with pytest.raises(EmosteerError, match=r"source\[1\] = 5 is not a clip index"):
+        permuted_feedback(_model(), x, fb, fb, np.array([1, 5, 0]))
+    with pytest.raises(EmosteerError, match=r"source must be \(3,\)"):
+        permuted_feedback(_model(), x, fb, fb, np.array([1, 0]))
+    torch.manual_seed(0)
+    with pytest.raises(EmosteerError, match="one pass"):
+        permuted_feedback(EmotionLRM(forward_passes=1), x, fb, fb, np.array([1, 2, 0]))

@@ -290,6 +290,30 @@ def test_activations_round_trip(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["activations.h5"]
 
 
+def test_activations_round_trip_the_one_pass_twins_predictions_where_given(tmp_path):
+    acts = _acts()
+    assert activations.read(_written(tmp_path / "a.h5", acts)).one_pass_valence is None
+    twin = {"one_pass_valence": np.linspace(-1, 1, 7), "one_pass_arousal": np.linspace(1, -1, 7)}
+    got = activations.read(_written(tmp_path / "b.h5", activations.Activations(**{**acts.__dict__, **twin})))
+    for key, value in twin.items():
+        np.testing.assert_array_equal(getattr(got, key), value.astype(np.float32))
+    with pytest.raises(EmosteerError, match="go together"):
+        activations.write(tmp_path / "c.h5", activations.Activations(
+            **{**acts.__dict__, "one_pass_valence": twin["one_pass_valence"]}))
+    bad = {**twin, "one_pass_arousal": np.where(np.arange(7) == 2, np.nan, 0.0)}
+    with pytest.raises(EmosteerError, match="dataset 'one_pass_arousal': NaN or inf at index 2"):
+        activations.write(tmp_path / "d.h5", activations.Activations(**{**acts.__dict__, **bad}))
+    with h5py.File(tmp_path / "b.h5", "a") as f:
+        del f["one_pass_arousal"]
+    with pytest.raises(EmosteerError, match="dataset 'one_pass_valence' without the others"):
+        activations.read(tmp_path / "b.h5")
+
+
+def _written(path, acts):  # type: ignore[no-untyped-def]
+    activations.write(path, acts)
+    return path
+
+
 def test_activations_equal_inputs_give_byte_identical_files(tmp_path):
     activations.write(tmp_path / "a.h5", _acts())
     activations.write(tmp_path / "b.h5", _acts())

@@ -60,6 +60,10 @@ def test_williams_t_formula_by_hand():
     assert got_t == pytest.approx(t, rel=1e-12)
     assert got_p == pytest.approx(2 * sps.t.sf(t, 47), rel=1e-12)
     assert williams_t(0.6, 0.6, 1.0, 30) == (0.0, 1.0)  # identical predictions
+    # predictions equal up to rounding: r23 is 1 in floats while the r's differ in the 11th digit
+    assert williams_t(0.7956820330583172, 0.7956820330884405, 1.0, 180) == (0.0, 1.0)
+    with pytest.raises(EmosteerError, match="cannot come from one data set"):
+        williams_t(0.7, 0.6, 1.0, 30)  # impossible: identical predictions with different r
 
 
 def test_zou_ci_reproduces_published_example():

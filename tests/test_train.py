@@ -42,7 +42,7 @@ class Run(NamedTuple):
 
 def _cfg(**changes: object) -> Run:
     """The original's training settings at test size; `changes` override fields (and the seed)."""
-    base = dict(epochs=2, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
+    base = dict(epochs=2, patience=None, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
                 loss_passes="last", cache_first_pass=False, head_epochs=0, lr_schedule="constant",
                 warmup_steps=0, lrm_zero_init=False, heads="trained", ridge_lambda=1.0,
                 optimizer="adam", momentum=0.0)
@@ -80,7 +80,9 @@ def test_history_per_epoch_and_the_last_epochs_weights_kept() -> None:
     model = _model()
     result = train(model, x, y, xd, yd, _cfg(epochs=3, seed=0))
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
-    assert set(result.history[0]) == {"epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean"}
+    assert set(result.history[0]) == {"epoch", "train_loss", "dev_loss", "dev_r_valence", "dev_r_arousal",
+                                      "dev_r_mean"}
+    assert result.kept_epoch == 3 and result.stopped == "budget"
     for h in result.history:
         assert h["dev_r_mean"] == pytest.approx((h["dev_r_valence"] + h["dev_r_arousal"]) / 2)
     model.eval()
@@ -319,3 +321,119 @@ def test_ridge_heads_refuse_head_epochs_and_unknown_optimisers() -> None:
         train(_model(train_bn0=False), x, y, x, y, _cfg(**{**RIDGE, "head_epochs": 1}))
     with pytest.raises(EmosteerError, match="optimizer"):
         train(_model(train_bn0=False), x, y, x, y, _cfg(**{**RIDGE, "optimizer": "lion"}))
+
+
+def _dev_loss(model: EmotionLRM, xd: np.ndarray, yd: np.ndarray) -> float:
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.as_tensor(xd))
+    pred = torch.stack([out["valence"], out["arousal"]], dim=1).double().numpy()
+    return float(((pred - yd.astype(np.float64)) ** 2).mean(axis=0).sum())
+
+
+def test_patience_keeps_the_epoch_of_the_lowest_dev_loss() -> None:
+    """With patience the start (epoch 0) is scored too, as a record; training stops `patience`
+    epochs after the best dev loss of the trained epochs, and the model holds that epoch's weights."""
+    x, y = _data(16, 0)
+    xd, yd = _data(8, 1)
+    model = _model(freeze_backbone=True, train_bn0=False)
+    calibrate_batchnorm(model, x, 4)
+    # a large constant rate: the dev loss moves a lot from epoch to epoch
+    result = train(model, x, y, xd, yd, _cfg(**{**RIDGE, "learning_rate": 0.3, "lr_schedule": "constant",
+                                                 "warmup_steps": 0}, epochs=8, batch_size=4, patience=2))
+    epochs = [h["epoch"] for h in result.history]
+    losses = [h["dev_loss"] for h in result.history]
+    assert epochs[:2] == [0, 1] and np.isnan(result.history[0]["train_loss"])
+    best = epochs[1 + int(np.argmin(losses[1:]))]
+    assert result.kept_epoch == best
+    if result.stopped == "patience":
+        assert epochs[-1] == best + 2
+    else:
+        assert epochs[-1] == 8
+    assert _dev_loss(model, xd, yd) == pytest.approx(losses[epochs.index(best)], rel=1e-5)
+
+
+@pytest.mark.parametrize("keep_start", [True, False])
+def test_patience_keeps_the_start_when_training_only_hurts_if_the_start_may_be_kept(keep_start: bool) -> None:
+    """If no epoch beats the dev loss of the start: with keep_start the model is the start (pass 2
+    equal to pass 1), without it the first epoch (the LRM trained once)."""
+    x, y = _data(16, 0)
+    xd, yd = _data(8, 1)
+    model = _model(freeze_backbone=True, train_bn0=False)
+    calibrate_batchnorm(model, x, 4)
+    start = None
+
+    class Spy(torch.optim.SGD):
+        def step(self, closure=None):  # type: ignore[no-untyped-def]
+            nonlocal start
+            if start is None:
+                start = {k: v.clone() for k, v in model.state_dict().items()}
+            with torch.no_grad():  # a step that always makes things worse
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.add_(torch.randn_like(p))
+            return None
+
+    original = torch.optim.SGD
+    torch.optim.SGD = Spy  # type: ignore[misc]
+    try:
+        result = train(model, x, y, xd, yd, _cfg(**RIDGE, epochs=4, batch_size=4, patience=1),
+                       keep_start=keep_start)
+    finally:
+        torch.optim.SGD = original  # type: ignore[misc]
+    assert start is not None and result.stopped == "patience"
+    if keep_start:
+        assert result.kept_epoch == 0 and [h["epoch"] for h in result.history] == [0, 1]
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, start[key]), key
+    else:  # epoch 1 is the best trained epoch whatever its loss; epoch 2 did not beat it
+        assert result.kept_epoch == 1 and [h["epoch"] for h in result.history] == [0, 1, 2]
+        assert _dev_loss(model, xd, yd) == pytest.approx(result.history[1]["dev_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("where", ["epoch", "head epoch"])
+def test_a_diverging_run_stops_in_one_line_naming_seed_epoch_and_remedy(where: str) -> None:
+    """Not inside a correlation: the line says which seed, which epoch and what to change."""
+    x, y = _data(16, 0)
+    extra = dict(cache_first_pass=True, head_epochs=1) if where == "head epoch" else {}
+    cfg = _cfg(mixup=False, optimizer="sgd", momentum=0.9, learning_rate=1e6, seed=7, **extra)
+    with pytest.raises(EmosteerError) as err:
+        train(_model(train_bn0=False), x, y, x[:6], y[:6], cfg)
+    msg = str(err.value)
+    assert msg.startswith(f"train: seed 7 diverged in {where} 1: ")
+    assert msg.endswith("lower train.learning_rate (now 1e+06) or set train.optimizer: adam")
+    assert "\n" not in msg
+
+
+def test_a_one_pass_model_with_a_closed_form_read_out_fine_tunes_the_read_out() -> None:
+    """No LRM to train without feedback: the read-out moves from its closed-form start instead,
+    and the LRM is left as it was."""
+    x, y = _data(12, 0)
+    model = _model(forward_passes=1, freeze_backbone=True, train_bn0=False)
+    calibrate_batchnorm(model, x, 4)
+    lrm_before = {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith("lrm.")}
+    start = _model(forward_passes=1, freeze_backbone=True, train_bn0=False)
+    start.load_state_dict(model.state_dict())
+    cfg = {**RIDGE, "lrm_zero_init": False}
+    train(start, x, y, x[:4], y[:4], _cfg(**{**cfg, "learning_rate": 1e-12}, epochs=1))  # ~ the start
+    train(model, x, y, x[:4], y[:4], _cfg(**cfg, epochs=2, batch_size=4))
+    after = dict(model.named_parameters())
+    for name, value in lrm_before.items():
+        assert torch.equal(after[name], value), name
+    for name in ("visual_system.base.fc1.weight", "affective_valence.0.weight", "affective_arousal.4.weight"):
+        assert not torch.allclose(after[name], dict(start.named_parameters())[name], atol=1e-6), name
+
+
+def test_ridge_pca_heads_train_the_lrm_and_predict_the_ridge_estimate_at_the_start() -> None:
+    """The two closed-form read-outs give the same estimate: at the start (pass 2 = pass 1) the
+    dev predictions agree to float32 rounding."""
+    x, y = _data(16, 0)
+    xd, yd = _data(8, 1)
+    starts = {}
+    for heads in ("ridge", "ridge_pca"):
+        model = _model(freeze_backbone=True, train_bn0=False)
+        calibrate_batchnorm(model, x, 4)
+        result = train(model, x, y, xd, yd, _cfg(**{**RIDGE, "heads": heads}, epochs=1, batch_size=4,
+                                                  patience=1))
+        starts[heads] = result.history[0]
+    assert starts["ridge"]["dev_loss"] == pytest.approx(starts["ridge_pca"]["dev_loss"], rel=1e-4)

@@ -34,6 +34,9 @@ SPLIT_MODES = ("group", "original")
 DROP_REASONS = ("low_rate", "short")  # data.drop: clips below 2 x FMAX Hz, clips shorter than the window
 UNIT_RANGE = (-1.0, 1.0)  # valence and arousal labels, everywhere after the data stage
 LOSS_PASSES = ("last", "mean")
+# train.heads: closed-form read-outs (emosteer.model.readout) and gradient-trained heads
+CLOSED_FORM_HEADS = ("ridge", "ridge_pca")
+HEADS = (*CLOSED_FORM_HEADS, "trained")
 FALLBACKS = ("nearest",)
 DEVICES = ("auto", "cpu", "cuda")
 AMPS = ("off", "bf16", "fp16")

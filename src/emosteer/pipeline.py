@@ -36,6 +36,7 @@ PLOTS = Path("plots")
 REPORT = Path("reports/report.md")
 HEADLINE = METRICS / "headline.json"
 TRAIN_HISTORY = PLOTS / "train_history.csv"
+TRAIN_HISTORY_ONE_PASS = PLOTS / "train_history_one_pass.csv"  # the one-pass twins' curves
 REFERENCE = Path("data/reference.npz")  # per-seed validation predictions of the global-mean control
 
 
@@ -52,6 +53,11 @@ class SeedPaths:
     @property
     def model(self) -> Path:
         return Path(f"data/models/s{self.seed}.pt")
+
+    @property
+    def model_one_pass(self) -> Path:
+        """The one-pass twin: trained like the model, from its start, without feedback."""
+        return Path(f"data/models/s{self.seed}.1pass.pt")
 
     @property
     def train_metrics(self) -> Path:

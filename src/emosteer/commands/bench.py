@@ -83,7 +83,7 @@ def matmul_gflops(device: torch.device, repeats: int) -> float:
 
 
 def _train_config(epochs: int, fast: bool) -> Train:
-    return settings(epochs=epochs, batch_size=TRAIN_BATCH, learning_rate=3e-3, amsgrad=True,
+    return settings(epochs=epochs, patience=None, batch_size=TRAIN_BATCH, learning_rate=3e-3, amsgrad=True,
                     mixup=False, loss_passes="last", cache_first_pass=fast, head_epochs=0,
                     lr_schedule="constant", warmup_steps=0, lrm_zero_init=False, heads="trained",
                     ridge_lambda=1.0, optimizer="adam", momentum=0.0)

@@ -121,19 +121,25 @@ def _check_correlations(r12: float, r13: float, r23: float, n: int) -> tuple[flo
     return r12, r13, r23, n, max(det, 0.0)
 
 
+# Two r's closer than this are the same r computed from float32 predictions that differ by rounding.
+SAME_R = 1e-9
+
+
 def williams_t(r12: float, r13: float, r23: float, n: int) -> tuple[float, float]:
     """Williams' (1959) t for H0: rho12 = rho13 (variable 1 shared), df = n - 3, two-sided p.
 
     t = (r12 - r13) sqrt( (n-1)(1+r23) / (2 (n-1)/(n-3) |R| + rbar^2 (1-r23)^3) ),
     rbar = (r12 + r13)/2, |R| = 1 - r12^2 - r13^2 - r23^2 + 2 r12 r13 r23 (Steiger 1980, eq. 7;
     the "standard Williams' t" of Hittner, May & Silver 2003). Identical predictions (r23 = 1,
-    r12 = r13) give t = 0, p = 1.
+    r12 = r13) give t = 0, p = 1, and so do predictions equal up to float rounding (r23 = 1 in
+    floats, r12 and r13 within SAME_R of each other): a model whose steering cannot act (an LRM
+    that kept its zero start), or a fusion twin at weight 0.
     """
     r12, r13, r23, n, det = _check_correlations(r12, r13, r23, n)
     rbar = (r12 + r13) / 2.0
     den = 2.0 * (n - 1) / (n - 3) * det + rbar * rbar * (1.0 - r23) ** 3
     if den <= 0.0:
-        if r12 == r13:
+        if abs(r12 - r13) <= SAME_R:
             return 0.0, 1.0
         raise EmosteerError(f"stats: Williams' t undefined for r12={r12}, r13={r13}, r23={r23}")
     t = (r12 - r13) * np.sqrt((n - 1) * (1.0 + r23) / den)

@@ -111,8 +111,9 @@ def workload(p: Params, n: int) -> list[Phase]:
     strengths = len(p.steering.strengths) if p.steering.strength == "dev" else 0
     run = methods.table(p.evaluate.model_dump())  # the steering methods: per grid, or once per run
     once, per_grid = len([m for m in run if not m.per_grid]), len([m for m in run if m.per_grid])
+    twin = p.model.forward_passes > 1 and not p.model.trained_checkpoint  # its one pass per clip
     phases = [Phase("train", 1, train_passes(p, n_train, n_dev)),
-              Phase("extract_activations", 1, n * passes)]
+              Phase("extract_activations", 1, n * (passes + (1 if twin else 0)))]
     for stage, k in (("evaluate_baseline", once), *((g.stage, per_grid) for g in grids(p))):
         if strengths:  # dev strength search: one task per seed and strength
             phases.append(Phase(stage, strengths, n_dev * k * steered))
@@ -124,19 +125,21 @@ def workload(p: Params, n: int) -> list[Phase]:
 
 def train_passes(p: Params, n_train: int, n_dev: int) -> float:
     """One seed's training in forward passes: BatchNorm calibration, the cached pass 1, the steps
-    and the dev scoring after each epoch (model/train.py)."""
+    and the dev scoring after each epoch (and of the start, with `patience`) over the whole budget
+    (early stopping can only end it sooner), and the one-pass twin beside a model with feedback
+    (model/train.py, jobs/fit.py)."""
     m, t = p.model, p.train
     if m.trained_checkpoint:
         return 0.0
     total = 0.0 if m.panns_checkpoint else float(n_train)  # calibrate_batchnorm: one pass per clip
-    computed = m.forward_passes
-    if t.heads == "ridge" or t.cache_first_pass:
-        total += n_train  # pass 1 for the ridge read-out and the cache
-    if t.cache_first_pass:
-        total += n_dev
-        computed -= 1
+    if t.closed_form or t.cache_first_pass:
+        total += n_train + n_dev  # pass 1 for the read-out and the cache (shared with the twin)
     step = TRAIN_STEP_PASSES if m.freeze_backbone else TRAIN_STEP_PASSES_UNFROZEN
-    return total + t.epochs * (n_train * computed * step + n_dev * computed)
+    scored = t.epochs + (1 if t.patience is not None else 0)
+    for passes in ((m.forward_passes, 1) if m.forward_passes > 1 else (1,)):
+        computed = passes - (1 if t.cache_first_pass else 0)
+        total += t.epochs * n_train * computed * step + scored * n_dev * computed
+    return total
 
 
 def data_shape(p: Params) -> Shape:

@@ -11,14 +11,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from emosteer.constants import LOSS_PASSES, MAX_BATCH, MAX_EPOCHS
+from emosteer.constants import CLOSED_FORM_HEADS, HEADS, LOSS_PASSES, MAX_BATCH, MAX_EPOCHS
 from emosteer.errors import EmosteerError
 
 
 class Train(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
+    # The budget: at most this many epochs. With `patience`, training stops once the dev loss has
+    # not improved for `patience` epochs and keeps the epoch of the lowest dev loss (epoch 0, the
+    # start, included); without (null), it runs every epoch and keeps the last.
     epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    patience: int | None = Field(ge=1, le=MAX_EPOCHS)
     batch_size: int = Field(ge=2, le=MAX_BATCH)
     learning_rate: float = Field(gt=0.0, allow_inf_nan=False)
     amsgrad: bool
@@ -36,9 +40,11 @@ class Train(BaseModel):
     # starts equal to pass 1 (m = 0: X' = ReLU(X) = X) and the LRM grows from there.
     lrm_zero_init: bool
     # ridge: fc1 and both heads set in closed form from pass 1 (emosteer.model.readout) and kept
-    # fixed, embedding dropout off; only the LRM trains. trained: they train with the LRM (the
-    # original), after `head_epochs` on the cached pass 1.
-    heads: Literal["ridge", "trained"]
+    # fixed, embedding dropout off; only the LRM trains; the 128-d is a population code of the
+    # estimate. ridge_pca: the same, but the 128-d is the estimate and 127 principal components of
+    # the embedding. trained: they train with the LRM (the original), after `head_epochs` on the
+    # cached pass 1.
+    heads: Literal[HEADS]  # type: ignore[valid-type]
     ridge_lambda: float = Field(gt=0.0, allow_inf_nan=False)
     optimizer: Literal["adam", "sgd"]  # adam (with `amsgrad`) | sgd with `momentum`
     momentum: float = Field(ge=0.0, lt=1.0)
@@ -47,12 +53,17 @@ class Train(BaseModel):
     def _head_epochs_need_the_cache(self) -> Train:
         if self.head_epochs > 0 and not self.cache_first_pass:
             raise ValueError("train.head_epochs > 0 needs train.cache_first_pass: true")
-        if self.head_epochs > 0 and self.heads == "ridge":
-            raise ValueError("train.head_epochs > 0 trains the heads; train.heads: ridge sets them in "
-                             "closed form (set head_epochs: 0, or heads: trained)")
+        if self.head_epochs > 0 and self.closed_form:
+            raise ValueError(f"train.head_epochs > 0 trains the heads; train.heads: {self.heads} sets them "
+                             "in closed form (set head_epochs: 0, or heads: trained)")
         if self.cache_first_pass and self.mixup:
             raise ValueError("train.cache_first_pass needs train.mixup: false (a mixed clip has no cached pass 1)")
         return self
+
+    @property
+    def closed_form(self) -> bool:
+        """fc1 and the heads are set in closed form from pass 1 (not gradient-trained)."""
+        return self.heads in CLOSED_FORM_HEADS
 
 
 def settings(**fields: Any) -> Train:

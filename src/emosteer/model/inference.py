@@ -114,6 +114,59 @@ def predict(
     return {key: value.cpu().numpy() for key, value in out.items()}
 
 
+def derangement(n: int, seed: int) -> np.ndarray:
+    """(n,) int64 source index per clip, a seeded permutation with no fixed point: clip i takes
+    clip source[i]'s signal and never its own. One cycle through a random order: order =
+    Generator(PCG64(seed)).permutation(n), source[order[j]] = order[(j + 1) % n]. n >= 2."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise EmosteerError(f"derangement: need n >= 2 clips, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise EmosteerError(f"derangement: seed must be a non-negative integer, got {seed!r}")
+    order = np.random.Generator(np.random.PCG64(seed)).permutation(n)
+    source = np.empty(n, dtype=np.int64)
+    source[order] = np.roll(order, -1)
+    return source
+
+
+def permuted_feedback(
+    model: EmotionLRM,
+    features: Sliceable,
+    feedback_valence: np.ndarray,
+    feedback_arousal: np.ndarray,
+    source: np.ndarray,
+    batch_size: int = 32,
+    progress: bool = False,
+    device: torch.device = CPU,
+    amp: str = "off",
+) -> dict[str, np.ndarray]:
+    """Predictions of `model` whose feedback comes from other clips: clip i's fed-back passes are
+    modulated by feedback_*[source[i]] instead of its own (the permuted-feedback control).
+
+    feedback_*: (N, 128) each clip's own fed-back 128-d, the activations file's (pass k - 1; pass 1
+    for the default 2 passes); source: (N,) clip indices, e.g. `derangement(N, seed)`. Pass 1 runs
+    unmodulated; every later pass takes the other clip's vector at strength 1 (steering with alpha
+    1, first_pass False, which with a clip's own vector reproduces the unsteered prediction: tested),
+    so for 2 passes this is exactly "pass 2 modulated by another clip's pass-1 128-d". Returns
+    `predict`'s arrays (valence, arousal of the final pass, ...)."""
+    n = _check_features(features)
+    src = np.asarray(source)
+    if src.shape != (n,) or (n and not np.issubdtype(src.dtype, np.integer)):
+        raise EmosteerError(f"permuted_feedback: source must be ({n},) clip indices, got shape "
+                            f"{src.shape} dtype {src.dtype}")
+    bad = np.flatnonzero((src < 0) | (src >= n))
+    if bad.size:
+        raise EmosteerError(f"permuted_feedback: source[{bad[0]}] = {src[bad[0]]} is not a clip index (0..{n - 1})")
+    if model.forward_passes < 2:
+        raise EmosteerError("permuted_feedback: the model has one pass, so no feedback to permute")
+    for name, fb in (("feedback_valence", feedback_valence), ("feedback_arousal", feedback_arousal)):
+        if np.shape(fb) != (n, STEER_DIM):
+            raise EmosteerError(f"permuted_feedback: {name} must be ({n}, {STEER_DIM}), got {np.shape(fb)}")
+    return predict(model, features, batch_size=batch_size,
+                   steer_valence=np.asarray(feedback_valence)[src],
+                   steer_arousal=np.asarray(feedback_arousal)[src], strength=1.0, alpha=1.0,
+                   first_pass=False, progress=progress, device=device, amp=amp)
+
+
 def _on_device(steer: np.ndarray | None, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
     """A steering table moved to the device once, before the batch loop."""
     return None if steer is None else torch.as_tensor(np.asarray(steer), dtype=dtype).to(device)

@@ -1,15 +1,24 @@
-"""Training EmotionLRM: MSE on valence + arousal, SGD or Adam, optional mixup; dev Pearson r per epoch.
+"""Training EmotionLRM: MSE on valence + arousal, SGD or Adam, optional mixup; dev loss and r per epoch.
 
-With `heads: ridge` (the default) fc1 and both heads are set in closed form from pass 1
-(emosteer.model.readout) and stay fixed, dropout is off, and only the LRM trains, by SGD with
-momentum. Each piece of that is there because gradient-trained heads and Adam turn a float-rounding
-difference (another CPU, another thread count) into another model, while this recipe keeps it at
-rounding size (docs/model.md, "Float noise in training"). `heads: trained` trains them with the LRM
-after optional head epochs on the cached pass 1, as the original did.
+With a closed-form read-out (`heads: ridge`, the default, or `ridge_pca`) fc1 and both heads are set
+from pass 1 (emosteer.model.readout), dropout is off, and what trains is what the model has beyond
+the read-out: the LRM of a model with feedback. A one-pass model has no LRM, so there the read-out
+itself (fc1 where `train_fc1`, and the heads) is fine-tuned from the closed-form start with the
+same optimiser, budget and stopping rule: the feedback row compares a model with feedback against
+one that had the same training without it (docs/model.md, "Feedback against its own absence").
+Each piece of the default recipe is there because gradient-trained heads and Adam turn a
+float-rounding difference (another CPU, another thread count) into another model, while this recipe
+keeps it at rounding size (docs/model.md, "Float noise in training"). `heads: trained` trains them
+with the LRM after optional head epochs on the cached pass 1, as the original did.
 
-The model keeps its last epoch's weights: the cosine schedule has settled them, and picking the
-best dev epoch is a discrete choice that flips with float noise, which then moves every downstream
-number by far more than the noise.
+Stopping: `epochs` is the budget. With `patience`, the dev loss (the training loss on the dev clips)
+is scored before training (epoch 0, a record) and after every epoch; training stops once it has not
+improved by more than MIN_IMPROVEMENT (relative) for `patience` epochs, and the model keeps the
+weights of the trained epoch with the lowest dev loss. With `keep_start` the start is a candidate
+too: the one-pass twin's start is a model of its own (the closed-form read-out), while a model's
+LRM at its zero start is no feedback at all, which would leave nothing to steer. Without
+`patience` it runs every epoch and keeps the last. A run whose training loss or dev predictions
+stop being finite stops with one line naming the seed, the epoch and what to change.
 
 Deterministic for a given seed on one machine: shuffling and mixup draw from their own generators,
 and the torch RNG used by dropout is seeded inside a forked RNG scope, so the caller's global RNG
@@ -41,13 +50,37 @@ from emosteer.model.lrm import CONNECTIONS, EmotionLRM
 from emosteer.runtime import autocast
 
 CPU = torch.device("cpu")
+# An epoch improves on the best dev loss only by more than this share of it: at the end of a cosine
+# schedule successive epochs differ by less than float noise, and such a near-tie must not decide.
+MIN_IMPROVEMENT = 1e-4
 
 
 @dataclass
 class TrainResult:
-    """Per-epoch history: train loss and dev r (the model keeps its last epoch's weights)."""
+    """Per-epoch history (train loss, dev loss, dev r; epoch 0 = before training, recorded with
+    `patience`), the epoch whose weights the model keeps, and why training ended."""
 
     history: list[dict[str, float]] = field(default_factory=list)
+    kept_epoch: int = 0
+    stopped: str = "budget"  # budget: every epoch ran | patience: the dev loss stopped improving
+
+
+@dataclass(frozen=True)
+class FirstPass:
+    """Pass-1 pooled features (N, 512) of the training and dev clips: what a closed-form read-out is
+    fitted on and what `cache_first_pass` reuses every step. They depend only on the backbone, so
+    a model and its one-pass twin (the same backbone) share one computation."""
+
+    train: torch.Tensor
+    dev: torch.Tensor
+
+
+def first_pass(model: EmotionLRM, x_train: Sliceable, x_dev: Sliceable, batch_size: int,
+               device: torch.device = CPU, amp: str = "off") -> FirstPass:
+    """Pass 1 of every training and dev clip (`EmotionLRM.first_pass_features`), batched."""
+    model.to(device)
+    return FirstPass(_first_pass(model, x_train, batch_size, device, amp),
+                     _first_pass(model, x_dev, batch_size, device, amp))
 
 
 def calibrate_batchnorm(
@@ -97,55 +130,121 @@ def train(
     forward_passes: int | None = None,
     device: torch.device = CPU,
     amp: str = "off",
+    cached: FirstPass | None = None,
+    keep_start: bool = False,
 ) -> TrainResult:
-    """Fit model on (x_train, y_train) for cfg.epochs; record dev Pearson r after each epoch.
+    """Fit model on (x_train, y_train) for at most cfg.epochs; score the dev clips after each epoch.
 
     x_*: float32 (N, T, 64), numpy or h5py (read one batch at a time); y_*: (N, 2) columns
     [valence, arousal]. `cfg` is params.yaml's `train` section as it is (validated when built);
-    `seed` drives shuffling, mixup and dropout; `forward_passes` None: the model's own. The model
-    moves to `device`; `amp` (off | bf16 | fp16) applies on CUDA.
-    The model ends with its last epoch's weights (no best-epoch pick: see the module docstring).
+    `seed` drives shuffling, mixup and dropout (and names the run in errors); `forward_passes`
+    None: the model's own. The model moves to `device`; `amp` (off | bf16 | fp16) applies on CUDA.
+    `cached`: `first_pass(...)` of this backbone on these clips, computed here when needed if None.
+    `keep_start`: with patience, the start (epoch 0) may be kept if no epoch beats its dev loss.
+    The model ends with the kept epoch's weights (`TrainResult.kept_epoch`; see the module docstring).
     """
     _check_data(x_train, y_train, "train")
     _check_data(x_dev, y_dev, "dev")
     model.to(device)
+    passes = model.forward_passes if forward_passes is None else forward_passes
     if cfg.lrm_zero_init:
         with torch.no_grad():
             for source, block in CONNECTIONS:
                 model.modblock(source, block).modulation.weight.zero_()
                 model.modblock(source, block).modulation.bias.zero_()
-    fixed_heads = cfg.heads == "ridge"
-    # Pass 1 of the training clips, once: the ridge is fitted on it and training reuses it.
-    pass_one = (_first_pass(model, x_train, cfg.batch_size, device, amp)
-                if fixed_heads or cfg.cache_first_pass else None)
-    if fixed_heads:
-        readout.fit_readout(model, pass_one, np.asarray(y_train), cfg.ridge_lambda)
-        for p in readout.readout_parameters(model):
+    if passes == 1:  # no feedback: nothing reaches the LRM
+        for p in model.lrm.parameters():
             p.requires_grad_(False)
+    fixed_heads = cfg.closed_form
+    # Pass 1 of the clips, once: the read-out is fitted on it and training reuses it.
+    if cached is None and (fixed_heads or cfg.cache_first_pass):
+        cached = first_pass(model, x_train, x_dev, cfg.batch_size, device, amp)
+    if cached is not None and (len(cached.train), len(cached.dev)) != (len(x_train), len(x_dev)):
+        raise EmosteerError(f"train: the cached pass 1 holds {len(cached.train)} + {len(cached.dev)} "
+                            f"clips for {len(x_train)} training and {len(x_dev)} dev clips")
+    if fixed_heads:
+        readout.fit_readout(model, cached.train, np.asarray(y_train), cfg.ridge_lambda, cfg.heads)
+        if passes > 1:  # the LRM trains; a one-pass model fine-tunes the read-out instead
+            for p in readout.readout_parameters(model):
+                p.requires_grad_(False)
     run = _Run(model, cfg, device, amp, len(x_train), forward_passes=forward_passes, progress=progress)
     y_train_t = torch.as_tensor(np.asarray(y_train), dtype=run.dtype, device=device)
+    y_dev = np.asarray(y_dev, dtype=np.float64)
     shuffle_rng = np.random.RandomState(seed)
     mixup_rng = np.random.RandomState(seed + 1)
     result = TrainResult()
+    stop = _Stopping(cfg.patience)
     with torch.random.fork_rng(devices=[]), _dropout_off(model, fixed_heads):
         torch.manual_seed(seed)  # dropout / SpecAugment masks
-        cache_train = pass_one if cfg.cache_first_pass else None
-        cache_dev = run.first_pass_cache(x_dev) if cfg.cache_first_pass else None
+        cache_train = cached.train if cfg.cache_first_pass else None
+        cache_dev = cached.dev if cfg.cache_first_pass else None
         for epoch in range(1, cfg.head_epochs + 1):
-            run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng, f"heads {epoch}/{cfg.head_epochs}",
-                      cache_train, heads_only=True)
+            loss = run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng,
+                             f"heads {epoch}/{cfg.head_epochs}", cache_train, heads_only=True)
+            _check_finite(loss, None, seed, f"head epoch {epoch}", cfg)
         run.start_schedule()
+        if stop.patience is not None:  # epoch 0: the start, scored; a candidate with keep_start
+            result.history.append(_scores(0, float("nan"), run.predict(x_dev, cache_dev), y_dev,
+                                          seed, cfg))
+            if keep_start:
+                stop.update(0, result.history[-1]["dev_loss"], model)
         for epoch in range(1, cfg.epochs + 1):
             loss = run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng,
                              f"epoch {epoch}/{cfg.epochs}", cache_train, heads_only=False)
-            pred = run.predict(x_dev, cache_dev)
-            r_v, r_a = pearson(y_dev[:, 0], pred[:, 0]), pearson(y_dev[:, 1], pred[:, 1])
-            mean_r = (r_v + r_a) / 2
-            result.history.append(
-                {"epoch": epoch, "train_loss": loss, "dev_r_valence": r_v,
-                 "dev_r_arousal": r_a, "dev_r_mean": mean_r}
-            )
+            result.history.append(_scores(epoch, loss, run.predict(x_dev, cache_dev), y_dev, seed, cfg))
+            if stop.update(epoch, result.history[-1]["dev_loss"], model):
+                result.stopped = "patience"
+                break
+    result.kept_epoch = stop.restore(model, result.history[-1]["epoch"])
     return result
+
+
+class _Stopping:
+    """The lowest dev loss so far, its epoch and a copy of its weights; `update` says when to stop."""
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.best_loss = float("inf")
+        self.best_epoch = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, epoch: int, dev_loss: float, model: EmotionLRM) -> bool:
+        """Record the epoch; True when `patience` epochs have passed without an improvement."""
+        if self.patience is None:
+            return False
+        if dev_loss < self.best_loss * (1 - MIN_IMPROVEMENT) or self.best_state is None:
+            self.best_loss, self.best_epoch = dev_loss, epoch
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self, model: EmotionLRM, last_epoch: int) -> int:
+        """Put the kept epoch's weights back; returns that epoch (the last one without patience)."""
+        if self.best_state is None:
+            return last_epoch
+        model.load_state_dict(self.best_state)
+        return self.best_epoch
+
+
+def _scores(epoch: int, train_loss: float, pred: np.ndarray, y_dev: np.ndarray, seed: int,
+            cfg: Train) -> dict[str, float]:
+    """One history row: the epoch's training loss, and the dev loss and r of its weights."""
+    _check_finite(train_loss if epoch else 0.0, pred, seed, f"epoch {epoch}", cfg)
+    pred = pred.astype(np.float64)
+    dev_loss = float(((pred - y_dev) ** 2).mean(axis=0).sum())  # as the training loss: MSE v + MSE a
+    r_v, r_a = pearson(y_dev[:, 0], pred[:, 0]), pearson(y_dev[:, 1], pred[:, 1])
+    return {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_r_valence": r_v,
+            "dev_r_arousal": r_a, "dev_r_mean": (r_v + r_a) / 2}
+
+
+def _check_finite(train_loss: float, pred: np.ndarray | None, seed: int, when: str, cfg: Train) -> None:
+    """A diverged run stops here, in one line that says what to change (never inside a statistic)."""
+    if math.isfinite(train_loss) and (pred is None or np.isfinite(pred).all()):
+        return
+    what = (f"the training loss is {train_loss}" if not math.isfinite(train_loss)
+            else "the dev predictions are not finite")
+    remedy = (f"lower train.learning_rate (now {cfg.learning_rate:g})"
+              + (" or set train.optimizer: adam" if cfg.optimizer == "sgd" else ""))
+    raise EmosteerError(f"train: seed {seed} diverged in {when}: {what}; {remedy}")
 
 
 class _Run:
@@ -249,7 +348,8 @@ def _first_pass(model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.
 def _dropout_off(model: EmotionLRM, off: bool) -> Iterator[None]:
     """Embedding and block dropout off inside the block when `off`, restored after.
 
-    With fixed heads (heads: ridge) nothing is there for dropout to regularise but the LRM, and
+    With a closed-form read-out (heads: ridge, ridge_pca) nothing is there for dropout to
+    regularise but the LRM (or the fine-tuned read-out of a one-pass model), and
     dropout would teach the LRM to undo noise that evaluation never has: seed 0 scored val r
     0.772 / 0.814 on pass 2 with block dropout, 0.796 / 0.832 without (docs/model.md)."""
     before = model.embed_dropout, model.block_dropout

@@ -60,6 +60,7 @@ def _strength(value: Any) -> StrengthValue:
 # ModBlocks' neg and pos scales apart (emosteer.strength); it is read as a float or a tuple.
 Strength = Annotated[float | tuple[float, float], PlainValidator(_strength)]
 Alpha = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Weight = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]  # a share in [0, 1]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 Threads = Annotated[int, Field(ge=1, le=MAX_THREADS)]
 

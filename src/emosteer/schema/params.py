@@ -70,9 +70,9 @@ class Params(Stage):
             raise ValueError("train.cache_first_pass needs model.freeze_backbone: true, "
                              "model.train_bn0: false and model.spec_augment: false (pass 1 must be "
                              "a fixed function of the clip)")
-        if self.train.heads == "ridge" and (not m.freeze_backbone or m.train_bn0 or m.spec_augment):
-            raise ValueError("train.heads: ridge needs model.freeze_backbone: true, model.train_bn0: "
-                             "false and model.spec_augment: false (the ridge is fitted on pass 1, "
+        if self.train.closed_form and (not m.freeze_backbone or m.train_bn0 or m.spec_augment):
+            raise ValueError(f"train.heads: {self.train.heads} needs model.freeze_backbone: true, model.train_bn0: "
+                             "false and model.spec_augment: false (the read-out is fitted on pass 1, "
                              "which must be a fixed function of the clip)")
         return self
 

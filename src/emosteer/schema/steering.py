@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from emosteer.constants import FALLBACKS, MAX_STRENGTHS
-from emosteer.schema.base import MAX_GRID, Alpha, Strength, _literal, _Section
+from emosteer.schema.base import MAX_GRID, Alpha, Strength, Weight, _literal, _Section
 from emosteer.strength import Value as StrengthValue, label as strength_label, scales as strength_scales
 
 
@@ -21,6 +21,9 @@ class Steering(_Section):
     first_pass: bool
     min_count: int = Field(ge=1)
     fallback: _literal(FALLBACKS)
+    # Fusion twins (evaluation.fusion): the unsteered prediction moved a share w of the way to the
+    # point a variant steers toward; w is picked from these on the dev clips as the strength is.
+    fusion_weights: list[Weight] = Field(min_length=1, max_length=MAX_STRENGTHS)
 
     @field_validator("grids")
     @classmethod
@@ -42,3 +45,12 @@ class Steering(_Section):
                 raise ValueError(f"strength {strength_label(s)} at index {i} repeats "
                                  f"{strength_label(strengths[first])} at index {first}")
         return strengths
+
+    @field_validator("fusion_weights")
+    @classmethod
+    def _distinct_weights(cls, weights: list[float]) -> list[float]:
+        """Fused predictions are keyed by weight: each once."""
+        for i, w in enumerate(weights):
+            if w in weights[:i]:
+                raise ValueError(f"weight {w:g} at index {i} repeats index {weights.index(w)}")
+        return weights
