@@ -34,7 +34,9 @@ v_clip (the clip sampling of one split), read on Student's t with n_val - 1 df, 
 
 Families: the deployable rows (steering with the model's own bin) are what a user acts on, so they
 are corrected as one family (`PRIMARY`); the oracle upper bounds, the controls and the feedback row
-form a second (`SECONDARY`). Holm (1979) runs within each (`correct`).
+form a second (`SECONDARY`); each steering variant against its fusion twin ("beyond fusion": does
+steering carry more than the bin's value?) a third (`BEYOND_FUSION`). Holm (1979) runs within
+each (`correct`).
 """
 
 from __future__ import annotations
@@ -53,9 +55,13 @@ from emosteer.evaluation.pooling import ALPHA, LEVEL, MIN_SEEDS, Sides
 
 PRIMARY = "primary"
 SECONDARY = "secondary"
+BEYOND_FUSION = "beyond_fusion"
 FAMILIES = {
     PRIMARY: "deployable: steering with the model's own (predicted) bin vs unsteered, per grid and dim",
-    SECONDARY: "upper bounds and checks: oracle-bin steering, the controls, the feedback row",
+    SECONDARY: "upper bounds and checks: oracle-bin steering, the controls, the fusion twins, the "
+               "feedback row",
+    BEYOND_FUSION: "steering vs its fusion twin (the unsteered prediction moved toward the same "
+                   "target, no network), per variant, grid and dim",
 }
 
 

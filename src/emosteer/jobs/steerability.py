@@ -22,8 +22,8 @@ STEERABILITY_PARTS = 3  # each seed's bins in this many tasks, so 5 seeds balanc
 
 
 def steerability_part(seed: int, part: int, p: EvaluateParams, which: str) -> dict[str, np.ndarray]:
-    """`which`: the grid's name (`3x3`)."""
-    """Shifts of the seed's validation clips under one contiguous share of its populated bins."""
+    """Shifts of the seed's validation clips under one contiguous share of its populated bins;
+    `which`: the grid's name (`3x3`)."""
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
     idx = split.read_parts(paths.split, len(acts.names))["val"]
@@ -39,7 +39,7 @@ def evaluate_steerability(p: EvaluateParams, which: str) -> dict[str, Any]:
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         parts = pool.map_parts(steerability_part, range(STEERABILITY_PARTS), p, which,
                                desc=f"steerability {which}")
-    per_seed, shares_toward = [], []
+    per_seed, shares_toward, n_clips = [], [], 0
     for seed, shares in zip(p.seeds, parts):
         paths = SeedPaths(seed)
         table = signals.read_h5(paths.signals(which, "h5"))
@@ -48,14 +48,15 @@ def evaluate_steerability(p: EvaluateParams, which: str) -> dict[str, Any]:
         per_seed.append(steerability.summarise(table, bins, moved, p.steerability.strength,
                                                p.evaluate.n_boot, seed))
         acts = activations.read(paths.activations)
-        idx = split.read_parts(paths.split, len(acts.names))["val"]
+        n_clips = len(acts.names)
+        idx = split.read_parts(paths.split, n_clips)["val"]
         centres = table.grid.centre_points()[bins]
         shares_toward.append({dim: steerability.toward(moved[dim], centres[:, axis],
                                                        getattr(acts, f"pred_{dim}")[idx])
                               for axis, dim in enumerate(DIMS)})
     pooled = steerability.pool(per_seed)
     rows = steerability.plot_rows(pooled)
-    toward_pooled, toward_seeds = toward_metrics(p.seeds, shares_toward, p.evaluate.n_boot)
+    toward_pooled, toward_seeds = toward_metrics(p.seeds, shares_toward, n_clips)
     return {"metrics": {"pooled": {**steerability.metrics(pooled), **toward_pooled},
                         "per_seed": {f"s{s}": {**steerability.metrics(r), **t}
                                      for s, r, t in zip(p.seeds, per_seed, toward_seeds)}},
