@@ -84,7 +84,7 @@ def test_bad_inputs_are_refused() -> None:
         fusion.fuse(np.zeros(2), np.zeros(2), 1.5)
     with pytest.raises(EmosteerError, match="unknown method 'shuffled'"):
         fusion.targets(table, np.zeros(1), np.zeros(1), "shuffled")
-    with pytest.raises(EmosteerError, match=r"fusion: valence\[1\] = 1.2"):
+    with pytest.raises(EmosteerError, match=r"selection: valence\[1\] = 1.2"):
         fusion.targets(table, np.array([0.0, 1.2]), np.zeros(2), "idw")
     with pytest.raises(EmosteerError, match=r"target must be \(N, 2\)"):
         fusion.fused(np.zeros(2), np.zeros(2), np.zeros(2), 0.5)

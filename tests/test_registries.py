@@ -111,14 +111,20 @@ def method_gaps(m: methods.Method, table, clips: Clips) -> list[str]:
     gaps = []
     if not m.name or not m.label:
         gaps.append(f"{m.name!r}: no name or label")
-    if m.selection not in ("oracle", "predicted", "control", "corrupted"):
+    if m.selection not in ("oracle", "predicted", "control"):
         gaps.append(f"{m.name}: selection {m.selection!r}")
-    try:
-        sv, sa = m.signals(table, clips, 0)
-        if sv.shape != (len(clips.valence), STEER_DIM) or sa.shape != sv.shape:
-            gaps.append(f"{m.name}: signals of shape {sv.shape}, {sa.shape}")
-    except Exception as exc:  # noqa: BLE001  (any failure is a gap of the entry)
-        gaps.append(f"{m.name}: signals fail ({type(exc).__name__}: {exc})")
+    if m.fuses:  # a fusion twin runs no network: it needs a target and a variant it twins
+        if not any(methods.fusion_twin(o) is m for o in methods.METHODS.values()):
+            gaps.append(f"{m.name}: a fusion twin of no steering method")
+        if m.name not in report.LABELS:
+            gaps.append(f"{m.name}: not in the report's labels")
+    else:
+        try:
+            sv, sa = m.signals(table, clips, 0)
+            if sv.shape != (len(clips.valence), STEER_DIM) or sa.shape != sv.shape:
+                gaps.append(f"{m.name}: signals of shape {sv.shape}, {sa.shape}")
+        except Exception as exc:  # noqa: BLE001  (any failure is a gap of the entry)
+            gaps.append(f"{m.name}: signals fail ({type(exc).__name__}: {exc})")
     if m.selection in methods.SELECTIONS:
         target = m.target(table, clips) if m.interpolation is not None else None
         if target is None or target.shape != (len(clips.valence), 2) or np.abs(target).max() > 1:
@@ -133,6 +139,18 @@ def method_gaps(m: methods.Method, table, clips: Clips) -> list[str]:
 @pytest.mark.parametrize("name", list(methods.METHODS))
 def test_every_method_entry_is_complete(name: str, table) -> None:
     assert method_gaps(methods.METHODS[name], table, _clips()) == []
+
+
+def test_every_point_selecting_steering_method_has_a_fusion_twin() -> None:
+    """Issue 28: each steering variant that steers toward a point has the twin that moves the
+    prediction toward it instead; the controls (no point) have none."""
+    for m in methods.METHODS.values():
+        twin = methods.fusion_twin(m)
+        if m.fuses or m.selection not in methods.SELECTIONS:
+            assert twin is None, m.name
+        else:
+            assert twin is not None and twin.fuses and twin.interpolation is m.interpolation, m.name
+            assert twin.selection == m.selection and twin.name == m.name + methods.FUSION
 
 
 def test_the_method_registry_gives_the_tables_methods_in_order() -> None:

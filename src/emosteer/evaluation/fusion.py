@@ -26,37 +26,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emosteer.constants import IDW_EPS
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import pooling
-from emosteer.grid import check_unit_interval
 from emosteer.steering import selection
 from emosteer.steering.signals import SignalTable
 
-METHODS = ("categorical", "idw", "bilinear")
+TARGETS = {"categorical": selection.categorical_target, "idw": selection.idw_target,
+           "bilinear": selection.bilinear_target}
+METHODS = tuple(TARGETS)
 
 
 def targets(table: SignalTable, v: np.ndarray, a: np.ndarray, method: str) -> np.ndarray:
-    """(N, 2) [valence, arousal] points the variant `method` steers each (v, a) toward (float64)."""
-    centres = table.grid.centre_points()
-    if method == "categorical":
-        return centres[table.source[selection.bins_for(table.grid, v, a)]]
-    if method == "idw":
-        keep = table.populated
-        return selection.idw_weights(centres[keep], _query(v, a), IDW_EPS) @ centres[keep]
-    if method == "bilinear":
-        flat, w = selection.bilinear_weights(table.grid, v, a)
-        return np.einsum("nk,nkd->nd", w, centres[table.source[flat]])
-    raise EmosteerError(f"fusion: unknown method {method!r}; expected one of {list(METHODS)}")
-
-
-def _query(v: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """(N, 2) points, each coordinate checked to lie in [-1, 1] (as the variants check them)."""
-    vv = check_unit_interval(np.atleast_1d(v), "valence", "fusion")
-    aa = check_unit_interval(np.atleast_1d(a), "arousal", "fusion")
-    if vv.shape != aa.shape:
-        raise EmosteerError(f"fusion: valence shape {vv.shape} != arousal shape {aa.shape}")
-    return np.stack([vv, aa], axis=1)
+    """(N, 2) [valence, arousal] points the variant `method` steers each (v, a) toward (float64):
+    the steering methods' own `selection.<method>_target`, so a twin and its variant cannot drift."""
+    if method not in TARGETS:
+        raise EmosteerError(f"fusion: unknown method {method!r}; expected one of {list(METHODS)}")
+    return np.asarray(TARGETS[method](table, v, a), dtype=np.float64)
 
 
 def fuse(unsteered: np.ndarray, target: np.ndarray, weight: float) -> np.ndarray:

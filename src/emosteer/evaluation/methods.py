@@ -9,8 +9,8 @@ Every choice the original left implicit is a named method here:
 - controls: `shuffled` steers with a seeded permutation of the (oracle) bin assignment, and
   `global_mean` with the mean signal of all training clips, so a gain can be told from a generic
   modulation effect;
-- `CORRUPTED` (not a row of the table: the break-even curve's raw material) steers each clip
-  with a wrong bin drawn the way the model errs (`detection.corruption`).
+- a fusion twin of each oracle and predicted method moves the unsteered prediction toward the
+  method's target instead of steering (`fuses`; `evaluation.fusion`).
 
 An entry gives its per-clip signals (`Method.signals`) and, for a method that selects by a point,
 the point of the valence-arousal square that its signal stands for (`Method.target`: the bin's
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from emosteer.evaluation import detection
+from emosteer.errors import EmosteerError
 from emosteer.steering import selection
 from emosteer.steering.signals import SignalTable
 
@@ -76,16 +76,17 @@ class Method:
 
     name: str
     label: str
-    selection: str  # oracle | predicted | control | corrupted
+    selection: str  # oracle | predicted | control
     kind: str  # categorical | idw | bilinear | shuffled | global_mean
     make: Callable[[Method, SignalTable, Clips, int], Steer]
     interpolation: Interpolation | None = None  # the point's pick, for oracle and predicted
     per_grid: bool = True
     in_table: bool = True
+    fuses: bool = False  # a fusion twin: no network pass, the unsteered prediction moved to `target`
 
     @property
     def uses_true_labels(self) -> bool:
-        return self.selection in ("oracle", "corrupted") or self.kind == "shuffled"
+        return self.selection == "oracle" or self.kind == "shuffled"
 
     @property
     def option(self) -> str | None:
@@ -122,16 +123,13 @@ def _global_mean(m: Method, table: SignalTable, clips: Clips, seed: int) -> Stee
     return selection.global_mean(table, len(clips.valence))
 
 
-def _corrupted(m: Method, table: SignalTable, clips: Clips, seed: int) -> Steer:
-    """Each clip's corruption's wrong bin (`detection.corruption`, drawn from the seed's confusion
-    on the same clips); run at the oracle's strength on validation clips only."""
-    true, predicted = detection.bins(table.grid, clips.valence, clips.arousal,
-                                     clips.pred_valence, clips.pred_arousal)
-    wrong = detection.corruption(table.grid, true, predicted, seed).wrong
-    return table.valence[wrong], table.arousal[wrong]
+def _fuses(m: Method, table: SignalTable, clips: Clips, seed: int) -> Steer:
+    raise EmosteerError(f"{m.name} is a fusion twin: it moves predictions (`evaluation.fusion`), it "
+                        "does not steer")
 
 
-SELECTIONS = ("oracle", "predicted")  # the point-selecting methods: each with every interpolation
+SELECTIONS = ("oracle", "predicted")
+FUSION = "_fusion"  # a fusion twin's name: its variant's, and this  # the point-selecting methods: each with every interpolation
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     *(Method(f"{sel}_{i.name}", f"{sel}, {i.label}", sel, i.name, _at_point, i)
@@ -139,13 +137,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("control_shuffled", "control: shuffled bins", "control", "shuffled", _shuffled),
     Method("control_global_mean", "control: global mean", "control", "global_mean", _global_mean,
            per_grid=False),
-    Method("oracle_corrupted", "oracle, corrupted bins", "corrupted", "categorical", _corrupted,
-           INTERPOLATIONS["categorical"], in_table=False),
+    *(Method(f"{sel}_{i.name}{FUSION}", f"{sel}, {i.label}: fusion twin", sel, i.name, _fuses, i,
+             in_table=False, fuses=True)
+      for sel in SELECTIONS for i in INTERPOLATIONS.values()),
 )}
 
 GLOBAL_MEAN = METHODS["control_global_mean"]
-CORRUPTED = METHODS["oracle_corrupted"]
-ORACLE = METHODS["oracle_categorical"]  # the break-even curve's p = 1 end: steering with the true bin
+ORACLE = METHODS["oracle_categorical"]  # the break-even curve's q = 1 end: steering with the true bin
+PREDICTED = METHODS["predicted_categorical"]  # its q = 0 end (at the oracle's strength): the model's bin
 
 
 def table(switches: Mapping[str, Any]) -> tuple[Method, ...]:
@@ -165,3 +164,9 @@ def twin(m: Method, selection_: str) -> Method | None:
     beside a predicted method), if there is one."""
     return next((o for o in METHODS.values() if o.in_table and o.selection == selection_
                  and o.interpolation is not None and o.interpolation is m.interpolation), None)
+
+
+def fusion_twin(m: Method) -> Method | None:
+    """The fusion twin of a steering method that selects by a point (docs/statistics.md, "Fusion
+    twins"): the entry that moves the unsteered prediction toward the same target, no network."""
+    return METHODS.get(m.name + FUSION) if m.selection in SELECTIONS and not m.fuses else None

@@ -128,8 +128,9 @@ def bilinear(table: SignalTable, v: np.ndarray, a: np.ndarray) -> Steer:
 
 
 def categorical_target(table: SignalTable, v: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """(N, 2): the centre of the bin of (v, a)."""
-    return table.grid.centre_points()[bins_for(table.grid, v, a)]
+    """(N, 2): the centre of the bin whose signal `categorical` uses: the bin of (v, a), or the
+    populated bin it falls back to (`SignalTable.source`)."""
+    return table.grid.centre_points()[table.source[bins_for(table.grid, v, a)]]
 
 
 def idw_target(table: SignalTable, v: np.ndarray, a: np.ndarray, eps: float = IDW_EPS) -> np.ndarray:
@@ -139,10 +140,11 @@ def idw_target(table: SignalTable, v: np.ndarray, a: np.ndarray, eps: float = ID
 
 
 def bilinear_target(table: SignalTable, v: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """(N, 2): the four surrounding centres, weighted as `bilinear` weights their signals (the
-    point itself inside the square of the outer centres; clamped to it outside)."""
+    """(N, 2): the centres of the four surrounding bins' signals (each resolved to the populated bin
+    it falls back to, as `bilinear` resolves them), weighted as `bilinear` weights them (the point
+    itself inside the square of the outer centres when all four are populated)."""
     flat, w = bilinear_weights(table.grid, v, a)
-    return np.einsum("nk,nkd->nd", w, table.grid.centre_points()[flat])
+    return np.einsum("nk,nkd->nd", w, table.grid.centre_points()[table.source[flat]])
 
 
 METHODS: dict[str, Callable[[SignalTable, np.ndarray, np.ndarray], Steer]] = {
