@@ -1,8 +1,8 @@
 """How much of each signal table is only the bins' value (`steering.representation.value_share`).
 
 Reads a finished run's activations and splits (data/activations/s<seed>.h5, data/splits/s<seed>.json)
-and params.yaml (seeds, grids, steering.min_count). For each seed, grid (the coarse and the fine
-one) and pathway it takes the training clips of the populated bins (binned by their true labels,
+and params.yaml (seeds, grids, steering.min_count). For each seed, grid (`steering.grids` and
+`grid`) and pathway it takes the training clips of the populated bins (binned by their true labels,
 as the signal tables are), their 128-d of the fed-back pass and the pathway's own estimate of that
 pass (the value the 128-d was computed with), and prints the shares; then the mean and range over
 seeds. Run it in the run's directory:
@@ -35,7 +35,7 @@ def main() -> None:
     root = Path(args.root)
     # the few keys it needs, read raw: runs of older revisions lack keys this revision's schema requires
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    seeds, grids, min_count = raw["seeds"], (raw["steering"]["coarse_grid"], raw["grid"]), raw["steering"]["min_count"]
+    seeds, grids, min_count = raw["seeds"], (*dict.fromkeys([*raw["steering"]["grids"], raw["grid"]]),), raw["steering"]["min_count"]
     rows = []
     for seed in seeds:
         acts = activations.read(root / f"data/activations/s{seed}.h5")

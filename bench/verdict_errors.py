@@ -49,14 +49,21 @@ from emosteer.evaluation import calibration, verdicts
 from emosteer.evaluation.calibration import Regime, Row
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUPS = ("coarse", "fine", "control", "feedback")
+GROUPS = ("control", "feedback")  # after the grids' groups (metrics/pooled/<NxN>/), read from params
+
+
+def groups(root: Path) -> tuple[str, ...]:
+    """The committed run's groups: its grids' names (`3x3`, ...) from params.yaml, then GROUPS."""
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    sizes = dict.fromkeys([*raw["steering"]["grids"], raw["grid"]])
+    return (*(f"{g}x{g}" for g in sizes), *GROUPS)
 
 
 def committed_rows(root: Path) -> tuple[list[Row], list[float]]:
     """The committed verdict table's rows (with their oracle effects) and the unsteered r per dim."""
     rows = []
     ses = []
-    for group in GROUPS:
+    for group in groups(root):
         seeds_file = root / "metrics" / "seeds" / f"{group}.json"
         per_seed = json.loads(seeds_file.read_text()) if seeds_file.exists() else {}
         for path in sorted((root / "metrics" / "pooled" / group).glob("*.json")):

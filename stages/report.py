@@ -1,4 +1,4 @@
-"""Write reports/report.md, the headline metrics and the Δr plot data from the pooled metrics of
+"""Write reports/report.md, the headline metrics, every verdict (metrics/verdicts.json) and the Δr plot data from the pooled metrics of
 the run's grids (`jobs.grids`), the control and the feedback row."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ def main(p: grids.GridParams) -> None:
     pooled = results.read_pooled(pipeline.POOLED, [g.name for g in run])
     baseline = pipeline.read_metrics(pipeline.POOLED / "baseline.json")
     train = {f"s{s}": pipeline.read_metrics(pipeline.SeedPaths(s).train_metrics) for s in p.seeds}
-    pipeline.write_json(pipeline.HEADLINE, report.headline(pooled))
+    pipeline.write_json(pipeline.HEADLINE, report.headline(pooled, baseline))
+    pipeline.write_json(pipeline.VERDICTS, report.verdicts_file(pooled))
     pipeline.write_csv(pipeline.PLOTS / "delta_r.csv", report.delta_rows(pooled))
     coarse = grids.coarse(p)
     steer = {coarse.label: pipeline.read_metrics(pipeline.METRICS / "steerability" / f"{coarse.name}.json")}

@@ -1,4 +1,4 @@
-"""Bin detection: accuracy, the confusion and the error model, the corruption draws, the change in
+"""Bin detection: accuracy, the confusion and the repair curve, the change in
 mean |error| by group, and the break-even accuracy p* (synthetic arrays, known answers)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from emosteer.errors import EmosteerError
-from emosteer.evaluation import detection, pooling
+from emosteer.evaluation import detection
 from emosteer.grid import Grid
 
 G3 = Grid(3)
@@ -25,44 +25,6 @@ def test_bins_and_hits_known_answer():
     assert hits["arousal"].tolist() == [True, True, False, False]
     c = detection.confusion(G3, true, predicted)
     assert c.sum() == 4 and c[0, 0] == c[4, 7] == c[8, 7] == c[6, 8] == 1
-
-
-def test_error_model_rows_fallback_and_no_errors():
-    true = np.array([4, 4, 4, 4, 0, 0])
-    predicted = np.array([4, 5, 5, 1, 0, 0])  # bin 4 errs to 5 twice, to 1 once; bin 0 never errs
-    q = detection.error_model(G3, true, predicted)
-    np.testing.assert_allclose(q.sum(axis=1), 1.0)
-    assert np.all(np.diag(q) == 0)
-    np.testing.assert_allclose(q[4, [5, 1]], [2 / 3, 1 / 3])
-    # bin 0 errs as the model errs elsewhere: displacements (0, +1) twice and (-1, 0) once; from
-    # (0, 0) only (0, +1) stays on the grid, so bin 0 -> bin 1
-    assert q[0, 1] == 1.0
-    # bin 8 (top corner): (0, +1) and (-1, 0) -> only (-1, 0) stays: bin 5
-    assert q[8, 5] == 1.0
-    never = detection.error_model(G3, np.array([2, 3]), np.array([2, 3]))
-    np.testing.assert_allclose(never[2], np.where(np.arange(9) == 2, 0, 1 / 8))
-
-
-def test_corruption_is_seeded_never_the_true_bin_and_follows_the_error_model():
-    rng = np.random.default_rng(0)
-    true = rng.integers(0, 9, 20000)
-    predicted = np.where(rng.random(20000) < 0.5, true, (true + rng.integers(1, 3, 20000)) % 9)
-    predicted[true == 3] = 4  # bin 3 always errs, to 4
-    c = detection.corruption(G3, true, predicted, seed=5)
-    again = detection.corruption(G3, true, predicted, seed=5)
-    other = detection.corruption(G3, true, predicted, seed=6)
-    assert np.array_equal(c.u, again.u) and np.array_equal(c.wrong, again.wrong)
-    assert not np.array_equal(c.u, other.u) and not np.array_equal(c.wrong, other.wrong)
-    assert np.all(c.wrong != true)
-    assert np.all(c.wrong[true == 3] == 4)
-    q = detection.error_model(G3, true, predicted)
-    for t in range(9):
-        drawn = np.bincount(c.wrong[true == t], minlength=9) / np.sum(true == t)
-        np.testing.assert_allclose(drawn, q[t], atol=0.04)
-    # accuracy p: nested sets whose share of true bins is about p; 1 keeps all, 0 none
-    assert c.kept(1.0).all() and not c.kept(0.0).any()
-    assert np.all(c.kept(0.4) <= c.kept(0.6))
-    assert abs(np.mean(c.bins(true, 0.3) == true) - 0.3) < 0.02
 
 
 def test_error_change_known_answer_and_it_adds_up_over_groups():
@@ -92,41 +54,6 @@ def test_break_even_interpolates_the_first_crossing():
     assert detection.break_even(ps, [0.1, float("nan"), 0.1, 0.1, 0.1]) == detection.BreakEven(1.0, "crossed")
     with pytest.raises(EmosteerError):
         detection.break_even([0.0, 1.0], [0.1, 0.2])
-
-
-def test_interpolate_reads_a_decreasing_grid():
-    assert detection.interpolate([1.0, 0.5, 0.0], [0.1, 0.0, -0.1], 0.25) == pytest.approx(-0.05)
-    assert np.isnan(detection.interpolate([1.0, 0.5], [0.1, 0.0], 0.2))
-    assert detection.P_GRID[0] == 1.0 and detection.P_GRID[-1] == 0.0 and len(detection.P_GRID) == 21
-
-
-def test_corrupted_oracle_curve_falls_from_the_oracle_to_the_wrong_bins():
-    """A toy steerer whose gain is known: with the true bin a clip's prediction moves halfway to its
-    label, with a wrong bin it moves away. The curve's Δr at p = 1 is the oracle's, it falls with
-    p, and p* lies where the pooled lower bound crosses 0."""
-    observed = {prob: [] for prob in detection.P_GRID}
-    reps = {prob: [] for prob in detection.P_GRID}
-    for seed in range(5):
-        rng = np.random.default_rng(seed)
-        n = 200
-        v, a = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
-        pv = v + rng.normal(0, 0.5, n)
-        true, predicted = detection.bins(G3, v, a, pv, a)
-        c = detection.corruption(G3, true, predicted, seed)
-        right = pv + 0.5 * (v - pv)
-        wrong = pv - 0.5 * (v - pv)
-        bank = pooling.clip_bank(n, 200, seed)
-        for prob in detection.P_GRID:
-            o, r = pooling.delta_r(v, pv, np.where(c.kept(prob), right, wrong), bank)
-            observed[prob].append(o)
-            reps[prob].append(r)
-    curve = [pooling.pool(observed[prob], reps[prob], 200) for prob in detection.P_GRID]
-    assert curve[0].lo > 0 and curve[-1].hi < 0
-    assert all(a.mean > b.mean for a, b in zip(curve, curve[1:]))
-    even = detection.break_even(detection.P_GRID, [c.lo for c in curve])
-    assert even.status == "crossed" and 0.0 < even.p_star < 1.0
-    j = detection.P_GRID.index(round(np.ceil(even.p_star * 20) / 20, 2))  # grid point just above p*
-    assert curve[j].lo > 0 and curve[j + 1].lo <= 0
 
 
 def test_repaired_accuracy_is_a_plus_q_one_minus_a():

@@ -216,22 +216,3 @@ def test_steer_variants_runs_each_distinct_pass_once_and_equals_the_naive_loop()
             want = predict(clips.features, np.arange(n), sv, sa, s)
             np.testing.assert_allclose(got.steered[v.name][s][0], want[0], rtol=1e-6)
             np.testing.assert_allclose(got.steered[v.name][s][1], want[1], rtol=1e-6)
-
-
-def test_corrupted_variant_steers_with_the_seeds_drawn_wrong_bin(table):
-    """CORRUPTED (the break-even curve's material) gives each clip the table's signal of the wrong
-    bin `detection.corruption` draws for it: seeded, never its true bin, and from true labels."""
-    from emosteer.evaluation import detection
-
-    clips = _clips()
-    assert methods.CORRUPTED.uses_true_labels
-    assert methods.CORRUPTED.name not in {v.name for v in methods.table({"bilinear": True})}
-    sv, sa = methods.CORRUPTED.signals(table, clips, seed=3)
-    true, predicted = detection.bins(table.grid, clips.valence, clips.arousal, clips.pred_valence,
-                                     clips.pred_arousal)
-    wrong = detection.corruption(table.grid, true, predicted, seed=3).wrong
-    assert np.all(wrong != true)
-    np.testing.assert_array_equal(sv, table.valence[wrong])
-    np.testing.assert_array_equal(sa, table.arousal[wrong])
-    other, _ = methods.CORRUPTED.signals(table, clips, seed=4)
-    assert not np.array_equal(other, sv)

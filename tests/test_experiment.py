@@ -111,7 +111,7 @@ def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
             methods.GLOBAL_MEAN.name: strengths.Choice(-1.0, "params", 0)}
     reference = [{"names": np.array(d.names), "valence": d.steered[methods.GLOBAL_MEAN.name][-1.0][0],
                   "arousal": d.steered[methods.GLOBAL_MEAN.name][-1.0][1]} for d in out]
-    m = metrics.pooled_metrics(steered[0], pair[name], out, reference, 3, p.evaluate.n_boot)
+    m = metrics.pooled_metrics(steered[0], pair[name], out, reference, 3, n_clips=2 * N_CLIPS)
     per_seed = metrics.seed_metrics(steered[0], (0.5, 2.0), out[0], p.evaluate.n_boot)
     pipeline.write_json(tmp_path / "pooled.json", m)
     pipeline.write_json(tmp_path / "seed.json", per_seed)
@@ -155,10 +155,11 @@ def test_map_parts_runs_every_seed_part_pair_in_order(workers):
 
 
 def test_detection_decomposition_and_break_even_through_the_real_model(model, p):
-    """Validation as evaluate_grid runs it (every variant at one strength, plus CORRUPTED at the
-    oracle's), then the grid's detection and break-even metrics. Known answers: the curve at
-    p = 1 is oracle categorical's pooled Δr; on clips whose predicted bin is right, predicted and
-    oracle categorical steer alike, so their error changes are equal; the accuracy is the count."""
+    """Validation as evaluate_grid runs it (every variant at one strength), then the grid's
+    detection and break-even metrics. Known answers: the repair curve at q = 1 is oracle
+    categorical's pooled Δr and at q = 0 predicted categorical's; on clips whose predicted bin is
+    right, predicted and oracle categorical steer alike, so their error changes are equal; the
+    accuracy is the count."""
     from emosteer.evaluation import detection
 
     rng = np.random.default_rng(9)
@@ -173,8 +174,8 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
         clips = evaluate.Clips(clips.valence, clips.arousal, clips.valence * 0.9 + 0.05,
                                clips.arousal + np.where(np.arange(N_CLIPS) % 3 == 0, 0.6, 0.0),
                                clips.features)
-        val.append(evaluate.steer_variants(predict, table, clips, (*variants, methods.CORRUPTED),
-                                           {v.name: (2.0,) for v in (*variants, methods.CORRUPTED)},
+        val.append(evaluate.steer_variants(predict, table, clips, variants,
+                                           {v.name: (2.0,) for v in variants},
                                            seed=s, names=[str(i) for i in range(N_CLIPS)]))
     choices = {v.name: strengths.Choice(2.0, "params", 0) for v in variants}
     found, confusion = deployable.detection_metrics(Grid(3), val, choices, p.evaluate.n_boot)
@@ -192,15 +193,20 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
             categorical["oracle"]["right"][f"{dim}_dmae_per_seed"])
     assert set(found["decomposition"]) == {"categorical", "idw"}
 
-    oracle = metrics.pooled_metrics(variants[0], choices[variants[0].name], val,
-                                    [{"names": np.array(d.names), "valence": d.pred_valence,
-                                      "arousal": d.pred_arousal} for d in val], 3, p.evaluate.n_boot)
-    even, curve = deployable.breakeven_metrics(Grid(3), val, 2.0, found, None, p.evaluate.n_boot)
+    n_clips = 2 * N_CLIPS
+    refs = [{"names": np.array(d.names), "valence": d.pred_valence, "arousal": d.pred_arousal} for d in val]
+    oracle = metrics.pooled_metrics(variants[0], choices[variants[0].name], val, refs, 3, n_clips)
+    own = metrics.pooled_metrics(methods.PREDICTED, choices[methods.PREDICTED.name], val, refs, 3, n_clips)
+    even, curve = deployable.breakeven_metrics(Grid(3), val, 2.0, found, own, n_clips)
     assert variants[0].name == "oracle_categorical"
     for dim in ("valence", "arousal"):
         assert even[f"{dim}_dr_at_p1"] == pytest.approx(oracle[f"{dim}_dr"])
+        assert even[f"{dim}_dr_at_p1_lo"] == pytest.approx(oracle[f"{dim}_dr_lo"])
+        assert even[f"{dim}_dr_at_model_accuracy"] == pytest.approx(own[f"{dim}_dr"])
+        assert even[f"{dim}_dr_predicted_categorical"] == own[f"{dim}_dr"]
         assert even[f"{dim}_p_star_status"] in ("crossed", "never_above", "above_everywhere")
-        assert np.isnan(even[f"{dim}_dr_predicted_categorical"])
-    assert len(curve["p"]) == 2 * len(detection.P_GRID) and curve["realised_accuracy"][0] == 1.0
-    assert curve["realised_accuracy"][len(detection.P_GRID) - 1] == 0.0
+    qs = detection.Q_GRID
+    assert len(curve["p"]) == 2 * len(qs) and curve["realised_accuracy"][0] == 1.0
+    assert curve["realised_accuracy"][len(qs) - 1] == pytest.approx(found["joint_accuracy"])
+    assert curve["p"][0] == 1.0 and curve["p"][len(qs) - 1] == pytest.approx(found["joint_accuracy"])
     assert set(curve["model_accuracy"]) == {found["joint_accuracy"]}

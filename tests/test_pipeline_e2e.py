@@ -19,8 +19,10 @@ from tests.pipeline_copy import DVC, TINY, env, make_repo, run, up_to_date
 SIZES = {**TINY, ("workers",): 2}
 
 
-def _pooled(repo: Path, which: str) -> dict[str, dict]:
-    return {f.stem: json.loads(f.read_text()) for f in sorted((repo / "metrics/pooled" / which).glob("*.json"))}
+def _pooled(repo: Path, which: str, fusion: bool = False) -> dict[str, dict]:
+    """A group's pooled metrics by method: the steering methods, or (fusion) their fusion twins."""
+    return {f.stem: m for f in sorted((repo / "metrics/pooled" / which).glob("*.json"))
+            if bool((m := json.loads(f.read_text())).get("fuses")) == fusion}
 
 
 def _tracked_outputs(repo: Path) -> dict[str, bytes]:
@@ -47,6 +49,16 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     fine = _pooled(repo, "5x5")
     assert set(fine) == {"oracle_categorical", "oracle_idw", "predicted_categorical",
                          "predicted_idw", "control_shuffled"}
+    twins = _pooled(repo, "5x5", fusion=True)
+    assert set(twins) == {f"{n}_fusion" for n in fine if n != "control_shuffled"}
+    for name, twin in twins.items():
+        steering = fine[name.removesuffix("_fusion")]
+        assert twin["weight"] == steering["fusion_weight"] and 0 <= twin["weight"] <= 1
+        for dim in ("valence", "arousal"):
+            assert twin[f"{dim}_dr_lo"] <= twin[f"{dim}_dr"] <= twin[f"{dim}_dr_hi"]
+            assert steering[f"{dim}_beyond_fusion_lo"] <= steering[f"{dim}_beyond_fusion"] <= steering[f"{dim}_beyond_fusion_hi"]
+            assert steering[f"{dim}_beyond_fusion"] == pytest.approx(steering[f"{dim}_dr"] - twin[f"{dim}_dr"], abs=2e-6)  # 6 decimals each
+            assert steering[f"{dim}_beyond_fusion_verdict"] in ("helps", "hurts", "none")
     for m in fine.values():
         assert m["bins"] == 25 and m["n_seeds"] == 2 and m["strength_dev_clips"] > 0
         for dim in ("valence", "arousal"):
@@ -88,7 +100,7 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     # change too, since the family is the whole table; with 2 seeds there are no verdicts to change)
     assert set(diff) <= {"metrics/headline.json", "metrics/detection/5x5.json", "metrics/detection/7x7.json",
                          "metrics/breakeven/5x5.json", "metrics/breakeven/7x7.json"}, diff
-    assert all(k.startswith(("5x5.", "7x7.")) or k == "correction.family"  # names the groups
+    assert all(k.startswith(("5x5.", "7x7.", "correction."))  # the groups, the families' sizes
                for k in diff["metrics/headline.json"]), diff
     assert json.loads((repo / "metrics/detection/7x7.json").read_text())["bins"] == 49
     # The stage keeps its design-card name and the report says what it ran; the seed report's
@@ -97,7 +109,7 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     assert "The stage evaluate_25bin keeps the design card's name; it evaluated `grid` = 7: the 7x7 grid, 49 bins." in text
     table = text.split("## Multiple comparisons")[0]  # the verdict table
     rows = [line for line in table.splitlines() if line.startswith("| 49-bin |")]
-    assert len(rows) == 5 and all(row.endswith("| — |") for row in rows), rows
+    assert len(rows) == 9 and all(row.endswith("| — |") for row in rows), rows  # 5 methods, 4 twins
     assert "| 25-bin |" not in text
 
     # Everything downstream of training keeps float noise at noise size: the same trained models
@@ -137,7 +149,13 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
     for dim in ("valence", "arousal"):
         assert m[f"{dim}_dr_lo"] <= m[f"{dim}_dr"] <= m[f"{dim}_dr_hi"]
         assert m[f"{dim}_verdict"] == "none"  # 2 seeds: no verdict
-        assert m[f"{dim}_dr"] == pytest.approx(m[f"{dim}_r"] - m[f"{dim}_r_pass1"], abs=1e-5)
+        # the final pass vs the separately trained one-pass twin; pass 1 of the same call beside it
+        assert m[f"{dim}_dr"] == pytest.approx(m[f"{dim}_r"] - m[f"{dim}_r_one_pass"], abs=1e-5)
+        assert m[f"{dim}_dr_vs_pass1"] == pytest.approx(m[f"{dim}_r"] - m[f"{dim}_r_pass1"], abs=1e-5)
+    assert m["compares"] == "pass 2 vs a separately trained one-pass model"
+    assert all(m[f"{d}_dr_permuted_lo"] <= m[f"{d}_dr_permuted"] <= m[f"{d}_dr_permuted_hi"]
+               for d in ("valence", "arousal"))
+    for dim in ("valence", "arousal"):
         assert 0 <= m[f"{dim}_verdict_p"] <= 1
     pooled = {"3x3": _pooled(repo, "3x3"), "5x5": fine}
     for which, bins in (("3x3", 9), ("5x5", 25)):
@@ -161,16 +179,23 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
         assert confusion[0] == "seed,true_bin,predicted_bin"
         assert len(confusion) - 1 == sum(found["n_val_per_seed"])
         curve = (repo / f"plots/breakeven/{which}.csv").read_text().splitlines()
-        assert curve[0] == "dim,p,dr_mean,dr_lo,dr_hi,realised_accuracy,model_accuracy"
+        assert curve[0] == "dim,p,q,dr_mean,dr_lo,dr_hi,realised_accuracy,model_accuracy"
         assert len(curve) - 1 == 2 * 21
-    head = json.loads((repo / "metrics/headline.json").read_text())
-    assert head["correction"]["procedure"] == "holm" and head["correction"]["family_size"] == 24
+    short = json.loads((repo / "metrics/headline.json").read_text())
+    assert set(short) == {"unsteered_r", "3x3", "5x5", "feedback"}
+    assert set(short["5x5"]["valence"]) == {"predicted", "predicted_dr", "beyond_fusion", "beyond_fusion_dr",
+                                            "oracle", "oracle_dr"}
+    head = json.loads((repo / "metrics/verdicts.json").read_text())
+    assert head["correction"]["procedure"] == "holm"
+    assert {k: f["size"] for k, f in head["correction"]["families"].items()} == {
+        "primary": 8, "secondary": 34, "beyond_fusion": 16}  # secondary: + the permuted control
     assert head["feedback"]["two_passes_vs_one"]["valence"]["verdict_corrected"] == "none"
     assert all("verdict_corrected" in entry for group, methods in head.items() if group != "correction"
                for dims in methods.values() for entry in dims.values())
     report = (repo / "reports" / "report.md").read_text()
     for section in ("## Multiple comparisons", "## Why deployable steering fails",
-                    "deployable steering would need bin accuracy", "feedback: 2 passes vs 1",
+                    "steering with a detected bin would need bin accuracy", "feedback: 2 passes vs 1",
+                    "steering with the model's own bin: valence", "The permuted-feedback control",
                     "of (clip, bin) pairs move the clip's valence toward"):
         assert section in report, section
     verdicts = run([sys.executable, "-m", "emosteer.commands.cli", "verdicts"], repo)

@@ -106,7 +106,7 @@ def test_readme_emo_soundscapes_command_then_every_failure_keeps_the_results(tmp
             m = json.loads(f.read_text())
             assert m["n_seeds"] == 3 and all(m[f"{d}_verdict"] in ("helps", "hurts", "none")
                                              for d in ("valence", "arousal"))
-    headline = json.loads((repo / "metrics/headline.json").read_text())
+    headline = json.loads((repo / "metrics/verdicts.json").read_text())
     assert set(headline) >= {"3x3", "5x5", "control"}
     for seed in (0, 1, 2):
         names = json.loads((repo / f"data/splits/s{seed}.json").read_text())["names"]

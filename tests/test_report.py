@@ -21,7 +21,8 @@ def _m(name, bins, v_verdict="none", a_verdict="hurts", v_p=0.5, a_p=0.001):
 
 
 def _feedback(v_verdict="hurts", v_p=0.002):
-    m = {"method": "two_passes_vs_one", "selection": "feedback", "forward_passes": 2, "n_seeds": 5}
+    m = {"method": "two_passes_vs_one", "selection": "feedback", "forward_passes": 2, "n_seeds": 5,
+         "compares": "pass 2 vs a separately trained one-pass model"}
     for dim, verdict, dr, p in (("valence", v_verdict, -0.013, v_p), ("arousal", "none", 0.002, 0.4)):
         m.update({f"{dim}_verdict": verdict, f"{dim}_dr": dr, f"{dim}_dr_lo": dr - 0.005,
                   f"{dim}_dr_hi": dr + 0.005, f"{dim}_sign_agreement": 5, f"{dim}_verdict_p": p})
@@ -62,10 +63,13 @@ def test_machine_table_has_a_row_per_machine_that_trained_seeds():
 
 
 def test_headline_and_delta_rows_are_small_and_long():
-    head = report.headline(POOLED)
+    head = report.verdicts_file(POOLED)
     assert head["fine"]["oracle_categorical"]["valence"] == {"verdict": "helps", "verdict_corrected": "none",
                                                              "dr": 0.01}
-    assert head["correction"]["procedure"] == "holm" and head["correction"]["family_size"] == 8
+    fams = head["correction"]["families"]
+    assert head["correction"]["procedure"] == "holm"
+    assert list(fams) == ["primary", "secondary"] and fams["primary"]["size"] == 2
+    assert fams["secondary"]["size"] == 6
     rows = report.delta_rows(POOLED)
     assert len(rows["method"]) == 8 and set(rows["dim"]) == {"valence", "arousal"}
     assert rows["grid"][:2] == ["coarse", "coarse"]
@@ -124,20 +128,50 @@ def test_one_seed_claims_no_agreement_and_no_verdict():
 
 
 def test_holm_column_withdraws_calls_the_family_cannot_support():
-    """8 verdicts; plain calls with p 0.001 (3 arousal rows, 'hurts') and 0.5. Holm: 8 * 0.001,
-    7 * 0.001, 6 * 0.001 < 0.05, so the arousal calls survive; a plain 'helps' at p 0.5 does not."""
+    """Holm runs within each family: predicted rows (primary, 2 verdicts) and the oracle and control
+    rows (secondary, 6). Secondary: p 0.001 x3 (arousal, 'hurts') and 0.5 x3: 6 * 0.001 < 0.05, so
+    the arousal calls survive; a plain 'helps' at p 0.5 does not."""
     holm = report.corrected_verdicts(POOLED)
     assert len(holm) == 8
-    assert holm[("fine", "oracle_categorical", "valence")] == "none"
-    assert all(holm[(w, n, "arousal")] == "hurts" for w, group in POOLED.items() for n in group)
-    weak = {**POOLED, "coarse": {"oracle_categorical": _m("oracle_categorical", 9, a_p=0.009)}}
-    # sorted p: 0.001 x3, 0.009, 0.5 x4 -> 0.009 * 5 = 0.045 < 0.05: still kept; at 0.011, 0.055: not
-    assert report.corrected_verdicts(weak)[("coarse", "oracle_categorical", "arousal")] == "hurts"
-    weaker = {**POOLED, "coarse": {"oracle_categorical": _m("oracle_categorical", 9, a_p=0.011)}}
-    assert report.corrected_verdicts(weaker)[("coarse", "oracle_categorical", "arousal")] == "none"
+    assert holm[("fine", "oracle_categorical", "valence", "dr")].verdict == "none"
+    assert holm[("fine", "predicted_idw", "arousal", "dr")].family == "primary"
+    assert all(holm[(w, n, "arousal", "dr")].verdict == "hurts" for w, group in POOLED.items() for n in group)
+    weak = {**POOLED, "coarse": {"oracle_categorical": _m("oracle_categorical", 9, a_p=0.012)}}
+    # secondary sorted p: 0.001 x2, 0.012, 0.5 x3 -> 0.012 * 4 = 0.048 < 0.05: kept; at 0.013, 0.052: not
+    assert report.corrected_verdicts(weak)[("coarse", "oracle_categorical", "arousal", "dr")].verdict == "hurts"
+    weaker = {**POOLED, "coarse": {"oracle_categorical": _m("oracle_categorical", 9, a_p=0.013)}}
+    assert report.corrected_verdicts(weaker)[("coarse", "oracle_categorical", "arousal", "dr")].verdict == "none"
     table = report.verdict_table(POOLED)
     assert table["arousal Holm"].tolist() == ["hurts"] * 4 and table["valence Holm"].tolist() == ["none"] * 4
     assert "Holm" in report.console_table(POOLED).splitlines()[0]
+
+
+def test_beyond_fusion_rows_are_a_family_of_their_own_in_table_headline_and_summary():
+    """Issue 28: steering vs its fusion twin is a verdict of its own, corrected in its own family,
+    shown beside the variant, in the headline and in the report's first lines."""
+    m = _m("predicted_categorical", 9)
+    m.update({"fusion_weight": 0.3, "valence_beyond_fusion": -0.02, "valence_beyond_fusion_lo": -0.03,
+              "valence_beyond_fusion_hi": -0.01, "valence_beyond_fusion_verdict": "hurts",
+              "valence_beyond_fusion_p": 0.001, "arousal_beyond_fusion": 0.001,
+              "arousal_beyond_fusion_lo": -0.01, "arousal_beyond_fusion_hi": 0.01,
+              "arousal_beyond_fusion_verdict": "none", "arousal_beyond_fusion_p": 0.8})
+    pooled = {"3x3": {"predicted_categorical": m}}
+    holm = report.corrected_verdicts(pooled)
+    assert holm[("3x3", "predicted_categorical", "valence", "beyond_fusion")].family == "beyond_fusion"
+    assert holm[("3x3", "predicted_categorical", "valence", "beyond_fusion")].verdict == "hurts"
+    row = report.verdict_table(pooled).iloc[0]
+    assert row["valence beyond fusion"] == "**hurts** -0.020 [-0.030, -0.010] (Holm hurts)"
+    head = report.verdicts_file(pooled)["3x3"]["predicted_categorical"]["valence"]
+    assert head["beyond_fusion"] == "hurts" and head["beyond_fusion_dr"] == -0.02
+    short = report.headline(pooled, BASELINE)
+    assert short["unsteered_r"] == {"valence": 0.6, "arousal": 0.7}
+    assert short["3x3"]["valence"] == {"predicted": "none", "predicted_dr": 0.01, "beyond_fusion": "hurts",
+                                       "beyond_fusion_dr": -0.02}
+    text = report.render(BASELINE, pooled, TRAIN)
+    first = text.split("## Verdicts")[0]
+    assert ("9-bin steering with the model's own bin: valence none (Δr +0.010 [-0.010, +0.020]), vs its "
+            "fusion twin hurts (Δr -0.020 [-0.030, -0.010], twin weight 0.3)") in first
+    assert "- beyond_fusion (2 verdicts" in text
 
 
 def test_feedback_row_in_table_headline_and_report():
@@ -147,12 +181,24 @@ def test_feedback_row_in_table_headline_and_report():
     assert row["grid"] == "—" and row["valence vs global mean"] == "—"
     assert row["strength (dev clips)"] == "—" and row["seed report Δr V / A"] == "—"
     assert row["valence"].startswith("**hurts** -0.013") and row["valence Holm"] == "hurts"
-    head = report.headline(pooled)
+    head = report.verdicts_file(pooled)
     assert head["feedback"]["two_passes_vs_one"]["valence"]["verdict_corrected"] == "hurts"
-    assert head["correction"]["family_size"] == 10
+    short = report.headline(pooled, BASELINE)
+    assert short["feedback"]["valence"] == {"feedback": "hurts", "feedback_dr": -0.013}
+    assert short["fine"]["arousal"] == {"oracle": "hurts", "oracle_dr": -0.04}  # the main rows only
+    assert "coarse" in short and "control" not in short
+    assert head["correction"]["families"]["secondary"]["size"] == 8
     text = report.render(BASELINE, pooled, TRAIN)
     assert "| — | feedback: 2 passes vs 1 |" in text and "## Multiple comparisons" in text
-    assert "The table holds 10 verdicts" in text
+    assert "- secondary (8 verdicts" in text
+    assert "`feedback: 2 passes vs 1` compares pass 2 vs a separately trained one-pass model" in text
+    perm = _feedback()
+    perm.update({f"{d}_{k}": v for d in ("valence", "arousal") for k, v in (
+        ("dr_permuted", -0.03), ("dr_permuted_lo", -0.05), ("dr_permuted_hi", -0.01),
+        ("permuted_verdict", "hurts"), ("permuted_p", 0.001))})
+    text = report.render(BASELINE, {**POOLED, "feedback": {"two_passes_vs_one": perm}}, TRAIN)
+    assert "- secondary (10 verdicts" in text
+    assert "Δr permuted − own: valence **hurts** -0.030 [-0.050, -0.010]" in text
 
 
 def test_read_pooled_tolerates_a_run_without_the_feedback_row(tmp_path):
@@ -199,7 +245,9 @@ def _even(bins, statuses=("crossed", "crossed")):
     m = {"bins": bins, "model_accuracy": 0.47, "model_accuracy_lo": 0.44, "model_accuracy_hi": 0.5}
     for dim, status, p_star in zip(("valence", "arousal"), statuses, (0.62, 0.0)):
         m.update({f"{dim}_p_star": p_star, f"{dim}_p_star_status": status, f"{dim}_dr_at_p1": 0.087,
-                  f"{dim}_dr_at_model_accuracy": 0.01, f"{dim}_dr_predicted_categorical": -0.01})
+                  f"{dim}_dr_at_p1_lo": 0.05, f"{dim}_dr_at_p1_hi": 0.1, f"{dim}_p_star_estimate": 0.55,
+                  f"{dim}_dr_at_model_accuracy": 0.01, f"{dim}_dr_at_model_accuracy_lo": -0.01,
+                  f"{dim}_dr_at_model_accuracy_hi": 0.02, f"{dim}_dr_predicted_categorical": -0.01})
     return m
 
 
@@ -210,24 +258,16 @@ def test_deployable_section_states_p_star_beside_the_models_accuracy():
     text = "\n".join(lines)
     assert "| 9-bin | 0.47 [0.44, 0.50] | 0.62 [0.60, 0.65] | 0.73 [0.70, 0.76] |" in text
     assert "| 9-bin | categorical | right (425 of 900) | -0.0095 [CI n/a] |" in text
-    assert ("**9-bin**: deployable steering would need bin accuracy valence ≥ 0.62, arousal: any "
-            "accuracy (the CI stays above 0 down to p = 0.00); the model has 0.47 [0.44, 0.50]") in text
-    assert "**25-bin**: deployable steering would need bin accuracy valence: none suffices" in text
+    assert ("**9-bin**: steering with a detected bin would need bin accuracy valence ≥ 0.62 (estimate "
+            "0.55), arousal: the model's own (the lower bound is above 0 already at 0.00); the model "
+            "has 0.47 [0.44, 0.50]") in text
+    assert "**25-bin**: steering with a detected bin would need bin accuracy valence: none" in text
+    assert "the model's own bins at the oracle's strength +0.010 [-0.010, +0.020]" in text
 
 
-def test_a_curve_above_the_models_own_bins_says_accuracy_is_not_the_whole_cap():
-    """The corruption draws wrong bins independently of the clip; when the curve at the model's
-    accuracy beats the model's own bins on both dims, the report names the grid and says why."""
-    fine = _even(25)
-    fine["arousal_dr_at_model_accuracy"] = -0.02  # below the model's own -0.01 on one dim
-    text = "\n".join(report.deployable_lines({"coarse": _found(9)}, {"coarse": _even(9), "fine": fine}))
-    assert "At 9-bin the curve at the model's accuracy lies above what the model's own bins gave" in text
-    assert "a detector that errs where the model errs needs more" in text
-    fine["arousal_dr_at_model_accuracy"] = 0.0
-    text = "\n".join(report.deployable_lines({"coarse": _found(9)}, {"coarse": _even(9), "fine": fine}))
-    assert "At 9-bin and 25-bin the curve" in text
-    below = {"coarse": {**_even(9), "valence_dr_at_model_accuracy": -0.02}}
-    assert "accuracy alone" not in "\n".join(report.deployable_lines({"coarse": _found(9)}, below))
+def test_the_break_even_curve_is_described_as_the_models_own_errors_repaired():
+    text = "\n".join(report.deployable_lines({"coarse": _found(9)}, {"coarse": _even(9)}))
+    assert "Break-even from the model's own errors" in text and "corrupt" not in text
 
 
 def test_the_seed_claims_sit_beside_their_grid_only():

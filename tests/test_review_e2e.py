@@ -44,7 +44,7 @@ def tiny(tmp_path_factory) -> Path:
 
 
 def _headline(repo: Path, rev: str) -> dict:
-    return json.loads(run(["git", "show", f"{rev}:metrics/headline.json"], repo))
+    return json.loads(run(["git", "show", f"{rev}:metrics/verdicts.json"], repo))
 
 
 def _marked(text: str) -> dict[tuple[str, str, str], bool]:

@@ -4,7 +4,7 @@ Compares two revisions (git revisions, DVC experiment names, or the workspace) f
 pipeline commits: everything under metrics/ and plots/ (every metric and plot output in dvc.yaml
 is `cache: false`, so git holds it) and params.yaml. Nothing is re-run. OUT/review.md holds
 
-- the verdict table of metrics/headline.json with every changed verdict marked old → new, and the
+- the verdict table of metrics/verdicts.json (headline.json before it) with every changed verdict marked old → new, and the
   corrected verdicts where a revision has them (`verdict_corrected`);
 - each pooled Δr that moved, in units of the base's CI half-width, with a flag where a CI bound
   that decides a verdict lies within FRAGILE_BOUND of 0;
@@ -39,7 +39,8 @@ from emosteer.commands.revisions import RESULT_ROOTS, Revision, Snapshot, git, m
 from emosteer.strength import label as strength_label
 
 NO_CHANGE = "no change in results\n"
-HEADLINE = "metrics/headline.json"
+VERDICTS = "metrics/verdicts.json"  # every verdict of the table
+HEADLINE = "metrics/headline.json"  # before verdicts.json existed, every verdict was here
 POOLED = "metrics/pooled"
 BASELINE = "metrics/pooled/baseline.json"
 SEED_BASELINE = "metrics/seeds/baseline.json"
@@ -65,11 +66,18 @@ def _is_group(value: Any) -> bool:
                     for dims in value.values()))
 
 
+def table_file(snap: Snapshot) -> str | None:
+    """The file holding a revision's verdict table: metrics/verdicts.json, or headline.json for a
+    revision from before it (where headline.json held every verdict), or None."""
+    return next((f for f in (VERDICTS, HEADLINE) if snap.json(f) is not None
+                 and any(_is_group(v) for v in snap.object(f).values())), None)
+
+
 def verdict_rows(snap: Snapshot) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-    """{(group, method): {dim: entry}}: headline.json's groups, or, for a revision without it, the
-    pooled files' `<dim>_verdict` and `<dim>_dr`."""
-    if snap.json(HEADLINE) is not None:
-        return {(group, method): dims for group, methods in snap.object(HEADLINE).items() if _is_group(methods)
+    """{(group, method): {dim: entry}}: the verdict table file's groups (`table_file`), or, for a
+    revision without one, the pooled files' `<dim>_verdict` and `<dim>_dr`."""
+    if (table := table_file(snap)) is not None:
+        return {(group, method): dims for group, methods in snap.object(table).items() if _is_group(methods)
                 for method, dims in methods.items()}
     rows: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for path in sorted(snap.files):
@@ -199,7 +207,7 @@ def compare(base: Snapshot, head: Snapshot) -> Comparison:
     keys = _union(rows[1], rows[0])
     dims = _union(*(d for r in (rows[1], rows[0]) for d in r.values()))
     if len(keys) * len(dims) > MAX_CELLS:
-        raise EmosteerError(f"{HEADLINE}: {len(keys)} methods x {len(dims)} dims, more than a verdict table "
+        raise EmosteerError(f"{table_file(head) or table_file(base) or POOLED}: {len(keys)} methods x {len(dims)} dims, more than a verdict table "
                             f"holds ({MAX_CELLS} cells)")
     cells = {(g, m, d): (cell(base, g, m, d, rows[0]), cell(head, g, m, d, rows[1]))
              for g, m in keys for d in dims}
@@ -462,12 +470,14 @@ def machine_section(base: Snapshot, head: Snapshot) -> list[str]:
 
 def headline_facts_section(base: Snapshot, head: Snapshot) -> list[str]:
     """Top-level headline keys that are not groups of verdicts (e.g. the correction's family)."""
-    fb, fh = ({k: v for k, v in s.object(HEADLINE).items() if not _is_group(v)} for s in (base, head))
-    return _facts("Verdict table facts", "Top-level keys of metrics/headline.json that are not verdicts.",
+    fb, fh = ({k: v for k, v in s.object(t).items() if not _is_group(v)} if (t := table_file(s)) else {}
+              for s in (base, head))
+    return _facts("Verdict table facts", "Top-level keys of metrics/verdicts.json (before it: "
+                  "headline.json) that are not verdicts.",
                   _diff(_flat(fb), _flat(fh)))
 
 
-COVERED = (HEADLINE, BASELINE, SEED_BASELINE, DATA)
+COVERED = (VERDICTS, HEADLINE, BASELINE, SEED_BASELINE, DATA)  # headline: a summary of verdicts
 
 
 def other_files(base: Snapshot, head: Snapshot) -> list[str]:

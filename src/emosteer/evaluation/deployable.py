@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from emosteer.evaluation import detection, pooling
+from emosteer.evaluation import detection, pooling, verdicts
 from emosteer.evaluation.evaluate import SeedPredictions
-from emosteer.evaluation.methods import CORRUPTED, METHODS, ORACLE, twin
+from emosteer.evaluation.methods import METHODS, ORACLE, PREDICTED, twin
 from emosteer.evaluation.metrics import DIMS, Choice, pool_seeds, record
 from emosteer.grid import Grid
 from emosteer.strength import Value as StrengthValue, to_json as strength_json
@@ -64,42 +64,54 @@ def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str,
 
 
 def breakeven_metrics(grid: Grid, val: list[SeedPredictions], strength: StrengthValue,
-                      found: dict[str, Any], predicted: dict[str, Any] | None, n_boot: int
+                      found: dict[str, Any], predicted: dict[str, Any] | None, n_clips: int
                       ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """Oracle categorical steering with the true bin kept on a share p of clips and a wrong bin
-    drawn the way the model errs on the rest (`detection.corruption`, per seed): pooled Δr vs
-    unsteered against p, p* where its CI reaches 0, and the model's own accuracy beside it."""
-    curves: dict[str, list[list[tuple[float, np.ndarray]]]] = {dim: [[] for _ in detection.P_GRID] for dim in DIMS}
-    realised = np.zeros(len(detection.P_GRID))
-    for d in val:
+    """The break-even from the model's own errors (docs/statistics.md, "Break-even"): per seed, its
+    clips binned wrong by the model are repaired (given their true bin) in a random order, a share
+    q at a time (`detection.repair`); at each q the prediction is the oracle-bin one where the bin
+    is right or repaired and the model's-bin one elsewhere, both at the oracle's strength. Δr vs
+    unsteered at each q is pooled by the verdict procedure; p* is the joint accuracy a + q(1 - a)
+    where the pooled estimate crosses 0 (`estimate`) and where its lower bound does (`p_star`, the
+    accuracy at which the gain is established). q = 0 is the model's own bins; q = 1 the oracle."""
+    qs = detection.Q_GRID
+    values = {dim: np.empty((len(val), len(qs))) for dim in DIMS}
+    variances = {dim: np.empty((len(val), len(qs))) for dim in DIMS}
+    realised = np.zeros(len(qs))
+    for s_i, d in enumerate(val):
         true, predicted_bins = detection.bins(grid, d.valence, d.arousal, d.pred_valence, d.pred_arousal)
-        corruption = detection.corruption(grid, true, predicted_bins, d.seed)
-        bank = pooling.clip_bank(len(true), n_boot, d.seed)
-        right, wrong = d.steered[ORACLE.name][strength], d.steered[CORRUPTED.name][strength]
-        for j, prob in enumerate(detection.P_GRID):
-            kept = corruption.kept(prob)
-            realised[j] += kept.mean() / len(val)
-            for i, dim in enumerate(DIMS):
-                curves[dim][j].append(pooling.delta_r(getattr(d, dim), getattr(d, f"pred_{dim}"),
-                                                      np.where(kept, right[i], wrong[i]), bank))
+        rep = detection.repair(true, predicted_bins, d.seed)
+        oracle, own = d.steered[ORACLE.name][strength], d.steered[PREDICTED.name][strength]
+        for i, dim in enumerate(DIMS):
+            delta, var, acc = detection.repair_curve(getattr(d, dim), getattr(d, f"pred_{dim}"),
+                                                     oracle[i], own[i], rep, qs)
+            values[dim][s_i], variances[dim][s_i] = delta, var
+        realised += acc / len(val)
+    n_val = [len(d.valence) for d in val]
     accuracy = found["joint_accuracy"]
-    out: dict[str, Any] = {"grid": grid.size, "bins": grid.n_bins, "n_seeds": len(val),
-                           "strength": strength_json(strength), "p_step": detection.P_STEP,
+    out: dict[str, Any] = {"grid": grid.size, "bins": grid.n_bins, "n_seeds": len(val), "n_clips": n_clips,
+                           "strength": strength_json(strength), "q_step": detection.Q_STEP,
                            "model_accuracy": accuracy, "model_accuracy_lo": found["joint_accuracy_lo"],
                            "model_accuracy_hi": found["joint_accuracy_hi"]}
-    rows: dict[str, list[Any]] = {"dim": [], "p": [], "dr_mean": [], "dr_lo": [], "dr_hi": [],
+    rows: dict[str, list[Any]] = {"dim": [], "p": [], "q": [], "dr_mean": [], "dr_lo": [], "dr_hi": [],
                                   "realised_accuracy": [], "model_accuracy": []}
     for dim in DIMS:
-        points = [pool_seeds(pairs, n_boot) for pairs in curves[dim]]
-        for prob, pt, real in zip(detection.P_GRID, points, realised):
-            for key, value in (("dim", dim), ("p", prob), ("dr_mean", pt.mean), ("dr_lo", pt.lo),
-                               ("dr_hi", pt.hi), ("realised_accuracy", real), ("model_accuracy", accuracy)):
+        points = [verdicts.estimate(values[dim][:, j], variances[dim][:, j], n_val, n_clips)
+                  for j in range(len(qs))]
+        for q, pt, real in zip(qs, points, realised):
+            for key, value in (("dim", dim), ("p", float(detection.repaired_accuracy(accuracy, q))),
+                               ("q", q), ("dr_mean", pt.mean), ("dr_lo", pt.lo), ("dr_hi", pt.hi),
+                               ("realised_accuracy", real), ("model_accuracy", accuracy)):
                 rows[key].append(value)
-        even = detection.break_even(detection.P_GRID, [pt.lo for pt in points])
-        out.update({f"{dim}_p_star": even.p_star, f"{dim}_p_star_status": even.status,
-                    f"{dim}_dr_at_p1": points[0].mean, f"{dim}_dr_at_p1_lo": points[0].lo,
-                    f"{dim}_dr_at_p1_hi": points[0].hi,
-                    f"{dim}_dr_at_model_accuracy": detection.interpolate(
-                        detection.P_GRID, [pt.mean for pt in points], accuracy),
+        even = detection.break_even_accuracy(qs, [pt.mean for pt in points], [pt.lo for pt in points],
+                                             accuracy)
+        oracle_end, model_end = points[0], points[-1]  # qs run from 1 (every bin right) to 0
+        out.update({f"{dim}_p_star": even.bound, f"{dim}_p_star_status": even.bound_status,
+                    f"{dim}_p_star_estimate": even.estimate,
+                    f"{dim}_p_star_estimate_status": even.estimate_status,
+                    f"{dim}_dr_at_p1": oracle_end.mean, f"{dim}_dr_at_p1_lo": oracle_end.lo,
+                    f"{dim}_dr_at_p1_hi": oracle_end.hi,
+                    f"{dim}_dr_at_model_accuracy": model_end.mean,
+                    f"{dim}_dr_at_model_accuracy_lo": model_end.lo,
+                    f"{dim}_dr_at_model_accuracy_hi": model_end.hi,
                     f"{dim}_dr_predicted_categorical": (predicted or {}).get(f"{dim}_dr", float("nan"))})
     return out, rows

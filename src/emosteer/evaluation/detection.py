@@ -8,12 +8,12 @@ deployable steering, and three measures say by how much (docs/statistics.md, "Bi
   per axis), and the confusion of true and predicted bins;
 - decomposition: a variant's change in mean absolute error (steered - unsteered) on the clips the
   model bins right and on those it bins wrong;
-- the break-even curve: oracle steering whose true bin is replaced, on a random share 1 - p of the
-  clips, by a wrong bin drawn the way the model errs; Δr against p, and the accuracy p* where the
-  curve's CI reaches 0.
+- the break-even curve: the model's own bins with a growing share q of its wrong bins repaired
+  (given the true bin), both steered at the oracle's strength; Δr against the joint accuracy
+  a + q(1 - a), and the accuracy p* where the pooled curve (or its lower bound) crosses 0.
 
-Everything here is a function of arrays; `deployable` runs it per seed and pools with
-`pooling.pool`. The corruption draws are seeded per seed, apart from every other draw.
+Everything here is a function of arrays; `deployable` runs it per seed and pools with the verdict
+procedure. The repair order is seeded per seed, apart from every other draw.
 """
 
 from __future__ import annotations
@@ -29,9 +29,6 @@ from emosteer.grid import Grid
 from emosteer.steering.selection import clip_unit
 
 AXES = ("joint", "valence", "arousal")  # what "right bin" means: both axes, or one
-P_STEP = 0.05
-P_GRID = tuple(round(1.0 - k * P_STEP, 2) for k in range(int(round(1 / P_STEP)) + 1))  # 1.0 .. 0.0
-CORRUPTION_STREAM = 22  # corruption draws: PCG64([CORRUPTION_STREAM, seed]), apart from other draws
 
 
 def bins(grid: Grid, valence: np.ndarray, arousal: np.ndarray, pred_valence: np.ndarray,
@@ -55,64 +52,6 @@ def confusion(grid: Grid, true: np.ndarray, predicted: np.ndarray) -> np.ndarray
         grid.bin_coords(flat)  # range check, naming the first bad index
     k = grid.n_bins
     return np.bincount(np.asarray(true) * k + np.asarray(predicted), minlength=k * k).reshape(k, k)
-
-
-def error_model(grid: Grid, true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """(K, K) row-stochastic, zero diagonal: where the model puts a clip of true bin t when it errs.
-
-    Row t is the off-diagonal part of the confusion's row t, normalised. A true bin the model never
-    errs on (or never sees) has no such row; it errs the way the model errs elsewhere: by the
-    displacements (dvi, dai) of all wrong clips, counted, kept where t + displacement is on the
-    grid. A model that never errs gives every wrong bin the same chance.
-    """
-    counts = confusion(grid, true, predicted).astype(np.float64)
-    np.fill_diagonal(counts, 0.0)
-    k, g = grid.n_bins, grid.size
-    shifts: dict[tuple[int, int], float] = {}
-    for t, q in zip(*np.nonzero(counts)):
-        key = (int(q // g - t // g), int(q % g - t % g))
-        shifts[key] = shifts.get(key, 0.0) + counts[t, q]
-    out = np.zeros((k, k))
-    for t in range(k):
-        row = counts[t]
-        if row.sum() == 0:
-            for (dv, da), w in shifts.items():
-                vi, ai = t // g + dv, t % g + da
-                if 0 <= vi < g and 0 <= ai < g:
-                    row[vi * g + ai] += w
-        if row.sum() == 0:
-            row = np.ones(k)
-            row[t] = 0.0
-        out[t] = row / row.sum()
-    return out
-
-
-@dataclass(frozen=True)
-class Corruption:
-    """One seed's corruption of its clips' true bins: clip i keeps its true bin at accuracy p when
-    u[i] < p, and otherwise takes wrong[i] (never its true bin). The sets are nested in p, and each
-    clip's (u, wrong) travels with it when clips are resampled."""
-
-    u: np.ndarray  # (n,) uniform on [0, 1)
-    wrong: np.ndarray  # (n,) flat bin drawn from error_model's row of the clip's true bin
-
-    def kept(self, p: float) -> np.ndarray:
-        """(n,) bool: the clips that keep their true bin at accuracy p (expected share p)."""
-        return self.u < p
-
-    def bins(self, true: np.ndarray, p: float) -> np.ndarray:
-        """The corrupted bins at accuracy p."""
-        return np.where(self.kept(p), true, self.wrong)
-
-
-def corruption(grid: Grid, true: np.ndarray, predicted: np.ndarray, seed: int) -> Corruption:
-    """The seed's draws: u[i], then wrong[i] by inverse CDF from error_model(true, predicted)."""
-    q = error_model(grid, true, predicted)
-    rng = np.random.Generator(np.random.PCG64([CORRUPTION_STREAM, seed]))
-    u = rng.random(len(true))
-    cdf = np.cumsum(q[true], axis=1)
-    r = rng.random(len(true))[:, None] * cdf[:, -1:]
-    return Corruption(u=u, wrong=np.argmax(r < cdf, axis=1))
 
 
 def error_change(y: np.ndarray, base: np.ndarray, new: np.ndarray, group: np.ndarray,
@@ -161,18 +100,10 @@ def break_even(ps: Sequence[float], lo: Sequence[float]) -> BreakEven:
     return BreakEven(float(ps[j - 1] - frac * (ps[j - 1] - ps[j])), "crossed")
 
 
-def interpolate(ps: Sequence[float], values: Sequence[float], p: float) -> float:
-    """A curve over decreasing `ps` read at p by linear interpolation (NaN outside the grid)."""
-    ps, values = np.asarray(ps, dtype=np.float64), np.asarray(values, dtype=np.float64)
-    if not ps[-1] <= p <= ps[0]:
-        return float("nan")
-    return float(np.interp(p, ps[::-1], values[::-1]))
-
-
 # --- Break-even from the model's own errors -------------------------------------------------------
-# The curve above (`corruption`) draws a clip's wrong bin from its true bin's row of the confusion,
-# independently of the clip: a noisy oracle whose wrong bins sit next to the truth. The curve below
-# starts from the model's own bins instead and repairs a growing share q of the clips it bins wrong,
+# An earlier curve drew a clip's wrong bin from its true bin's row of the confusion, independently of
+# the clip: a noisy oracle whose wrong bins sit next to the truth. This one starts from the model's
+# own bins instead and repairs a growing share q of the clips it bins wrong,
 # so every point mixes only two real predictions: the model's bin (where it is left wrong) and the
 # true bin (where it is right or repaired), steered at one strength.
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from emosteer.data.facts import describe as describe_data
-from emosteer.evaluation import methods, pooling
+from emosteer.evaluation import methods, verdicts
 from emosteer.strength import label as strength_label
 
 # The seed report's table (25BIN_STEERING_SIGNALS_FINAL_REPORT.md §4.1), quoted, not measured here.
@@ -39,13 +39,17 @@ PROTOCOL = (
     ("Strength", "5.0, chosen on the reported validation clips",
      "chosen per method on the dev parts of all seeds' training splits, pooled"),
     ("Checkpoint", "best epoch chosen on the reported validation clips",
-     "none chosen: the last epoch of a fixed schedule"),
+     "the trained epoch of lowest dev loss (dev clips of the training split), early stopping"),
     ("Uncertainty", "one split, one seed, no intervals",
-     "every seed in params (default 5), Δr pooled with a two-level bootstrap CI (seeds, then clips)"),
-    ("Controls", "none", "shuffled bin assignment and the global-mean signal"),
+     "every seed in params (default 5), Δr pooled by a procedure valid when seeds re-split one "
+     "clip set (seed spread + the clips' shared part; docs/statistics.md), Holm per family"),
+    ("Controls", "none", "shuffled bin assignment, the global-mean signal, and a fusion twin per "
+     "variant (the unsteered prediction moved toward the bin, no network)"),
+    ("Feedback", "2 passes vs 1 of one model", "the 2-pass model vs a separately trained one-pass "
+     "model"),
 )
 
-LABELS = {m.name: m.label for m in methods.METHODS.values() if m.in_table}  # in table order
+LABELS = {m.name: m.label for m in methods.METHODS.values() if m.in_table or m.fuses}  # table order
 
 # Which of our rows the seed report's claims (SEED_TABLE) are about: by the grid's bins, so a claim
 # sits only beside the grid it was made for (never beside a 49-bin row under -S grid=7).
@@ -68,32 +72,39 @@ def _grid(which: str, m: Mapping[str, Any]) -> str:
     return {"control": "any", "feedback": "—"}.get(which) or f"{m['bins']}-bin"
 
 
-def family(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[tuple[str, str, str]]:
-    """The verdict family: every (group, method, dim) of the table whose metrics carry a verdict
-    p-value (`<dim>_verdict_p`; an older run's files do not), in table order."""
-    return [(which, name, dim) for which, group in pooled.items() for name, m in group.items()
-            for dim in DIMS if f"{dim}_verdict_p" in m]
-
-
 PooledMetrics = Mapping[str, Mapping[str, Mapping[str, Any]]]  # group -> method -> pooled metrics
+Key = tuple[str, str, str, str]  # (group, method, dim, what): what is "dr" or "beyond_fusion"
 
 
-def corrected_verdicts(pooled: PooledMetrics) -> dict[tuple[str, str, str], str]:
-    """Holm-corrected verdict of every row of the family (`pooling.holm` over the family's
-    verdict p-values; a call survives where its adjusted p < pooling.ALPHA)."""
-    rows = family(pooled)
-    adjusted = pooling.holm([pooled[w][n][f"{d}_verdict_p"] for w, n, d in rows])
-    return {(w, n, d): pooling.corrected(pooled[w][n][f"{d}_verdict"], float(a))
-            for (w, n, d), a in zip(rows, adjusted)}
+def family(pooled: PooledMetrics) -> list[tuple[Key, str, str, float]]:
+    """Every verdict of the table as (key, family, plain verdict, p-value), in table order: each
+    row's Δr vs unsteered (its method's family: `family`, or from its selection) and, for a
+    steering variant with a fusion twin, steering vs the twin (the beyond-fusion family). Rows
+    without a p-value (an older run's files) are left out."""
+    rows = []
+    for which, group in pooled.items():
+        for name, m in group.items():
+            fam = m.get("family") or verdicts.family_of(str(m.get("selection")))
+            for dim in DIMS:
+                if f"{dim}_verdict_p" in m:
+                    rows.append(((which, name, dim, "dr"), fam, m[f"{dim}_verdict"], m[f"{dim}_verdict_p"]))
+                if f"{dim}_permuted_p" in m:
+                    rows.append(((which, name, dim, "permuted"), verdicts.SECONDARY,
+                                 m[f"{dim}_permuted_verdict"], m[f"{dim}_permuted_p"]))
+                if f"{dim}_beyond_fusion_p" in m:
+                    rows.append(((which, name, dim, "beyond_fusion"), verdicts.BEYOND_FUSION,
+                                 m[f"{dim}_beyond_fusion_verdict"], m[f"{dim}_beyond_fusion_p"]))
+    return rows
 
 
-def correction(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """What the corrected verdicts correct for: the procedure, its level and the family."""
-    rows = family(pooled)
-    groups = ", ".join(f"{which} {len({n for w, n, _ in rows if w == which})}"
-                       for which in pooled if any(w == which for w, _, _ in rows))
-    return {"procedure": "holm", "alpha": pooling.ALPHA, "family_size": len(rows),
-            "family": f"every verdict of the table: methods per group ({groups}) x {len(DIMS)} dims"}
+def corrected_verdicts(pooled: PooledMetrics) -> dict[Key, verdicts.Corrected]:
+    """Holm within each family (`verdicts.correct`): a call survives where its adjusted p < ALPHA."""
+    return verdicts.correct(family(pooled))[0]
+
+
+def correction(pooled: PooledMetrics) -> dict[str, Any]:
+    """What the corrected verdicts correct for: the procedure, its level, each family's size."""
+    return verdicts.correction_summary(verdicts.correct(family(pooled))[1])
 
 
 def _ci(m: Mapping[str, Any], key: str, digits: int = 3) -> str:
@@ -111,9 +122,14 @@ def _seed_claim(which: str, m: Mapping[str, Any]) -> str:
     return "—" if row is None else f"{row[3]:+.3f} / {row[4]:+.3f}"
 
 
-def verdict_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
-    """One row per (grid, method): verdict, Holm-corrected verdict and pooled Δr [CI] per dim, the
-    seed report's claim. The feedback row has no global-mean comparison and no strength (—)."""
+def _corrected(holm: Mapping[Key, verdicts.Corrected], key: Key) -> str:
+    return holm[key].verdict if key in holm else "n/a"
+
+
+def verdict_table(pooled: PooledMetrics) -> pd.DataFrame:
+    """One row per (grid, method): verdict, Holm-corrected verdict and pooled Δr [CI] per dim; for
+    a steering variant, steering vs its fusion twin ("beyond fusion", verdict and Δr [CI]); the
+    seed report's claim. Rows without a comparison show —."""
     holm = corrected_verdicts(pooled)
     rows = []
     for which, group in pooled.items():
@@ -123,11 +139,16 @@ def verdict_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.D
                 agree = (f"{m[f'{dim}_sign_agreement']}/{m['n_seeds']} seeds agree" if m["n_seeds"] > 1
                          else "one seed")
                 row[f"{dim}"] = f"**{m[f'{dim}_verdict']}** {_ci(m, f'{dim}_dr')} ({agree})"
-                row[f"{dim} Holm"] = holm.get((which, name, dim), "n/a")
+                row[f"{dim} Holm"] = _corrected(holm, (which, name, dim, "dr"))
+                row[f"{dim} beyond fusion"] = (
+                    f"**{m[f'{dim}_beyond_fusion_verdict']}** {_ci(m, f'{dim}_beyond_fusion')} (Holm "
+                    f"{_corrected(holm, (which, name, dim, 'beyond_fusion'))})"
+                    if f"{dim}_beyond_fusion" in m else "—")
                 row[f"{dim} vs global mean"] = (_ci(m, f"{dim}_dr_vs_global_mean")
                                                 if f"{dim}_dr_vs_global_mean" in m else "—")
             row["strength (dev clips)"] = (f"{strength_label(m['strength'])} ({m['strength_dev_clips']})"
-                                           if "strength" in m else "—")
+                                           if "strength" in m else
+                                           f"weight {m['weight']:g}" if "weight" in m else "—")
             row["seed report Δr V / A"] = _seed_claim(which, m)
             rows.append(row)
     return pd.DataFrame(rows)
@@ -151,6 +172,11 @@ def console_table(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
         v, a = (row[d].replace("**", "").split(" (")[0] for d in DIMS)
         out.append(f"{row['grid']:<7} {row['method']:<33} {v:<40} {row['valence Holm']:<6} "
                    f"{a:<40} {row['arousal Holm']}")
+    beyond = [row for row in df.to_dict("records") if row["valence beyond fusion"] != "—"]
+    if beyond:
+        out += ["", "steering vs its fusion twin (the unsteered prediction moved toward the same bin, no network):"]
+        out += [f"{row['grid']:<7} {row['method']:<33} "
+                + "   ".join(row[f"{d} beyond fusion"].replace("**", "") for d in DIMS) for row in beyond]
     return "\n".join(out)
 
 
@@ -167,18 +193,83 @@ def delta_rows(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[st
     return rows
 
 
-def headline(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """The few numbers a reviewer diffs: per group, method and dim, the verdict, the Holm-corrected
-    verdict and the pooled Δr; `correction` (not a group) names the procedure and the family."""
+def verdicts_file(pooled: PooledMetrics) -> dict[str, Any]:
+    """Every verdict of the table, for review (metrics/verdicts.json): per group, method and dim, the
+    verdict, the Holm-corrected verdict and the pooled Δr, and for a steering variant the verdict
+    and Δr of steering vs its fusion twin; the fusion twins' own rows stay in metrics/pooled/.
+    `correction` (not a group) names the procedure and the families."""
     holm = corrected_verdicts(pooled)
-    out: dict[str, Any] = {
-        which: {name: {dim: {"verdict": m[f"{dim}_verdict"],
-                             "verdict_corrected": holm.get((which, name, dim), "n/a"),
-                             "dr": m[f"{dim}_dr"]} for dim in DIMS}
-                for name, m in group.items()}
-        for which, group in pooled.items()}
+    out: dict[str, Any] = {}
+    for which, group in pooled.items():
+        out[which] = {}
+        for name, m in group.items():
+            if m.get("fuses"):
+                continue
+            out[which][name] = {}
+            for dim in DIMS:
+                cell = {"verdict": m[f"{dim}_verdict"],
+                        "verdict_corrected": _corrected(holm, (which, name, dim, "dr")),
+                        "dr": m[f"{dim}_dr"]}
+                if f"{dim}_beyond_fusion" in m:
+                    cell.update({"beyond_fusion": m[f"{dim}_beyond_fusion_verdict"],
+                                 "beyond_fusion_dr": m[f"{dim}_beyond_fusion"]})
+                out[which][name][dim] = cell
     out["correction"] = correction(pooled)
     return out
+
+
+MAIN_ROWS = (("predicted", "predicted_categorical"), ("oracle", "oracle_categorical"))
+
+
+def headline(pooled: PooledMetrics, baseline: Mapping[str, Any]) -> dict[str, Any]:
+    """The experiments table's columns (metrics/headline.json, the one declared metrics file): the
+    unsteered r, and per grid and dim the Holm-corrected verdict and Δr of the main rows (steering
+    with the model's own bin, steering vs its fusion twin, the oracle upper bound), and the
+    feedback row's. Every verdict is in metrics/verdicts.json (`verdicts_file`)."""
+    holm = corrected_verdicts(pooled)
+    out: dict[str, Any] = {"unsteered_r": {dim: baseline[f"{dim}_r"] for dim in DIMS}}
+    for which, group in pooled.items():
+        cells: dict[str, dict[str, Any]] = {dim: {} for dim in DIMS}
+        for short, name in MAIN_ROWS + (("feedback", next(iter(group), "")),) * (which == "feedback"):
+            m = group.get(name)
+            if m is None:
+                continue
+            for dim in DIMS:
+                cells[dim][short] = _corrected(holm, (which, name, dim, "dr"))
+                cells[dim][f"{short}_dr"] = m[f"{dim}_dr"]
+                if short == "predicted" and f"{dim}_beyond_fusion" in m:
+                    cells[dim]["beyond_fusion"] = _corrected(holm, (which, name, dim, "beyond_fusion"))
+                    cells[dim]["beyond_fusion_dr"] = m[f"{dim}_beyond_fusion"]
+        if any(cells[dim] for dim in DIMS):
+            out[which] = cells
+    return out
+
+
+def summary_lines(pooled: PooledMetrics) -> list[str]:
+    """The report's first sentences: per grid and dim, does steering with the model's own bin
+    help, and does it beat its fusion twin (moving the prediction toward the same bin, no
+    network)? From the corrected verdicts."""
+    holm = corrected_verdicts(pooled)
+    lines = []
+    for which, group in pooled.items():
+        m = group.get("predicted_categorical")
+        if m is None:
+            continue
+        parts = []
+        for dim in DIMS:
+            plain = _corrected(holm, (which, "predicted_categorical", dim, "dr"))
+            text = f"{dim} {plain} (Δr {_ci(m, f'{dim}_dr')})"
+            if f"{dim}_beyond_fusion" in m:
+                beyond = _corrected(holm, (which, "predicted_categorical", dim, "beyond_fusion"))
+                text += (f", vs its fusion twin {beyond} (Δr {_ci(m, f'{dim}_beyond_fusion')}, twin "
+                         f"weight {m.get('fusion_weight', float('nan')):g})")
+            parts.append(text)
+        lines.append(f"- {m['bins']}-bin steering with the model's own bin: " + "; ".join(parts) + ".")
+    if not lines:
+        return []
+    return (["Steering with the model's own bin (deployable), Holm-corrected verdicts; \"vs its "
+             "fusion twin\" asks whether steering does more than move the prediction toward the "
+             "bin's centre, which needs no network:", ""] + lines + [""])
 
 
 def steerability_lines(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -246,56 +337,68 @@ def deployable_lines(found: Mapping[str, Mapping[str, Any]],
                              **{f"{dim}: {sel}": _ci(pair[sel][group], f"{dim}_dmae", 4)
                                 for dim in DIMS for sel in ("predicted", "oracle")}})
     lines += markdown(pd.DataFrame(rows))
-    lines += ["", "Break-even: `oracle, categorical` at its strength, with the true bin kept on a "
-              "random share p of each seed's clips and, on the rest, a wrong bin drawn from that "
-              "seed's confusion (the way the model errs); pooled Δr vs unsteered against p in "
-              "`plots/breakeven/`. p* is where the curve's lower 95% bound, read down from p = 1, "
-              "reaches 0 (linear between grid points 0.05 apart).", ""]
+    lines += ["", "Break-even from the model's own errors: each seed's clips binned wrong get their "
+              "true bin, a random share q at a time; every other clip keeps the model's own bin; "
+              "both steer at `oracle, categorical`'s strength. Pooled Δr vs unsteered (the verdict "
+              "procedure) against the joint accuracy a + q(1 - a) is in `plots/breakeven/`: q = 0 "
+              "is the model's own bins, q = 1 the oracle. p* is the accuracy where the curve's lower "
+              "95% bound crosses 0 (the gain is established from there); the estimate is where its "
+              "mean does (linear between points q 0.05 apart).", ""]
     for which, m in even.items():
         acc = (f"{m['model_accuracy']:.2f} [{m['model_accuracy_lo']:.2f}, "
                f"{m['model_accuracy_hi']:.2f}]")
         needs = []
         for dim in DIMS:
             status, p_star = m[f"{dim}_p_star_status"], m[f"{dim}_p_star"]
-            needs.append(f"{dim} ≥ {p_star:.2f}" if status == "crossed" else
-                         f"{dim}: any accuracy (the CI stays above 0 down to p = {p_star:.2f})"
+            est = m.get(f"{dim}_p_star_estimate", float("nan"))
+            needs.append(f"{dim} ≥ {p_star:.2f} (estimate {est:.2f})" if status == "crossed" else
+                         f"{dim}: the model's own (the lower bound is above 0 already at {p_star:.2f})"
                          if status == "above_everywhere" else
-                         f"{dim}: none suffices (even p = 1 has a CI reaching 0)")
-        lines.append(f"- **{_bins_name(m)}**: deployable steering would need bin accuracy "
-                     f"{', '.join(needs)}; the model has {acc}. At the model's accuracy the curve "
-                     f"gives Δr " + " / ".join(f"{m[f'{d}_dr_at_model_accuracy']:+.3f}" for d in DIMS)
-                     + " (valence / arousal); the model's own bins gave "
-                     + " / ".join(f"{m[f'{d}_dr_predicted_categorical']:+.3f}" for d in DIMS)
-                     + " (`predicted, categorical`); p = 1 (the oracle) " +
-                     " / ".join(f"{m[f'{d}_dr_at_p1']:+.3f}" for d in DIMS) + ".")
-    above = [_bins_name(m) for m in even.values()
-             if all(m[f"{d}_dr_at_model_accuracy"] > m[f"{d}_dr_predicted_categorical"] for d in DIMS)]
-    if above:
-        lines += ["", f"At {' and '.join(above)} the curve at the model's accuracy lies above what the "
-                  "model's own bins gave, on both dims, so accuracy alone does not set the cap. The "
-                  "curve draws each wrong bin from the true bin's row of the confusion, independently "
-                  "of the clip: its wrong bins still scatter around the true bin. The model's own wrong "
-                  "bin is the bin of its own error, which steering then confirms rather than corrects "
-                  "(the decomposition above: on clips binned wrong, `predicted` raises the error where "
-                  "`oracle` lowers it). So p* is the accuracy a detector with clip-independent errors "
-                  "would need; a detector that errs where the model errs needs more."]
+                         f"{dim}: none (even every bin right has a lower bound at or below 0)")
+        lines.append(f"- **{_bins_name(m)}**: steering with a detected bin would need bin accuracy "
+                     f"{', '.join(needs)}; the model has {acc}. The curve's ends: the model's own "
+                     "bins at the oracle's strength " + " / ".join(
+                         _ci(m, f"{d}_dr_at_model_accuracy") for d in DIMS)
+                     + ", every bin right (the oracle) "
+                     + " / ".join(_ci(m, f"{d}_dr_at_p1") for d in DIMS) + " (valence / arousal).")
     return lines + [""]
 
 
-def correction_lines(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
-    """The multiple-comparison paragraph: family, size, procedure, and the calls that survive."""
-    c = correction(pooled)
+def feedback_lines(pooled: PooledMetrics) -> list[str]:
+    """What the feedback row compares, and the permuted-feedback control where it ran."""
+    lines = []
     holm = corrected_verdicts(pooled)
-    calls = [k for k in holm if pooled[k[0]][k[1]][f"{k[2]}_verdict"] != "none"]
-    kept = [k for k in calls if holm[k] != "none"]
-    return ["## Multiple comparisons", "",
-            f"The table holds {c['family_size']} verdicts ({c['family']}). At 95% each, about "
-            f"{c['family_size'] * c['alpha']:.1f} false calls are expected where nothing acts, and "
-            "more where seeds differ more than clip sampling moves Δr. The Holm columns correct for "
-            "that: Holm's step-down procedure on each verdict's p-value (Student's t over the "
-            "per-seed Δr) keeps the chance of any false call in the family at 5%, under any "
-            f"dependence between the verdicts (docs/statistics.md). {len(kept)} of the "
-            f"{len(calls)} plain calls survive.", ""]
+    for name, m in pooled.get("feedback", {}).items():
+        lines += ["## The feedback row", "", f"`{row_label(name, m)}` compares {m.get('compares', '?')}: "
+                  + "; ".join(f"{dim} {_ci(m, f'{dim}_dr')}" for dim in DIMS) + "."]
+        if f"{DIMS[0]}_dr_vs_pass1" in m and "one-pass" in str(m.get("compares")):
+            lines[-1] += (" Against pass 1 of the same call: "
+                          + "; ".join(f"{dim} {_ci(m, f'{dim}_dr_vs_pass1')}" for dim in DIMS) + ".")
+        if f"{DIMS[0]}_dr_permuted" in m:
+            lines[-1] += (" The permuted-feedback control feeds each validation clip another clip's "
+                          "fed-back 128-d (a seeded derangement) instead of its own; Δr permuted − own: "
+                          + "; ".join(f"{dim} **{_corrected(holm, ('feedback', name, dim, 'permuted'))}** "
+                                      f"{_ci(m, f'{dim}_dr_permuted')}" for dim in DIMS)
+                          + " (Holm-corrected; `hurts`: the clip's own feedback carries what another's does not).")
+        lines.append("")
+    return lines
+
+
+def correction_lines(pooled: PooledMetrics) -> list[str]:
+    """The multiple-comparison paragraph: the families, their sizes, and the calls that survive."""
+    holm = corrected_verdicts(pooled)
+    plain = {key: verdict for key, _, verdict, _ in family(pooled)}
+    lines = ["## Multiple comparisons", "",
+             "Each verdict is called at 5% (its p-value from the verdict procedure, docs/statistics.md). "
+             "Holm's step-down procedure then keeps the chance of any false call at 5% within each "
+             "family, under any dependence between its verdicts. The families:", ""]
+    for name, fam in correction(pooled)["families"].items():
+        keys = [k for k, c in holm.items() if c.family == name]
+        calls = [k for k in keys if plain[k] != "none"]
+        kept = [k for k in calls if holm[k].verdict != "none"]
+        lines.append(f"- {name} ({fam['size']} verdicts: {fam['holds']}): {len(kept)} of "
+                     f"{len(calls)} plain calls survive.")
+    return lines + [""]
 
 
 MACHINE_KEYS = ("cpu", "cpu_isa", "torch", "threads")
@@ -347,19 +450,25 @@ def render(baseline: Mapping[str, Any], pooled: Mapping[str, Mapping[str, Mappin
     lines = ["# emosteer report", "",
              "Generated by the `report` stage from `metrics/pooled/`; do not edit by hand.", ""]
     lines += data_lines(data, train) if data is not None else []
+    lines += summary_lines(pooled)
     lines += [f"## Verdicts, pooled over {n} seeds", "", one +
              "Δr is steered minus unsteered Pearson r on each seed's validation clips "
-             f"({', '.join(str(k) for k in baseline['n_val_per_seed'])} clips), averaged over seeds, "
-             "with a 95% two-level bootstrap CI (seeds, then clips). **helps** needs both CIs (vs "
-             "unsteered and vs the global-mean control) above 0; **hurts** needs the CI vs unsteered "
-             "below 0; otherwise **none**, and always **none** with fewer than 3 seeds "
-             "(docs/statistics.md). The Holm columns are the verdicts corrected for the whole "
-             "table (below). The feedback row compares the final pass with pass 1 of the same "
-             "unsteered model (no bin, so no global-mean condition). The seed report's claims (one "
-             "split, strength chosen on its validation clips) are in the last column.", ""]
+             f"({', '.join(str(k) for k in baseline['n_val_per_seed'])} clips), averaged over seeds. "
+             "Every seed re-splits the same clips, so its 95% interval, its p-value and its call "
+             "come from one procedure that adds the clips' shared sampling variance to the seeds' "
+             "spread (docs/statistics.md, \"The verdict procedure\"). **helps** needs Δr vs "
+             "unsteered and vs the global-mean control above 0; **hurts** needs Δr vs unsteered "
+             "below 0; otherwise **none**, and always **none** with fewer than 3 seeds. The Holm "
+             "columns are the verdicts corrected within their family (below). \"beyond fusion\" is "
+             "steering vs its fusion twin: the unsteered prediction moved a share (picked on dev "
+             "clips) of the way to the point the variant steers toward, no network. The feedback "
+             "row compares the model's final pass with a separately trained one-pass model where "
+             "the train stage trained one (`compares` in its metrics), else with pass 1 of the same "
+             "call. The seed report's claims (one split, strength chosen on its validation clips) "
+             "are in the last column.", ""]
     lines += [" ".join(ran), ""] if ran else []
     lines += markdown(verdict_table(pooled))
-    lines += [""] + correction_lines(pooled)
+    lines += [""] + feedback_lines(pooled) + correction_lines(pooled)
     lines += ["", "## Baseline (unsteered) per seed", ""]
     per_seed = [{"seed": key[1:], "r valence": f"{baseline['valence_r_per_seed'][i]:.3f}",
                  "r arousal": f"{baseline['arousal_r_per_seed'][i]:.3f}",

@@ -20,10 +20,10 @@ import numpy as np
 
 from emosteer.data import features, split
 from emosteer.errors import EmosteerError
-from emosteer.evaluation import evaluate, methods, metrics
+from emosteer.evaluation import evaluate, fusion, methods, metrics
 from emosteer.evaluation.deployable import breakeven_metrics, detection_metrics
 from emosteer.evaluation.evaluate import SeedPredictions
-from emosteer.evaluation.methods import CORRUPTED, GLOBAL_MEAN, ORACLE, Method
+from emosteer.evaluation.methods import GLOBAL_MEAN, ORACLE, PREDICTED, Method
 from emosteer.evaluation.metrics import pooled_metrics, prediction_columns, seed_metrics
 from emosteer.evaluation.strengths import Choice, curve_columns, pick_strengths
 from emosteer.grid import Grid
@@ -128,12 +128,13 @@ def choose_strengths(p: EvaluateParams, pool: SeedPool, which: str,
 
 def validation(p: EvaluateParams, pool: SeedPool, which: str, variants: tuple[Method, ...],
                choices: dict[str, Choice]) -> list[SeedPredictions]:
-    """Every variant at its chosen strength on the validation clips; with oracle categorical, also
-    `CORRUPTED` at the oracle's strength (one pass per clip, for the break-even curve)."""
+    """Every variant at its chosen strength on the validation clips; with oracle and predicted
+    categorical, predicted categorical also at the oracle's strength (the break-even curve mixes
+    the two at one strength: `deployable.breakeven_metrics`)."""
     strengths = {v.name: (choices[v.name].strength,) for v in variants}
-    if ORACLE.name in strengths:
-        variants = (*variants, CORRUPTED)
-        strengths[CORRUPTED.name] = strengths[ORACLE.name]
+    if ORACLE.name in strengths and PREDICTED.name in strengths:
+        strengths[PREDICTED.name] = tuple(dict.fromkeys((*strengths[PREDICTED.name],
+                                                         choices[ORACLE.name].strength)))
     task = SteerTask(which, variants, "val", strengths)
     return steer(pool, p, task, desc=f"{which} validation")
 
@@ -168,15 +169,71 @@ def evaluate_grid(p: EvaluateParams, run_grid: RunGrid, reference: list[dict[str
     _check_reference(val, reference)
     size = run_grid.size
     n_boot = p.evaluate.n_boot
-    pooled = {v.name: pooled_metrics(v, choices[v.name], val, reference, size, n_boot) for v in variants}
+    n_clips = clip_count()
+    twins = fusion_twins(p, which, variants, val)
+    pooled = {v.name: pooled_metrics(v, choices[v.name], val, reference, size, n_clips, twins.get(v.name))
+              for v in variants}
+    for v in variants:
+        if v.name in twins:
+            twin = methods.fusion_twin(v)
+            pooled[twin.name] = metrics.fusion_metrics(twin, twins[v.name], val, size, n_clips)
     per_seed = {f"s{d.seed}": {v.name: seed_metrics(v, choices[v.name].strength, d, n_boot)
                                for v in variants} for d in val}
     grid = Grid(size)
     found, confusion = detection_metrics(grid, val, choices, n_boot)
-    breakeven, curve = breakeven_metrics(grid, val, choices[ORACLE.name].strength, found,
-                                         pooled.get(methods.twin(ORACLE, "predicted").name), n_boot)
+    breakeven, curve = (breakeven_metrics(grid, val, choices[ORACLE.name].strength, found,
+                                          pooled[PREDICTED.name], n_clips)
+                        if ORACLE.name in choices and PREDICTED.name in choices else (None, None))
+    columns = prediction_columns(val, choices)
+    for name, twin in twins.items():
+        for i, dim in enumerate(metrics.DIMS):
+            columns[f"{methods.fusion_twin(methods.METHODS[name]).name}_{dim}"] = [
+                x for f in twin.predictions for x in f[i]]
     return GridResult(which, size, pooled, per_seed, curve_columns(choices, swept(p)),
-                      prediction_columns(val, choices), found, breakeven, confusion, curve)
+                      columns, found, breakeven, confusion, curve)
+
+
+def clip_count() -> int:
+    """N, the clip set every seed re-splits (the verdict procedure's shared part: n_val / N)."""
+    return features.read_info(FEATURES).n
+
+
+def fusion_twins(p: EvaluateParams, which: str, variants: tuple[Method, ...],
+                 val: list[SeedPredictions]) -> dict[str, metrics.Fusion]:
+    """Each point-selecting variant's fusion twin (`methods.fusion_twin`): its weight picked from
+    steering.fusion_weights on the pooled dev clips as a strength is (`fusion.pick_weight`), then
+    its predictions on each seed's validation clips. No network pass: the unsteered predictions
+    and the variant's targets (`Method.target`) from each seed's activations and signal table."""
+    pairs = [v for v in variants if methods.fusion_twin(v) is not None]
+    if not pairs:
+        return {}
+    seeds = []
+    for seed in p.seeds:
+        paths = SeedPaths(seed)
+        acts = activations.read(paths.activations)
+        parts = split.read_parts(paths.split, len(acts.names))
+        table = signals.read_h5(paths.signals(which, "h5"))
+        seeds.append((seed, {part: _clips(acts, parts[part]) for part in ("dev", "val")}, table))
+    for d, (_, clips, _) in zip(val, seeds, strict=True):
+        if not np.array_equal(clips["val"].valence, d.valence):
+            raise EmosteerError(f"seed {d.seed}: the validation clips changed under the evaluate stage")
+    weights = list(p.steering.fusion_weights)
+    out = {}
+    for v in pairs:
+        dev = [fusion.DevClips(seed, c["dev"].valence, c["dev"].arousal, c["dev"].pred_valence,
+                               c["dev"].pred_arousal, v.target(table, c["dev"])) for seed, c, table in seeds]
+        w = weights[fusion.pick_weight(dev, weights, p.evaluate.n_boot)[0]]
+        out[v.name] = metrics.Fusion(methods.fusion_twin(v).name, w, [
+            fusion.fused(c["val"].pred_valence, c["val"].pred_arousal, v.target(table, c["val"]), w)
+            for _, c, table in seeds])
+    return out
+
+
+def _clips(acts: activations.Activations, idx: np.ndarray) -> evaluate.Clips:
+    """A part's labels and unsteered predictions (no features: a fusion twin needs none)."""
+    return evaluate.Clips(valence=acts.valence[idx], arousal=acts.arousal[idx],
+                          pred_valence=acts.pred_valence[idx], pred_arousal=acts.pred_arousal[idx],
+                          features=np.empty(0))
 
 
 def _check_reference(val: list[SeedPredictions], reference: list[dict[str, np.ndarray]]) -> None:
@@ -201,6 +258,8 @@ def evaluate_baseline(p: EvaluateParams) -> BaselineResult:
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         choices = choose_strengths(p, pool, which, (GLOBAL_MEAN,))
         val = validation(p, pool, which, (GLOBAL_MEAN,), choices)
+        permuted = (pool.map(permuted_seed, p, desc="permuted feedback")
+                    if p.model.forward_passes > 1 else None)
     reference: dict[str, np.ndarray] = {}
     for d in val:
         v, a = d.steered[GLOBAL_MEAN.name][choices[GLOBAL_MEAN.name].strength]
@@ -209,7 +268,7 @@ def evaluate_baseline(p: EvaluateParams) -> BaselineResult:
     refs = read_reference_arrays(reference, p.seeds)
     choice = choices[GLOBAL_MEAN.name]
     control = GridResult(
-        "control", 0, {GLOBAL_MEAN.name: pooled_metrics(GLOBAL_MEAN, choice, val, refs, 0, p.evaluate.n_boot)},
+        "control", 0, {GLOBAL_MEAN.name: pooled_metrics(GLOBAL_MEAN, choice, val, refs, 0, clip_count())},
         {f"s{d.seed}": {GLOBAL_MEAN.name: seed_metrics(GLOBAL_MEAN, choice.strength, d, p.evaluate.n_boot)}
          for d in val},
         curve_columns(choices, swept(p)),
@@ -218,21 +277,39 @@ def evaluate_baseline(p: EvaluateParams) -> BaselineResult:
     for d in val:
         per_seed[d.seed] = evaluate.baseline_metrics(d.valence, d.arousal, d.pred_valence, d.pred_arousal)
     pooled = metrics.baseline_pooled(per_seed, p.seeds, [len(d.valence) for d in val], p.model.forward_passes)
-    feedback = feedback_metrics(p)
+    feedback = feedback_metrics(p, permuted)
     return BaselineResult(pooled, {f"s{s}": per_seed[s] for s in p.seeds}, control, reference,
                           {feedback["method"]: feedback})
 
 
-def feedback_metrics(p: EvaluateParams) -> dict[str, Any]:
-    """The feedback row (`metrics.feedback_metrics`) from each seed's activations: its final pass
-    and pass 1 on the validation clips, both stored by extract_activations (no extra pass)."""
+def feedback_metrics(p: EvaluateParams, permuted: list[dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+    """The feedback row (`metrics.feedback_metrics`) from each seed's activations: its final pass,
+    pass 1 and the one-pass twin's prediction on the validation clips, all stored by
+    extract_activations, and with `permuted` (per seed, `permuted_seed`) the permuted-feedback
+    control."""
     seeds = []
     for seed in p.seeds:
         paths = SeedPaths(seed)
         acts = activations.read(paths.activations)
         idx = split.read_parts(paths.split, len(acts.names))["val"]
         seeds.append((seed, idx, acts))
-    return metrics.feedback_metrics(seeds, p.model.forward_passes, p.evaluate.n_boot)
+    return metrics.feedback_metrics(seeds, p.model.forward_passes, clip_count(), permuted)
+
+
+def permuted_seed(seed: int, p: EvaluateParams) -> dict[str, np.ndarray]:
+    """The permuted-feedback control on one seed's validation clips: the model's fed-back passes
+    modulated by another validation clip's fed-back 128-d (`inference.permuted_feedback`, the
+    clips' order a seeded derangement) instead of the clip's own. Final-pass predictions."""
+    paths = SeedPaths(seed)
+    acts = activations.read(paths.activations)
+    idx = split.read_parts(paths.split, len(acts.names))["val"]
+    model = load_seed_model(paths, p.model.forward_passes, p.device)
+    out = inference.permuted_feedback(model, features.read_features(FEATURES, idx),
+                                      acts.valence_128d[idx], acts.arousal_128d[idx],
+                                      inference.derangement(len(idx), seed),
+                                      batch_size=p.evaluate.batch_size, device=resolve_device(p.device),
+                                      amp=p.amp)
+    return {"valence": out["valence"], "arousal": out["arousal"]}
 
 
 def read_reference_arrays(arrays: Any, seeds: list[int]) -> list[dict[str, np.ndarray]]:
