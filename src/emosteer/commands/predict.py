@@ -36,28 +36,47 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from emosteer import pipeline
-from emosteer.schema import params
 from emosteer.atomic import refuse_overwrite, replacing_all
-from emosteer.constants import (AMPS, DEVICES, FRONTENDS, HOP_LENGTH, MAX_BATCH, MAX_FORWARD_PASSES, MAX_FRAMES,
-                                MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE)
+from emosteer.constants import (
+    AMPS,
+    DEVICES,
+    FRONTENDS,
+    HOP_LENGTH,
+    MAX_BATCH,
+    MAX_FORWARD_PASSES,
+    MAX_FRAMES,
+    MIN_FRAMES,
+    REPORT_STRENGTH,
+    SAMPLE_RATE,
+)
 from emosteer.data import features as features_h5
-from emosteer.data.frontend import (FileWindows, audio_info, check_flavour, clip_logmel, frames_for_samples,
-                                    load_audio, logmel, window_count, window_seconds)
+from emosteer.data.frontend import (
+    FileWindows,
+    audio_info,
+    check_flavour,
+    clip_logmel,
+    frames_for_samples,
+    load_audio,
+    logmel,
+    window_count,
+    window_seconds,
+)
 from emosteer.digest import file_sha256
 from emosteer.errors import EmosteerError
+from emosteer.evaluation import methods
 from emosteer.model.checkpoints import load_checkpoint
 from emosteer.model.inference import predict
-from emosteer.runtime import check_amp, resolve_device, set_threads
 from emosteer.model.lrm import EmotionLRM
-from emosteer.evaluation import methods
+from emosteer.runtime import check_amp, resolve_device, set_threads
+from emosteer.schema import params
 from emosteer.steering import signals
 
 log = logging.getLogger(__name__)
@@ -474,19 +493,20 @@ def _predict_rows(
     start = 0
     for block in rows.blocks:
         stop = start + len(block)
-
-        def part(steer: np.ndarray | None) -> np.ndarray | None:
-            return steer if steer is None or steer.ndim == 1 else steer[start:stop]
-
         parts.append(predict(
             model, block, batch_size=args.batch_size,
-            steer_valence=part(steer_v), steer_arousal=part(steer_a),
+            steer_valence=_block_rows(steer_v, start, stop), steer_arousal=_block_rows(steer_a, start, stop),
             strength=strength, alpha=alpha, first_pass=args.first_pass,
             forward_passes=args.forward_passes, progress=sys.stderr.isatty() and args.audio is None,
             device=resolve_device(args.device), amp=args.amp,
         ))
         start = stop
     return {key: np.concatenate([p[key] for p in parts]) for key in OUTPUT_KEYS}
+
+
+def _block_rows(steer: np.ndarray | None, start: int, stop: int) -> np.ndarray | None:
+    """One signal for every row (None or (128,)) as it is; per-row signals (n, 128) sliced to a block."""
+    return steer if steer is None or steer.ndim == 1 else steer[start:stop]
 
 
 def check_finite(out: dict[str, np.ndarray], names: list[str]) -> None:

@@ -33,9 +33,9 @@ from typing import Any
 from tqdm import tqdm
 
 from emosteer.commands import figures
+from emosteer.commands.revisions import RESULT_ROOTS, Revision, Snapshot, git, merge_base, repo_root, resolve, snapshot
 from emosteer.errors import EmosteerError, one_line
 from emosteer.evaluation.report import row_label
-from emosteer.commands.revisions import RESULT_ROOTS, Revision, Snapshot, git, merge_base, repo_root, resolve, snapshot
 from emosteer.strength import label as strength_label
 
 NO_CHANGE = "no change in results\n"
@@ -552,7 +552,7 @@ def figures_section(figs: list[Figure], errors: list[str], base: Revision, head:
         out += ["Rendered offline from `dvc plots diff --json` (each figure has its own axes; "
                 "*both* overlays the two revisions on shared axes).", ""]
         for f in figs:
-            img = lambda side, ok: (f"![{side}](figures/{f.stem}-{side}.png)" if ok  # noqa: E731
+            img = lambda side, ok: (f"![{side}](figures/{f.stem}-{side}.png)" if ok  # noqa: E731, B023  (called in this iteration)
                                     else f"(no data at {side})")
             out += [f"### {text(f.title)}", ""]
             out += _table([f"base: {text(base.label)}", f"head: {text(head.label)}"],

@@ -6,7 +6,8 @@ Input is what the evaluate stages wrote (pooled metrics per variant); nothing is
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -251,7 +252,7 @@ def deployable_lines(found: Mapping[str, Mapping[str, Any]],
               "seed's confusion (the way the model errs); pooled Δr vs unsteered against p in "
               "`plots/breakeven/`. p* is where the curve's lower 95% bound, read down from p = 1, "
               "reaches 0 (linear between grid points 0.05 apart).", ""]
-    for which, m in even.items():
+    for m in even.values():
         acc = (f"{m['model_accuracy']:.2f} [{m['model_accuracy_lo']:.2f}, "
                f"{m['model_accuracy_hi']:.2f}]")
         needs = []

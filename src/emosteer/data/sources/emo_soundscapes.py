@@ -8,16 +8,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from emosteer.atomic import refuse_overwrite
 from emosteer.constants import DROP_REASONS, FMAX, FMIN, N_MELS, UNIT_RANGE
 from emosteer.data import emosoundscapes, features
 from emosteer.data.facts import describe
-from emosteer.data.featurize import (DEFAULT_FRONTEND, EMO_SOUNDSCAPES_SECONDS, _frontend_attrs, _need_path,
-                                     _progress, _warm_up, _write, log)
+from emosteer.data.featurize import (
+    DEFAULT_FRONTEND,
+    EMO_SOUNDSCAPES_SECONDS,
+    _frontend_attrs,
+    _need_path,
+    _progress,
+    _warm_up,
+    _write,
+    log,
+)
 from emosteer.data.frontend import AudioInfo, audio_info, check_flavour, clip_logmel, frames_for_seconds
 from emosteer.data.sources.base import Source
 from emosteer.data.survey import PROGRESS_FROM, Survey, _counts, _durations, _facts, _range, check_drop, window_seconds
 from emosteer.data.synth import SynthConfig
-from emosteer.atomic import refuse_overwrite
 from emosteer.errors import EmosteerError
 
 MIN_SAMPLE_RATE = 2 * FMAX  # below it the front end's top mel bands lie above the file's Nyquist
