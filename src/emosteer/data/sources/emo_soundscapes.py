@@ -83,6 +83,17 @@ def _survey(root: Path, frames: int, scale: tuple[float, float], drop: tuple[str
     return Survey(facts, kept, list(inv.inputs), [c.name for c in kept])
 
 
+MIXED_FOLDER = "mixed"  # Emo-Soundscapes keeps its mixes in 613_MixedSounds/, its sources in 600_Sounds/
+
+
+def mixed_clips(root: Path, clips: list[emosoundscapes.Clip]) -> list[emosoundscapes.Clip]:
+    """The clips in a folder below `root` whose name holds "mixed" (any case): Emo-Soundscapes'
+    613_MixedSounds, mixes made from other clips of the set (docs/data.md, data.groups)."""
+    root = Path(root)
+    return [c for c in clips
+            if any(MIXED_FOLDER in part.lower() for part in c.path.relative_to(root).parts[:-1])]
+
+
 def _raw(unit: float, scale: tuple[float, float]) -> float:
     """A [-1, 1] label back on the rating files' scale (exact for [-1, 1] itself)."""
     lo, hi = scale
