@@ -47,8 +47,8 @@ TRAIN = "metrics/seeds/train"
 DATA = "metrics/data.json"
 # A CI bound within this of 0 can change sign on another machine, and its verdict with it. Metrics
 # are written to 6 decimals (±5e-7); a rerun at another thread count or instruction set moved
-# every pooled Δr by at most 2e-5 (README, "What is reproducible"). 5e-5 is 2.5 times that move,
-# and it covers both bounds the README names as fragile (+0.00001 and +0.00004).
+# every pooled Δr by at most 2e-5 (docs/reproducibility.md, "What is reproducible"). 5e-5 is 2.5 times that move,
+# and it covers both bounds docs/reproducibility.md names as fragile (+0.00001 and +0.00004).
 FRAGILE_BOUND = 5e-5
 _MACHINE = "machine"
 _TRAIN_FACTS = re.compile(r"^(source|heads|frontend|frames|forward_passes|.*checkpoint.*)$")
