@@ -12,7 +12,6 @@ from emosteer.constants import DROP_REASONS, MAX_FRAMES, MIN_FRAMES, UNIT_RANGE
 from emosteer.data import emosoundscapes, sources
 from emosteer.data.facts import describe
 from emosteer.data.frontend import frames_for_seconds
-from emosteer.data.sources.emo_soundscapes import mixed_clips
 from emosteer.data.split import read_groups
 from emosteer.errors import EmosteerError, one_line
 
@@ -65,8 +64,9 @@ def run_check(args: argparse.Namespace) -> None:
     groups = read_groups(args.groups) if args.groups is not None else None  # its format, checked first
     found = sources.survey(source, args.path, frames, args.rating_range, args.drop, progress=True)
     lines = describe(found.facts)
-    if source == "emo_soundscapes" and groups is None:
-        lines += _mixed_warning(args.path, mixed_clips(args.path, found.clips))
+    mixed = sources.SOURCES[source].mixed
+    if mixed is not None and groups is None:
+        lines += _mixed_warning(args.path, mixed(args.path, found.clips))
     print("\n".join(one_line(line) for line in lines))  # names escaped, as featurize does
 
 

@@ -170,4 +170,4 @@ def rated_clips(root: Path) -> int:
 
 
 SOURCE = Source("emo_soundscapes", "folder", "an Emo-Soundscapes folder (Valence.csv, Arousal.csv, audio)",
-                survey, featurize, clips, options=("rating_range", "drop"))
+                survey, featurize, clips, options=("rating_range", "drop"), mixed=mixed_clips)
