@@ -67,7 +67,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             signals = torch.rand(len(clips), 2, STEER_DIM, generator=g)
 
             def steered(lo: int, hi: int, shared: bool = False) -> Steering:
-                v, a = signals[lo:hi, 0], signals[lo:hi, 1]
+                v, a = signals[lo:hi, 0], signals[lo:hi, 1]  # noqa: B023  (called in this iteration only)
                 if shared:
                     v, a = v[0], a[0]
                 return Steering(valence=v, arousal=a, strength=REPORT_STRENGTH, first_pass=True)
@@ -77,13 +77,13 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             passes = model(clips[:1], steering=steered(0, 1), return_all_passes=True)
             flops = model_flops(frames, len({id(p) for p in passes}))
             for batch in args.batches:
-                sec = timed(lambda: model(clips[:batch], steering=steered(0, batch)),
+                sec = timed(lambda: model(clips[:batch], steering=steered(0, batch)),  # noqa: B023  (timed here)
                             args.repeats, args.budget)
                 rows.append(_row(frames, batch, "batched", batch / sec, flops, peak))
 
             def loop() -> None:
                 for i in range(args.loop_clips):
-                    model(clips[i : i + 1], steering=steered(i, i + 1, shared=True))
+                    model(clips[i : i + 1], steering=steered(i, i + 1, shared=True))  # noqa: B023  (timed in this iteration)
 
             sec = timed(loop, args.repeats, args.budget)
             rows.append(_row(frames, 1, "loop", args.loop_clips / sec, flops, peak))

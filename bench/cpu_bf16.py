@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from emosteer.constants import N_MELS, REPORT_STRENGTH, STEER_DIM
-from emosteer.data.synth import SynthConfig, generate_clips
 from emosteer.data.frontend import logmel
+from emosteer.data.synth import SynthConfig, generate_clips
 from emosteer.model import readout
+from emosteer.model.config import Train, settings
 from emosteer.model.inference import predict
 from emosteer.model.lrm import EmotionLRM
-from emosteer.model.config import Train, settings
 from emosteer.model.train import calibrate_batchnorm, train
 from emosteer.runtime import machine_facts, set_threads
 

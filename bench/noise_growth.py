@@ -23,15 +23,14 @@ import argparse
 import numpy as np
 import torch
 
-from emosteer.schema import params
-from emosteer.data import features, split
 from emosteer.correlation import pearson
+from emosteer.data import features, split
 from emosteer.model import readout
-from emosteer.model.config import settings
 from emosteer.model import train as training
+from emosteer.model.config import settings
 from emosteer.model.lrm import EmotionLRM
 from emosteer.runtime import set_threads
-
+from emosteer.schema import params
 
 TRAINED_LR = 0.003  # Adam's learning rate in the gradient-trained-heads defaults
 

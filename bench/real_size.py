@@ -29,9 +29,9 @@ from pathlib import Path
 
 import yaml
 
-from emosteer.schema import params
 from emosteer.commands.params_check import with_overrides
 from emosteer.jobs import cost
+from emosteer.schema import params
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_DIRS = ("metrics", "plots", "reports")  # committed results, not copied (data/ is DVC's)

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-
 ROOT = Path(__file__).resolve().parents[1]
 DIMS = ("valence", "arousal")
 

@@ -20,15 +20,15 @@ import time
 import numpy as np
 import torch
 
-from emosteer.schema import params
+from emosteer.constants import COARSE_GRID
+from emosteer.correlation import pearson
 from emosteer.data import features, split
 from emosteer.model import train as training
 from emosteer.model.config import settings
-from emosteer.constants import COARSE_GRID
 from emosteer.model.inference import predict
 from emosteer.model.lrm import EmotionLRM
-from emosteer.correlation import pearson
 from emosteer.runtime import set_threads
+from emosteer.schema import params
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ stages start (emosteer.jobs.cost).
 from __future__ import annotations
 
 from emosteer import pipeline
-from emosteer.schema import params
 from emosteer.jobs import cost, inputs
 from emosteer.runtime import check_amp, resolve_device
+from emosteer.schema import params
 
 
 def main(p: params.Params) -> None:

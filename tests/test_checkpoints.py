@@ -15,8 +15,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emosteer.model.checkpoints import load_checkpoint, load_model, load_panns_backbone, save_model
 from emosteer.errors import EmosteerError
+from emosteer.model.checkpoints import load_checkpoint, load_model, load_panns_backbone, save_model
 from emosteer.model.lrm import EmotionLRM
 
 OLD_TO_FINAL = re.compile(r"^lrm\.visual_system_base_conv_block\d_modulation\.")
@@ -254,6 +254,7 @@ def test_unreadable_and_missing_files_refused(tmp_path: Path) -> None:
 def test_equal_models_save_to_equal_bytes(tmp_path) -> None:
     """DVC hashes data/model.pt: retraining to the same weights must not change its bytes."""
     import torch as _torch
+
     from emosteer.model.checkpoints import save_model
     from emosteer.model.lrm import EmotionLRM
 

@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from emosteer.commands import (bench, cli, data_check, estimate, featurize, params_check, predict, review,
-                               signals, verdicts)
+from emosteer.commands import (
+    bench,
+    cli,
+    data_check,
+    estimate,
+    featurize,
+    params_check,
+    predict,
+    review,
+    signals,
+    verdicts,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

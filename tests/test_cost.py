@@ -14,13 +14,12 @@ import pytest
 import torch
 import yaml
 
-from emosteer.schema import params
-from emosteer.jobs import cost
-from emosteer.jobs import steerability
 from emosteer.commands.cli import main as cli_main
 from emosteer.data import split
 from emosteer.errors import EmosteerError
+from emosteer.jobs import cost, steerability
 from emosteer.runtime import autocast, check_amp
+from emosteer.schema import params
 from stages import check_params
 from tests.pipeline_copy import env
 

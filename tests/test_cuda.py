@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from emosteer.model.config import settings
 from emosteer.model.inference import predict
 from emosteer.model.lrm import EmotionLRM
-from emosteer.model.config import settings
 from emosteer.model.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")

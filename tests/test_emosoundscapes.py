@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 
 from emosteer.data import emosoundscapes
-from emosteer.errors import EmosteerError
-from emosteer.data.sources import build_features
 from emosteer.data.features import read_features, read_labels
 from emosteer.data.frontend import logmel
+from emosteer.data.sources import build_features
+from emosteer.errors import EmosteerError
 
 
 def _write_tone(path: Path, sr: int, seconds: float, channels: int = 1, f0: float = 440.0) -> None:

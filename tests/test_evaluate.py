@@ -9,10 +9,10 @@ import pytest
 import scipy.stats
 
 from emosteer import correlation
-from emosteer.evaluation import evaluate, methods, stats
-from emosteer.steering import selection
 from emosteer.constants import STEER_DIM
+from emosteer.evaluation import evaluate, methods, stats
 from emosteer.grid import Grid
+from emosteer.steering import selection
 from emosteer.steering.signals import aggregate
 
 N = 60

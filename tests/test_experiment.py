@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from emosteer import pipeline
-from emosteer.schema import params
-from emosteer.jobs import evaluate as job
 from emosteer.evaluation import deployable, evaluate, methods, metrics, pooling, report, strengths
+from emosteer.grid import Grid
+from emosteer.jobs import evaluate as job
 from emosteer.model.inference import predict as model_predict
 from emosteer.model.lrm import EmotionLRM
-from emosteer.grid import Grid
+from emosteer.schema import params
 from emosteer.steering.signals import aggregate
 
 REPO = Path(__file__).resolve().parents[1]

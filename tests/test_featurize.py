@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emosteer.commands import cli, featurize as featurize_command
+from emosteer.commands import cli
+from emosteer.commands import featurize as featurize_command
 from emosteer.data import featurize, sources
-from emosteer.errors import EmosteerError
 from emosteer.data.features import read_features, read_labels, validate_features
 from emosteer.data.frontend import logmel
 from emosteer.data.synth import SynthConfig, generate_clips
+from emosteer.errors import EmosteerError
 
 TINY = SynthConfig(n_clips=5, clip_seconds=0.25, seed=11)
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emosteer.data import frontend
 from emosteer.constants import SAMPLE_RATE
+from emosteer.data import frontend
 from emosteer.errors import EmosteerError
 
 

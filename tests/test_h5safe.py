@@ -295,12 +295,12 @@ def test_one_read_above_the_budget_is_refused_before_allocating(tmp_path: Path,
 
 # --- property: any layout, link, shape and dtype: a correct result or one line ------------------
 
-from hypothesis import HealthCheck, event, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 import contextlib  # noqa: E402
 import io  # noqa: E402
 import tempfile  # noqa: E402
+
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from emosteer.model.checkpoints import load_model  # noqa: E402
 from emosteer.model.inference import predict as model_predict  # noqa: E402

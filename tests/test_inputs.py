@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from emosteer.schema import params
-from emosteer.jobs import inputs
 from emosteer.commands.cli import main
 from emosteer.errors import EmosteerError
+from emosteer.jobs import inputs
 from emosteer.model.checkpoints import save_model
 from emosteer.model.lrm import EmotionLRM
+from emosteer.schema import params
 from tests.emo_fixture import FIXTURE, WINDOW_FRAMES, copy_fixture, panns_checkpoint, panns_state
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,8 @@ model, steering and evaluation; model may use data; steering may use model and d
 all three); `schema` (params.yaml's schema) may use the rooms it validates for; `pipeline` (the
 file layout and the writers) the schema. Only the jobs layer, the commands and the stages read
 params.yaml or the file layout (import `schema` or `pipeline`); nothing below a command imports
-one, and nothing below the jobs layer imports it."""
+one, and nothing below the jobs layer imports it. `api` (the notebook's entry) is a top-level entry
+like the commands: it may use them all, and nothing imports it."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from tests.test_dvc_deps import SRC, imports_of
 
 ROOMS = ("data", "model", "steering", "evaluation")
 LAYOUT = ("schema", "pipeline")  # params.yaml's schema and the pipeline's file layout
-MAX_LOOSE = 12  # loose modules at the top level of src/emosteer (its __init__ not counted)
+MAX_LOOSE = 12  # loose modules at the top level of src/emosteer (its __init__ and api not counted)
+ENTRIES = ("api",)  # top-level entries beside the commands: above every layer
 
 
 def leaves(src: Path = SRC) -> set[str]:
     """The top-level modules but the file layout: each a leaf every layer may use."""
-    return {p.stem for p in (src / "emosteer").glob("*.py")} - {"pipeline"}
+    return {p.stem for p in (src / "emosteer").glob("*.py")} - {"pipeline", *ENTRIES}
 
 
 def may_use(part: str, src: Path = SRC) -> set[str]:
@@ -31,7 +33,8 @@ def may_use(part: str, src: Path = SRC) -> set[str]:
     rooms = {"data": set(), "model": {"data"}, "steering": {"data", "model"},
              "evaluation": {"data", "model", "steering"}}
     layers = {**rooms, "schema": {"data", "model"}, "pipeline": {"schema"},
-              "jobs": {*ROOMS, *LAYOUT}, "commands": {*ROOMS, *LAYOUT, "jobs"}}
+              "jobs": {*ROOMS, *LAYOUT}, "commands": {*ROOMS, *LAYOUT, "jobs"},
+              **{entry: {*ROOMS, *LAYOUT, "jobs", "commands"} for entry in ENTRIES}}
     return {part} | layers.get(part, set()) | leaves(src)
 
 
@@ -62,12 +65,13 @@ def test_every_module_imports_only_what_its_layer_may(rel):
 def test_only_jobs_commands_and_the_layout_itself_read_params_or_the_file_layout(rel):
     own = rel.split("/")[0].removesuffix(".py")
     reads = sorted(n for n in imports_of(SRC / "emosteer" / rel) if _part(n, SRC) in LAYOUT)
-    if own not in {"jobs", "commands", *LAYOUT}:
+    if own not in {"jobs", "commands", *LAYOUT, *ENTRIES}:
         assert reads == [], f"{rel} reads {reads}: the jobs layer passes plain arguments instead"
 
 
 def test_the_top_level_holds_the_leaves_and_the_layout_only():
-    loose = sorted(p.name for p in (SRC / "emosteer").glob("*.py") if p.name != "__init__.py")
+    loose = sorted(p.name for p in (SRC / "emosteer").glob("*.py")
+                   if p.name != "__init__.py" and p.stem not in ENTRIES)
     assert len(loose) <= MAX_LOOSE, loose
     packages = sorted(p.name for p in (SRC / "emosteer").iterdir() if (p / "__init__.py").is_file())
     assert packages == sorted(["commands", "jobs", "schema", *ROOMS])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from emosteer.schema import params
 from emosteer.errors import EmosteerError
+from emosteer.schema import params
 
 REPO = Path(__file__).resolve().parents[1]
 

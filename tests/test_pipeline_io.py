@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from emosteer import pipeline
-from emosteer.schema import params
-from emosteer.model import activations
 from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
+from emosteer.model import activations
+from emosteer.schema import params
 
 # --------------------------------------------------------------------------------------------
 # write_json / write_text / read_json

@@ -12,14 +12,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 
 from emosteer.commands import predict as predict_cli
 from emosteer.commands.cli import main
-from emosteer.model.checkpoints import save_model
 from emosteer.errors import EmosteerError, log_lines
+from emosteer.model.checkpoints import save_model
 from emosteer.model.inference import predict
 from emosteer.model.lrm import EmotionLRM, Steering
 

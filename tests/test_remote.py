@@ -8,8 +8,8 @@ installs openssh-server; without sshd the test is skipped and says so.
 from __future__ import annotations
 
 import getpass
-import re
 import os
+import re
 import shutil
 import socket
 import subprocess

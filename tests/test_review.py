@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from emosteer.commands import cli, revisions
-from emosteer.errors import EmosteerError
 from emosteer.commands.review import FRAGILE_BOUND, NO_CHANGE, Cell
+from emosteer.errors import EmosteerError
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from emosteer.commands import cli, review as review_mod
+from emosteer.commands import cli
+from emosteer.commands import review as review_mod
+from emosteer.commands.revisions import Revision, Snapshot
 from emosteer.data import sources
 from emosteer.errors import EmosteerError, one_line
-from emosteer.commands.revisions import Revision, Snapshot
 from tests.test_hostile import EVIL_AUDIO, EVIL_RATED, malicious_names_table
 from tests.test_review import _commit, _git, _results, git_repo
-
 
 
 @pytest.fixture

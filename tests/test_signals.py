@@ -17,18 +17,18 @@ from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
 from emosteer.grid import Grid
 from emosteer.steering.signals import (
+    Provenance,
     SignalTable,
     aggregate,
     aggregate_split,
-    Provenance,
     describe,
     file_sha256,
     from_json,
     nearest_populated,
     read_categories,
-    read_metadata,
     read_h5,
     read_json,
+    read_metadata,
     to_json,
     write_h5,
     write_json,
@@ -392,9 +392,9 @@ VEC = json.dumps([0.25] * 128)
     ('{"a": {"valence_128d": [' + "9" * 5000 + '], "arousal_128d": []}}',
      "not valid JSON (an integer of 5000 digits; at most 4300 are read)"),
     # before: the second "a" silently replaced the first
-    ('{"a": {"valence_128d": %s, "arousal_128d": %s}, "a": {"valence_128d": %s, "arousal_128d": %s}}'
+    ('{"a": {"valence_128d": %s, "arousal_128d": %s}, "a": {"valence_128d": %s, "arousal_128d": %s}}'  # noqa: UP031  (a JSON text: % keeps its braces single)
      % (VEC, VEC, VEC, VEC), "not valid JSON (key 'a' twice in one object)"),
-    ('{"a": {"valence_128d": %s, "valence_128d": %s, "arousal_128d": %s}}' % (VEC, VEC, VEC),
+    ('{"a": {"valence_128d": %s, "valence_128d": %s, "arousal_128d": %s}}' % (VEC, VEC, VEC),  # noqa: UP031
      "not valid JSON (key 'valence_128d' twice in one object)"),
 ])
 def test_steering_json_oversized_numbers_and_duplicate_keys_are_one_line(tmp_path, text, message):

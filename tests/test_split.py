@@ -8,10 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emosteer.data.split import (
+    group_ids,
+    group_of,
+    make_split,
+    original_permutation,
+    read_groups,
+    read_parts,
+    read_split,
+    unmatched,
+    write_split,
+)
 from emosteer.errors import EmosteerError
 from emosteer.grid import Grid
-from emosteer.data.split import (group_ids, group_of, make_split, original_permutation, read_groups,
-                                 read_parts, read_split, unmatched, write_split)
 
 
 def _segmented(n_clips: int, k: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from emosteer import pipeline
-from emosteer.errors import EmosteerError
-from emosteer.schema import params
 from emosteer.data import split
-from emosteer.model import activations
+from emosteer.errors import EmosteerError
 from emosteer.jobs import tables
+from emosteer.model import activations
+from emosteer.schema import params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,8 +73,18 @@ def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeyp
     assert _signal_bytes() != before
 
 
-from stages import (bin_and_aggregate, check_params, data, evaluate_baseline,  # noqa: E402
-                    evaluate_steering, extract_activations, prepare_split, report, steerability, train)
+from stages import (  # noqa: E402
+    bin_and_aggregate,
+    check_params,
+    data,
+    evaluate_baseline,
+    evaluate_steering,
+    extract_activations,
+    prepare_split,
+    report,
+    steerability,
+    train,
+)
 
 STAGE_MODULES = (check_params, data, prepare_split, train, extract_activations, bin_and_aggregate,
                  evaluate_baseline, evaluate_steering, report, steerability)

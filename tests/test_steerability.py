@@ -7,8 +7,7 @@ from emosteer.constants import STEER_DIM
 from emosteer.errors import EmosteerError
 from emosteer.grid import Grid
 from emosteer.steering.signals import SignalTable, nearest_populated
-from emosteer.steering.steerability import (Steerability, analyse, metrics, plot_rows, pool, shifts,
-                                          summarise)
+from emosteer.steering.steerability import Steerability, analyse, metrics, plot_rows, pool, shifts, summarise
 
 N, T = 12, 16
 

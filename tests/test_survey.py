@@ -31,8 +31,30 @@ def test_data_check_prints_the_survey(capsys: pytest.CaptureFixture[str]) -> Non
         "frequency and hold no signal; set data.drop: [low_rate] to leave it out",
         f"warning: {S05}: 0.05 s is shorter than the 0.15-s window (16 frames): the rest is padding; set "
         "data.drop: [short] to leave it out",
+        MIXED_WARNING,
     ]
     assert captured.err == ""
+
+
+MIXED_WARNING = (f"warning: {FIXTURE}: 4 mixed clips (613_MixedSounds/: m01.wav, m02.wav, m03.wav, ...) and no "
+                 "groups table: a mix and its sources can land on both sides of the split; set data.groups "
+                 "(--groups here; docs/data.md, data.groups)")
+
+
+def test_data_check_warns_of_mixed_clips_without_a_groups_table(tmp_path, capsys) -> None:
+    """Emo-Soundscapes' mixes (613_MixedSounds/) without data.groups: one line; with the table, or
+    without a folder of mixes, none."""
+    args = ["data", "check", str(FIXTURE), "--frames", str(WINDOW_FRAMES)]
+    assert main([*args, "--groups", str(FIXTURE / "groups.csv")]) == 0
+    assert "mixed clips" not in capsys.readouterr().out
+    copy = copy_fixture(tmp_path / "emo")
+    (copy / "613_MixedSounds").rename(copy / "more_sounds")
+    assert main(["data", "check", str(copy), "--frames", str(WINDOW_FRAMES)]) == 0
+    assert "mixed clips" not in capsys.readouterr().out
+    bad = tmp_path / "groups.csv"
+    bad.write_text("name,label\nm01.wav,m01\n")
+    assert main([*args, "--groups", str(bad)]) == 2
+    assert "expected the header line 'clip,group'" in capsys.readouterr().err
 
 
 def test_data_check_defaults_to_the_six_second_window(capsys: pytest.CaptureFixture[str]) -> None:

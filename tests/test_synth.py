@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 
 from emosteer.constants import SAMPLE_RATE
-from emosteer.errors import EmosteerError
 from emosteer.data.synth import (
-    FAMILIES, SynthConfig, clip_rng, generate_clips, rank_to_unit, sample_labels, synthesize,
+    FAMILIES,
+    SynthConfig,
+    clip_rng,
+    generate_clips,
+    rank_to_unit,
+    sample_labels,
+    synthesize,
 )
+from emosteer.errors import EmosteerError
 
 
 def _bins(x: np.ndarray, g: int) -> np.ndarray:

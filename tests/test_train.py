@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from emosteer.errors import EmosteerError
 from emosteer.correlation import pearson
-from emosteer.model.lrm import CONNECTIONS, EmotionLRM
+from emosteer.errors import EmosteerError
 from emosteer.model.config import Train, settings
+from emosteer.model.lrm import CONNECTIONS, EmotionLRM
 from emosteer.model.train import calibrate_batchnorm
 from emosteer.model.train import train as train_model
 

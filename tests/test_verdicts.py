@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import integrate, stats as sps
+from scipy import integrate
+from scipy import stats as sps
 
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import calibration, pooling, stats, verdicts

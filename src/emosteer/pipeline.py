@@ -13,18 +13,19 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from emosteer import errors
 from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError
+from emosteer.jsonsafe import read_json, read_metrics  # noqa: F401  (stages read through pipeline)
 from emosteer.schema import base
 from emosteer.schema.base import S
-from emosteer.jsonsafe import read_json, read_metrics  # noqa: F401  (stages read through pipeline)
 
 FEATURES = Path("data/features.h5")
 PARAMS_OK = Path("data/params.ok")

@@ -33,9 +33,9 @@ from emosteer import h5safe
 from emosteer.atomic import replacing
 from emosteer.constants import N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
+from emosteer.model.config import Train, settings
 from emosteer.model.inference import predict
 from emosteer.model.lrm import BLOCK_CHANNELS, EMBED_DIM, HEAD_HIDDEN, EmotionLRM
-from emosteer.model.config import Train, settings
 from emosteer.model.train import train
 from emosteer.runtime import AMPS, DEVICES, check_amp, machine_facts, resolve_device, set_threads
 
@@ -140,7 +140,7 @@ def bench_inference(batches: list[int], frames: int, repeats: int, peak: float,
         sv, sa = rng.rand(batch, STEER_DIM), rng.rand(batch, STEER_DIM)
         for folded in (True, False):
             model.fold_batchnorm = folded
-            sec = best_seconds(lambda: predict(model, x, batch, sv, sa, REPORT_STRENGTH, device=device,
+            sec = best_seconds(lambda: predict(model, x, batch, sv, sa, REPORT_STRENGTH, device=device,  # noqa: B023  (timed here)
                                                amp=amp), repeats, device)
             gflops = batch * model_flops(frames, 1) / sec / 1e9
             rows.append({"frames": frames, "batch": batch, "folded": folded,

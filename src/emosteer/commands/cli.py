@@ -13,7 +13,6 @@ import sys
 
 from emosteer import errors
 
-
 # Each subcommand and the module whose `register` adds it. Only the command that runs is imported
 # (all of them for `emosteer --help`): `emosteer data check` or `params check` need neither torch
 # nor scipy.stats, whose imports took most of a command's 3.6 s of start-up CPU.

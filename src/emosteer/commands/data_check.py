@@ -12,6 +12,7 @@ from emosteer.constants import DROP_REASONS, MAX_FRAMES, MIN_FRAMES, UNIT_RANGE
 from emosteer.data import emosoundscapes, sources
 from emosteer.data.facts import describe
 from emosteer.data.frontend import frames_for_seconds
+from emosteer.data.split import read_groups
 from emosteer.errors import EmosteerError, one_line
 
 
@@ -34,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="the rating files' scale, as data.rating_range (default -1,1)")
     check.add_argument("--drop", nargs="*", choices=DROP_REASONS, default=[],
                        help="leave these clips out, as data.drop")
+    check.add_argument("--groups", type=Path, default=None, metavar="CSV",
+                       help="the groups table, as data.groups (clip,group: a mix with its sources); without "
+                            "it, mixed clips get a warning")
     check.set_defaults(func=run_check)
 
 
@@ -57,5 +61,21 @@ def run_check(args: argparse.Namespace) -> None:
     if not MIN_FRAMES <= frames <= MAX_FRAMES:
         raise EmosteerError(f"--frames: must be in [{MIN_FRAMES}, {MAX_FRAMES}] (the model needs "
                             f">= {MIN_FRAMES}; at most 60 s, as data.frames), got {frames}")
+    groups = read_groups(args.groups) if args.groups is not None else None  # its format, checked first
     found = sources.survey(source, args.path, frames, args.rating_range, args.drop, progress=True)
-    print("\n".join(one_line(line) for line in describe(found.facts)))  # names escaped, as featurize does
+    lines = describe(found.facts)
+    mixed = sources.SOURCES[source].mixed
+    if mixed is not None and groups is None:
+        lines += _mixed_warning(args.path, mixed(args.path, found.clips))
+    print("\n".join(one_line(line) for line in lines))  # names escaped, as featurize does
+
+
+def _mixed_warning(root: Path, mixed: list) -> list[str]:
+    """One line when mixed clips are used and no groups table keeps them with their sources."""
+    if not mixed:
+        return []
+    names = sorted(c.name for c in mixed)
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return [f"warning: {root}: {len(mixed)} mixed clips ({mixed[0].path.parent.name}/: {shown}) and no groups "
+            "table: a mix and its sources can land on both sides of the split; set data.groups (--groups "
+            "here; docs/data.md, data.groups)"]

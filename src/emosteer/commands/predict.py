@@ -36,28 +36,47 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from emosteer import pipeline
-from emosteer.schema import params
 from emosteer.atomic import refuse_overwrite, replacing_all
-from emosteer.constants import (AMPS, DEVICES, FRONTENDS, HOP_LENGTH, MAX_BATCH, MAX_FORWARD_PASSES, MAX_FRAMES,
-                                MIN_FRAMES, REPORT_STRENGTH, SAMPLE_RATE)
+from emosteer.constants import (
+    AMPS,
+    DEVICES,
+    FRONTENDS,
+    HOP_LENGTH,
+    MAX_BATCH,
+    MAX_FORWARD_PASSES,
+    MAX_FRAMES,
+    MIN_FRAMES,
+    REPORT_STRENGTH,
+    SAMPLE_RATE,
+)
 from emosteer.data import features as features_h5
-from emosteer.data.frontend import (FileWindows, audio_info, check_flavour, clip_logmel, frames_for_samples,
-                                    load_audio, logmel, window_count, window_seconds)
+from emosteer.data.frontend import (
+    FileWindows,
+    audio_info,
+    check_flavour,
+    clip_logmel,
+    frames_for_samples,
+    load_audio,
+    logmel,
+    window_count,
+    window_seconds,
+)
 from emosteer.digest import file_sha256
 from emosteer.errors import EmosteerError
+from emosteer.evaluation import methods
 from emosteer.model.checkpoints import load_checkpoint
 from emosteer.model.inference import predict
-from emosteer.runtime import check_amp, resolve_device, set_threads
 from emosteer.model.lrm import EmotionLRM
-from emosteer.evaluation import methods
+from emosteer.runtime import check_amp, resolve_device, set_threads
+from emosteer.schema import params
 from emosteer.steering import signals
 
 log = logging.getLogger(__name__)
@@ -143,17 +162,7 @@ class Rows:
 
 def run(args: argparse.Namespace) -> None:
     """Validate everything cheap first, then predict block by block and write the outputs."""
-    strength = params.check_value(params.Strength, args.strength, "--strength")  # params.yaml's limits
-    alpha = params.check_value(params.Alpha, args.alpha, "--alpha")
-    steering = any(x is not None for x in (args.category, args.category_file, args.target))
-    if steering != (args.steering_json is not None):
-        raise EmosteerError(
-            "predict: --steering-json needs --category, --category-file or --target, and they need it"
-        )
-    if args.interpolation is not None and args.target is None:
-        raise EmosteerError("predict: --interpolation applies to --target only")
-    audio = _audio_files(args.audio) if args.audio is not None else None
-    _check_source_options(args)
+    strength, alpha, audio = check_request(args)
     csv_out = args.csv if args.csv is not None or audio is None else args.out.with_suffix(".csv")
     inputs = [args.checkpoint, args.steering_json, args.category_file, args.features, *(audio or [])]
     outputs = [args.out] + ([csv_out] if csv_out is not None else [])
@@ -162,12 +171,50 @@ def run(args: argparse.Namespace) -> None:
         _check_output_path(out)  # all outputs, before any is written: nothing partial
     if csv_out is not None and csv_out.resolve() == args.out.resolve():
         raise EmosteerError(f"{csv_out}: --csv and --out are the same file")
+    rows, out = predictions(args, strength, alpha, audio)
+    arrays = {"audio_name": np.array(rows.names, dtype=str), **out}
+    if rows.start_seconds is not None:
+        arrays["start_seconds"] = np.array(rows.start_seconds, dtype=np.float64)
+        arrays["window_seconds"] = np.full(len(rows.names), rows.window_seconds)
+    with replacing_all(outputs) as temps:  # both written, then both renamed: never one alone
+        pipeline.save_npz(temps[0], arrays)
+        if csv_out is not None:
+            pipeline.save_csv(temps[1], csv_columns(rows, out), where=csv_out)
 
+
+def check_request(args: argparse.Namespace) -> tuple[Any, float, list[Path] | None]:
+    """The cheap checks of the flags, before anything is loaded: the strength and alpha (params.yaml's
+    limits), the steering flags together, the audio files found (None without --audio)."""
+    strength = params.check_value(params.Strength, args.strength, "--strength")  # params.yaml's limits
+    alpha = params.check_value(params.Alpha, args.alpha, "--alpha")
+    if _steering(args) != (args.steering_json is not None):
+        raise EmosteerError(
+            "predict: --steering-json needs --category, --category-file or --target, and they need it"
+        )
+    if args.interpolation is not None and args.target is None:
+        raise EmosteerError("predict: --interpolation applies to --target only")
+    audio = _audio_files(args.audio) if args.audio is not None else None
+    _check_source_options(args)
+    return strength, alpha, audio
+
+
+def _steering(args: argparse.Namespace) -> bool:
+    return any(x is not None for x in (args.category, args.category_file, args.target))
+
+
+def predictions(args: argparse.Namespace, strength: Any, alpha: float, audio: list[Path] | None,
+                waves: list[tuple[str, np.ndarray]] | None = None) -> tuple[Rows, dict[str, np.ndarray]]:
+    """The rows and their predictions (OUTPUT_KEYS), every one finite: what `run` writes, and what
+    emosteer.api returns. `waves` ((name, waveform at SAMPLE_RATE) pairs, for the notebook API)
+    take the place of --audio's files and are cut the same way (no --hop-seconds)."""
     if args.threads is not None:
         set_threads(params.check_value(params.Threads, args.threads, "--threads"))
     check_amp(resolve_device(args.device), args.amp)  # cuda without CUDA, amp on the CPU: refused first
     model, meta = load_checkpoint(args.checkpoint)
-    if audio is not None:
+    if waves is not None:
+        frontend, frames = audio_front_end(args, meta)
+        rows = wave_rows(waves, frontend, frames)
+    elif audio is not None:
         frontend, frames = audio_front_end(args, meta)
         check_audio_sizes(audio, frames, args.hop_seconds, args.max_windows)
         rows = _audio_rows(audio, frontend, frames, args.hop_seconds, args.max_windows)
@@ -175,19 +222,11 @@ def run(args: argparse.Namespace) -> None:
         features_front_end(args.features, args.checkpoint, meta)
         rows = _feature_rows(args.features)
     steer_v = steer_a = None
-    if steering:
+    if _steering(args):
         steer_v, steer_a = steering_vectors(args, len(rows.names))
     out = _predict_rows(model, rows, steer_v, steer_a, strength, alpha, args)
     check_finite(out, rows.names)
-    arrays = {"audio_name": np.array(rows.names, dtype=str), **out}
-    if rows.start_seconds is not None:
-        arrays["start_seconds"] = np.array(rows.start_seconds, dtype=np.float64)
-        arrays["window_seconds"] = np.full(len(rows.names), rows.window_seconds)
-    outputs = [args.out] + ([csv_out] if csv_out is not None else [])
-    with replacing_all(outputs) as temps:  # both written, then both renamed: never one alone
-        pipeline.save_npz(temps[0], arrays)
-        if csv_out is not None:
-            pipeline.save_csv(temps[1], csv_columns(rows, out), where=csv_out)
+    return rows, out
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -264,6 +303,21 @@ def _audio_files(paths: list[Path]) -> list[Path]:
             raise EmosteerError(f"{path}: given twice (also as {seen[key]})")
         seen[key] = path
     return found
+
+
+def wave_rows(waves: list[tuple[str, np.ndarray]], flavour: str, frames: int | str) -> Rows:
+    """One row per waveform (mono, at SAMPLE_RATE), cut as --audio cuts a file: its first `frames`
+    frames, padded as featurize pads, or 'whole' (at most MAX_FRAMES frames)."""
+    check_flavour(flavour)
+    specs = []
+    for name, y in waves:
+        if frames == WHOLE:
+            _check_whole(Path(name), y.size)
+            specs.append(logmel(y, flavour, max(frames_for_samples(y.size), MIN_FRAMES)))
+        else:
+            specs.append(logmel(y, flavour, frames))
+    blocks = [spec[None] for spec in specs] if frames == WHOLE else _stacked(iter(specs))
+    return Rows(names=[name for name, _ in waves], blocks=blocks)
 
 
 def _feature_rows(path: Path) -> Rows:
@@ -474,19 +528,20 @@ def _predict_rows(
     start = 0
     for block in rows.blocks:
         stop = start + len(block)
-
-        def part(steer: np.ndarray | None) -> np.ndarray | None:
-            return steer if steer is None or steer.ndim == 1 else steer[start:stop]
-
         parts.append(predict(
             model, block, batch_size=args.batch_size,
-            steer_valence=part(steer_v), steer_arousal=part(steer_a),
+            steer_valence=_block_rows(steer_v, start, stop), steer_arousal=_block_rows(steer_a, start, stop),
             strength=strength, alpha=alpha, first_pass=args.first_pass,
             forward_passes=args.forward_passes, progress=sys.stderr.isatty() and args.audio is None,
             device=resolve_device(args.device), amp=args.amp,
         ))
         start = stop
     return {key: np.concatenate([p[key] for p in parts]) for key in OUTPUT_KEYS}
+
+
+def _block_rows(steer: np.ndarray | None, start: int, stop: int) -> np.ndarray | None:
+    """One signal for every row (None or (128,)) as it is; per-row signals (n, 128) sliced to a block."""
+    return steer if steer is None or steer.ndim == 1 else steer[start:stop]
 
 
 def check_finite(out: dict[str, np.ndarray], names: list[str]) -> None:

@@ -33,9 +33,9 @@ from typing import Any
 from tqdm import tqdm
 
 from emosteer.commands import figures
+from emosteer.commands.revisions import RESULT_ROOTS, Revision, Snapshot, git, merge_base, repo_root, resolve, snapshot
 from emosteer.errors import EmosteerError, one_line
 from emosteer.evaluation.report import row_label
-from emosteer.commands.revisions import RESULT_ROOTS, Revision, Snapshot, git, merge_base, repo_root, resolve, snapshot
 from emosteer.strength import label as strength_label
 
 NO_CHANGE = "no change in results\n"
@@ -48,8 +48,8 @@ TRAIN = "metrics/seeds/train"
 DATA = "metrics/data.json"
 # A CI bound within this of 0 can change sign on another machine, and its verdict with it. Metrics
 # are written to 6 decimals (±5e-7); a rerun at another thread count or instruction set moved
-# every pooled Δr by at most 2e-5 (README, "What is reproducible"). 5e-5 is 2.5 times that move,
-# and it covers both bounds the README names as fragile (+0.00001 and +0.00004).
+# every pooled Δr by at most 2e-5 (docs/reproducibility.md, "What is reproducible"). 5e-5 is 2.5 times that move,
+# and it covers both bounds docs/reproducibility.md names as fragile (+0.00001 and +0.00004).
 FRAGILE_BOUND = 5e-5
 _MACHINE = "machine"
 _TRAIN_FACTS = re.compile(r"^(source|heads|frontend|frames|forward_passes|.*checkpoint.*)$")
@@ -562,7 +562,7 @@ def figures_section(figs: list[Figure], errors: list[str], base: Revision, head:
         out += ["Rendered offline from `dvc plots diff --json` (each figure has its own axes; "
                 "*both* overlays the two revisions on shared axes).", ""]
         for f in figs:
-            img = lambda side, ok: (f"![{side}](figures/{f.stem}-{side}.png)" if ok  # noqa: E731
+            img = lambda side, ok: (f"![{side}](figures/{f.stem}-{side}.png)" if ok  # noqa: E731, B023  (called in this iteration)
                                     else f"(no data at {side})")
             out += [f"### {text(f.title)}", ""]
             out += _table([f"base: {text(base.label)}", f"head: {text(head.label)}"],

@@ -22,8 +22,8 @@ import h5py
 import numpy as np
 
 from emosteer import h5safe
-from emosteer.constants import N_MELS
 from emosteer.atomic import replacing
+from emosteer.constants import N_MELS
 from emosteer.errors import EmosteerError
 from emosteer.h5safe import H5_ERRORS
 

@@ -19,10 +19,10 @@ import numpy as np
 from tqdm import tqdm
 
 from emosteer import __version__
-from emosteer.data import emosoundscapes, features
 from emosteer.constants import FMAX, FMIN, HOP_LENGTH, MIN_FRAMES, N_FFT, N_MELS, SAMPLE_RATE
-from emosteer.errors import EmosteerError
+from emosteer.data import emosoundscapes, features
 from emosteer.data.frontend import logmel
+from emosteer.errors import EmosteerError
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from emosteer.constants import (HOP_LENGTH, MAX_CLIP_SECONDS, MAX_CLIPS, MAX_SEGMENTS, MIN_CLIP_SECONDS,
-                                SAMPLE_RATE)
+from emosteer.constants import HOP_LENGTH, MAX_CLIP_SECONDS, MAX_CLIPS, MAX_SEGMENTS, MIN_CLIP_SECONDS, SAMPLE_RATE
 from emosteer.errors import EmosteerError
 
 FAMILIES = ("tones", "chords", "noise_bursts", "clicks", "chirps", "textures", "mixtures")

@@ -116,10 +116,10 @@ def _solve(label_var: float, error_var: float, base_r: float, effect: float, tau
         raise EmosteerError(f"calibration: effect {effect} cannot be reached with clip variance {w:.3g}")
     mu, tl = 0.0, 0.0
     for _ in range(30):
-        mu = optimize.brentq(lambda m: moments(m, tl)[0] - target, -3.0, 1.0, xtol=1e-14)
+        mu = optimize.brentq(lambda m, tl=tl: moments(m, tl)[0] - target, -3.0, 1.0, xtol=1e-14)
         if tau == 0:
             break
-        tl = optimize.brentq(lambda s: moments(mu, s)[1] - tau, 0.0, 3.0, xtol=1e-14)
+        tl = optimize.brentq(lambda s, mu=mu: moments(mu, s)[1] - tau, 0.0, 3.0, xtol=1e-14)
     return float(mu), float(tl)
 
 

@@ -18,7 +18,9 @@ from emosteer.evaluation.evaluate import SeedPredictions
 from emosteer.evaluation.methods import METHODS, ORACLE, PREDICTED, twin
 from emosteer.evaluation.metrics import DIMS, Choice, pool_seeds, record
 from emosteer.grid import Grid
-from emosteer.strength import Value as StrengthValue, to_json as strength_json
+from emosteer.strength import Value as StrengthValue
+from emosteer.strength import to_json as strength_json
+
 
 def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str, Choice], n_boot: int
                       ) -> tuple[dict[str, Any], dict[str, list[Any]]]:

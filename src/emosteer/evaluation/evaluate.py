@@ -7,8 +7,8 @@ the dev split (held out of the training split), never on the validation split th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -16,8 +16,8 @@ from emosteer import correlation
 from emosteer.evaluation import stats
 from emosteer.evaluation.methods import Clips, Method
 from emosteer.steering.signals import SignalTable
-from emosteer.strength import Value as StrengthValue, key as strength_key
-
+from emosteer.strength import Value as StrengthValue
+from emosteer.strength import key as strength_key
 
 Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue],
                    tuple[np.ndarray, np.ndarray]]

@@ -28,7 +28,8 @@ from emosteer.evaluation import evaluate, pooling, stats, verdicts
 from emosteer.evaluation.evaluate import SeedPredictions
 from emosteer.evaluation.methods import Method
 from emosteer.model.activations import Activations
-from emosteer.strength import Value as StrengthValue, to_json as strength_json
+from emosteer.strength import Value as StrengthValue
+from emosteer.strength import to_json as strength_json
 
 DIMS = ("valence", "arousal")
 

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm, t as student_t
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from emosteer.bootstrap import resamples
-from emosteer.errors import EmosteerError
 from emosteer.correlation import rowwise_pearson
+from emosteer.errors import EmosteerError
 
 LEVEL = 0.95
 Z_LEVEL = float(norm.ppf((1 + LEVEL) / 2))  # a LEVEL CI half-width / Z_LEVEL is one SE (1.96)

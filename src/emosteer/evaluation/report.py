@@ -6,7 +6,8 @@ Input is what the evaluate stages wrote (pooled metrics per variant); nothing is
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -344,7 +345,7 @@ def deployable_lines(found: Mapping[str, Mapping[str, Any]],
               "is the model's own bins, q = 1 the oracle. p* is the accuracy where the curve's lower "
               "95% bound crosses 0 (the gain is established from there); the estimate is where its "
               "mean does (linear between points q 0.05 apart).", ""]
-    for which, m in even.items():
+    for m in even.values():
         acc = (f"{m['model_accuracy']:.2f} [{m['model_accuracy_lo']:.2f}, "
                f"{m['model_accuracy_hi']:.2f}]")
         needs = []

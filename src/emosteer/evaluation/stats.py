@@ -18,7 +18,8 @@ import numpy as np
 from scipy import stats as sps
 
 from emosteer.bootstrap import resample_blocks
-from emosteer.correlation import pair as _pair, rowwise_pearson
+from emosteer.correlation import pair as _pair
+from emosteer.correlation import rowwise_pearson
 from emosteer.errors import EmosteerError
 
 # Resamples per chunk are chosen so one chunk holds about this many gathered values per array.

@@ -15,8 +15,10 @@ from emosteer.evaluation import pooling
 from emosteer.evaluation.evaluate import SeedPredictions
 from emosteer.evaluation.methods import Method
 from emosteer.evaluation.metrics import DIMS, Choice, pool_seeds
-from emosteer.strength import Value as StrengthValue, label as strength_label
-from emosteer.strength import scales as strength_scales, size as strength_size
+from emosteer.strength import Value as StrengthValue
+from emosteer.strength import label as strength_label
+from emosteer.strength import scales as strength_scales
+from emosteer.strength import size as strength_size
 
 
 def pick_strengths(dev: list[SeedPredictions], variants: tuple[Method, ...],

@@ -47,7 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, special
-from scipy.stats import norm, t as student_t
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import pooling

@@ -29,16 +29,17 @@ from emosteer.evaluation.strengths import Choice, curve_columns, pick_strengths
 from emosteer.grid import Grid
 from emosteer.jobs import grids
 from emosteer.jobs.extract import load_seed_model
-from emosteer.jobs.grids import RunGrid
+from emosteer.jobs.grids import GridParams, RunGrid
 from emosteer.jobs.seeds import SeedPool
 from emosteer.model import activations, inference
 from emosteer.pipeline import FEATURES, METRICS, PLOTS, POOLED, SeedPaths, write_csv, write_json, write_npz
 from emosteer.runtime import resolve_device
-from emosteer.jobs.grids import GridParams
 from emosteer.schema.evaluate import Evaluate, Steerability
 from emosteer.schema.model import Model
 from emosteer.steering import signals
-from emosteer.strength import Value as StrengthValue, key as strength_key
+from emosteer.strength import Value as StrengthValue
+from emosteer.strength import key as strength_key
+
 
 class EvaluateParams(GridParams):
     """What the evaluate and steerability stages read of params.yaml (check_params has checked the

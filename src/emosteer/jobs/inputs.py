@@ -25,9 +25,9 @@ from typing import Any
 
 from emosteer.data import sources, split
 from emosteer.data import survey as data_survey
+from emosteer.digest import file_sha256
 from emosteer.errors import EmosteerError
 from emosteer.schema.params import PARAMS_FILE, Params
-from emosteer.digest import file_sha256
 
 PATH_PARAMS = ("data.path", "data.groups", "model.panns_checkpoint", "model.trained_checkpoint")
 MIN_CLIPS = 4  # fewer cannot be split into train, dev and val

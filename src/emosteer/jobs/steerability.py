@@ -17,7 +17,6 @@ from emosteer.model import activations
 from emosteer.pipeline import FEATURES, SeedPaths
 from emosteer.steering import signals, steerability
 
-
 STEERABILITY_PARTS = 3  # each seed's bins in this many tasks, so 5 seeds balance over 2 workers
 
 

@@ -20,7 +20,8 @@ from torch import nn
 
 from emosteer.constants import MIN_FRAMES, N_FFT, N_MELS, REPORT_STRENGTH, STEER_DIM
 from emosteer.errors import EmosteerError
-from emosteer.strength import Value as StrengthValue, scales as strength_scales
+from emosteer.strength import Value as StrengthValue
+from emosteer.strength import scales as strength_scales
 
 BLOCK_CHANNELS = (64, 128, 256, 512)
 EMBED_DIM = 512

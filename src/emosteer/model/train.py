@@ -41,11 +41,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from emosteer.constants import N_MELS
-from emosteer.errors import EmosteerError
 from emosteer.correlation import pearson
-from emosteer.model.inference import Sliceable
+from emosteer.errors import EmosteerError
 from emosteer.model import readout
 from emosteer.model.config import Train
+from emosteer.model.inference import Sliceable
 from emosteer.model.lrm import CONNECTIONS, EmotionLRM
 from emosteer.runtime import autocast
 

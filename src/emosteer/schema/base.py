@@ -24,7 +24,7 @@ PARAMS_FILE = Path("params.yaml")
 
 # Upper bounds: generous, so that a typo (an extra zero, -S n_boot=1e9) is one line from
 # check_params before any stage removes an output, instead of hours of work or a machine out of
-# memory. What each one costs is in the README's params table.
+# memory. What each one costs is in the params table of docs/pipeline.md.
 MAX_SEEDS = 100  # each seed trains its own model
 MAX_SEED = 2**32 - 2  # training draws from numpy RandomState(seed) and RandomState(seed + 1)
 MAX_GRID = 100  # bins per axis: 10 000 bins, a 10 MB signal table

@@ -6,8 +6,17 @@ from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, field_validator, model_validator
 
-from emosteer.constants import (DROP_REASONS, FRONTENDS, MAX_CLIP_SECONDS, MAX_CLIPS, MAX_FRAMES, MAX_SEGMENTS,
-                                MIN_CLIP_SECONDS, MIN_FRAMES, UNIT_RANGE)
+from emosteer.constants import (
+    DROP_REASONS,
+    FRONTENDS,
+    MAX_CLIP_SECONDS,
+    MAX_CLIPS,
+    MAX_FRAMES,
+    MAX_SEGMENTS,
+    MIN_CLIP_SECONDS,
+    MIN_FRAMES,
+    UNIT_RANGE,
+)
 from emosteer.schema.base import _existing, _finite_number, _literal, _Section
 
 

@@ -16,11 +16,24 @@ from pydantic import ValidationError, model_validator
 
 from emosteer.data import sources  # the data sources' entries (no stage's own schema imports them)
 from emosteer.errors import EmosteerError
-
 from emosteer.schema import base
-from emosteer.schema.base import (MAX_GRID, MAX_N_BOOT, MAX_RESAMPLES, MAX_SEED, MAX_SEEDS,  # noqa: F401
-                                  MAX_THREADS, MAX_WORKERS, PARAMS_FILE, Alpha, Fraction, Stage,
-                                  Strength, Threads, check_value, read_raw)
+from emosteer.schema.base import (  # noqa: F401
+    MAX_GRID,
+    MAX_N_BOOT,
+    MAX_RESAMPLES,
+    MAX_SEED,
+    MAX_SEEDS,
+    MAX_THREADS,
+    MAX_WORKERS,
+    PARAMS_FILE,
+    Alpha,
+    Fraction,
+    Stage,
+    Strength,
+    Threads,
+    check_value,
+    read_raw,
+)
 from emosteer.schema.data import Data, Synthetic  # noqa: F401
 from emosteer.schema.evaluate import Evaluate, Steerability
 from emosteer.schema.model import Model, Train

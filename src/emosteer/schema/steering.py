@@ -8,7 +8,9 @@ from pydantic import Field, field_validator
 
 from emosteer.constants import FALLBACKS, MAX_STRENGTHS
 from emosteer.schema.base import MAX_GRID, Alpha, Strength, Weight, _literal, _Section
-from emosteer.strength import Value as StrengthValue, label as strength_label, scales as strength_scales
+from emosteer.strength import Value as StrengthValue
+from emosteer.strength import label as strength_label
+from emosteer.strength import scales as strength_scales
 
 
 class Steering(_Section):

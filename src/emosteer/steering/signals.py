@@ -25,12 +25,12 @@ import h5py
 import numpy as np
 
 from emosteer import h5safe, jsonsafe
+from emosteer.atomic import replacing
 from emosteer.constants import STEER_DIM
 from emosteer.digest import file_sha256
-from emosteer.atomic import replacing
 from emosteer.errors import EmosteerError, one_line
-from emosteer.h5safe import H5_ERRORS
 from emosteer.grid import Grid, check_unit_interval
+from emosteer.h5safe import H5_ERRORS
 
 _H5_DATASETS = (
     "valence",

@@ -30,12 +30,14 @@ import numpy as np
 from scipy import stats as sps
 from tqdm import tqdm
 
+from emosteer import correlation
 from emosteer.bootstrap import resamples
 from emosteer.errors import EmosteerError
-from emosteer import correlation
 from emosteer.grid import Grid
 from emosteer.steering.signals import SignalTable
-from emosteer.strength import Value as StrengthValue, key as strength_key, label as strength_label
+from emosteer.strength import Value as StrengthValue
+from emosteer.strength import key as strength_key
+from emosteer.strength import label as strength_label
 from emosteer.strength import to_json as strength_json
 
 Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue],

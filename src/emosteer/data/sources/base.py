@@ -33,3 +33,6 @@ class Source:
     featurize: Callable[..., FeaturesInfo]
     clips: Callable[[Path | None, int, SynthConfig | None], tuple[int, int, str]]
     options: tuple[str, ...] = ()  # data.* keys that apply to this source only (rating_range, drop)
+    # (root, surveyed clips) -> the clips that are mixes of other clips of the set, which data.groups
+    # should keep with their sources (`emosteer data check` warns without it); None: it cannot tell
+    mixed: Callable[[Path, list], list] | None = None

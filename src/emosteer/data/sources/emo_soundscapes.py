@@ -8,16 +8,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from emosteer.atomic import refuse_overwrite
 from emosteer.constants import DROP_REASONS, FMAX, FMIN, N_MELS, UNIT_RANGE
 from emosteer.data import emosoundscapes, features
 from emosteer.data.facts import describe
-from emosteer.data.featurize import (DEFAULT_FRONTEND, EMO_SOUNDSCAPES_SECONDS, _frontend_attrs, _need_path,
-                                     _progress, _warm_up, _write, log)
+from emosteer.data.featurize import (
+    DEFAULT_FRONTEND,
+    EMO_SOUNDSCAPES_SECONDS,
+    _frontend_attrs,
+    _need_path,
+    _progress,
+    _warm_up,
+    _write,
+    log,
+)
 from emosteer.data.frontend import AudioInfo, audio_info, check_flavour, clip_logmel, frames_for_seconds
 from emosteer.data.sources.base import Source
 from emosteer.data.survey import PROGRESS_FROM, Survey, _counts, _durations, _facts, _range, check_drop, window_seconds
 from emosteer.data.synth import SynthConfig
-from emosteer.atomic import refuse_overwrite
 from emosteer.errors import EmosteerError
 
 MIN_SAMPLE_RATE = 2 * FMAX  # below it the front end's top mel bands lie above the file's Nyquist
@@ -73,6 +81,17 @@ def _survey(root: Path, frames: int, scale: tuple[float, float], drop: tuple[str
         rating_range={dim: _range(v) for dim, v in raw.items()}, rating_scale=list(scale),
         drop=list(drop), warnings=warnings)
     return Survey(facts, kept, list(inv.inputs), [c.name for c in kept])
+
+
+MIXED_FOLDER = "mixed"  # Emo-Soundscapes keeps its mixes in 613_MixedSounds/, its sources in 600_Sounds/
+
+
+def mixed_clips(root: Path, clips: list[emosoundscapes.Clip]) -> list[emosoundscapes.Clip]:
+    """The clips in a folder below `root` whose name holds "mixed" (any case): Emo-Soundscapes'
+    613_MixedSounds, mixes made from other clips of the set (docs/data.md, data.groups)."""
+    root = Path(root)
+    return [c for c in clips
+            if any(MIXED_FOLDER in part.lower() for part in c.path.relative_to(root).parts[:-1])]
 
 
 def _raw(unit: float, scale: tuple[float, float]) -> float:
@@ -151,4 +170,4 @@ def rated_clips(root: Path) -> int:
 
 
 SOURCE = Source("emo_soundscapes", "folder", "an Emo-Soundscapes folder (Valence.csv, Arousal.csv, audio)",
-                survey, featurize, clips, options=("rating_range", "drop"))
+                survey, featurize, clips, options=("rating_range", "drop"), mixed=mixed_clips)
