@@ -213,7 +213,12 @@ def verdicts_file(pooled: PooledMetrics) -> dict[str, Any]:
                         "dr": m[f"{dim}_dr"]}
                 if f"{dim}_beyond_fusion" in m:
                     cell.update({"beyond_fusion": m[f"{dim}_beyond_fusion_verdict"],
+                                 "beyond_fusion_corrected": _corrected(holm, (which, name, dim, "beyond_fusion")),
                                  "beyond_fusion_dr": m[f"{dim}_beyond_fusion"]})
+                if f"{dim}_dr_permuted" in m:
+                    cell.update({"permuted": m[f"{dim}_permuted_verdict"],
+                                 "permuted_corrected": _corrected(holm, (which, name, dim, "permuted")),
+                                 "permuted_dr": m[f"{dim}_dr_permuted"]})
                 out[which][name][dim] = cell
     out["correction"] = correction(pooled)
     return out
