@@ -68,6 +68,8 @@ def committed_rows(root: Path) -> tuple[list[Row], list[float]]:
         per_seed = json.loads(seeds_file.read_text()) if seeds_file.exists() else {}
         for path in sorted((root / "metrics" / "pooled" / group).glob("*.json")):
             m = json.loads(path.read_text())
+            if m.get("fuses"):  # a fusion twin's row: no steering; its verdict family is the run's own
+                continue
             for d, dim in enumerate(calibration.DIMS):
                 if f"{dim}_verdict" not in m:
                     continue
@@ -78,7 +80,7 @@ def committed_rows(root: Path) -> tuple[list[Row], list[float]]:
                 compare = ("self" if m["method"] == "control_global_mean" else
                            "none" if m["selection"] == "feedback" else "global_mean")
                 effect = m[f"{dim}_dr"] if m["selection"] == "oracle" else 0.0
-                rows.append(Row(f"{group}/{m['method']}/{dim}", d, verdicts.family_of(m["selection"]),
+                rows.append(Row(f"{group}/{m['method']}/{dim}", d, m.get("family") or verdicts.family_of(m["selection"]),
                                 compare, se, effect))
     default = float(np.nanmedian(ses))  # the feedback row has no per-seed CI on file
     rows = [r if np.isfinite(r.clip_se) else Row(r.name, r.dim, r.family, r.compare, default, r.effect)

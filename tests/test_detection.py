@@ -27,21 +27,6 @@ def test_bins_and_hits_known_answer():
     assert c.sum() == 4 and c[0, 0] == c[4, 7] == c[8, 7] == c[6, 8] == 1
 
 
-def test_error_change_known_answer_and_it_adds_up_over_groups():
-    y = np.array([0.0, 0.0, 0.0, 0.0])
-    base = np.array([0.5, -0.5, 0.2, 0.1])
-    new = np.array([0.1, -0.7, 0.2, 0.4])  # |error| changes: -0.4, +0.2, 0, +0.3
-    right = np.array([True, True, False, False])
-    bank = np.array([[0, 0, 1, 2], [2, 3, 3, 3]])
-    observed, reps = detection.error_change(y, base, new, right, bank)
-    assert observed == pytest.approx(-0.1)
-    assert reps[0] == pytest.approx((-0.4 - 0.4 + 0.2) / 3) and np.isnan(reps[1])  # no right clip
-    wrong, _ = detection.error_change(y, base, new, ~right, bank)
-    whole, _ = detection.error_change(y, base, new, np.ones(4, bool), bank)
-    assert 2 * observed + 2 * wrong == pytest.approx(4 * whole)  # size-weighted groups = the whole
-    assert np.isnan(detection.error_change(y, base, new, np.zeros(4, bool), bank)[0])
-
-
 def test_break_even_interpolates_the_first_crossing():
     ps = [1.0, 0.75, 0.5, 0.25, 0.0]
     # lower bound +0.02 at 0.75 and -0.02 at 0.5: crosses 0 halfway, at 0.625; a later recovery

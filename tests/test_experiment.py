@@ -178,7 +178,7 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
                                            {v.name: (2.0,) for v in variants},
                                            seed=s, names=[str(i) for i in range(N_CLIPS)]))
     choices = {v.name: strengths.Choice(2.0, "params", 0) for v in variants}
-    found, confusion = deployable.detection_metrics(Grid(3), val, choices, p.evaluate.n_boot)
+    found, confusion = deployable.detection_metrics(Grid(3), val, choices, p.evaluate.n_boot, 2 * N_CLIPS)
     hits = [detection.hits(Grid(3), *detection.bins(Grid(3), d.valence, d.arousal, d.pred_valence,
                                                     d.pred_arousal)) for d in val]
     assert found["joint_accuracy_per_seed"] == pytest.approx([h["joint"].mean() for h in hits])
@@ -191,6 +191,10 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
     for dim in ("valence", "arousal"):
         assert categorical["predicted"]["right"][f"{dim}_dmae_per_seed"] == pytest.approx(
             categorical["oracle"]["right"][f"{dim}_dmae_per_seed"])
+        for sel in ("predicted", "oracle"):  # the groups' contributions add up to the all-clips row
+            rows = categorical[sel]
+            assert rows["right"][f"{dim}_contribution"] + rows["wrong"][f"{dim}_contribution"] == pytest.approx(
+                rows["all"][f"{dim}_dmae"], abs=1e-12)
     assert set(found["decomposition"]) == {"categorical", "idw"}
 
     n_clips = 2 * N_CLIPS

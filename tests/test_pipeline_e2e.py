@@ -59,6 +59,7 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
             assert steering[f"{dim}_beyond_fusion_lo"] <= steering[f"{dim}_beyond_fusion"] <= steering[f"{dim}_beyond_fusion_hi"]
             assert steering[f"{dim}_beyond_fusion"] == pytest.approx(steering[f"{dim}_dr"] - twin[f"{dim}_dr"], abs=2e-6)  # 6 decimals each
             assert steering[f"{dim}_beyond_fusion_verdict"] in ("helps", "hurts", "none")
+            assert 0 <= steering[f"{dim}_toward_target_lo"] <= steering[f"{dim}_toward_target"] <= 1
     for m in fine.values():
         assert m["bins"] == 25 and m["n_seeds"] == 2 and m["strength_dev_clips"] > 0
         for dim in ("valence", "arousal"):
@@ -182,7 +183,8 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
         assert curve[0] == "dim,p,q,dr_mean,dr_lo,dr_hi,realised_accuracy,model_accuracy"
         assert len(curve) - 1 == 2 * 21
     short = json.loads((repo / "metrics/headline.json").read_text())
-    assert set(short) == {"unsteered_r", "3x3", "5x5", "feedback"}
+    assert set(short) == {"unsteered_r", "3x3", "5x5", "feedback", "families"}
+    assert short["families"] == {"primary": 8, "secondary": 34, "beyond_fusion": 16}
     assert set(short["5x5"]["valence"]) == {"predicted", "predicted_dr", "beyond_fusion", "beyond_fusion_dr",
                                             "oracle", "oracle_dr"}
     head = json.loads((repo / "metrics/verdicts.json").read_text())

@@ -165,6 +165,7 @@ def test_beyond_fusion_rows_are_a_family_of_their_own_in_table_headline_and_summ
     assert head["beyond_fusion"] == "hurts" and head["beyond_fusion_dr"] == -0.02
     short = report.headline(pooled, BASELINE)
     assert short["unsteered_r"] == {"valence": 0.6, "arousal": 0.7}
+    assert short["families"] == {"primary": 2, "beyond_fusion": 2}
     assert short["3x3"]["valence"] == {"predicted": "none", "predicted_dr": 0.01, "beyond_fusion": "hurts",
                                        "beyond_fusion_dr": -0.02}
     text = report.render(BASELINE, pooled, TRAIN)
@@ -236,8 +237,8 @@ def _found(bins, joint=(0.47, 0.44, 0.5)):
         m.update({f"{axis}_accuracy": mean, f"{axis}_accuracy_lo": lo, f"{axis}_accuracy_hi": hi})
     group = {f"{d}_dmae{s}": v for d in ("valence", "arousal") for s, v in (("", -0.0095), ("_lo", -0.02),
                                                                            ("_hi", float("nan")))}
-    m["decomposition"] = {"categorical": {"predicted": {"right": group, "wrong": group},
-                                          "oracle": {"right": group, "wrong": group}}}
+    m["decomposition"] = {"categorical": {"predicted": {"right": group, "wrong": group, "all": group},
+                                          "oracle": {"right": group, "wrong": group, "all": group}}}
     return m
 
 
@@ -258,6 +259,7 @@ def test_deployable_section_states_p_star_beside_the_models_accuracy():
     text = "\n".join(lines)
     assert "| 9-bin | 0.47 [0.44, 0.50] | 0.62 [0.60, 0.65] | 0.73 [0.70, 0.76] |" in text
     assert "| 9-bin | categorical | right (425 of 900) | -0.0095 [CI n/a] |" in text
+    assert "| 9-bin | categorical | all (900 of 900) | -0.0095 [CI n/a] |" in text
     assert ("**9-bin**: steering with a detected bin would need bin accuracy valence ≥ 0.62 (estimate "
             "0.55), arousal: the model's own (the lower bound is above 0 already at 0.00); the model "
             "has 0.47 [0.44, 0.50]") in text

@@ -1,10 +1,12 @@
 """Why deployable steering fails, pooled over seeds: bin detection (how often the model's own bin is
-the true one, and what steering does on the clips it bins right and wrong) and the break-even
-curve (oracle steering with the true bin kept on a share p of clips).
+the true one, and what steering does on the clips it bins right, wrong and all) and the break-even
+curve (the model's own bins with a share q of its wrong bins repaired).
 
-The per-seed measures are `detection`'s; this module pools them over seeds with the two-level
-bootstrap (`metrics.pool_seeds`) into the records of metrics/detection/ and metrics/breakeven/ and
-their plot rows. It takes the validation predictions, the grid, the chosen strengths and n_boot.
+The per-seed measures are `detection`'s; this module pools them over seeds into the records of
+metrics/detection/ and metrics/breakeven/ and their plot rows: the accuracies by the two-level
+bootstrap (`metrics.pool_seeds`, a description), the decomposition and the break-even curve by the
+verdict procedure (`verdicts.estimate`). It takes the validation predictions, the grid, the chosen
+strengths, n_boot and the clip set's size.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from emosteer.strength import Value as StrengthValue
 from emosteer.strength import to_json as strength_json
 
 
-def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str, Choice], n_boot: int
-                      ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """Bin accuracy (joint and per axis) on each seed's validation clips, pooled; each deployable
-    variant's and its oracle's change in mean |error| on the clips binned right and wrong; and the
+def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str, Choice], n_boot: int,
+                      n_clips: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Bin accuracy (joint and per axis) on each seed's validation clips, pooled (two-level
+    bootstrap: a description); each deployable variant's and its oracle's change in mean |error|
+    on the clips binned right, wrong and all (`detection.decompose`; each group's change and its
+    contribution, which add up to the all-clips row, pooled by the verdict procedure); and the
     confusion plot rows (one per clip of every seed: its true and its predicted bin)."""
     hits, banks, rows = [], [], {"seed": [], "true_bin": [], "predicted_bin": []}
     names = [f"{k:02d} {name}" for k, name in enumerate(grid.names())]
@@ -43,6 +47,7 @@ def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str,
                          n_boot)
         out.update(record(f"{axis}_accuracy", acc))
     out["n_right_per_seed"] = [int(h["joint"].sum()) for h in hits]
+    n_val = [len(d.valence) for d in val]
     decomposition: dict[str, Any] = {}
     for name in choices:
         deployable, oracle = METHODS[name], twin(METHODS[name], "oracle")
@@ -50,16 +55,18 @@ def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str,
             continue
         for variant in (name, oracle.name):
             entry = decomposition.setdefault(deployable.kind, {}).setdefault(METHODS[variant].selection, {})
-            for group in ("right", "wrong"):
+            parts = {dim: [detection.decompose(getattr(d, dim), getattr(d, f"pred_{dim}"),
+                                               d.steered[variant][choices[variant].strength][i], h["joint"])
+                           for d, h in zip(val, hits)] for i, dim in enumerate(DIMS)}
+            for group in detection.GROUPS:
                 keys: dict[str, Any] = {}
-                for i, dim in enumerate(DIMS):
-                    pairs = []
-                    for d, h, bank in zip(val, hits, banks):
-                        new = d.steered[variant][choices[variant].strength][i]
-                        mask = h["joint"] if group == "right" else ~h["joint"]
-                        pairs.append(detection.error_change(getattr(d, dim), getattr(d, f"pred_{dim}"),
-                                                            new, mask, bank))
-                    keys.update(record(f"{dim}_dmae", pool_seeds(pairs, n_boot)))
+                for dim in DIMS:
+                    seeds = [p[group] for p in parts[dim]]
+                    keys.update(record(f"{dim}_dmae", verdicts.estimate(
+                        [s.change for s in seeds], [s.change_var for s in seeds], n_val, n_clips)))
+                    keys.update(record(f"{dim}_contribution", verdicts.estimate(
+                        [s.contribution for s in seeds], [s.contribution_var for s in seeds], n_val, n_clips),
+                        per_seed=False))
                 entry[group] = {"strength": strength_json(choices[variant].strength), **keys}
     out["decomposition"] = decomposition
     return out, rows

@@ -54,21 +54,6 @@ def confusion(grid: Grid, true: np.ndarray, predicted: np.ndarray) -> np.ndarray
     return np.bincount(np.asarray(true) * k + np.asarray(predicted), minlength=k * k).reshape(k, k)
 
 
-def error_change(y: np.ndarray, base: np.ndarray, new: np.ndarray, group: np.ndarray,
-                 bank: np.ndarray) -> tuple[float, np.ndarray]:
-    """Change in mean absolute error (steered - unsteered) over the clips in `group` (bool (n,)):
-    observed, and on each resample of `bank` (its rows' clips that fall in the group). NaN where
-    the group is empty. Negative = steering brought those predictions closer to the labels."""
-    y, base, new = (np.asarray(a, dtype=np.float64) for a in (y, base, new))
-    d = np.abs(new - y) - np.abs(base - y)
-    g = np.asarray(group, dtype=bool)
-    observed = float(d[g].mean()) if g.any() else float("nan")
-    counts = g[bank].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reps = np.where(g, d, 0.0)[bank].sum(axis=1) / counts
-    return observed, np.where(counts > 0, reps, np.nan)
-
-
 @dataclass(frozen=True)
 class BreakEven:
     """Where a curve's lower CI bound first reaches 0, scanning down from p = 1.
@@ -194,6 +179,9 @@ def break_even_accuracy(qs: Sequence[float], mean: Sequence[float], lo: Sequence
                              float(repaired_accuracy(accuracy, at_lo.p_star)), at_lo.status)
 
 
+GROUPS = ("right", "wrong", "all")  # the decomposition's rows: the two groups add up to the last
+
+
 # --- The decomposition's "all clips" row --------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -219,7 +207,7 @@ def decompose(y: np.ndarray, base: np.ndarray, new: np.ndarray, right: np.ndarra
     if mask.shape != d.shape:
         raise EmosteerError(f"decomposition: {mask.shape} right/wrong flags for {d.shape} clips")
     out = {}
-    for group, g in (("right", mask), ("wrong", ~mask), ("all", np.ones_like(mask))):
+    for group, g in zip(GROUPS, (mask, ~mask, np.ones_like(mask))):
         change, change_var = stats.jackknife_ratio(d, g.astype(np.float64))
         contribution, contribution_var = stats.jackknife_ratio(np.where(g, d, 0.0), np.ones(len(d)))
         out[group] = Part(float(change), float(change_var), float(g.mean()), float(contribution),

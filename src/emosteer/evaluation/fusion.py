@@ -28,20 +28,18 @@ import numpy as np
 
 from emosteer.errors import EmosteerError
 from emosteer.evaluation import pooling
-from emosteer.steering import selection
+from emosteer.evaluation.methods import INTERPOLATIONS
 from emosteer.steering.signals import SignalTable
 
-TARGETS = {"categorical": selection.categorical_target, "idw": selection.idw_target,
-           "bilinear": selection.bilinear_target}
-METHODS = tuple(TARGETS)
+METHODS = tuple(INTERPOLATIONS)
 
 
 def targets(table: SignalTable, v: np.ndarray, a: np.ndarray, method: str) -> np.ndarray:
     """(N, 2) [valence, arousal] points the variant `method` steers each (v, a) toward (float64):
-    the steering methods' own `selection.<method>_target`, so a twin and its variant cannot drift."""
-    if method not in TARGETS:
+    the registry's own target (`methods.INTERPOLATIONS`), so a twin and its variant cannot drift."""
+    if method not in INTERPOLATIONS:
         raise EmosteerError(f"fusion: unknown method {method!r}; expected one of {list(METHODS)}")
-    return np.asarray(TARGETS[method](table, v, a), dtype=np.float64)
+    return np.asarray(INTERPOLATIONS[method].target(table, v, a), dtype=np.float64)
 
 
 def fuse(unsteered: np.ndarray, target: np.ndarray, weight: float) -> np.ndarray:

@@ -28,6 +28,7 @@ from emosteer.evaluation import evaluate, pooling, stats, verdicts
 from emosteer.evaluation.evaluate import SeedPredictions
 from emosteer.evaluation.methods import Method
 from emosteer.model.activations import Activations
+from emosteer.steering import steerability
 from emosteer.strength import Value as StrengthValue
 from emosteer.strength import to_json as strength_json
 
@@ -98,7 +99,8 @@ def pooled_metrics(variant: Method, choice: Choice, val: list[SeedPredictions],
                    fusion: Fusion | None = None) -> dict[str, Any]:
     """One variant's pooled metrics: Δr vs unsteered and vs the global-mean control, per dim, with
     the verdict; with `fusion` (the variant's fusion twin), steering vs the twin ("beyond fusion")
-    with its own verdict."""
+    with its own verdict, and the share of clips whose prediction moved toward the point they were
+    steered toward at the chosen strength (`<dim>_toward_target`, `steerability.toward_target`)."""
     m: dict[str, Any] = {"method": variant.name, "selection": variant.selection,
                          "uses_true_labels": variant.uses_true_labels, "grid": size,
                          "bins": size * size, "family": verdicts.family_of(variant.selection),
@@ -124,6 +126,11 @@ def pooled_metrics(variant: Method, choice: Choice, val: list[SeedPredictions],
                   f"{dim}_verdict": verdicts.verdict(dr, gm),
                   f"{dim}_verdict_p": verdicts.verdict_p(dr, gm)})
         if fusion is not None:
+            toward = [steerability.toward_target(t[2] - t[1], target[:, i], t[1])
+                      for t, target in zip(vs_base, fusion.targets)]
+            share = mean_estimate(toward, n_clips)
+            share = dataclasses.replace(share, lo=max(share.lo, 0.0), hi=min(share.hi, 1.0))
+            m.update(record(f"{dim}_toward_target", share))
             beyond = delta_estimate([(t[0], f[i], t[2]) for t, f in zip(vs_base, fusion.predictions)],
                                     n_clips)
             m.update({**record(f"{dim}_beyond_fusion", beyond),
@@ -140,6 +147,7 @@ class Fusion:
     name: str
     weight: float
     predictions: list[tuple[np.ndarray, np.ndarray]]
+    targets: list[np.ndarray]  # per seed (n_val, 2): the point the variant steers each clip toward
 
 
 def fusion_metrics(twin: Method, fusion: Fusion, val: list[SeedPredictions], size: int,

@@ -231,7 +231,8 @@ def headline(pooled: PooledMetrics, baseline: Mapping[str, Any]) -> dict[str, An
     """The experiments table's columns (metrics/headline.json, the one declared metrics file): the
     unsteered r, and per grid and dim the Holm-corrected verdict and Δr of the main rows (steering
     with the model's own bin, steering vs its fusion twin, the oracle upper bound), and the
-    feedback row's. Every verdict is in metrics/verdicts.json (`verdicts_file`)."""
+    feedback row's; each Holm family's size. Every verdict is in metrics/verdicts.json
+    (`verdicts_file`)."""
     holm = corrected_verdicts(pooled)
     out: dict[str, Any] = {"unsteered_r": {dim: baseline[f"{dim}_r"] for dim in DIMS}}
     for which, group in pooled.items():
@@ -248,6 +249,7 @@ def headline(pooled: PooledMetrics, baseline: Mapping[str, Any]) -> dict[str, An
                     cells[dim]["beyond_fusion_dr"] = m[f"{dim}_beyond_fusion"]
         if any(cells[dim] for dim in DIMS):
             out[which] = cells
+    out["families"] = {name: f["size"] for name, f in correction(pooled)["families"].items()}
     return out
 
 
@@ -338,7 +340,7 @@ def deployable_lines(found: Mapping[str, Mapping[str, Any]],
         right = sum(m["n_right_per_seed"])
         total = sum(m["n_val_per_seed"])
         for method, pair in m["decomposition"].items():
-            for group, n in (("right", right), ("wrong", total - right)):
+            for group, n in (("right", right), ("wrong", total - right), ("all", total)):
                 rows.append({"grid": _bins_name(m), "method": method, "clips": f"{group} ({n} of {total})",
                              **{f"{dim}: {sel}": _ci(pair[sel][group], f"{dim}_dmae", 4)
                                 for dim in DIMS for sel in ("predicted", "oracle")}})

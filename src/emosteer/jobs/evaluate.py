@@ -5,8 +5,10 @@ Two phases per grid, each fanned out over seeds by `seeds.SeedPool`: (1) every v
 strength on each seed's dev clips; the gentlest strength within one standard error of the best
 mean dev score over seeds is chosen (the dev clips of all seeds stand behind it); (2) every variant
 at its chosen strength on each seed's validation clips. Validation clips never inform a choice.
-Beside the variants' verdicts each grid reports bin detection and the break-even curve (what
-deployable steering would need), and the baseline stage the feedback row (final pass vs pass 1).
+Beside the variants' verdicts each grid reports their fusion twins (no network: the prediction
+moved toward the variant's target, `fusion_twins`), bin detection and the break-even curve (what
+deployable steering would need); the baseline stage reports the feedback row (the final pass vs the
+separately trained one-pass twin, and the permuted-feedback control).
 This module reads params and the seeds' files and runs the passes; the numbers are made in
 `evaluation` (`strengths`, `metrics`, `deployable`), from arrays and n_boot.
 """
@@ -181,7 +183,7 @@ def evaluate_grid(p: EvaluateParams, run_grid: RunGrid, reference: list[dict[str
     per_seed = {f"s{d.seed}": {v.name: seed_metrics(v, choices[v.name].strength, d, n_boot)
                                for v in variants} for d in val}
     grid = Grid(size)
-    found, confusion = detection_metrics(grid, val, choices, n_boot)
+    found, confusion = detection_metrics(grid, val, choices, n_boot, n_clips)
     breakeven, curve = (breakeven_metrics(grid, val, choices[ORACLE.name].strength, found,
                                           pooled[PREDICTED.name], n_clips)
                         if ORACLE.name in choices and PREDICTED.name in choices else (None, None))
@@ -224,9 +226,10 @@ def fusion_twins(p: EvaluateParams, which: str, variants: tuple[Method, ...],
         dev = [fusion.DevClips(seed, c["dev"].valence, c["dev"].arousal, c["dev"].pred_valence,
                                c["dev"].pred_arousal, v.target(table, c["dev"])) for seed, c, table in seeds]
         w = weights[fusion.pick_weight(dev, weights, p.evaluate.n_boot)[0]]
+        targets = [v.target(table, c["val"]) for _, c, table in seeds]
         out[v.name] = metrics.Fusion(methods.fusion_twin(v).name, w, [
-            fusion.fused(c["val"].pred_valence, c["val"].pred_arousal, v.target(table, c["val"]), w)
-            for _, c, table in seeds])
+            fusion.fused(c["val"].pred_valence, c["val"].pred_arousal, t, w)
+            for (_, c, _), t in zip(seeds, targets)], targets)
     return out
 
 
