@@ -40,7 +40,10 @@ def block(root: Path) -> str:
             m = json.loads((root / "metrics" / "pooled" / group / f"{name}.json").read_text())
             cells = [_cell(m, f"{d}_dr", m[f"{d}_verdict"], methods[name][d]["verdict_corrected"]) for d in DIMS]
             lines.append(f"| {m['bins']}-bin | {name.replace('_', ', ')} | " + " | ".join(cells) + " |")
-            if f"{DIMS[0]}_beyond_fusion" in m:
+            if f"{DIMS[0]}_beyond_fusion" in m and m["fusion_weight"] == 0:  # the twin is the unsteered model
+                lines[-1] = lines[-1].replace(f"| {name.replace('_', ', ')} |",
+                                              f"| {name.replace('_', ', ')} (its fusion twin: w = 0) |")
+            elif f"{DIMS[0]}_beyond_fusion" in m:
                 cells = [_cell(m, f"{d}_beyond_fusion", m[f"{d}_beyond_fusion_verdict"],
                                methods[name][d]["beyond_fusion_corrected"])
                          for d in DIMS]

@@ -121,3 +121,12 @@ def test_the_readme_shows_what_data_check_prints_on_the_fixture(capsys: pytest.C
     printed = capsys.readouterr().out
     shown = README.read_text().split("--frames 16`):\n\n```\n", 1)[1].split("```", 1)[0]
     assert shown == printed
+
+
+def test_the_result_block_is_the_committed_runs() -> None:
+    """README's result table is printed from the committed run's files (scripts/readme_result.py),
+    never typed: a number the run did not write fails here."""
+    import runpy
+
+    block = runpy.run_path(str(REPO / "scripts" / "readme_result.py"))["block"](REPO)
+    assert block in README.read_text()
