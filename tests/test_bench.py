@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from emosteer.commands import bench
-from emosteer.commands.cli import build_parser
+from emosteer.commands.cli import build_parser, main
 from emosteer.model.lrm import EmotionLRM, Steering
+from emosteer.schema.base import MAX_THREADS
 
 
 def test_model_flops_matches_torch_flop_counter() -> None:
@@ -37,3 +39,21 @@ def test_write_big_features_in_chunks(tmp_path) -> None:  # type: ignore[no-unty
 def test_bench_subcommand_parses() -> None:
     args = build_parser().parse_args(["bench", "--quick", "--json", "out.json", "--threads", "1"])
     assert args.func is bench._main and args.quick and args.threads == 1 and args.device == "auto"
+
+
+@pytest.mark.parametrize("flag,limit", [("--threads", MAX_THREADS), ("--rss-batches", bench.MAX_RSS_BATCHES)])
+def test_a_flag_out_of_bounds_is_one_line_before_any_work(flag: str, limit: int, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: `--rss-batches 1000` wrote the 5 GB file and read 32,000 clips of its 20,000 (hours);
+    `--threads 100000` started 100,000 BLAS threads. Each bound is the flag's own, one line, exit 2."""
+    def ran(args: object) -> None:
+        raise AssertionError("bench ran")
+
+    monkeypatch.setattr(bench, "run", ran)
+    for value in (0, limit + 1, 10 * limit):
+        assert main(["bench", flag, str(value)]) == 2
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"emosteer bench: error: {flag}: must be in [1, {limit}] (")
+        assert line.endswith(f"), got {value}")
+    for value in (1, limit):  # the bounds themselves are accepted
+        bench.check_flags(build_parser().parse_args(["bench", flag, str(value)]))
