@@ -38,7 +38,7 @@ from emosteer.model.inference import predict
 from emosteer.model.lrm import BLOCK_CHANNELS, EMBED_DIM, HEAD_HIDDEN, EmotionLRM
 from emosteer.model.train import train
 from emosteer.runtime import AMPS, DEVICES, check_amp, machine_facts, resolve_device, set_threads
-from emosteer.schema.base import MAX_THREADS
+from emosteer.schema.base import MAX_THREADS, Threads, check_value
 
 MATMUL_N = 2048
 TRAIN_FRAMES, TRAIN_BATCH, TRAIN_CLIPS, TRAIN_EPOCHS = 101, 8, 357, 5  # the default run's shapes
@@ -266,14 +266,12 @@ def table(r: dict[str, Any]) -> str:
 
 def check_flags(args: argparse.Namespace) -> None:
     """Refuse, in one line naming the flag, a value that would run for hours or oversubscribe the
-    machine (an extra zero), before any work starts."""
-    for flag, value, limit, why in (
-        ("--threads", args.threads, MAX_THREADS, "as params.yaml's threads"),
-        ("--rss-batches", args.rss_batches, MAX_RSS_BATCHES,
-         f"batches of {RSS_BATCH} clips of the {BIG_CLIPS:,}-clip file: a full pass is over an hour on a CPU"),
-    ):
-        if not 1 <= value <= limit:
-            raise EmosteerError(f"{flag}: must be in [1, {limit}] ({why}), got {value}")
+    machine (an extra zero), before any work starts. --threads has params.yaml's limits, as in predict."""
+    check_value(Threads, args.threads, "--threads")
+    if not 1 <= args.rss_batches <= MAX_RSS_BATCHES:
+        raise EmosteerError(f"--rss-batches: must be in [1, {MAX_RSS_BATCHES}] (batches of {RSS_BATCH} clips of "
+                            f"the {BIG_CLIPS:,}-clip file: a full pass is over an hour on a CPU), "
+                            f"got {args.rss_batches}")
 
 
 def _main(args: argparse.Namespace) -> None:
