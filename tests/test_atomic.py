@@ -187,18 +187,37 @@ def test_two_processes_writing_the_same_output_both_succeed(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same.h5"]
 
 
+N_STOPPED = 400  # clips: a few seconds of work, so a run whose Stopped was lost ends soon
+
+
 def _stop_while_writing(tmp_path: Path, sig: int) -> subprocess.CompletedProcess:
-    """`emosteer featurize` stopped by `sig` once its temp file exists."""
+    """`emosteer featurize` stopped by `sig` while it writes: once its temp file (the child's ready
+    marker) exists, the child is frozen (SIGSTOP, and waited for until it is stopped), `sig` is
+    queued and the child continues, so the signal arrives before the rename whatever the load.
+    (Before: `sig` was sent to a running child, and a signal that landed in a callback let a
+    20000-clip run go on for many minutes.)"""
     out = tmp_path / "f.h5"
     proc = subprocess.Popen([sys.executable, "-m", "emosteer.commands.cli", "featurize", "--synthetic", "--n-clips",
-                             "20000", "--out", str(out), "--no-progress"],
+                             str(N_STOPPED), "--out", str(out), "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-    while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.01)
-    proc.send_signal(sig)
-    stdout, stderr = proc.communicate()
+    try:
+        while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGSTOP)
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)  # returns once the child is stopped (or has ended)
+        if not os.WIFSTOPPED(status):
+            pytest.fail(f"featurize ended (status {status}) before it could be stopped: "
+                        f"raise N_STOPPED ({N_STOPPED}) for this machine; {proc.communicate()}")
+        assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # stopped before its rename
+        proc.send_signal(sig)  # pending until the child continues
+        os.kill(proc.pid, signal.SIGCONT)
+        stdout, stderr = proc.communicate()
+    finally:
+        if proc.returncode is None:  # a failed assertion above: leave no child behind
+            proc.kill()
+            proc.communicate()
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
@@ -211,7 +230,7 @@ def test_a_signal_while_writing_removes_the_temp_and_prints_one_line(tmp_path: P
     assert done.returncode == code, done.stderr
     left = sorted(p.name for p in tmp_path.iterdir())
     if left:  # the signal's Stopped was lost in a callback (errors.run): the run finished, and says so
-        assert left == ["f.h5"] and validate_features(tmp_path / "f.h5").n == 20000
+        assert left == ["f.h5"] and validate_features(tmp_path / "f.h5").n == N_STOPPED
         assert done.stderr.splitlines() == [f"emosteer featurize: stopped by {name}; it had finished, "
                                             "and its outputs are complete"]
     else:

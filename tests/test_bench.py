@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from emosteer.commands import bench
-from emosteer.commands.cli import build_parser
+from emosteer.commands.cli import build_parser, main
 from emosteer.model.lrm import EmotionLRM, Steering
+from emosteer.schema.base import MAX_THREADS
 
 
 def test_model_flops_matches_torch_flop_counter() -> None:
@@ -37,3 +39,25 @@ def test_write_big_features_in_chunks(tmp_path) -> None:  # type: ignore[no-unty
 def test_bench_subcommand_parses() -> None:
     args = build_parser().parse_args(["bench", "--quick", "--json", "out.json", "--threads", "1"])
     assert args.func is bench._main and args.quick and args.threads == 1 and args.device == "auto"
+
+
+@pytest.mark.parametrize("flag,limit,line", [
+    ("--threads", MAX_THREADS, "--threads: Input should be {} (got {})"),
+    ("--rss-batches", bench.MAX_RSS_BATCHES, "--rss-batches: must be in [1, 64] (batches of 32 clips of the "
+                                             "20,000-clip file: a full pass is over an hour on a CPU), got {1}"),
+])
+def test_a_flag_out_of_bounds_is_one_line_before_any_work(flag: str, limit: int, line: str,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: `--rss-batches 1000` asked for 32,000 clips of the 20,000-clip file (after writing
+    its 5 GB); `--threads 100000` was passed to torch. Each is refused in one line, exit 2."""
+    def ran(args: object) -> None:
+        raise AssertionError("bench ran")
+
+    monkeypatch.setattr(bench, "run", ran)
+    for value, bound in ((0, "greater than or equal to 1"), (limit + 1, f"less than or equal to {limit}"),
+                         (10 * limit, f"less than or equal to {limit}")):
+        assert main(["bench", flag, str(value)]) == 2
+        assert capsys.readouterr().err.splitlines() == [f"emosteer bench: error: {line.format(bound, value)}"]
+    for value in (1, limit):  # the bounds themselves are accepted
+        bench.check_flags(build_parser().parse_args(["bench", flag, str(value)]))

@@ -41,17 +41,17 @@ def test_shipped_params_are_valid(raw):
         (("seeds",), [0, 0], "params.yaml: seeds: seed 0 repeated at index 1"),
         (("seeds",), [], "params.yaml: seeds: List should have at least 1 item"),
         (("steering", "strength"), [1.0, 2.0, 3.0],
-         "params.yaml: steering.strength: a strength pair is [neg, pos]: exactly two numbers, not 3 (got list)"),
+         "params.yaml: steering.strength: a strength pair is [neg, pos]: exactly two numbers, not 3 (got [1.0, 2.0, 3.0])"),
         (("steering", "strength"), True, "params.yaml: steering.strength: Input should be a valid number (got True)"),
         (("steering", "strength"), "banana", "params.yaml: steering.strength: Input should be a valid number (got 'banana')"),
         (("steering", "strength"), math.inf, "params.yaml: steering.strength: Input should be a finite number"),
         (("steering", "strengths"), [1.0, "2"], "params.yaml: steering.strengths[1]: Input should be a valid number (got '2')"),
         (("steering", "strengths"), [1.0, [0.5]], "params.yaml: steering.strengths[1]: a strength pair is [neg, pos]: exactly two"),
         (("steering", "strengths"), [1.0, [0.5, math.nan]],
-         "params.yaml: steering.strengths[1]: pos of [neg, pos]: Input should be a finite number (got list)"),
+         "params.yaml: steering.strengths[1]: pos of [neg, pos]: Input should be a finite number (got [0.5, nan])"),
         (("steering", "strengths"), [[None, 1.0]], "params.yaml: steering.strengths[0]: neg of [neg, pos]: Input should be a valid number"),
         (("steering", "strengths"), [1.0, 2.0, 1],
-         "params.yaml: steering.strengths: strength 1 at index 2 repeats 1 at index 0 (got list)"),
+         "params.yaml: steering.strengths: strength 1 at index 2 repeats 1 at index 0 (got [1.0, 2.0, 1])"),
         (("steering", "strengths"), [-1.0, 2.0, [2.0, 2]], "params.yaml: steering.strengths: strength 2/2 at index 2 repeats 2 at index 1"),
         (("steerability", "strength"), math.inf, "params.yaml: steerability.strength: Input should be a finite number (got inf)"),
         (("steerability", "strength"), [1.0, 2.0, 3.0], "params.yaml: steerability.strength: a strength pair is [neg, pos]"),
@@ -79,7 +79,7 @@ def test_shipped_params_are_valid(raw):
         (("steering", "fusion_weights"), [], "params.yaml: steering.fusion_weights: List should have at least 1 item"),
         (("steering", "fusion_weights"), [0.5, math.nan], "params.yaml: steering.fusion_weights[1]: Input should be a finite number"),
         (("steering", "fusion_weights"), [0.5, 0.2, 0.5],
-         "params.yaml: steering.fusion_weights: weight 0.5 at index 2 repeats index 0 (got list)"),
+         "params.yaml: steering.fusion_weights: weight 0.5 at index 2 repeats index 0 (got [0.5, 0.2, 0.5])"),
         (("train", "optimizer"), "lion", "params.yaml: train.optimizer: Input should be 'adam' or 'sgd'"),
         (("train", "ridge_lambda"), 0.0, "params.yaml: train.ridge_lambda: Input should be greater than 0"),
         (("train", "momentum"), 1.0, "params.yaml: train.momentum: Input should be less than 1"),
@@ -110,6 +110,44 @@ def test_bad_values_give_one_line_naming_the_key(raw, path, value, message):
         params.validate(bad, "params.yaml")
     text = str(info.value)
     assert text.startswith(message) and "\n" not in text, text
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        # a section's own check names the values it compared; before, it ended "(got dict)"
+        ({("data", "synthetic", "n_clips"): 1000, ("data", "synthetic", "segments"): 1000},
+         "params.yaml: data.synthetic: n_clips x segments = 1000 x 1000 = 1000000 rows, more than 100000"),
+        ({("train", "head_epochs"): 5}, "params.yaml: train: train.head_epochs > 0 trains the heads; train.heads: "
+                                        "ridge sets them in closed form (set head_epochs: 0, or heads: trained)"),
+        # a nested value where a number or a section belongs is quoted (before: "(got dict)", "(got list)")
+        ({("data", "frames"): {"a": 1}}, "params.yaml: data.frames: Input should be a valid integer (got {'a': 1})"),
+        ({("seeds",): [0, [1]]}, "params.yaml: seeds[1]: Input should be a valid integer (got [1])"),
+        ({("data", "synthetic"): 5}, "params.yaml: data.synthetic: Input should be a section (key: value lines), "
+                                     "not a single value or a list (got 5)"),
+        ({("data", "synthetic"): [1, 2]}, "params.yaml: data.synthetic: Input should be a section (key: value "
+                                          "lines), not a single value or a list (got [1, 2])"),
+        # -S data.frames=1e11: YAML reads it as a float
+        ({("data", "frames"): 1e11}, "params.yaml: data.frames: Input should be a valid integer, written as "
+                                     "digits: YAML reads 1e6 and 6.0 as floats (got 100000000000.0)"),
+        # a long value is cut, and a long list or mapping says how many items it holds
+        ({("split", "mode"): "x" * 10**6}, f"params.yaml: split.mode: Input should be 'group' or 'original' "
+                                           f"(got '{'x' * 59}...)"),
+        ({("data", "frames"): {str(i): i for i in range(40)}},
+         "params.yaml: data.frames: Input should be a valid integer (got {'0': 0, '1': 1, '2': 2, '3': 3, '4': 4, "
+         "'5': 5, '6': 6, '7'..., 40 items)"),
+    ],
+)
+def test_the_bad_value_is_quoted_as_written_or_not_at_all(raw, changes, message):
+    bad = copy.deepcopy(raw)
+    for path, value in changes.items():
+        node = bad
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    with pytest.raises(EmosteerError) as info:
+        params.validate(bad, "params.yaml")
+    assert str(info.value) == message
 
 
 def test_ridge_heads_need_a_fixed_pass_one(raw):

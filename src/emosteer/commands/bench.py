@@ -38,10 +38,15 @@ from emosteer.model.inference import predict
 from emosteer.model.lrm import BLOCK_CHANNELS, EMBED_DIM, HEAD_HIDDEN, EmotionLRM
 from emosteer.model.train import train
 from emosteer.runtime import AMPS, DEVICES, check_amp, machine_facts, resolve_device, set_threads
+from emosteer.schema.base import MAX_THREADS, Threads, check_value
 
 MATMUL_N = 2048
 TRAIN_FRAMES, TRAIN_BATCH, TRAIN_CLIPS, TRAIN_EPOCHS = 101, 8, 357, 5  # the default run's shapes
 BIG_CLIPS, BIG_FRAMES = 20_000, 1_000  # the 5 GB file
+RSS_BATCH = 32  # clips per batch of the memory figure
+# --rss-batches: the peak is reached within the first batches; 64 batches are 2,048 clips, about a
+# tenth of the file (a full pass at T = 1000 is over an hour on a 2-core CPU, docs/model.md)
+MAX_RSS_BATCHES = 64
 
 
 def model_flops(frames: int, passes: int) -> float:
@@ -223,7 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result[f"infer_fraction_of_matmul_t1000_b{r['batch']}"] = r["fraction_of_matmul"]
     result["peak_rss_mb_5gb"] = None
     if not quick and not args.no_rss:
-        result.update(bench_rss(args.scratch, args.rss_batches * 32, 32, args.threads))
+        result.update(bench_rss(args.scratch, args.rss_batches * RSS_BATCH, RSS_BATCH, args.threads))
     result["loadavg_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     return result
 
@@ -259,10 +264,18 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse, in one line naming the flag, a value that would run for hours or oversubscribe the
+    machine (an extra zero), before any work starts. --threads has params.yaml's limits, as in predict."""
+    check_value(Threads, args.threads, "--threads")
+    if not 1 <= args.rss_batches <= MAX_RSS_BATCHES:
+        raise EmosteerError(f"--rss-batches: must be in [1, {MAX_RSS_BATCHES}] (batches of {RSS_BATCH} clips of "
+                            f"the {BIG_CLIPS:,}-clip file: a full pass is over an hour on a CPU), "
+                            f"got {args.rss_batches}")
+
+
 def _main(args: argparse.Namespace) -> None:
-    if args.threads < 1 or args.rss_batches < 1:
-        raise EmosteerError(f"bench: --threads and --rss-batches must be >= 1, got {args.threads}, "
-                            f"{args.rss_batches}")
+    check_flags(args)
     results = [run(args)]
     if args.device == "auto" and torch.cuda.is_available():
         args.device, args.amp = "cpu", "off"  # the CPU table beside the GPU one (amp is CUDA's)
@@ -282,11 +295,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, no 5 GB file (under 2 minutes on 2 cores)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the figures as JSON")
-    p.add_argument("--threads", type=int, default=max(1, torch.get_num_threads()), help="torch/BLAS threads")
+    p.add_argument("--threads", type=int, default=max(1, torch.get_num_threads()),
+                   help=f"torch/BLAS threads (at most {MAX_THREADS})")
     p.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA where present (plus a CPU table)")
     p.add_argument("--amp", choices=AMPS, default="off", help="mixed precision on CUDA")
     p.add_argument("--no-rss", action="store_true", help="skip the 5 GB memory measurement")
-    p.add_argument("--rss-batches", type=int, default=8, help="batches of 32 clips read for the memory figure")
+    p.add_argument("--rss-batches", type=int, default=8,
+                   help=f"batches of {RSS_BATCH} clips read for the memory figure (at most {MAX_RSS_BATCHES})")
     p.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()),
                    help="directory for the temporary 5 GB file")
     p.set_defaults(func=_main)

@@ -148,8 +148,27 @@ def message(file: Path | str, exc: ValidationError, schema: type[BaseModel] | No
     if err["type"] == "missing":
         return f"{file}: {where}: missing"
     value = err.get("input")
-    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-    return f"{file}: {where}: {msg} (got {shown})" if where else f"{file}: {msg}"
+    if err["type"] == "model_type":  # pydantic's "a valid dictionary or instance of Synthetic"
+        msg = "Input should be a section (key: value lines), not a single value or a list"
+    elif err["type"] == "int_type" and isinstance(value, float) and value.is_integer():
+        msg += ", written as digits: YAML reads 1e6 and 6.0 as floats"
+    if not where or (err["type"] == "value_error" and isinstance(value, dict)):
+        # a section's own check names the values it compared: the section itself is not the value
+        return f"{file}: {where}: {msg}" if where else f"{file}: {msg}"
+    return f"{file}: {where}: {msg} (got {shown(value)})"
+
+
+SHOWN_CHARS = 60  # of a bad value quoted in a message: a 50 MB string is not copied whole
+
+
+def shown(value: Any) -> str:
+    """A bad value as a message quotes it: as written (repr) when short; else its start, and for a
+    list or a mapping how many items it holds."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    size = f", {len(value)} items" if isinstance(value, (dict, list, tuple)) else ""
+    return f"{text[:SHOWN_CHARS]}...{size}"
 
 
 def read_raw(path: Path | str = PARAMS_FILE, name: Path | str | None = None) -> dict[str, Any]:
@@ -205,4 +224,4 @@ def check_value(kind: Any, value: Any, field: str) -> Any:
         return TypeAdapter(kind).validate_python(value, strict=False)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        raise EmosteerError(f"{field}: {err['msg'].removeprefix('Value error, ')} (got {value!r})") from None
+        raise EmosteerError(f"{field}: {err['msg'].removeprefix('Value error, ')} (got {shown(value)})") from None
