@@ -244,7 +244,7 @@ def test_page_renders_offline_in_chromium(rendered):
     ticks = re.findall(r'<text [^>]*>(-?[0-9.]+(?:/-?[0-9.]+)?)</text>', strength)
     sweep = ["-1", "1", "2", "5", "0.5/2", "-2/0.5"]  # the x labels, in sweep order, once per grid
     assert [t for t in ticks if t in sweep] == sweep * 2, ticks
-    for label in ["training loss", "dev Pearson r", "dev Δr (95% CI over seeds)", "predicted valence shift",
+    for label in ["loss (training, dev)", "dev Pearson r", "dev Δr (95% CI over seeds)", "predicted valence shift",
                   "predicted arousal shift", "coarse", "fine", "oracle cat", "mean shift", "Δr vs baseline",
                   "predicted valence", "coarse · predicted_categorical_valence", "bin accuracy p",
                   "Δr vs unsteered (95% CI over seeds and clips)"]:
