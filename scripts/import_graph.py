@@ -107,7 +107,8 @@ def main(repo: Path) -> None:
     level = layers(edges)
     up = [(a, b) for a in edges for b in edges[a] if level[b] >= level[a]]
     layout = {"params", "schema/", "pipeline"}
-    readers = sorted(v for v in edges if edges[v] & layout and v not in layout | {"jobs/", "commands/", "stages/"})
+    entries = {"jobs/", "commands/", "stages/", "api"}  # api: the notebook's entry, a command's peer
+    readers = sorted(v for v in edges if edges[v] & layout and v not in layout | entries)
     loose = sorted(f.name for f in (repo / "src" / "emosteer").glob("*.py") if f.name != "__init__.py")
     print(f"modules: {modules} .py files under src/emosteer")
     print(f"nodes: {len(edges)} (top-level modules and packages of src/emosteer, and stages/)")
@@ -117,7 +118,7 @@ def main(repo: Path) -> None:
         print(f"  {k}: {' '.join(v for v in sorted(level) if level[v] == k)}")
     print(f"cycles: {len(cycles(edges))} {cycles(edges) or ''}".rstrip())
     print(f"imports running back up a layer: {len(up)} {sorted(up) or ''}".rstrip())
-    print(f"read params or the file layout outside jobs, commands and stages: {len(readers)} {readers or ''}".rstrip())
+    print(f"read params or the file layout outside jobs, commands, stages and api: {len(readers)} {readers or ''}".rstrip())
     print(f"loose top-level modules: {len(loose)} ({' '.join(loose)})")
 
 
