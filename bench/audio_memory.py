@@ -43,8 +43,10 @@ def write_silence(path: Path, hours: float) -> None:
 def peak_rss(argv: list[str]) -> tuple[float, float]:
     """(peak RSS in MiB, wall seconds) of `argv` run in a process of its own: a wrapper process
     runs it, so that RUSAGE_CHILDREN holds this command's peak and no other's."""
-    wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
-               "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    wrapper = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+        "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", wrapper, *argv], check=True, capture_output=True, text=True)
     return int(out.stdout.split()[-1]) / 1024, time.perf_counter() - start
@@ -71,19 +73,50 @@ def main() -> None:
     save_model(EmotionLRM().eval(), work / "model.pt", {})
     emosteer = [sys.executable, "-m", "emosteer.commands.cli"]
     runs = {
-        "predict, first 101 frames (default)": ["predict", "--checkpoint", work / "model.pt", "--audio", audio,
-                                               "--out", work / "p1.npz"],
-        "predict, 101-frame windows every 1 s": ["predict", "--checkpoint", work / "model.pt", "--audio", audio,
-                                                 "--out", work / "p2.npz", "--hop-seconds", "1"],
-        "featurize, 601 frames, panns": ["featurize", "--emo-soundscapes", work / "emo", "--out", work / "f1.h5",
-                                         "--no-progress"],
+        "predict, first 101 frames (default)": [
+            "predict",
+            "--checkpoint",
+            work / "model.pt",
+            "--audio",
+            audio,
+            "--out",
+            work / "p1.npz",
+        ],
+        "predict, 101-frame windows every 1 s": [
+            "predict",
+            "--checkpoint",
+            work / "model.pt",
+            "--audio",
+            audio,
+            "--out",
+            work / "p2.npz",
+            "--hop-seconds",
+            "1",
+        ],
+        "featurize, 601 frames, panns": [
+            "featurize",
+            "--emo-soundscapes",
+            work / "emo",
+            "--out",
+            work / "f1.h5",
+            "--no-progress",
+        ],
         "featurize, 601 frames, original (streams the reference)": [
-            "featurize", "--emo-soundscapes", work / "emo", "--out", work / "f2.h5", "--frontend", "original",
-            "--no-progress"],
+            "featurize",
+            "--emo-soundscapes",
+            work / "emo",
+            "--out",
+            work / "f2.h5",
+            "--frontend",
+            "original",
+            "--no-progress",
+        ],
     }
     size = audio.stat().st_size / 2**20
-    print(f"{audio}: {args.hours:g} h of 44.1 kHz 16-bit mono, {size:.0f} MiB; {os.cpu_count()} CPUs, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"{audio}: {args.hours:g} h of 44.1 kHz 16-bit mono, {size:.0f} MiB; {os.cpu_count()} CPUs, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     for label, argv in runs.items():
         rss, seconds = peak_rss([*emosteer, *map(str, argv)])
         print(f"{label:58s} peak RSS {rss:7.0f} MiB   {seconds:6.1f} s")

@@ -77,8 +77,11 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             passes = model(clips[:1], steering=steered(0, 1), return_all_passes=True)
             flops = model_flops(frames, len({id(p) for p in passes}))
             for batch in args.batches:
-                sec = timed(lambda: model(clips[:batch], steering=steered(0, batch)),  # noqa: B023  (timed here)
-                            args.repeats, args.budget)
+                sec = timed(
+                    lambda: model(clips[:batch], steering=steered(0, batch)),  # noqa: B023  (timed here)
+                    args.repeats,
+                    args.budget,
+                )
                 rows.append(_row(frames, batch, "batched", batch / sec, flops, peak))
 
             def loop() -> None:
@@ -101,8 +104,14 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
 
 def _row(frames: int, batch: int, mode: str, per_s: float, flops: float, peak: float) -> dict[str, object]:
     gflops = per_s * flops / 1e9
-    return {"frames": frames, "batch": batch, "mode": mode, "samples_per_s": per_s,
-            "gflops": gflops, "fraction_of_matmul": gflops / peak}
+    return {
+        "frames": frames,
+        "batch": batch,
+        "mode": mode,
+        "samples_per_s": per_s,
+        "gflops": gflops,
+        "fraction_of_matmul": gflops / peak,
+    }
 
 
 def table(result: dict[str, object]) -> str:
@@ -129,8 +138,9 @@ def main() -> None:
     parser.add_argument("--loop-clips", type=int, default=8, help="clips in the one-at-a-time loop")
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per cell (best of)")
-    parser.add_argument("--budget", type=float, default=4.0,
-                        help="stop repeating a cell once this many seconds are spent on it")
+    parser.add_argument(
+        "--budget", type=float, default=4.0, help="stop repeating a cell once this many seconds are spent on it"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_steering.json")
     args = parser.parse_args()

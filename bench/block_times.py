@@ -57,8 +57,10 @@ def main() -> None:
     print(f"batch {args.batch}, T = {args.frames}, {args.threads} thread(s); ms per call")
     print("block  input shape            conv ms  GFLOP/s  relu+pool ms  share of the blocks")
     for k, shape, conv, gflops, pool in rows:
-        print(f"{k:>5}  {str(shape):<22} {conv * 1e3:7.1f}  {gflops:7.1f}  {pool * 1e3:12.1f}  "
-              f"{(conv + pool) / total:6.1%}")
+        print(
+            f"{k:>5}  {str(shape):<22} {conv * 1e3:7.1f}  {gflops:7.1f}  {pool * 1e3:12.1f}  "
+            f"{(conv + pool) / total:6.1%}"
+        )
 
 
 if __name__ == "__main__":

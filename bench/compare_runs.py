@@ -21,8 +21,10 @@ DIMS = ("valence", "arousal")
 
 
 def pooled(root: Path) -> dict[tuple[str, str], dict]:
-    return {(f.parent.name, f.stem): json.loads(f.read_text())
-            for f in sorted((root / "metrics" / "pooled").glob("*/*.json"))}
+    return {
+        (f.parent.name, f.stem): json.loads(f.read_text())
+        for f in sorted((root / "metrics" / "pooled").glob("*/*.json"))
+    }
 
 
 def corrected(root: Path) -> dict[tuple[str, str, str, str], str]:
@@ -59,12 +61,18 @@ def main() -> None:
     ca, cb = corrected(args.a), corrected(args.b)
     cflips = [k for k in ca.keys() & cb.keys() if ca[k] != cb[k]]
     top = max(moves) if moves else (float("nan"), "-")
-    print(f"{rows} verdict rows in both runs; plain verdict flips: {len(flips)}; corrected (Δr rows): "
-          f"{len(cflips)} of {len(ca.keys() & cb.keys())}")
+    print(
+        f"{rows} verdict rows in both runs; plain verdict flips: {len(flips)}; corrected (Δr rows): "
+        f"{len(cflips)} of {len(ca.keys() & cb.keys())}"
+    )
     for f in flips:
         print(f"  flip {f}")
-    print(f"largest |Δr move| / run a's 95% half-width: {top[0]:.4f} ({top[1]}); median "
-          f"{sorted(m for m, _ in moves)[len(moves) // 2]:.5f}" if moves else "no rows")
+    print(
+        f"largest |Δr move| / run a's 95% half-width: {top[0]:.4f} ({top[1]}); median "
+        f"{sorted(m for m, _ in moves)[len(moves) // 2]:.5f}"
+        if moves
+        else "no rows"
+    )
 
 
 if __name__ == "__main__":

@@ -111,8 +111,12 @@ def inference_timer(model: EmotionLRM, batch: int, frames: int) -> Callable[[boo
 
 def speed(frames_list: list[int], threads_list: list[int], batch: int, rounds: int) -> list[dict]:
     model = _model()
-    cells = [(kind, frames, threads) for frames in frames_list for threads in threads_list
-             for kind in ("train step", "steered inference")]
+    cells = [
+        (kind, frames, threads)
+        for frames in frames_list
+        for threads in threads_list
+        for kind in ("train step", "steered inference")
+    ]
     timers = {}
     for kind, frames, threads in cells:
         set_threads(threads)
@@ -133,8 +137,7 @@ def speed(frames_list: list[int], threads_list: list[int], batch: int, rounds: i
         fp32 = [batch / t for t in s[False]]
         bf16 = [batch / t for t in s[True]]
         ratio = [b / f for b, f in zip(bf16, fp32)]
-        rows.append({"kind": kind, "frames": frames, "threads": threads, "fp32": fp32, "bf16": bf16,
-                     "ratio": ratio})
+        rows.append({"kind": kind, "frames": frames, "threads": threads, "fp32": fp32, "bf16": bf16, "ratio": ratio})
     return rows
 
 
@@ -148,10 +151,24 @@ def _synthetic_features(n: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _config(epochs: int) -> Train:
-    return settings(epochs=epochs, patience=None, batch_size=8, learning_rate=0.003, amsgrad=True, mixup=False,
-                    loss_passes="last", cache_first_pass=True, head_epochs=0, lr_schedule="cosine",
-                    warmup_steps=20, lrm_zero_init=True, heads="ridge", ridge_lambda=100.0,
-                    optimizer="sgd", momentum=0.9)
+    return settings(
+        epochs=epochs,
+        patience=None,
+        batch_size=8,
+        learning_rate=0.003,
+        amsgrad=True,
+        mixup=False,
+        loss_passes="last",
+        cache_first_pass=True,
+        head_epochs=0,
+        lr_schedule="cosine",
+        warmup_steps=20,
+        lrm_zero_init=True,
+        heads="ridge",
+        ridge_lambda=100.0,
+        optimizer="sgd",
+        momentum=0.9,
+    )
 
 
 def drift(n: int, epochs: int) -> dict[str, float]:
@@ -160,8 +177,7 @@ def drift(n: int, epochs: int) -> dict[str, float]:
     set_threads(1)
     x, y = _synthetic_features(n, 101)
     cut = int(0.7 * n)
-    out: dict[str, float] = {"clips_train": cut, "clips_val": n - cut,
-                             "label_sd": float(y[cut:].std(axis=0).mean())}
+    out: dict[str, float] = {"clips_train": cut, "clips_val": n - cut, "label_sd": float(y[cut:].std(axis=0).mean())}
     models = {}
     for bf16 in (False, True):
         torch.manual_seed(0)
@@ -176,16 +192,20 @@ def drift(n: int, epochs: int) -> dict[str, float]:
         fp32 = predict(ref, x[cut:], 32, **kwargs)
         with precision(True):
             bf16 = predict(ref, x[cut:], 32, **kwargs)
-        out[f"inference_{name}_max_abs_diff"] = max(float(np.abs(fp32[d] - bf16[d]).max())
-                                                    for d in ("valence", "arousal"))
+        out[f"inference_{name}_max_abs_diff"] = max(
+            float(np.abs(fp32[d] - bf16[d]).max()) for d in ("valence", "arousal")
+        )
     trained_bf16 = predict(models[True], x[cut:], 32)
     fp32 = predict(ref, x[cut:], 32)
-    out["trained_bf16_max_abs_diff"] = max(float(np.abs(fp32[d] - trained_bf16[d]).max())
-                                           for d in ("valence", "arousal"))
-    out["fp32_val_r"] = float(np.mean([np.corrcoef(y[cut:, i], fp32[d])[0, 1]
-                                       for i, d in enumerate(("valence", "arousal"))]))
-    out["trained_bf16_val_r"] = float(np.mean([np.corrcoef(y[cut:, i], trained_bf16[d])[0, 1]
-                                               for i, d in enumerate(("valence", "arousal"))]))
+    out["trained_bf16_max_abs_diff"] = max(
+        float(np.abs(fp32[d] - trained_bf16[d]).max()) for d in ("valence", "arousal")
+    )
+    out["fp32_val_r"] = float(
+        np.mean([np.corrcoef(y[cut:, i], fp32[d])[0, 1] for i, d in enumerate(("valence", "arousal"))])
+    )
+    out["trained_bf16_val_r"] = float(
+        np.mean([np.corrcoef(y[cut:, i], trained_bf16[d])[0, 1] for i, d in enumerate(("valence", "arousal"))])
+    )
     return out
 
 
@@ -200,21 +220,29 @@ def main() -> None:
     ap.add_argument("--no-drift", action="store_true")
     args = ap.parse_args()
     facts = machine_facts(max(args.threads))
-    print(f"{facts['cpu']} ({facts['cpu_isa']}), torch {facts['torch']}; flags: "
-          + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu_flags().items()), flush=True)
+    print(
+        f"{facts['cpu']} ({facts['cpu_isa']}), torch {facts['torch']}; flags: "
+        + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu_flags().items()),
+        flush=True,
+    )
     load = os.getloadavg()[0]
     rows = speed(args.frames, args.threads, args.batch, args.rounds)
-    print(f"batch {args.batch}, {args.rounds} rounds, load average {load:.2f} -> {os.getloadavg()[0]:.2f}; "
-          "clips/s median [min, max] over rounds")
+    print(
+        f"batch {args.batch}, {args.rounds} rounds, load average {load:.2f} -> {os.getloadavg()[0]:.2f}; "
+        "clips/s median [min, max] over rounds"
+    )
     print(f"{'':18} {'T':>4} {'thr':>3} {'fp32':>22} {'bf16':>22} {'bf16/fp32':>20}")
     for r in rows:
-        cells = [f"{statistics.median(v):6.2f} [{min(v):5.2f}, {max(v):5.2f}]"
-                 for v in (r["fp32"], r["bf16"], r["ratio"])]
+        cells = [
+            f"{statistics.median(v):6.2f} [{min(v):5.2f}, {max(v):5.2f}]" for v in (r["fp32"], r["bf16"], r["ratio"])
+        ]
         print(f"{r['kind']:18} {r['frames']:>4} {r['threads']:>3} {cells[0]:>22} {cells[1]:>22} {cells[2]:>20}")
     if not args.no_drift:
         d = drift(args.clips, args.epochs)
-        print("predictions, bf16 vs fp32 (max |diff| over validation clips, valence and arousal): "
-              + ", ".join(f"{k} {v:.4g}" for k, v in d.items()))
+        print(
+            "predictions, bf16 vs fp32 (max |diff| over validation clips, valence and arousal): "
+            + ", ".join(f"{k} {v:.4g}" for k, v in d.items())
+        )
 
 
 if __name__ == "__main__":

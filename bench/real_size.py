@@ -40,8 +40,16 @@ PROJECTED_SEEDS = [0, 1, 2, 3, 4]
 
 def copy_checkout(dest: Path) -> None:
     """The checkout's files (tracked, or untracked and not ignored) without results, committed."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src = REPO / rel
         if not src.is_file() or rel == "dvc.lock" or rel.split("/", 1)[0] in RESULT_DIRS:
@@ -74,8 +82,14 @@ def main() -> None:
     ap.add_argument("workdir", type=Path, help="a new (or empty) folder for the copy and its outputs")
     ap.add_argument("--clips", type=int, default=1213)
     ap.add_argument("--frames", type=int, default=601)
-    ap.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="another param override, as dvc exp run -S (repeatable)")
+    ap.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another param override, as dvc exp run -S (repeatable)",
+    )
     args = ap.parse_args()
     repo = args.workdir.resolve()
     if repo.exists() and any(repo.iterdir()):
@@ -83,50 +97,80 @@ def main() -> None:
     repo.mkdir(parents=True, exist_ok=True)
     copy_checkout(repo)
     p = set_params(repo / "params.yaml", args.clips, args.frames, [0], args.set)
-    subprocess.run(["git", "-c", "user.name=emosteer bench", "-c", "user.email=bench@example.invalid",
-                    "commit", "-qam", "stand-in params"], cwd=repo, check=True)
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=emosteer bench",
+            "-c",
+            "user.email=bench@example.invalid",
+            "commit",
+            "-qam",
+            "stand-in params",
+        ],
+        cwd=repo,
+        check=True,
+    )
     p_five = p.model_copy(update={"seeds": PROJECTED_SEEDS})
     shape = cost.Shape(args.clips, args.frames, "synthetic stand-in")
     rate = cost.calibrate(args.frames, p.threads, p.device, p.amp)
     est_one, est_five = cost.estimate(p, rate, shape), cost.estimate(p_five, rate, shape)
     print(cost.describe(p, est_one, alternatives=False), flush=True)
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+    }
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     loads = [os.getloadavg()[0]]
     with open(repo / "stand-in.log", "w") as log:
         for stage in stage_order(repo / "dvc.yaml"):
             t0, c0 = time.perf_counter(), _children_cpu()
-            proc = subprocess.run([sys.executable, "-m", "dvc", "repro", "-s", stage], cwd=repo, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.run(
+                [sys.executable, "-m", "dvc", "repro", "-s", stage],
+                cwd=repo,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             wall[stage], cpu[stage] = time.perf_counter() - t0, _children_cpu() - c0
             loads.append(os.getloadavg()[0])
             print(f"{stage}: {cost.duration(wall[stage])} (CPU {cost.duration(cpu[stage])})", flush=True)
             if proc.returncode != 0:
                 sys.exit(f"{stage} failed (exit {proc.returncode}); see {repo / 'stand-in.log'}")
 
-    print(f"\n{args.clips} clips x {args.frames} frames, 1 seed, {p.threads} thread; load average "
-          f"{min(loads):.2f} to {max(loads):.2f} between stages. CPU: user + system seconds of the stage "
-          "and its DVC process (with one seed and one thread, the wall time on an otherwise idle machine)")
-    print(f"{'stage':22} {'wall':>10} {'CPU':>10} {'estimate':>10} {'wall/est':>8} {'CPU/est':>8} "
-          f"{'5 seeds, projected':>18}")
+    print(
+        f"\n{args.clips} clips x {args.frames} frames, 1 seed, {p.threads} thread; load average "
+        f"{min(loads):.2f} to {max(loads):.2f} between stages. CPU: user + system seconds of the stage "
+        "and its DVC process (with one seed and one thread, the wall time on an otherwise idle machine)"
+    )
+    print(
+        f"{'stage':22} {'wall':>10} {'CPU':>10} {'estimate':>10} {'wall/est':>8} {'CPU/est':>8} "
+        f"{'5 seeds, projected':>18}"
+    )
     projected = 0.0
     for stage in wall:
         est = est_one.stages.get(stage)
         scaled = wall[stage] * est_five.stages[stage] / est if est else wall[stage]
         projected += scaled
-        ratios = (f"{wall[stage] / est:8.2f} {cpu[stage] / est:8.2f}" if est else f"{'':8} {'':8}")
-        print(f"{stage:22} {cost.duration(wall[stage]):>10} {cost.duration(cpu[stage]):>10} "
-              f"{cost.duration(est) if est else '':>10} {ratios} {cost.duration(scaled):>18}")
+        ratios = f"{wall[stage] / est:8.2f} {cpu[stage] / est:8.2f}" if est else f"{'':8} {'':8}"
+        print(
+            f"{stage:22} {cost.duration(wall[stage]):>10} {cost.duration(cpu[stage]):>10} "
+            f"{cost.duration(est) if est else '':>10} {ratios} {cost.duration(scaled):>18}"
+        )
     total_wall, total_cpu = sum(wall.values()), sum(cpu.values())
-    print(f"{'total':22} {cost.duration(total_wall):>10} {cost.duration(total_cpu):>10} "
-          f"{cost.duration(est_one.total):>10} {total_wall / est_one.total:8.2f} "
-          f"{total_cpu / est_one.total:8.2f} {cost.duration(projected):>18}")
-    print(f"5 seeds (workers {p_five.workers}, threads {p_five.threads}): {cost.duration(projected)} projected "
-          f"from this run's wall times; the estimate alone: {cost.duration(est_five.total)} for the "
-          "model stages")
+    print(
+        f"{'total':22} {cost.duration(total_wall):>10} {cost.duration(total_cpu):>10} "
+        f"{cost.duration(est_one.total):>10} {total_wall / est_one.total:8.2f} "
+        f"{total_cpu / est_one.total:8.2f} {cost.duration(projected):>18}"
+    )
+    print(
+        f"5 seeds (workers {p_five.workers}, threads {p_five.threads}): {cost.duration(projected)} projected "
+        f"from this run's wall times; the estimate alone: {cost.duration(est_five.total)} for the "
+        "model stages"
+    )
 
 
 def _children_cpu() -> float:

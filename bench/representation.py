@@ -35,13 +35,19 @@ def main() -> None:
     root = Path(args.root)
     # the few keys it needs, read raw: runs of older revisions lack keys this revision's schema requires
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    seeds, grids, min_count = raw["seeds"], (*dict.fromkeys([*raw["steering"]["grids"], raw["grid"]]),), raw["steering"]["min_count"]
+    seeds, grids, min_count = (
+        raw["seeds"],
+        (*dict.fromkeys([*raw["steering"]["grids"], raw["grid"]]),),
+        raw["steering"]["min_count"],
+    )
     rows = []
     for seed in seeds:
         acts = activations.read(root / f"data/activations/s{seed}.h5")
         if acts.activations_pass != 1:
-            raise SystemExit(f"seed {seed}: activations of pass {acts.activations_pass}; this script "
-                             "reads the estimate of pass 1 (forward_passes <= 2)")
+            raise SystemExit(
+                f"seed {seed}: activations of pass {acts.activations_pass}; this script "
+                "reads the estimate of pass 1 (forward_passes <= 2)"
+            )
         train = split.read_parts(root / f"data/splits/s{seed}.json", len(acts.names))["train"]
         for size in grids:
             grid = Grid(size)
@@ -54,9 +60,11 @@ def main() -> None:
                 for k in args.k:
                     s = value_share(code, value, bins[keep], k=k)
                     rows.append((seed, size, pathway, k, s))
-                    print(f"seed {seed} grid {size} {pathway:8s} k={k}: bins {s.n_bins} clips "
-                          f"{s.n_clips}  between {s.between:.3f}  noise {s.noise:.3f}  "
-                          f"value {s.value:.3f}  linear {s.linear:.3f}")
+                    print(
+                        f"seed {seed} grid {size} {pathway:8s} k={k}: bins {s.n_bins} clips "
+                        f"{s.n_clips}  between {s.between:.3f}  noise {s.noise:.3f}  "
+                        f"value {s.value:.3f}  linear {s.linear:.3f}"
+                    )
     print(f"\nmean [min, max] over seeds {seeds}")
     for size in grids:
         for pathway in ("valence", "arousal"):

@@ -6,6 +6,7 @@ part (docs/statistics.md). The procedure itself runs in the evaluate stages.
 
     python bench/shared_clips.py            # this checkout's committed run
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,27 +33,36 @@ def shared(root: Path) -> None:
     pairs = list(itertools.combinations(sorted(names), 2))
     shared_n = [len(names[a] & names[b]) for a, b in pairs]
     counts = pd.Series([n for s in names.values() for n in s]).value_counts()
-    print(f"validation clips per seed {sorted({len(v) for v in names.values()})}; shared by a pair of "
-          f"seeds {min(shared_n)}-{max(shared_n)}; distinct {len(counts)}, of which "
-          f"{int((counts >= 2).sum())} under two seeds or more")
+    print(
+        f"validation clips per seed {sorted({len(v) for v in names.values()})}; shared by a pair of "
+        f"seeds {min(shared_n)}-{max(shared_n)}; distinct {len(counts)}, of which "
+        f"{int((counts >= 2).sum())} under two seeds or more"
+    )
     for group, df in frames.items():
         by_seed = {s: c.set_index("audio_name") for s, c in df.groupby("seed")}
-        methods = [c[:-len("_valence")] for c in df.columns
-                   if c.endswith("_valence") and not c.startswith(("true", "baseline"))]
+        methods = [
+            c[: -len("_valence")]
+            for c in df.columns
+            if c.endswith("_valence") and not c.startswith(("true", "baseline"))
+        ]
         for dim in DIMS:
             err, out = [], []
             for a, b in pairs:
                 common = sorted(names[a] & names[b])
                 x, z = by_seed[a].loc[common], by_seed[b].loc[common]
-                err.append(np.corrcoef(x[f"baseline_{dim}"] - x[f"true_{dim}"],
-                                       z[f"baseline_{dim}"] - z[f"true_{dim}"])[0, 1])
+                err.append(
+                    np.corrcoef(x[f"baseline_{dim}"] - x[f"true_{dim}"], z[f"baseline_{dim}"] - z[f"true_{dim}"])[0, 1]
+                )
             for m in methods:
                 rs = []
                 for a, b in pairs:
                     common = sorted(names[a] & names[b])
                     x, z = by_seed[a].loc[common], by_seed[b].loc[common]
-                    rs.append(np.corrcoef(x[f"{m}_{dim}"] - x[f"baseline_{dim}"],
-                                          z[f"{m}_{dim}"] - z[f"baseline_{dim}"])[0, 1])
+                    rs.append(
+                        np.corrcoef(x[f"{m}_{dim}"] - x[f"baseline_{dim}"], z[f"{m}_{dim}"] - z[f"baseline_{dim}"])[
+                            0, 1
+                        ]
+                    )
                 out.append(f"{m} {np.mean(rs):.2f}")
             print(f"{group} {dim}: unsteered error {np.mean(err):.2f}; shift " + ", ".join(out))
     print()

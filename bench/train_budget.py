@@ -57,36 +57,58 @@ def main() -> None:
     lr = tp.learning_rate if args.lr is None else args.lr
 
     names, valence, arousal = features.read_labels(args.features)
-    parts = split.make_split(names, valence, arousal, val_fraction=sp.val_fraction,
-                             dev_fraction=sp.dev_fraction, seed=seed, mode=sp.mode,
-                             stratify_grid=COARSE_GRID if sp.stratify else None)
+    parts = split.make_split(
+        names,
+        valence,
+        arousal,
+        val_fraction=sp.val_fraction,
+        dev_fraction=sp.dev_fraction,
+        seed=seed,
+        mode=sp.mode,
+        stratify_grid=COARSE_GRID if sp.stratify else None,
+    )
     labels = np.stack([valence, arousal], axis=1).astype(np.float32)
     idx = {k: np.asarray(parts[k], dtype=np.int64) for k in ("train", "dev", "val")}
     x = {k: features.read_features(args.features, idx[k]) for k in idx}
 
     torch.manual_seed(seed)
-    model = EmotionLRM(forward_passes=mp.forward_passes, freeze_backbone=mp.freeze_backbone,
-                       train_bn0=mp.train_bn0 and not args.frozen_bn0, train_fc1=mp.train_fc1)
+    model = EmotionLRM(
+        forward_passes=mp.forward_passes,
+        freeze_backbone=mp.freeze_backbone,
+        train_bn0=mp.train_bn0 and not args.frozen_bn0,
+        train_fc1=mp.train_fc1,
+    )
     started = time.perf_counter()
     training.calibrate_batchnorm(model, x["train"], batch_size)
-    cfg = settings(**{**tp.model_dump(), "epochs": epochs, "batch_size": batch_size, "learning_rate": lr,
-                      "amsgrad": True, "cache_first_pass": args.cache_first_pass,
-                      "head_epochs": args.head_epochs, "lr_schedule": args.lr_schedule,
-                      "warmup_steps": args.warmup_steps, "lrm_zero_init": args.lrm_zero_init})
-    result = training.train(model, x["train"], labels[idx["train"]], x["dev"], labels[idx["dev"]], cfg,
-                            seed=seed)
+    cfg = settings(
+        **{
+            **tp.model_dump(),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": lr,
+            "amsgrad": True,
+            "cache_first_pass": args.cache_first_pass,
+            "head_epochs": args.head_epochs,
+            "lr_schedule": args.lr_schedule,
+            "warmup_steps": args.warmup_steps,
+            "lrm_zero_init": args.lrm_zero_init,
+        }
+    )
+    result = training.train(model, x["train"], labels[idx["train"]], x["dev"], labels[idx["dev"]], cfg, seed=seed)
     seconds = time.perf_counter() - started
     pred = predict(model, x["val"], batch_size=32)
     r_v = pearson(labels[idx["val"], 0], pred["valence"])
     r_a = pearson(labels[idx["val"], 1], pred["arousal"])
     dev = " ".join(f"{h['dev_r_mean']:.2f}" for h in result.history)
-    print(f"{args.features} T={x['train'].shape[1]} n_train={len(idx['train'])} "
-          f"epochs={epochs} batch={batch_size} lr={lr} seed={seed} "
-          f"bn0={'trained' if model.train_bn0 else 'frozen'} cache={args.cache_first_pass} "
-          f"head_epochs={args.head_epochs} sched={args.lr_schedule} warmup={args.warmup_steps} zero_lrm={args.lrm_zero_init} "
-          f"threads={torch.get_num_threads()}: "
-          f"val r {r_v:.3f} / {r_a:.3f}, train {seconds:.0f} s, dev mean r per epoch [{dev}]",
-          flush=True)
+    print(
+        f"{args.features} T={x['train'].shape[1]} n_train={len(idx['train'])} "
+        f"epochs={epochs} batch={batch_size} lr={lr} seed={seed} "
+        f"bn0={'trained' if model.train_bn0 else 'frozen'} cache={args.cache_first_pass} "
+        f"head_epochs={args.head_epochs} sched={args.lr_schedule} warmup={args.warmup_steps} zero_lrm={args.lrm_zero_init} "  # noqa: E501 (a message: one line, so a user can grep for it)
+        f"threads={torch.get_num_threads()}: "
+        f"val r {r_v:.3f} / {r_a:.3f}, train {seconds:.0f} s, dev mean r per epoch [{dev}]",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

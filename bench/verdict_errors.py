@@ -73,18 +73,33 @@ def committed_rows(root: Path) -> tuple[list[Row], list[float]]:
             for d, dim in enumerate(calibration.DIMS):
                 if f"{dim}_verdict" not in m:
                     continue
-                widths = [(s[m["method"]][f"{dim}_dr_hi"] - s[m["method"]][f"{dim}_dr_lo"]) / 3.92
-                          for s in per_seed.values() if m["method"] in s]
+                widths = [
+                    (s[m["method"]][f"{dim}_dr_hi"] - s[m["method"]][f"{dim}_dr_lo"]) / 3.92
+                    for s in per_seed.values()
+                    if m["method"] in s
+                ]
                 se = float(np.median(widths)) if widths else float("nan")
                 ses.append(se)
-                compare = ("self" if m["method"] == "control_global_mean" else
-                           "none" if m["selection"] == "feedback" else "global_mean")
+                compare = (
+                    "self"
+                    if m["method"] == "control_global_mean"
+                    else "none"
+                    if m["selection"] == "feedback"
+                    else "global_mean"
+                )
                 effect = m[f"{dim}_dr"] if m["selection"] == "oracle" else 0.0
-                rows.append(Row(f"{group}/{m['method']}/{dim}", d, m.get("family") or verdicts.family_of(m["selection"]),
-                                compare, se, effect))
+                rows.append(
+                    Row(
+                        f"{group}/{m['method']}/{dim}",
+                        d,
+                        m.get("family") or verdicts.family_of(m["selection"]),
+                        compare,
+                        se,
+                        effect,
+                    )
+                )
     default = float(np.nanmedian(ses))  # the feedback row has no per-seed CI on file
-    rows = [r if np.isfinite(r.clip_se) else Row(r.name, r.dim, r.family, r.compare, default, r.effect)
-            for r in rows]
+    rows = [r if np.isfinite(r.clip_se) else Row(r.name, r.dim, r.family, r.compare, default, r.effect) for r in rows]
     base = json.loads((root / "metrics" / "pooled" / "baseline.json").read_text())
     return rows, [base["valence_r"], base["arousal_r"]]
 
@@ -117,12 +132,13 @@ def run_regime(job: tuple) -> str:
     for r, h in zip(planted, hits):
         if r.effect != 0.0 and n_planted:
             found[f"{r.effect:.4f}"].append(h / n_planted)
-    power = " ".join(f"power_at_{e}={np.mean(v):.3f}" for e, v in
-                     sorted(found.items(), key=lambda kv: -float(kv[0])))
-    return (f"regime={regime.name} false_call_rate={calls / (n_null * len(null)):.4f} "
-            f"holm_family_rate={family_any / n_null:.3f} "
-            f"holm_secondary_rate={secondary_any / n_null:.3f} {power} "
-            f"({time.perf_counter() - started:.0f} s)")
+    power = " ".join(f"power_at_{e}={np.mean(v):.3f}" for e, v in sorted(found.items(), key=lambda kv: -float(kv[0])))
+    return (
+        f"regime={regime.name} false_call_rate={calls / (n_null * len(null)):.4f} "
+        f"holm_family_rate={family_any / n_null:.3f} "
+        f"holm_secondary_rate={secondary_any / n_null:.3f} {power} "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
 
 
 def main() -> None:
@@ -142,15 +158,22 @@ def main() -> None:
     n_clips = params["data"]["synthetic"]["n_clips"]
     planted, base_r = committed_rows(ROOT)
     sizes = {f: sum(r.family == f for r in planted) for f in verdicts.FAMILIES}
-    print(f"rule {args.rule}; {len(planted)} verdicts a table (families: "
-          + ", ".join(f"{f} {n}" for f, n in sizes.items()) + f"), {len(params['seeds'])} seeds, "
-          f"{n_clips} clips, val {sp['val_fraction']}, stratified {sp['stratify']}; "
-          f"{n_null} null and {n_planted} planted tables a regime; planted: "
-          + ", ".join(f"{r.name} {r.effect:+.4f}" for r in planted if r.effect != 0.0), flush=True)
+    print(
+        f"rule {args.rule}; {len(planted)} verdicts a table (families: "
+        + ", ".join(f"{f} {n}" for f, n in sizes.items())
+        + f"), {len(params['seeds'])} seeds, "
+        f"{n_clips} clips, val {sp['val_fraction']}, stratified {sp['stratify']}; "
+        f"{n_null} null and {n_planted} planted tables a regime; planted: "
+        + ", ".join(f"{r.name} {r.effect:+.4f}" for r in planted if r.effect != 0.0),
+        flush=True,
+    )
     n_boot = args.n_boot if args.rule == "plain" else 0
     setup = (planted, base_r, n_clips, sp, params["seeds"])
-    jobs = [(kind, k, tau, args.rule, n_null, n_planted, n_boot, setup)
-            for kind in args.regimes for k, tau in enumerate(args.taus)]
+    jobs = [
+        (kind, k, tau, args.rule, n_null, n_planted, n_boot, setup)
+        for kind in args.regimes
+        for k, tau in enumerate(args.taus)
+    ]
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
         for line in tqdm(pool.map(run_regime, jobs), total=len(jobs), desc="regimes", leave=False):
             tqdm.write(line)

@@ -44,8 +44,11 @@ def imported(path: Path) -> set[str]:
 
 def graph(repo: Path) -> tuple[dict[str, set[str]], int]:
     src = repo / "src"
-    files = {f: node_of("emosteer." + ".".join(f.relative_to(src / "emosteer").with_suffix("").parts), src)
-             for f in sorted((src / "emosteer").rglob("*.py")) if f.name != "__init__.py" or f.parent != src / "emosteer"}
+    files = {
+        f: node_of("emosteer." + ".".join(f.relative_to(src / "emosteer").with_suffix("").parts), src)
+        for f in sorted((src / "emosteer").rglob("*.py"))
+        if f.name != "__init__.py" or f.parent != src / "emosteer"
+    }
     files.update({f: "stages/" for f in sorted((repo / "stages").glob("*.py"))})
     edges: dict[str, set[str]] = {n: set() for n in files.values() if n}
     for f, n in files.items():

@@ -25,8 +25,7 @@ def main(p: DataParams) -> None:
     found = sources.survey(d.source, d.path, d.frames, d.rating_range, d.drop, synth, progress=True)
     for line in describe(found.facts):  # what `emosteer data check` prints
         log.info(line)
-    sources.build_features(d.source, d.path, pipeline.FEATURES, d.frontend, d.frames, synth,
-                           surveyed=found)
+    sources.build_features(d.source, d.path, pipeline.FEATURES, d.frontend, d.frames, synth, surveyed=found)
     pipeline.write_json(pipeline.DATA_FACTS, found.facts)
 
 

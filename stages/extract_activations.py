@@ -8,8 +8,7 @@ from emosteer.jobs.seeds import map_seeds
 
 
 def main(p: extract.ExtractParams) -> None:
-    map_seeds(extract.extract_seed, p.seeds, p, workers=p.workers, threads=p.threads,
-              desc="extract_activations")
+    map_seeds(extract.extract_seed, p.seeds, p, workers=p.workers, threads=p.threads, desc="extract_activations")
 
 
 if __name__ == "__main__":

@@ -31,14 +31,23 @@ def main(p: SplitParams) -> None:
     s = p.split
     table = split.read_groups(p.data.groups) if p.data.groups else None
     if table and (missing := split.unmatched(names, table)):
-        log.warning(f"{p.data.groups}: {len(missing)} of its clips are not in the data "
-                    f"(first: {missing[0]!r}); their rows are ignored")
+        log.warning(
+            f"{p.data.groups}: {len(missing)} of its clips are not in the data "
+            f"(first: {missing[0]!r}); their rows are ignored"
+        )
     meta = {**s.model_dump(), **({"groups": p.data.groups} if table else {})}
     for seed in p.seeds:
-        parts = split.make_split(names, valence, arousal, val_fraction=s.val_fraction,
-                                 dev_fraction=s.dev_fraction, seed=seed, mode=s.mode,
-                                 stratify_grid=grids.coarse(p).size if s.stratify else None,
-                                 groups=table)
+        parts = split.make_split(
+            names,
+            valence,
+            arousal,
+            val_fraction=s.val_fraction,
+            dev_fraction=s.dev_fraction,
+            seed=seed,
+            mode=s.mode,
+            stratify_grid=grids.coarse(p).size if s.stratify else None,
+            groups=table,
+        )
         split.write_split(pipeline.SeedPaths(seed).split, parts, names, {"seed": seed, **meta})
 
 

@@ -1,5 +1,6 @@
-"""Write reports/report.md, the headline metrics, every verdict (metrics/verdicts.json) and the Δr plot data from the pooled metrics of
-the run's grids (`jobs.grids`), the control and the feedback row."""
+"""Write reports/report.md, the headline metrics, every verdict (metrics/verdicts.json) and the Δr
+plot data from the pooled metrics of the run's grids (`jobs.grids`), the control and the feedback
+row."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ def main(p: grids.GridParams) -> None:
     coarse = grids.coarse(p)
     steer = {coarse.label: pipeline.read_metrics(pipeline.METRICS / "steerability" / f"{coarse.name}.json")}
     data = pipeline.read_json(pipeline.DATA_FACTS)  # null stays None: "not applicable" here
-    found, even = ({g.name: pipeline.read_metrics(pipeline.METRICS / kind / f"{g.name}.json") for g in run}
-                   for kind in ("detection", "breakeven"))
-    pipeline.write_text(pipeline.REPORT, report.render(baseline, pooled, train, steer, data, found, even,
-                                                       ran=grids.renamed(p)))
+    found, even = (
+        {g.name: pipeline.read_metrics(pipeline.METRICS / kind / f"{g.name}.json") for g in run}
+        for kind in ("detection", "breakeven")
+    )
+    pipeline.write_text(
+        pipeline.REPORT, report.render(baseline, pooled, train, steer, data, found, even, ran=grids.renamed(p))
+    )
 
 
 if __name__ == "__main__":

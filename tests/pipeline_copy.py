@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 # One place for the pipeline's shape: when params.yaml changes, only this mapping does.
 TINY: dict[tuple[str, ...], Any] = {
     ("seeds",): [0, 1],  # two, so that pooling over seeds is exercised
-    ("workers",): 1,     # seeds one after the other, in the stage's own process
+    ("workers",): 1,  # seeds one after the other, in the stage's own process
     ("data", "frames"): 24,
     ("data", "synthetic", "n_clips"): 48,
     ("data", "synthetic", "clip_seconds"): 0.25,
@@ -48,20 +48,29 @@ def env(**extra: str) -> dict[str, str]:
     compute thread (runs on different schedulers compare byte for byte only at equal threads)."""
     out = dict(os.environ)
     out["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{out.get('PATH', '')}"
-    out.update(GIT_AUTHOR_NAME="emosteer test", GIT_AUTHOR_EMAIL="test@example.invalid",
-               GIT_COMMITTER_NAME="emosteer test", GIT_COMMITTER_EMAIL="test@example.invalid",
-               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1")
+    out.update(
+        GIT_AUTHOR_NAME="emosteer test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="emosteer test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        DVC_NO_ANALYTICS="1",
+        PYTHONUNBUFFERED="1",
+    )
     out.update(extra)
     return out
 
 
 def run(args: Sequence[str | os.PathLike[str]], cwd: Path, **kwargs: Any) -> str:
     """Run a command; fail the test with its output unless it exits 0. Returns stdout + stderr."""
-    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=kwargs.pop("env", None) or env(),
-                          capture_output=True, text=True, **kwargs)
-    assert proc.returncode == 0, f"{' '.join(map(str, args))} (in {cwd}) exited {proc.returncode}:\n" \
-                                 f"{proc.stdout}\n{proc.stderr}"
+    proc = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=kwargs.pop("env", None) or env(), capture_output=True, text=True, **kwargs
+    )
+    assert proc.returncode == 0, (
+        f"{' '.join(map(str, args))} (in {cwd}) exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    )
     return proc.stdout + proc.stderr
 
 
@@ -83,8 +92,16 @@ def shrink(params_file: Path, sizes: Mapping[tuple[str, ...], Any] = TINY) -> No
 
 def make_repo(dest: Path, sizes: Mapping[tuple[str, ...], Any] = TINY) -> Path:
     """A git repository at `dest` holding this project at tiny sizes, committed, without results."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     dest.mkdir(parents=True)
     for rel in filter(None, listed):
         src = REPO / rel
@@ -110,13 +127,21 @@ def up_to_date(repo: Path) -> bool:
 def results(repo: Path) -> dict[str, str]:
     """sha256 of every pipeline result (files under RESULT_DIRS, and dvc.lock), by relative path."""
     files = [repo / "dvc.lock"] + [p for d in RESULT_DIRS for p in (repo / d).rglob("*")]
-    return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(files) if p.is_file() and p.name != ".gitignore"}
+    return {
+        str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(files)
+        if p.is_file() and p.name != ".gitignore"
+    }
 
 
 def leftover_temp_files(repo: Path) -> list[str]:
     """Temporary files a killed run could leave: our writers' `.<name>.*.tmp` beside an output,
     anything else named *.tmp outside .git, and DVC's own partial cache or state files."""
-    found = [p for p in repo.rglob("*") if p.is_file() and ".git" not in p.relative_to(repo).parts
-             and (p.name.endswith((".tmp", ".part")) or ".tmp." in p.name)]
+    found = [
+        p
+        for p in repo.rglob("*")
+        if p.is_file()
+        and ".git" not in p.relative_to(repo).parts
+        and (p.name.endswith((".tmp", ".part")) or ".tmp." in p.name)
+    ]
     return sorted(str(p.relative_to(repo)) for p in found)

@@ -83,12 +83,32 @@ def test_predict_is_the_commands_prediction(run: api.Run, tmp_path: Path) -> Non
     np.testing.assert_allclose(got[["valence", "arousal"]], want[["valence", "arousal"]], atol=1e-6)
     # bin (valence 2, arousal 0) of 3x3 is the original's positive_weak; target and strength as flags
     steered = run.predict(clip, bin=(2, 0), strength=2)
-    want = _cli(tmp_path, "--checkpoint", ckpt, "--audio", str(clip), "--steering-json", table,
-                "--category", "positive_weak", "--strength", "2")
+    want = _cli(
+        tmp_path,
+        "--checkpoint",
+        ckpt,
+        "--audio",
+        str(clip),
+        "--steering-json",
+        table,
+        "--category",
+        "positive_weak",
+        "--strength",
+        "2",
+    )
     np.testing.assert_allclose(steered[["valence", "arousal"]], want[["valence", "arousal"]], atol=1e-6)
     toward = run.predict(clip, target=(-0.5, 0.2), strength=(0.5, 2))
-    want = _cli(tmp_path, "--checkpoint", ckpt, "--audio", str(clip), "--steering-json", table,
-                "--target=-0.5,0.2", "--strength=0.5,2")
+    want = _cli(
+        tmp_path,
+        "--checkpoint",
+        ckpt,
+        "--audio",
+        str(clip),
+        "--steering-json",
+        table,
+        "--target=-0.5,0.2",
+        "--strength=0.5,2",
+    )
     np.testing.assert_allclose(toward[["valence", "arousal"]], want[["valence", "arousal"]], atol=1e-6)
     assert not np.allclose(steered[["valence", "arousal"]], got[["valence", "arousal"]])
 
@@ -101,17 +121,20 @@ def test_a_waveform_predicts_as_its_file(run: api.Run) -> None:
     np.testing.assert_allclose(by_wave[["valence", "arousal"]], by_file[["valence", "arousal"]], atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"seed": 7}, r"seed 7: not a seed of this run \(params.yaml seeds: \[0, 1, 2, 3, 4\]\)"),
-    ({"seed": 1}, r"data/models/s1.pt: no such file \(the seed's trained model; `dvc repro` or `dvc pull`"),
-    ({"bin": (3, 0)}, r"bin: \(3, 0\) is not a bin of the 3x3 grid \(two integers in 0..2\)"),
-    ({"bin": (0, 0), "target": (0.0, 0.0)}, "predict: bin and target are two ways to steer; give one"),
-    # the command's own messages: its parser's (prefixed predict:) and its checks'
-    ({"target": (1.5, 0.0)}, r"predict: argument --target: V and A must be in \[-1, 1\], got '1.5,0.0'"),
-    ({"strength": float("nan")}, r"--strength: Input should be a finite number"),
-    ({"interpolation": "idw"}, "predict: --interpolation applies to --target only"),
-    ({"grid": 7, "bin": (0, 0)}, r"data/signals/7x7/s0.json: no such file"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"seed": 7}, r"seed 7: not a seed of this run \(params.yaml seeds: \[0, 1, 2, 3, 4\]\)"),
+        ({"seed": 1}, r"data/models/s1.pt: no such file \(the seed's trained model; `dvc repro` or `dvc pull`"),
+        ({"bin": (3, 0)}, r"bin: \(3, 0\) is not a bin of the 3x3 grid \(two integers in 0..2\)"),
+        ({"bin": (0, 0), "target": (0.0, 0.0)}, "predict: bin and target are two ways to steer; give one"),
+        # the command's own messages: its parser's (prefixed predict:) and its checks'
+        ({"target": (1.5, 0.0)}, r"predict: argument --target: V and A must be in \[-1, 1\], got '1.5,0.0'"),
+        ({"strength": float("nan")}, r"--strength: Input should be a finite number"),
+        ({"interpolation": "idw"}, "predict: --interpolation applies to --target only"),
+        ({"grid": 7, "bin": (0, 0)}, r"data/signals/7x7/s0.json: no such file"),
+    ],
+)
 def test_bad_input_is_one_line(run: api.Run, kwargs: dict, message: str) -> None:
     with pytest.raises(EmosteerError, match=message) as caught:
         run.predict(CLIPS / "s01.wav", **kwargs)
@@ -136,13 +159,20 @@ def test_results_are_the_committed_tables(run: api.Run) -> None:
     verdicts, pooled, baseline = tables["verdicts"], tables["pooled"], tables["baseline"]
     row = verdicts.query("grid == '5x5' and method == 'oracle_categorical' and dim == 'arousal'").iloc[0]
     headline = read_metrics(REPO / "metrics/headline.json")["5x5"]["oracle_categorical"]["arousal"]
-    assert (row.verdict, row.verdict_corrected, row.dr) == (headline["verdict"], headline["verdict_corrected"],
-                                                             headline["dr"])
+    assert (row.verdict, row.verdict_corrected, row.dr) == (
+        headline["verdict"],
+        headline["verdict_corrected"],
+        headline["dr"],
+    )
     assert len(verdicts) == 2 * 12  # 5 methods at 3x3 and 5x5, the global mean and the feedback row, 2 dims
     p = pooled.query("grid == '3x3' and method == 'predicted_idw' and dim == 'valence'").iloc[0]
     committed = read_metrics(REPO / "metrics/pooled/3x3/predicted_idw.json")
-    assert (p.dr, p.dr_lo, p.dr_hi, p.verdict) == (committed["valence_dr"], committed["valence_dr_lo"],
-                                                   committed["valence_dr_hi"], committed["valence_verdict"])
+    assert (p.dr, p.dr_lo, p.dr_hi, p.verdict) == (
+        committed["valence_dr"],
+        committed["valence_dr_lo"],
+        committed["valence_dr_hi"],
+        committed["valence_verdict"],
+    )
     committed = read_metrics(REPO / "metrics/pooled/baseline.json")
     assert list(baseline["seed"]) == [0, 1, 2, 3, 4]
     assert list(baseline["arousal_r"]) == committed["arousal_r_per_seed"]
@@ -159,8 +189,9 @@ def test_the_notebook_runs_on_the_fixture(run: api.Run) -> None:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits them
     try:
-        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+        ).execute()
     finally:
         for k, v in saved.items():
             if v is None:

@@ -85,8 +85,7 @@ def test_disk_full_while_writing_is_one_line_and_keeps_the_old_file(tmp_path: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
 
 
-def test_refuse_overwrite_same_relative_symlink_and_hard_link(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refuse_overwrite_same_relative_symlink_and_hard_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "d").mkdir()
     src = tmp_path / "in.h5"
@@ -96,8 +95,9 @@ def test_refuse_overwrite_same_relative_symlink_and_hard_link(tmp_path: Path,
     for out in (src, Path("in.h5"), Path("d/../in.h5"), tmp_path / "link.h5", tmp_path / "hard.h5"):
         with pytest.raises(EmosteerError) as info:
             refuse_overwrite(out, [tmp_path / "other.h5", src])
-        assert _one_line(info) == (f"{out}: is the input {src}; refusing to overwrite an input "
-                                   "(choose another output path)")
+        assert _one_line(info) == (
+            f"{out}: is the input {src}; refusing to overwrite an input (choose another output path)"
+        )
     refuse_overwrite(tmp_path / "new.h5", [src, None, tmp_path / "missing.h5"])  # fine
     assert src.read_text() == "data"
 
@@ -122,8 +122,9 @@ def _dead_pid() -> int:
 def test_temp_names_carry_this_host_and_process(tmp_path: Path) -> None:
     with replacing(tmp_path / "m.json") as tmp:
         assert tmp.parent == tmp_path
-        assert re.fullmatch(rf"\.m\.json\.{re.escape(socket.gethostname())}\.{os.getpid()}\.\w+\.tmp",
-                            tmp.name), tmp.name
+        assert re.fullmatch(rf"\.m\.json\.{re.escape(socket.gethostname())}\.{os.getpid()}\.\w+\.tmp", tmp.name), (
+            tmp.name
+        )
         tmp.write_text("{}")
 
 
@@ -172,8 +173,20 @@ def test_two_processes_writing_the_same_output_both_succeed(tmp_path: Path) -> N
     file, neither removes the other's, the last rename wins and the file is whole. (Before: the
     later writer deleted the earlier one's temp and the earlier one failed.)"""
     out = tmp_path / "same.h5"
-    argv = [sys.executable, "-m", "emosteer.commands.cli", "featurize", "--synthetic", "--n-clips", "200",
-            "--clip-seconds", "0.5", "--out", str(out), "--no-progress"]
+    argv = [
+        sys.executable,
+        "-m",
+        "emosteer.commands.cli",
+        "featurize",
+        "--synthetic",
+        "--n-clips",
+        "200",
+        "--clip-seconds",
+        "0.5",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     runs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     try:
@@ -197,10 +210,24 @@ def _stop_while_writing(tmp_path: Path, sig: int) -> subprocess.CompletedProcess
     (Before: `sig` was sent to a running child, and a signal that landed in a callback let a
     20000-clip run go on for many minutes.)"""
     out = tmp_path / "f.h5"
-    proc = subprocess.Popen([sys.executable, "-m", "emosteer.commands.cli", "featurize", "--synthetic", "--n-clips",
-                             str(N_STOPPED), "--out", str(out), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emosteer.commands.cli",
+            "featurize",
+            "--synthetic",
+            "--n-clips",
+            str(N_STOPPED),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
             assert proc.poll() is None, proc.communicate()
@@ -208,8 +235,10 @@ def _stop_while_writing(tmp_path: Path, sig: int) -> subprocess.CompletedProcess
         os.kill(proc.pid, signal.SIGSTOP)
         _, status = os.waitpid(proc.pid, os.WUNTRACED)  # returns once the child is stopped (or has ended)
         if not os.WIFSTOPPED(status):
-            pytest.fail(f"featurize ended (status {status}) before it could be stopped: "
-                        f"raise N_STOPPED ({N_STOPPED}) for this machine; {proc.communicate()}")
+            pytest.fail(
+                f"featurize ended (status {status}) before it could be stopped: "
+                f"raise N_STOPPED ({N_STOPPED}) for this machine; {proc.communicate()}"
+            )
         assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # stopped before its rename
         proc.send_signal(sig)  # pending until the child continues
         os.kill(proc.pid, signal.SIGCONT)
@@ -222,8 +251,9 @@ def _stop_while_writing(tmp_path: Path, sig: int) -> subprocess.CompletedProcess
 
 
 @pytest.mark.parametrize("sig,code,name", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
-def test_a_signal_while_writing_removes_the_temp_and_prints_one_line(tmp_path: Path, sig: int, code: int,
-                                                                      name: str) -> None:
+def test_a_signal_while_writing_removes_the_temp_and_prints_one_line(
+    tmp_path: Path, sig: int, code: int, name: str
+) -> None:
     """Before: SIGTERM killed the process silently and left `.f.h5.XXXX.tmp` (mode 0600) behind;
     SIGINT cleaned up but printed a 27-47-line KeyboardInterrupt traceback."""
     done = _stop_while_writing(tmp_path, sig)
@@ -231,15 +261,16 @@ def test_a_signal_while_writing_removes_the_temp_and_prints_one_line(tmp_path: P
     left = sorted(p.name for p in tmp_path.iterdir())
     if left:  # the signal's Stopped was lost in a callback (errors.run): the run finished, and says so
         assert left == ["f.h5"] and validate_features(tmp_path / "f.h5").n == N_STOPPED
-        assert done.stderr.splitlines() == [f"emosteer featurize: stopped by {name}; it had finished, "
-                                            "and its outputs are complete"]
+        assert done.stderr.splitlines() == [
+            f"emosteer featurize: stopped by {name}; it had finished, and its outputs are complete"
+        ]
     else:
-        assert done.stderr.splitlines() == [f"emosteer featurize: stopped by {name}; its temporary "
-                                            "files were removed"]
+        assert done.stderr.splitlines() == [f"emosteer featurize: stopped by {name}; its temporary files were removed"]
 
 
 def test_a_signal_in_process_runs_every_finally(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """errors.run: the path cli.main and pipeline.run share."""
+
     def call() -> None:
         with replacing(tmp_path / "m.json") as tmp:
             tmp.write_text("half")
@@ -248,16 +279,31 @@ def test_a_signal_in_process_runs_every_finally(tmp_path: Path, capsys: pytest.C
 
     before = signal.getsignal(signal.SIGTERM)
     assert errors.run("emosteer x", call) == 143
-    assert capsys.readouterr().err.splitlines() == [
-        "emosteer x: stopped by SIGTERM; its temporary files were removed"]
+    assert capsys.readouterr().err.splitlines() == ["emosteer x: stopped by SIGTERM; its temporary files were removed"]
     assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) is before
 
 
 def _full_disk_featurize(out: Path, preexec=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emosteer.commands.cli", "featurize", "--synthetic", "--n-clips", "40",
-                           "--clip-seconds", "0.5", "--out", str(out), "--no-progress"],
-                          capture_output=True, text=True, preexec_fn=preexec,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emosteer.commands.cli",
+            "featurize",
+            "--synthetic",
+            "--n-clips",
+            "40",
+            "--clip-seconds",
+            "0.5",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=preexec,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def _assert_full_disk_line(done: subprocess.CompletedProcess, out: Path, reason: str) -> None:
@@ -271,8 +317,13 @@ def small_tmpfs(tmp_path: Path):
     """A 256 KiB tmpfs (needs root and mount); skipped where it cannot be mounted."""
     point = tmp_path / "tmpfs"
     point.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(point)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(point)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here")
     try:
         yield point
@@ -288,6 +339,7 @@ def test_a_full_disk_is_one_line_and_exit_2(small_tmpfs: Path) -> None:
 
 def test_a_file_size_limit_is_one_line_and_exit_2(tmp_path: Path) -> None:
     """The same failure without root: RLIMIT_FSIZE makes a write past 256 KiB fail (EFBIG)."""
+
     def limit() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))

@@ -41,22 +41,33 @@ def test_bench_subcommand_parses() -> None:
     assert args.func is bench._main and args.quick and args.threads == 1 and args.device == "auto"
 
 
-@pytest.mark.parametrize("flag,limit,line", [
-    ("--threads", MAX_THREADS, "--threads: Input should be {} (got {})"),
-    ("--rss-batches", bench.MAX_RSS_BATCHES, "--rss-batches: must be in [1, 64] (batches of 32 clips of the "
-                                             "20,000-clip file: a full pass is over an hour on a CPU), got {1}"),
-])
-def test_a_flag_out_of_bounds_is_one_line_before_any_work(flag: str, limit: int, line: str,
-                                                           monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "flag,limit,line",
+    [
+        ("--threads", MAX_THREADS, "--threads: Input should be {} (got {})"),
+        (
+            "--rss-batches",
+            bench.MAX_RSS_BATCHES,
+            "--rss-batches: must be in [1, 64] (batches of 32 clips of the "
+            "20,000-clip file: a full pass is over an hour on a CPU), got {1}",
+        ),
+    ],
+)
+def test_a_flag_out_of_bounds_is_one_line_before_any_work(
+    flag: str, limit: int, line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Before: `--rss-batches 1000` asked for 32,000 clips of the 20,000-clip file (after writing
     its 5 GB); `--threads 100000` was passed to torch. Each is refused in one line, exit 2."""
+
     def ran(args: object) -> None:
         raise AssertionError("bench ran")
 
     monkeypatch.setattr(bench, "run", ran)
-    for value, bound in ((0, "greater than or equal to 1"), (limit + 1, f"less than or equal to {limit}"),
-                         (10 * limit, f"less than or equal to {limit}")):
+    for value, bound in (
+        (0, "greater than or equal to 1"),
+        (limit + 1, f"less than or equal to {limit}"),
+        (10 * limit, f"less than or equal to {limit}"),
+    ):
         assert main(["bench", flag, str(value)]) == 2
         assert capsys.readouterr().err.splitlines() == [f"emosteer bench: error: {line.format(bound, value)}"]
     for value in (1, limit):  # the bounds themselves are accepted

@@ -177,7 +177,8 @@ def test_arbitrary_objects_refused(tmp_path: Path) -> None:
         load_model(path)
     assert str(info.value) == (
         f"{path}: refused: the pickle needs test_checkpoints.Payload, which is not on the allow-list "
-        "of plain data, and building it could run arbitrary code; save plain tensors/dicts")
+        "of plain data, and building it could run arbitrary code; save plain tensors/dicts"
+    )
 
 
 class RunsACommand:
@@ -195,7 +196,8 @@ def test_a_blocked_global_is_named_with_the_reason(tmp_path: Path, capfd: pytest
     assert str(info.value) == (
         f"{path}: refused: the pickle calls {os.system.__module__}.system, and module "
         f"{os.system.__module__} is blocked because it can run commands or code on load; "
-        "checkpoints must hold only tensors and plain data")
+        "checkpoints must hold only tensors and plain data"
+    )
     assert "must never run" not in capfd.readouterr().out
 
 
@@ -216,18 +218,21 @@ def test_a_non_finite_weight_is_refused_at_save(tmp_path: Path) -> None:
         model.affective_arousal[4].bias.fill_(float("inf"))
     with pytest.raises(EmosteerError) as info:
         save_model(model, tmp_path / "m.pt", {})
-    assert str(info.value) == (f"save_model: {tmp_path / 'm.pt'}: weight 'affective_arousal.4.bias' "
-                               "holds NaN or inf; refusing it")
+    assert str(info.value) == (
+        f"save_model: {tmp_path / 'm.pt'}: weight 'affective_arousal.4.bias' holds NaN or inf; refusing it"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("field,value,kind,expected", [
-    ("forward_passes", "two", "str", "int"),
-    ("forward_passes", True, "bool", "int"),
-    ("freeze_backbone", 1, "int", "bool"),
-])
-def test_a_config_of_the_wrong_type_is_one_line(tmp_path: Path, field: str, value, kind: str,
-                                                expected: str) -> None:
+@pytest.mark.parametrize(
+    "field,value,kind,expected",
+    [
+        ("forward_passes", "two", "str", "int"),
+        ("forward_passes", True, "bool", "int"),
+        ("freeze_backbone", 1, "int", "bool"),
+    ],
+)
+def test_a_config_of_the_wrong_type_is_one_line(tmp_path: Path, field: str, value, kind: str, expected: str) -> None:
     path = tmp_path / "m.pt"
     save_model(EmotionLRM(), path, {})
     payload = torch.load(path, weights_only=True)
@@ -267,8 +272,15 @@ def test_equal_models_save_to_equal_bytes(tmp_path) -> None:
 
 def _small_checkpoint() -> bytes:
     buf = io.BytesIO()
-    torch.save({"format": "emosteer/1", "model": {"w": torch.zeros(3)}, "config": {"forward_passes": 2},
-                "meta": {"epoch": 1, "r": [0.5]}}, buf)
+    torch.save(
+        {
+            "format": "emosteer/1",
+            "model": {"w": torch.zeros(3)},
+            "config": {"forward_passes": 2},
+            "meta": {"epoch": 1, "r": [0.5]},
+        },
+        buf,
+    )
     return buf.getvalue()
 
 
@@ -313,7 +325,8 @@ def _with_dtype(dtype: torch.dtype) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex64, torch.uint8])
 def test_weights_that_are_not_floating_point_are_refused_naming_key_and_dtype(
-        tmp_path: Path, dtype: torch.dtype, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, dtype: torch.dtype, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Before: int64 and bool weights loaded with exit 0 and constant predictions (bool: about 1e13);
     complex64 printed torch's multi-line warning."""
     path = tmp_path / "m.pth"
@@ -323,8 +336,10 @@ def test_weights_that_are_not_floating_point_are_refused_naming_key_and_dtype(
         with pytest.raises(EmosteerError) as info:
             load_model(path)
     first = next(k for k, v in _random_state().items() if v.is_floating_point())
-    assert str(info.value) == (f"{path}: weight {first!r} is {dtype}, expected a floating-point tensor "
-                               "(float32; float16, bfloat16 and float64 are converted)")
+    assert str(info.value) == (
+        f"{path}: weight {first!r} is {dtype}, expected a floating-point tensor "
+        "(float32; float16, bfloat16 and float64 are converted)"
+    )
     assert [str(w.message) for w in caught] == [] and capfd.readouterr().err == ""
 
 
@@ -339,10 +354,10 @@ def test_an_integer_buffer_given_as_float_is_refused(tmp_path: Path) -> None:
     assert str(info.value) == f"{path}: weight {key!r} is torch.float32, expected an integer tensor"
 
 
-@pytest.mark.parametrize("dtype,how", [(torch.float16, "exact"), (torch.bfloat16, "exact"),
-                                       (torch.float64, "rounded")])
+@pytest.mark.parametrize("dtype,how", [(torch.float16, "exact"), (torch.bfloat16, "exact"), (torch.float64, "rounded")])
 def test_half_and_double_weights_are_converted_with_one_warning(
-        tmp_path: Path, dtype: torch.dtype, how: str, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, dtype: torch.dtype, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Before: float16/bfloat16 weights loaded silently."""
     state = _with_dtype(dtype)
     path = tmp_path / "m.pth"
@@ -353,21 +368,27 @@ def test_half_and_double_weights_are_converted_with_one_warning(
     name = str(dtype).removeprefix("torch.")
     assert [r.getMessage() for r in caplog.records] == [
         f"{path}: {n} weights stored as {name}, converted to float32 ({how})"
-        + (f"; the precision {name} lost when they were saved stays lost" if how == "exact" else "")]
+        + (f"; the precision {name} lost when they were saved stays lost" if how == "exact" else "")
+    ]
 
 
-@pytest.mark.parametrize("content,kind", [
-    (b"\0" * 4096, "starts with b'\\x00\\x00\\x00\\x00'"),  # before: blamed on "the legacy .tar format"
-    (RANDOM, f"starts with {RANDOM[:4]!r}"),
-    (b"hello, this is text\n", "starts with b'hell'"),
-])
+@pytest.mark.parametrize(
+    "content,kind",
+    [
+        (b"\0" * 4096, "starts with b'\\x00\\x00\\x00\\x00'"),  # before: blamed on "the legacy .tar format"
+        (RANDOM, f"starts with {RANDOM[:4]!r}"),
+        (b"hello, this is text\n", "starts with b'hell'"),
+    ],
+)
 def test_a_file_that_is_not_a_checkpoint_says_so(tmp_path: Path, content: bytes, kind: str) -> None:
     path = tmp_path / "m.pth"
     path.write_bytes(content)
     with pytest.raises(EmosteerError) as info:
         load_model(path)
-    assert str(info.value) == (f"{path}: not a torch checkpoint (torch.save writes a zip archive, or "
-                               f"a pickle before torch 1.6; this file {kind})")
+    assert str(info.value) == (
+        f"{path}: not a torch checkpoint (torch.save writes a zip archive, or "
+        f"a pickle before torch 1.6; this file {kind})"
+    )
 
 
 def test_a_zip_that_is_not_torchs_says_so(tmp_path: Path) -> None:
@@ -378,8 +399,10 @@ def test_a_zip_that_is_not_torchs_says_so(tmp_path: Path) -> None:
         z.writestr("notes/hello.txt", "not a checkpoint")
     with pytest.raises(EmosteerError) as info:
         load_model(path)
-    assert str(info.value) == (f"{path}: not a torch checkpoint: a zip archive without the data.pkl "
-                               "that torch.save writes (first entry 'notes/hello.txt')")
+    assert str(info.value) == (
+        f"{path}: not a torch checkpoint: a zip archive without the data.pkl "
+        "that torch.save writes (first entry 'notes/hello.txt')"
+    )
     path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
     with pytest.raises(EmosteerError, match=r"not a torch checkpoint: a damaged zip archive"):
         load_model(path)

@@ -36,9 +36,17 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_every_command_is_one_module_of_the_commands_room() -> None:
     """Each subcommand's module, its argparse half included, sits in emosteer.commands."""
-    modules = {"predict": predict, "featurize": featurize, "data": data_check, "params": params_check,
-               "verdicts": verdicts, "signals": signals, "bench": bench, "estimate": estimate,
-               "review": review}
+    modules = {
+        "predict": predict,
+        "featurize": featurize,
+        "data": data_check,
+        "params": params_check,
+        "verdicts": verdicts,
+        "signals": signals,
+        "bench": bench,
+        "estimate": estimate,
+        "review": review,
+    }
     assert {name: m.__name__ for name, m in modules.items()} == cli.COMMANDS
     for name, module in modules.items():
         sub = argparse.ArgumentParser().add_subparsers()
@@ -46,18 +54,22 @@ def test_every_command_is_one_module_of_the_commands_room() -> None:
         assert list(sub.choices) == [name]
 
 
-@pytest.mark.parametrize("argv, torch", [
-    (["data", "check", str(REPO / "tests/fixtures/emo_soundscapes"), "--frames", "16"], False),
-    (["params", "check", "--params", str(REPO / "params.yaml")], False),
-    (["signals", "inspect", "missing.json"], False),
-    (["predict", "--help"], True),
-])
+@pytest.mark.parametrize(
+    "argv, torch",
+    [
+        (["data", "check", str(REPO / "tests/fixtures/emo_soundscapes"), "--frames", "16"], False),
+        (["params", "check", "--params", str(REPO / "params.yaml")], False),
+        (["signals", "inspect", "missing.json"], False),
+        (["predict", "--help"], True),
+    ],
+)
 def test_a_command_imports_what_it_uses_only(argv: list[str], torch: bool, tmp_path: Path) -> None:
     """`data check` and `params check` start without torch (and predict with it): start-up was
     mostly torch's and scipy.stats' imports, for every command."""
-    code = ("import sys\nfrom emosteer.commands import cli\ntry:\n    code = cli.main(sys.argv[1:])\n"
-            "except SystemExit as exc:\n    code = exc.code\nprint('torch' in sys.modules, code)")
-    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                          cwd=tmp_path)
+    code = (
+        "import sys\nfrom emosteer.commands import cli\ntry:\n    code = cli.main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n    code = exc.code\nprint('torch' in sys.modules, code)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=tmp_path)
     loaded, _ = proc.stdout.split()[-2:]
     assert loaded == str(torch), proc.stdout + proc.stderr

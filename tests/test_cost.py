@@ -53,11 +53,16 @@ def test_default_workload_is_the_readme_count(p: params.Params) -> None:
     assert cost.split_sizes(600, p) == (357, 63, 180)
     phases = [(ph.stage, ph.tasks, ph.passes) for ph in cost.workload(p, 600)]
     assert phases == [
-        ("train", 1, 4725), ("extract_activations", 1, 1800),
-        ("evaluate_baseline", 3, 63), ("evaluate_baseline", 1, 180),
-        ("evaluate_9bin", 3, 315), ("evaluate_9bin", 1, 900),
-        ("evaluate_25bin", 3, 315), ("evaluate_25bin", 1, 900),
-        ("steerability", 3, 540)]
+        ("train", 1, 4725),
+        ("extract_activations", 1, 1800),
+        ("evaluate_baseline", 3, 63),
+        ("evaluate_baseline", 1, 180),
+        ("evaluate_9bin", 3, 315),
+        ("evaluate_9bin", 1, 900),
+        ("evaluate_25bin", 3, 315),
+        ("evaluate_25bin", 1, 900),
+        ("steerability", 3, 540),
+    ]
     assert cost.estimate(p, 0.02, cost.Shape(600, 101, "test")).passes == 61_020
 
 
@@ -74,7 +79,8 @@ def test_each_steering_method_adds_its_passes(p: params.Params) -> None:
     grid_on = [(ph.stage, ph.passes) for ph in cost.workload(on, 600) if ph.stage == "evaluate_9bin"]
     assert grid_on[-1][1] - grid[-1][1] == 2 * n_val
     assert [ph for ph in cost.workload(on, 600) if ph.stage == "evaluate_baseline"] == [
-        ph for ph in cost.workload(p, 600) if ph.stage == "evaluate_baseline"]
+        ph for ph in cost.workload(p, 600) if ph.stage == "evaluate_baseline"
+    ]
 
 
 @pytest.mark.parametrize("n", [40, 600, 1213])
@@ -82,8 +88,16 @@ def test_each_steering_method_adds_its_passes(p: params.Params) -> None:
 def test_split_sizes_equal_prepare_splits(p: params.Params, n: int, mode: str) -> None:
     rng = np.random.default_rng(n)
     v, a = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
-    parts = split.make_split([f"c{i}" for i in range(n)], v, a, p.split.val_fraction, p.split.dev_fraction,
-                             seed=3, mode=mode, stratify_grid=p.steering.grids[0])
+    parts = split.make_split(
+        [f"c{i}" for i in range(n)],
+        v,
+        a,
+        p.split.val_fraction,
+        p.split.dev_fraction,
+        seed=3,
+        mode=mode,
+        stratify_grid=p.steering.grids[0],
+    )
     q = with_(p, split={"mode": mode})
     assert cost.split_sizes(n, q) == (len(parts["train"]), len(parts["dev"]), len(parts["val"]))
 
@@ -176,46 +190,73 @@ def test_estimate_ends_on_sigterm_while_calibrating(tmp_path: Path) -> None:
     runs between two of them)."""
     import signal
 
-    script = ("import sys; from emosteer import errors; from emosteer.jobs import cost\n"
-              "def forever():\n"
-              "    while True:\n"
-              "        cost.calibrate(6001, 1, 'cpu', 'off'); print('calibrated', flush=True)\n"
-              "sys.exit(errors.run('emosteer estimate', forever))\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env())
+    script = (
+        "import sys; from emosteer import errors; from emosteer.jobs import cost\n"
+        "def forever():\n"
+        "    while True:\n"
+        "        cost.calibrate(6001, 1, 'cpu', 'off'); print('calibrated', flush=True)\n"
+        "sys.exit(errors.run('emosteer estimate', forever))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()
+    )
     try:
         assert proc.stdout.readline() == "calibrated\n"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=300)  # a guard against a hang, not a time limit on the test
     finally:
         proc.kill()
-    assert proc.returncode == 143 and err.strip() == "emosteer estimate: stopped by SIGTERM; its temporary files were removed"
+    assert (
+        proc.returncode == 143
+        and err.strip() == "emosteer estimate: stopped by SIGTERM; its temporary files were removed"
+    )
 
 
 def test_size_params_are_bounded_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The issue's values: each refused by params check in one line naming the key."""
-    for override, key in (("data.frames=1000000", "data.frames"), ("data.synthetic.n_clips=100000000", "data.synthetic.n_clips"),
-                          ("data.synthetic.clip_seconds=1e9", "data.synthetic.clip_seconds"),
-                          ("data.synthetic.segments=1000000", "data.synthetic.segments"),
-                          ("train.epochs=100000", "train.epochs"), ("train.batch_size=100000", "train.batch_size"),
-                          ("evaluate.batch_size=100000", "evaluate.batch_size"),
-                          ("model.forward_passes=1000", "model.forward_passes")):
+    for override, key in (
+        ("data.frames=1000000", "data.frames"),
+        ("data.synthetic.n_clips=100000000", "data.synthetic.n_clips"),
+        ("data.synthetic.clip_seconds=1e9", "data.synthetic.clip_seconds"),
+        ("data.synthetic.segments=1000000", "data.synthetic.segments"),
+        ("train.epochs=100000", "train.epochs"),
+        ("train.batch_size=100000", "train.batch_size"),
+        ("evaluate.batch_size=100000", "evaluate.batch_size"),
+        ("model.forward_passes=1000", "model.forward_passes"),
+    ):
         for command in (["params", "check"], ["estimate"]):
             assert cli_main([*command, "--params", str(REPO / "params.yaml"), "-S", override]) == 2, override
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and f"params.yaml: {key}: Input should be less than or equal to" in err, err
-    assert cli_main(["params", "check", "--params", str(REPO / "params.yaml"), "-S", "data.synthetic.n_clips=50000",
-                     "-S", "data.synthetic.segments=10"]) == 2
+    assert (
+        cli_main(
+            [
+                "params",
+                "check",
+                "--params",
+                str(REPO / "params.yaml"),
+                "-S",
+                "data.synthetic.n_clips=50000",
+                "-S",
+                "data.synthetic.segments=10",
+            ]
+        )
+        == 2
+    )
     assert "n_clips x segments = 50000 x 10 = 500000 rows, more than 100000" in capsys.readouterr().err
 
 
-def test_notice_only_above_the_threshold(p: params.Params, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_notice_only_above_the_threshold(
+    p: params.Params, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def no_calibration(*args: object) -> float:
         raise AssertionError("a run this small needs no calibration")
 
-    tiny = with_(p, seeds=[0], data=p.data.model_copy(
-        update={"frames": 24, "synthetic": p.data.synthetic.model_copy(update={"n_clips": 48})}))
+    tiny = with_(
+        p,
+        seeds=[0],
+        data=p.data.model_copy(update={"frames": 24, "synthetic": p.data.synthetic.model_copy(update={"n_clips": 48})}),
+    )
     monkeypatch.setattr(cost, "calibrate", no_calibration)
     assert cost.notice(tiny) is None and capsys.readouterr().err == ""
 
@@ -229,9 +270,9 @@ def test_notice_only_above_the_threshold(p: params.Params, monkeypatch: pytest.M
     assert "-S 'seeds=[0]'" in err and "device: cuda" in err and "docs/scale.md" in err
 
 
-def test_check_params_announces_before_writing(p: params.Params, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_params_announces_before_writing(
+    p: params.Params, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cost, "calibrate", lambda *args: 0.1)
     check_params.main(p)
@@ -240,22 +281,38 @@ def test_check_params_announces_before_writing(p: params.Params, tmp_path: Path,
 
 
 def test_estimate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli_main(["estimate", "--params", str(REPO / "params.yaml"), "-S", "seeds=[0]",
-                     "-S", "data.synthetic.n_clips=40", "-S", "data.frames=24"])
+    code = cli_main(
+        [
+            "estimate",
+            "--params",
+            str(REPO / "params.yaml"),
+            "-S",
+            "seeds=[0]",
+            "-S",
+            "data.synthetic.n_clips=40",
+            "-S",
+            "data.frames=24",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "(1 seed x 40 clips x 24 frames)" in out and "train" in out
     assert cli_main(["estimate", "--params", str(REPO / "params.yaml"), "-S", "gird=7"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("emosteer estimate: error: ") and err.endswith("-S gird: not a key of params.yaml, so DVC refuses to override it (mistyped?)\n")
+    assert err.startswith("emosteer estimate: error: ") and err.endswith(
+        "-S gird: not a key of params.yaml, so DVC refuses to override it (mistyped?)\n"
+    )
     assert cli_main(["estimate", "--params", str(REPO / "params.yaml"), "-S", "grid"]) == 2
-    assert capsys.readouterr().err == ("emosteer estimate: error: -S grid: DVC cannot parse this override (Error parsing "
-                                         "override 'grid'); an override is KEY=VALUE\n")
+    assert capsys.readouterr().err == (
+        "emosteer estimate: error: -S grid: DVC cannot parse this override (Error parsing "
+        "override 'grid'); an override is KEY=VALUE\n"
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="tests the refusal on a machine without CUDA")
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_amp_refused_on_the_cpu_in_one_line(p: params.Params, amp: str, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_amp_refused_on_the_cpu_in_one_line(
+    p: params.Params, amp: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(EmosteerError) as info:
         check_params.main(with_(p, amp=amp))  # device auto resolves to the CPU here
@@ -273,9 +330,25 @@ def test_real_size_stand_in_runs_at_a_tiny_size(tmp_path: Path) -> None:
     estimate, a 5-seed projection, and the pipeline's outputs in its copy."""
     workdir = tmp_path / "stand-in"
     proc = subprocess.run(
-        [sys.executable, REPO / "bench" / "real_size.py", workdir, "--clips", "40", "--frames", "24",
-         "-S", "evaluate.n_boot=100", "-S", "steering.strengths=[1.0,5.0]", "-S", "train.epochs=1"],
-        capture_output=True, text=True, env=env())
+        [
+            sys.executable,
+            REPO / "bench" / "real_size.py",
+            workdir,
+            "--clips",
+            "40",
+            "--frames",
+            "24",
+            "-S",
+            "evaluate.n_boot=100",
+            "-S",
+            "steering.strengths=[1.0,5.0]",
+            "-S",
+            "train.epochs=1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env(),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = proc.stdout.split("\nstage ", 1)[1].splitlines()
     stages = [line.split()[0] for line in table[1:-1]]

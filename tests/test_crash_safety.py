@@ -24,8 +24,7 @@ import yaml
 
 from tests.pipeline_copy import DVC, env, leftover_temp_files, make_repo, results, run, up_to_date
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")]
 
 TIMEOUT = 600.0  # seconds one interrupted `dvc repro` may take to reach its kill point
 
@@ -41,7 +40,7 @@ def session_processes(sid: int) -> dict[int, str]:
             cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:  # it ended while we looked
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # state ppid pgrp session ...
+        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid pgrp session ...
         if int(fields[3]) == sid and fields[0] != "Z":
             found[int(entry.name)] = cmdline
     return found
@@ -75,13 +74,13 @@ def repro_killed(repo: Path, stage_module: str, trigger: Trigger) -> str:
     and `trigger` fires, SIGKILL the whole session, and return dvc's output up to then."""
     log_path = repo.parent / f"{repo.name}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(DVC + ["repro"], cwd=repo, env=env(), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            DVC + ["repro"], cwd=repo, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + TIMEOUT
         while True:
-            assert proc.poll() is None, f"dvc repro ended ({proc.returncode}) before the kill:\n" \
-                                        f"{log_path.read_text()}"
+            assert proc.poll() is None, f"dvc repro ended ({proc.returncode}) before the kill:\n{log_path.read_text()}"
             assert time.monotonic() < deadline, f"no kill point within {TIMEOUT} s:\n{log_path.read_text()}"
             stage = [p for p, cmd in session_processes(proc.pid).items() if f"stages.{stage_module}" in cmd]
             if stage and trigger(repo, log_path.read_text(errors="replace")):
@@ -109,7 +108,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def test_sigkill_in_train_and_in_evaluate_then_rerun_matches_an_uninterrupted_run(
-        reference: dict[str, str], tmp_path: Path) -> None:
+    reference: dict[str, str], tmp_path: Path
+) -> None:
     repo = make_repo(tmp_path / "killed")
     repro_killed(repo, "train", writing_a_model)
     assert "train" not in locked_stages(repo)

@@ -41,10 +41,24 @@ def test_predict_on_cuda_equals_cpu() -> None:
 def test_training_on_cuda_runs_and_keeps_model_on_device(amp: str) -> None:
     x, y = _data(8)
     model = _model()
-    cfg = settings(epochs=2, patience=None, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=False,
-                   loss_passes="last", cache_first_pass=True, head_epochs=1, lr_schedule="cosine",
-                   warmup_steps=1, lrm_zero_init=True, heads="trained", ridge_lambda=1.0,
-                   optimizer="adam", momentum=0.0)
+    cfg = settings(
+        epochs=2,
+        patience=None,
+        batch_size=4,
+        learning_rate=1e-3,
+        amsgrad=True,
+        mixup=False,
+        loss_passes="last",
+        cache_first_pass=True,
+        head_epochs=1,
+        lr_schedule="cosine",
+        warmup_steps=1,
+        lrm_zero_init=True,
+        heads="trained",
+        ridge_lambda=1.0,
+        optimizer="adam",
+        momentum=0.0,
+    )
     result = train(model, x, y, x, y, cfg, seed=0, device=CUDA, amp=amp)
     assert len(result.history) == 2 and np.isfinite(result.history[-1]["train_loss"])
     assert all(p.device.type == "cuda" for p in model.parameters())

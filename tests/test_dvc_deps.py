@@ -34,8 +34,9 @@ def imports_of(path: Path) -> set[str]:
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names
-                       if module_file(f"{node.module}.{a.name}") is not None)
+            out.update(
+                f"{node.module}.{a.name}" for a in node.names if module_file(f"{node.module}.{a.name}") is not None
+            )
     return {m for m in out if m == "emosteer" or m.startswith(("emosteer.", "stages."))}
 
 
@@ -109,15 +110,20 @@ def test_upstream_stages_do_not_depend_on_evaluation_code(name):
 # params.yaml sections they read (emosteer.schema), so their deps list those section files and
 # neither the whole schema (schema/params.py) nor the rest. model.py holds `model` and `train`;
 # extract_activations reads evaluate.batch_size, prepare_split steering.grids (its first: the strata).
-SECTIONS_READ = {"data": {"data"}, "prepare_split": {"data", "split", "steering"},
-                 "train": {"data", "model"}, "extract_activations": {"model", "evaluate"},
-                 "bin_and_aggregate": {"steering"}}
+SECTIONS_READ = {
+    "data": {"data"},
+    "prepare_split": {"data", "split", "steering"},
+    "train": {"data", "model"},
+    "extract_activations": {"model", "evaluate"},
+    "bin_and_aggregate": {"steering"},
+}
 
 
 @pytest.mark.parametrize("name", sorted(SECTIONS_READ))
 def test_upstream_stages_list_only_the_schema_sections_they_read(name):
     deps = STAGES[name]["deps"]
-    sections = {d.removeprefix("src/emosteer/schema/").removesuffix(".py") for d in deps
-                if d.startswith("src/emosteer/schema/")} - {"__init__", "base"}
+    sections = {
+        d.removeprefix("src/emosteer/schema/").removesuffix(".py") for d in deps if d.startswith("src/emosteer/schema/")
+    } - {"__init__", "base"}
     assert sections == SECTIONS_READ[name]
     assert "src/emosteer/schema/params.py" not in deps

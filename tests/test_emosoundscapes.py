@@ -60,8 +60,7 @@ def test_featurize_folder_equals_librosa(tmp_path: Path) -> None:
     names, v, a = read_labels(out)
     assert names == ["b.wav", "a.wav", "c.flac"]
     np.testing.assert_array_equal(v, np.array([0.5, -0.25, 1.0], dtype=np.float32))
-    paths = [root / "600_Sounds" / "b.wav", root / "600_Sounds" / "a.wav",
-             root / "613_MixedSounds" / "deep" / "c.flac"]
+    paths = [root / "600_Sounds" / "b.wav", root / "600_Sounds" / "a.wav", root / "613_MixedSounds" / "deep" / "c.flac"]
     got = read_features(out, [0, 1, 2])
     for x, path in zip(got, paths):
         y, _ = librosa.load(path, sr=32000, mono=True)
@@ -96,16 +95,27 @@ def _assert_nothing_written(out: Path) -> None:
 @pytest.mark.parametrize(
     "breakage,message",
     [
-        (lambda r: _write_tone(r / "613_MixedSounds" / "a.wav", 32000, 0.1), r"a\.wav: duplicate audio file name, also at"),
-        (lambda r: (r / "ratings" / "Arousal.csv").write_text("a.wav,0.1\nb.wav,0.2\na.wav,0.3\n"),
-         r"Arousal\.csv: field 'FileName': duplicate 'a.wav' at index 2 \(first at index 0\)"),
-        (lambda r: (r / "ratings" / "Valence.csv").write_text("a.wav,0.1\nb.wav,1.5\n"),
-         r"Valence\.csv: field 'Rating': 1.5 outside \[-1, 1\] at index 1"),
-        (lambda r: (r / "ratings" / "Valence.csv").write_text("FileName,Rating\na.wav,0.1\n"),
-         r"Valence\.csv: field 'Rating': 'Rating' is not a number at index 0: a header row\? The rating "
-         r"files have none \(FileName,Rating on every line\); delete that line"),
-        (lambda r: (r / "ratings" / "Valence.csv").write_text("a.wav,0.1\nb.wav,x\n"),
-         r"Valence\.csv: field 'Rating': 'x' is not a number at index 1 \(the file has no header\)"),
+        (
+            lambda r: _write_tone(r / "613_MixedSounds" / "a.wav", 32000, 0.1),
+            r"a\.wav: duplicate audio file name, also at",
+        ),
+        (
+            lambda r: (r / "ratings" / "Arousal.csv").write_text("a.wav,0.1\nb.wav,0.2\na.wav,0.3\n"),
+            r"Arousal\.csv: field 'FileName': duplicate 'a.wav' at index 2 \(first at index 0\)",
+        ),
+        (
+            lambda r: (r / "ratings" / "Valence.csv").write_text("a.wav,0.1\nb.wav,1.5\n"),
+            r"Valence\.csv: field 'Rating': 1.5 outside \[-1, 1\] at index 1",
+        ),
+        (
+            lambda r: (r / "ratings" / "Valence.csv").write_text("FileName,Rating\na.wav,0.1\n"),
+            r"Valence\.csv: field 'Rating': 'Rating' is not a number at index 0: a header row\? The rating "
+            r"files have none \(FileName,Rating on every line\); delete that line",
+        ),
+        (
+            lambda r: (r / "ratings" / "Valence.csv").write_text("a.wav,0.1\nb.wav,x\n"),
+            r"Valence\.csv: field 'Rating': 'x' is not a number at index 1 \(the file has no header\)",
+        ),
         (lambda r: (r / "ratings" / "Arousal.csv").unlink(), r"no Arousal\.csv below"),
         (lambda r: (r / "600_Sounds" / "a.wav").write_bytes(b"RIFF garbage"), r"a\.wav: audio: unreadable"),
     ],
@@ -139,13 +149,15 @@ def test_a_row_of_more_than_two_fields_is_refused_naming_the_line(tmp_path: Path
     s00.wav by its stem."""
     path = tmp_path / "Valence.csv"
     path.write_text(f"s01.wav,0.5\n\n{line}\n")
-    with pytest.raises(EmosteerError, match=r"Valence\.csv: line 3: expected 2 fields \(FileName,Rating\), got 3 "
-                                            r"\(a decimal comma\?"):
+    with pytest.raises(
+        EmosteerError,
+        match=r"Valence\.csv: line 3: expected 2 fields \(FileName,Rating\), got 3 "
+        r"\(a decimal comma\?",
+    ):
         emosoundscapes.read_ratings(path)
 
 
-def test_a_clip_with_audio_and_one_rating_is_counted_once(tmp_path: Path,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_a_clip_with_audio_and_one_rating_is_counted_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = build_folder(tmp_path / "emo")  # d.wav: audio, no rating
     (root / "ratings" / "Valence.csv").write_text("b.wav,0.5\na.wav,-0.25\nc.flac,1\n")
     (root / "ratings" / "Arousal.csv").write_text("a.wav,0.75\nb.wav,0\n")  # c.flac: valence only

@@ -23,19 +23,26 @@ def table():
     """A 3x3 table from 300 random training clips: every bin populated, all rows distinct."""
     rng = np.random.default_rng(0)
     n = 300
-    return aggregate(rng.normal(size=(n, STEER_DIM)).astype(np.float32),
-                     rng.normal(size=(n, STEER_DIM)).astype(np.float32),
-                     rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), Grid(3))
+    return aggregate(
+        rng.normal(size=(n, STEER_DIM)).astype(np.float32),
+        rng.normal(size=(n, STEER_DIM)).astype(np.float32),
+        rng.uniform(-1, 1, n),
+        rng.uniform(-1, 1, n),
+        Grid(3),
+    )
 
 
 def _clips(seed: int = 1, n: int = N) -> evaluate.Clips:
     rng = np.random.default_rng(seed)
     v = rng.uniform(-1, 1, n)
     a = rng.uniform(-1, 1, n)
-    return evaluate.Clips(valence=v, arousal=a,
-                          pred_valence=v + rng.normal(0, 0.5, n),  # some beyond +-1
-                          pred_arousal=a + rng.normal(0, 0.5, n),
-                          features=rng.normal(size=(n, 4, 64)).astype(np.float32))
+    return evaluate.Clips(
+        valence=v,
+        arousal=a,
+        pred_valence=v + rng.normal(0, 0.5, n),  # some beyond +-1
+        pred_arousal=a + rng.normal(0, 0.5, n),
+        features=rng.normal(size=(n, 4, 64)).astype(np.float32),
+    )
 
 
 def _by_name(bilinear: bool = True) -> dict[str, methods.Method]:
@@ -48,12 +55,25 @@ def _by_name(bilinear: bool = True) -> dict[str, methods.Method]:
 
 def test_variant_names_with_and_without_bilinear():
     names = [v.name for v in methods.table({"bilinear": True})]
-    assert names == ["oracle_categorical", "oracle_idw", "oracle_bilinear",
-                     "predicted_categorical", "predicted_idw", "predicted_bilinear",
-                     "control_shuffled", "control_global_mean"]
+    assert names == [
+        "oracle_categorical",
+        "oracle_idw",
+        "oracle_bilinear",
+        "predicted_categorical",
+        "predicted_idw",
+        "predicted_bilinear",
+        "control_shuffled",
+        "control_global_mean",
+    ]
     names = [v.name for v in methods.table({"bilinear": False})]
-    assert names == ["oracle_categorical", "oracle_idw", "predicted_categorical", "predicted_idw",
-                     "control_shuffled", "control_global_mean"]
+    assert names == [
+        "oracle_categorical",
+        "oracle_idw",
+        "predicted_categorical",
+        "predicted_idw",
+        "control_shuffled",
+        "control_global_mean",
+    ]
     assert not any(v.kind == "bilinear" for v in methods.table({"bilinear": False}))
 
 
@@ -102,14 +122,18 @@ def test_predicted_uses_clipped_predictions_not_labels(table, name):
     clips = _clips()
     assert (np.abs(clips.pred_valence) > 1).any() and (np.abs(clips.pred_arousal) > 1).any()
     sv, sa = variant.signals(table, clips, seed=0)
-    expect = selection.select(table, np.clip(clips.pred_valence, -1, 1),
-                              np.clip(clips.pred_arousal, -1, 1), variant.kind)
+    expect = selection.select(
+        table, np.clip(clips.pred_valence, -1, 1), np.clip(clips.pred_arousal, -1, 1), variant.kind
+    )
     np.testing.assert_array_equal(sv, expect[0])
     np.testing.assert_array_equal(sa, expect[1])
 
     # beyond +-1 is the same as at +-1
-    pushed = replace(clips, pred_valence=np.where(clips.pred_valence > 1, 7.0, clips.pred_valence),
-                     pred_arousal=np.where(clips.pred_arousal < -1, -3.0, clips.pred_arousal))
+    pushed = replace(
+        clips,
+        pred_valence=np.where(clips.pred_valence > 1, 7.0, clips.pred_valence),
+        pred_arousal=np.where(clips.pred_arousal < -1, -3.0, clips.pred_arousal),
+    )
     sv2, sa2 = variant.signals(table, pushed, seed=0)
     np.testing.assert_array_equal(sv2, sv)
     np.testing.assert_array_equal(sa2, sa)
@@ -160,8 +184,10 @@ def test_score_keys_and_delta_is_r_new_minus_r_base():
     m = evaluate.score(clips, v, a, n_boot=200, seed=0)
     per_dim = ("r", "dr", "dr_lo", "dr_hi", "p_williams", "zou_lo", "zou_hi", "ccc", "rmse", "mae")
     assert set(m) == {f"{d}_{k}" for d in ("valence", "arousal") for k in per_dim}
-    for dim, y, base, new in (("valence", clips.valence, clips.pred_valence, v),
-                              ("arousal", clips.arousal, clips.pred_arousal, a)):
+    for dim, y, base, new in (
+        ("valence", clips.valence, clips.pred_valence, v),
+        ("arousal", clips.arousal, clips.pred_arousal, a),
+    ):
         r_new, r_base = correlation.pearson(y, new), correlation.pearson(y, base)
         assert m[f"{dim}_r"] == pytest.approx(r_new)
         assert m[f"{dim}_dr"] == pytest.approx(r_new - r_base, abs=1e-12)
@@ -182,8 +208,7 @@ def test_baseline_metrics_fisher_ci_contains_r():
     m = evaluate.baseline_metrics(clips.valence, clips.arousal, clips.pred_valence, clips.pred_arousal)
     per_dim = ("r", "r_lo", "r_hi", "ccc", "rmse", "mae")
     assert set(m) == {f"{d}_{k}" for d in ("valence", "arousal") for k in per_dim}
-    for dim, y, p in (("valence", clips.valence, clips.pred_valence),
-                      ("arousal", clips.arousal, clips.pred_arousal)):
+    for dim, y, p in (("valence", clips.valence, clips.pred_valence), ("arousal", clips.arousal, clips.pred_arousal)):
         assert m[f"{dim}_r"] == pytest.approx(np.corrcoef(y, p)[0, 1])
         assert -1 < m[f"{dim}_r_lo"] < m[f"{dim}_r"] < m[f"{dim}_r_hi"] < 1
         ci = scipy.stats.pearsonr(y, p).confidence_interval(0.95)  # an independent implementation
@@ -197,8 +222,13 @@ def test_steer_variants_runs_each_distinct_pass_once_and_equals_the_naive_loop()
     y_v, y_a = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
     acts = rng.normal(size=(300, 128)).astype(np.float32)
     table = aggregate(acts, acts + 1, rng.uniform(-1, 1, 300), rng.uniform(-1, 1, 300), Grid(3), 1)
-    clips = evaluate.Clips(valence=y_v, arousal=y_a, pred_valence=y_v, pred_arousal=y_a,
-                           features=rng.normal(size=(n, 4)).astype(np.float32))
+    clips = evaluate.Clips(
+        valence=y_v,
+        arousal=y_a,
+        pred_valence=y_v,
+        pred_arousal=y_a,
+        features=rng.normal(size=(n, 4)).astype(np.float32),
+    )
     seen = []
 
     def predict(x, rows, sv, sa, strength):

@@ -48,8 +48,13 @@ def _clips(model: EmotionLRM, seed: int) -> evaluate.Clips:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(N_CLIPS, FRAMES, 64)).astype(np.float32)
     base = model_predict(model, x)
-    return evaluate.Clips(valence=rng.uniform(-1, 1, N_CLIPS), arousal=rng.uniform(-1, 1, N_CLIPS),
-                          pred_valence=base["valence"], pred_arousal=base["arousal"], features=x)
+    return evaluate.Clips(
+        valence=rng.uniform(-1, 1, N_CLIPS),
+        arousal=rng.uniform(-1, 1, N_CLIPS),
+        pred_valence=base["valence"],
+        pred_arousal=base["arousal"],
+        features=x,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +66,18 @@ def dev(model: EmotionLRM, p: params.Params) -> tuple[tuple[methods.Method, ...]
     variants = tuple(methods.table({"bilinear": False}))
     strengths = job.swept(p)
     predict = job.predictor(model, p)
-    out = [evaluate.steer_variants(predict, table, _clips(model, s), variants,
-                                   {v.name: strengths for v in variants}, seed=s,
-                                   names=[f"s{s}_{i}" for i in range(N_CLIPS)])
-           for s in SEEDS]
+    out = [
+        evaluate.steer_variants(
+            predict,
+            table,
+            _clips(model, s),
+            variants,
+            {v.name: strengths for v in variants},
+            seed=s,
+            names=[f"s{s}_{i}" for i in range(N_CLIPS)],
+        )
+        for s in SEEDS
+    ]
     return variants, out
 
 
@@ -107,10 +120,18 @@ def test_pooled_pick_curve_columns_and_metrics_json(dev, p, tmp_path):
 
     # a variant held at the pair: validation predictions, pooled and per-seed metrics, report row
     name = steered[0].name
-    pair = {name: strengths.Choice((0.5, 2.0), "params", 0),
-            methods.GLOBAL_MEAN.name: strengths.Choice(-1.0, "params", 0)}
-    reference = [{"names": np.array(d.names), "valence": d.steered[methods.GLOBAL_MEAN.name][-1.0][0],
-                  "arousal": d.steered[methods.GLOBAL_MEAN.name][-1.0][1]} for d in out]
+    pair = {
+        name: strengths.Choice((0.5, 2.0), "params", 0),
+        methods.GLOBAL_MEAN.name: strengths.Choice(-1.0, "params", 0),
+    }
+    reference = [
+        {
+            "names": np.array(d.names),
+            "valence": d.steered[methods.GLOBAL_MEAN.name][-1.0][0],
+            "arousal": d.steered[methods.GLOBAL_MEAN.name][-1.0][1],
+        }
+        for d in out
+    ]
     m = metrics.pooled_metrics(steered[0], pair[name], out, reference, 3, n_clips=2 * N_CLIPS)
     per_seed = metrics.seed_metrics(steered[0], (0.5, 2.0), out[0], p.evaluate.n_boot)
     pipeline.write_json(tmp_path / "pooled.json", m)
@@ -134,11 +155,13 @@ def test_one_strength_at_a_time_gives_the_same_floats(model, p):
     predict = job.predictor(model, p)
     strengths = job.swept(p)
     names = [str(i) for i in range(N_CLIPS)]
-    whole = evaluate.steer_variants(predict, table, clips, variants,
-                                    {v.name: strengths for v in variants}, seed=5, names=names)
+    whole = evaluate.steer_variants(
+        predict, table, clips, variants, {v.name: strengths for v in variants}, seed=5, names=names
+    )
     for k in strengths:
-        alone = evaluate.steer_variants(predict, table, clips, variants,
-                                        {v.name: (k,) for v in variants}, seed=5, names=names)
+        alone = evaluate.steer_variants(
+            predict, table, clips, variants, {v.name: (k,) for v in variants}, seed=5, names=names
+        )
         for v in variants:
             for dim in (0, 1):
                 assert np.array_equal(alone.steered[v.name][k][dim], whole.steered[v.name][k][dim])
@@ -171,30 +194,47 @@ def test_detection_decomposition_and_break_even_through_the_real_model(model, p)
     for s in SEEDS:
         clips = _clips(model, s)
         # predictions near the labels, so some bins are right and some wrong
-        clips = evaluate.Clips(clips.valence, clips.arousal, clips.valence * 0.9 + 0.05,
-                               clips.arousal + np.where(np.arange(N_CLIPS) % 3 == 0, 0.6, 0.0),
-                               clips.features)
-        val.append(evaluate.steer_variants(predict, table, clips, variants,
-                                           {v.name: (2.0,) for v in variants},
-                                           seed=s, names=[str(i) for i in range(N_CLIPS)]))
+        clips = evaluate.Clips(
+            clips.valence,
+            clips.arousal,
+            clips.valence * 0.9 + 0.05,
+            clips.arousal + np.where(np.arange(N_CLIPS) % 3 == 0, 0.6, 0.0),
+            clips.features,
+        )
+        val.append(
+            evaluate.steer_variants(
+                predict,
+                table,
+                clips,
+                variants,
+                {v.name: (2.0,) for v in variants},
+                seed=s,
+                names=[str(i) for i in range(N_CLIPS)],
+            )
+        )
     choices = {v.name: strengths.Choice(2.0, "params", 0) for v in variants}
     found, confusion = deployable.detection_metrics(Grid(3), val, choices, p.evaluate.n_boot, 2 * N_CLIPS)
-    hits = [detection.hits(Grid(3), *detection.bins(Grid(3), d.valence, d.arousal, d.pred_valence,
-                                                    d.pred_arousal)) for d in val]
+    hits = [
+        detection.hits(Grid(3), *detection.bins(Grid(3), d.valence, d.arousal, d.pred_valence, d.pred_arousal))
+        for d in val
+    ]
     assert found["joint_accuracy_per_seed"] == pytest.approx([h["joint"].mean() for h in hits])
     assert found["n_right_per_seed"] == [int(h["joint"].sum()) for h in hits]
     assert 0 < sum(found["n_right_per_seed"]) < len(SEEDS) * N_CLIPS
     assert found["joint_accuracy_lo"] <= found["joint_accuracy"] <= found["joint_accuracy_hi"]
     assert len(confusion["true_bin"]) == len(SEEDS) * N_CLIPS and confusion["true_bin"][0][:3] in {
-        f"{k:02d} " for k in range(9)}
+        f"{k:02d} " for k in range(9)
+    }
     categorical = found["decomposition"]["categorical"]
     for dim in ("valence", "arousal"):
         assert categorical["predicted"]["right"][f"{dim}_dmae_per_seed"] == pytest.approx(
-            categorical["oracle"]["right"][f"{dim}_dmae_per_seed"])
+            categorical["oracle"]["right"][f"{dim}_dmae_per_seed"]
+        )
         for sel in ("predicted", "oracle"):  # the groups' contributions add up to the all-clips row
             rows = categorical[sel]
             assert rows["right"][f"{dim}_contribution"] + rows["wrong"][f"{dim}_contribution"] == pytest.approx(
-                rows["all"][f"{dim}_dmae"], abs=1e-12)
+                rows["all"][f"{dim}_dmae"], abs=1e-12
+            )
     assert set(found["decomposition"]) == {"categorical", "idw"}
 
     n_clips = 2 * N_CLIPS

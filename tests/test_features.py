@@ -17,8 +17,12 @@ T = 7
 def _rows(n: int, seed: int = 0) -> list[features.Row]:
     rng = np.random.default_rng(seed)
     return [
-        (f"clip{i}.wav", rng.standard_normal((T, 64)).astype(np.float32),
-         float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)))
+        (
+            f"clip{i}.wav",
+            rng.standard_normal((T, 64)).astype(np.float32),
+            float(rng.uniform(-1, 1)),
+            float(rng.uniform(-1, 1)),
+        )
         for i in range(n)
     ]
 
@@ -100,9 +104,18 @@ BAD_FILES = [
     ({"audio_name": np.array([b"a", b"b", b"c"])}, r"dataset 'audio_name': length 3 != 6 .* at index 3"),
     ({"feature": np.zeros((6, T, 63), dtype=np.float32)}, r"dataset 'feature': 63 mel bins, expected 64"),
     ({"feature": _nan_feature()}, r"dataset 'feature': NaN or inf at index 4"),
-    ({"arousal": np.array([0, 0, np.nan, 0, 0, 0], dtype=np.float32)}, r"dataset 'arousal': nan \(not finite\) at index 2"),
-    ({"valence": np.array([0, 0, 0, 1.5, 0, -2], dtype=np.float32)}, r"dataset 'valence': 1.5 outside \[-1, 1\] at index 3"),
-    ({"audio_name": np.array([b"a", b"b", b"c", b"b", b"e", b"f"])}, r"dataset 'audio_name': duplicate name 'b' at index 3"),
+    (
+        {"arousal": np.array([0, 0, np.nan, 0, 0, 0], dtype=np.float32)},
+        r"dataset 'arousal': nan \(not finite\) at index 2",
+    ),
+    (
+        {"valence": np.array([0, 0, 0, 1.5, 0, -2], dtype=np.float32)},
+        r"dataset 'valence': 1.5 outside \[-1, 1\] at index 3",
+    ),
+    (
+        {"audio_name": np.array([b"a", b"b", b"c", b"b", b"e", b"f"])},
+        r"dataset 'audio_name': duplicate name 'b' at index 3",
+    ),
 ]
 
 

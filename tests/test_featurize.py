@@ -47,8 +47,9 @@ def test_synthetic_is_byte_identical_and_matches_the_generator(tmp_path: Path) -
     assert names == [c[0] for c in clips]
     np.testing.assert_array_equal(v, np.array([c[2] for c in clips], dtype=np.float32))
     # not bit-equal: featurize pins BLAS to one thread, and the mel matmul rounds differently
-    np.testing.assert_allclose(read_features(tmp_path / "a.h5", [3])[0], logmel(clips[3][1], "panns", 26),
-                               rtol=0, atol=1e-4)
+    np.testing.assert_allclose(
+        read_features(tmp_path / "a.h5", [3])[0], logmel(clips[3][1], "panns", 26), rtol=0, atol=1e-4
+    )
     other = SynthConfig(n_clips=5, clip_seconds=0.25, seed=12)
     sources.build_features("synthetic", None, tmp_path / "c.h5", "panns", None, other, progress=False)
     assert (tmp_path / "a.h5").read_bytes() != (tmp_path / "c.h5").read_bytes()
@@ -90,8 +91,23 @@ def test_features_h5_is_copied_and_normalised(tmp_path: Path) -> None:
 
 def test_cli_synthetic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "f.h5"
-    args = _parse(["--synthetic", "--n-clips", "3", "--clip-seconds", "0.2", "--seed", "2",
-                   "--rank-labels", "--frontend", "original", "--out", str(out), "--no-progress"])
+    args = _parse(
+        [
+            "--synthetic",
+            "--n-clips",
+            "3",
+            "--clip-seconds",
+            "0.2",
+            "--seed",
+            "2",
+            "--rank-labels",
+            "--frontend",
+            "original",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     args.func(args)
     info = validate_features(out)
     assert info.n == 3 and info.attrs["frontend"] == "original"
@@ -118,9 +134,11 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[Path, str]]:
         f["arousal"] = np.zeros(3)
     text = tmp_path / "text.h5"
     text.write_text("hello")
-    return [(nan, "dataset 'feature': NaN or inf at index 2"),
-            (short, "dataset 'arousal': length 3 != 4 rows of 'feature' at index 3"),
-            (text, "not an HDF5 file")]
+    return [
+        (nan, "dataset 'feature': NaN or inf at index 2"),
+        (short, "dataset 'arousal': length 3 != 4 rows of 'feature' at index 3"),
+        (text, "not an HDF5 file"),
+    ]
 
 
 def test_bad_features_h5_writes_nothing(tmp_path: Path) -> None:
@@ -143,8 +161,12 @@ def test_main_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and str(src) in err[0]
     assert not out.exists()
-    assert cli.main(["featurize", "--synthetic", "--n-clips", "2", "--clip-seconds", "0.2",
-                     "--out", str(out), "--no-progress"]) == 0
+    assert (
+        cli.main(
+            ["featurize", "--synthetic", "--n-clips", "2", "--clip-seconds", "0.2", "--out", str(out), "--no-progress"]
+        )
+        == 0
+    )
     assert validate_features(out).n == 2
 
 
@@ -168,12 +190,13 @@ def _cli_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return err.strip()
 
 
-def test_fewer_frames_than_the_model_reads_are_refused(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_fewer_frames_than_the_model_reads_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "f.h5"
     line = _cli_error(["--synthetic", "--n-clips", "2", "--clip-seconds", "0.1", "--out", str(out)], capsys)
-    assert line == (f"emosteer featurize: error: {out}: 11 frames per clip, but the model needs >= 16 "
-                    "(four 2x2 pools); use longer clips or --frames")
+    assert line == (
+        f"emosteer featurize: error: {out}: 11 frames per clip, but the model needs >= 16 "
+        "(four 2x2 pools); use longer clips or --frames"
+    )
     src = _raw_h5(tmp_path / "short.h5", frames=15)
     line = _cli_error(["--features-h5", str(src), "--out", str(out)], capsys)
     assert "15 frames per clip, but the model needs >= 16" in line
@@ -181,8 +204,9 @@ def test_fewer_frames_than_the_model_reads_are_refused(tmp_path: Path,
     assert sources.build_features("synthetic", None, out, "panns", 16, TINY, progress=False).frames == 16
 
 
-def test_out_that_is_the_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_that_is_the_input_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     src = _raw_h5(tmp_path / "in.h5")
     before = src.read_bytes()
@@ -190,14 +214,15 @@ def test_out_that_is_the_input_is_refused(tmp_path: Path, capsys: pytest.Capture
     os.link(src, tmp_path / "hard.h5")
     for out in ("in.h5", str(src), "./sub/../in.h5", "link.h5", "hard.h5"):
         line = _cli_error(["--features-h5", str(src), "--out", out], capsys)
-        assert line == (f"emosteer featurize: error: {Path(out)}: is the input {src}; refusing to overwrite "
-                        "an input (choose another output path)")
+        assert line == (
+            f"emosteer featurize: error: {Path(out)}: is the input {src}; refusing to overwrite "
+            "an input (choose another output path)"
+        )
     assert src.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.h5", "in.h5", "link.h5"]
 
 
-def test_out_that_is_a_rating_file_of_the_folder_is_refused(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_that_is_a_rating_file_of_the_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "emo"
     root.mkdir()
     sf.write(root / "a.wav", np.zeros(3200, np.float32), 32000)
@@ -207,8 +232,9 @@ def test_out_that_is_a_rating_file_of_the_folder_is_refused(tmp_path: Path,
     before = target.read_bytes()
     # 0.1-s audio and a 10-frame window: no warning precedes the one line
     line = _cli_error(["--emo-soundscapes", str(root), "--frames", "10", "--out", str(target)], capsys)
-    assert line.endswith(f"{target}: is the input {target}; refusing to overwrite an input "
-                         "(choose another output path)")
+    assert line.endswith(
+        f"{target}: is the input {target}; refusing to overwrite an input (choose another output path)"
+    )
     assert target.read_bytes() == before
 
 
@@ -217,14 +243,15 @@ def test_environment_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     (tmp_path / "file").write_text("")
     synth = ["--synthetic", "--n-clips", "2", "--clip-seconds", "0.2"]
     assert _cli_error([*synth, "--out", str(tmp_path / "folder.h5")], capsys) == (
-        f"emosteer featurize: error: {tmp_path / 'folder.h5'}: is a folder; give a file path to write")
+        f"emosteer featurize: error: {tmp_path / 'folder.h5'}: is a folder; give a file path to write"
+    )
     assert _cli_error([*synth, "--out", str(tmp_path / "file" / "f.h5")], capsys) == (
         f"emosteer featurize: error: {tmp_path / 'file' / 'f.h5'}: cannot write: "
-        f"{tmp_path / 'file'} is a file, not a folder")
+        f"{tmp_path / 'file'} is a file, not a folder"
+    )
 
 
-def test_the_progress_bar_starts_after_the_one_off_warm_up(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_progress_bar_starts_after_the_one_off_warm_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first clip used to pay librosa's start-up (~2 s) inside the bar: a first ETA of hours."""
     from emosteer.data.sources import synthetic
 

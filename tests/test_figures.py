@@ -53,9 +53,13 @@ def test_every_template_renders_to_png_and_svg(specs, tmp_path):
 
 
 def test_a_data_url_is_refused_not_fetched(tmp_path):
-    spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": "remote",
-            "data": {"url": "https://example.invalid/data.csv"}, "mark": "point",
-            "encoding": {"x": {"field": "a", "type": "quantitative"}}}
+    spec = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": "remote",
+        "data": {"url": "https://example.invalid/data.csv"},
+        "mark": "point",
+        "encoding": {"x": {"field": "a", "type": "quantitative"}},
+    }
     with pytest.raises(EmosteerError, match="figure 'remote': data from a url"):
         figures.render(spec, tmp_path / "remote")
     assert not list(tmp_path.iterdir())
@@ -103,10 +107,17 @@ def listener():
 
 
 def _image_spec(port: int, channel: str, mark: str) -> dict:
-    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": "plot",
-            "data": {"values": [{"u": f"http://127.0.0.1:{port}/p.png", "x": 1, "y": 2}]}, "mark": mark,
-            "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", "type": "quantitative"},
-                         channel: {"field": "u"}}}
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": "plot",
+        "data": {"values": [{"u": f"http://127.0.0.1:{port}/p.png", "x": 1, "y": 2}]},
+        "mark": mark,
+        "encoding": {
+            "x": {"field": "x", "type": "quantitative"},
+            "y": {"field": "y", "type": "quantitative"},
+            channel: {"field": "u"},
+        },
+    }
 
 
 def test_the_listener_hears_vl_convert_fetch_an_image_mark(listener):
@@ -124,9 +135,17 @@ def test_rendering_fetches_nothing(listener, tmp_path):
     port = listener.port
     with pytest.raises(EmosteerError, match="figure 'plot': an image mark"):
         figures.render(_image_spec(port, "url", "image"), tmp_path / "image")
-    layered = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": "plot",
-               "layer": [{"mark": {"type": "image", "width": 10}, "data": {"values": [{"u": f"http://127.0.0.1:{port}/l.png"}]},
-                          "encoding": {"url": {"field": "u"}}}]}
+    layered = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": "plot",
+        "layer": [
+            {
+                "mark": {"type": "image", "width": 10},
+                "data": {"values": [{"u": f"http://127.0.0.1:{port}/l.png"}]},
+                "encoding": {"url": {"field": "u"}},
+            }
+        ],
+    }
     with pytest.raises(EmosteerError, match="an image mark"):
         figures.render(layered, tmp_path / "layered")
     lookup = _image_spec(port, "color", "point")

@@ -102,8 +102,7 @@ def test_load_audio_refuses_unreadable_and_empty(tmp_path: Path) -> None:
         frontend.load_audio(nan)
 
 
-def test_truncated_wav_is_read_with_a_warning_naming_it(tmp_path: Path,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_truncated_wav_is_read_with_a_warning_naming_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     full = tmp_path / "full.wav"
     sf.write(full, _tone(0.5), SAMPLE_RATE, subtype="PCM_16")
     cut = tmp_path / "cut.wav"
@@ -114,7 +113,8 @@ def test_truncated_wav_is_read_with_a_warning_naming_it(tmp_path: Path,
     assert y.size == 4000
     assert [r.getMessage() for r in caplog.records] == [
         f"{cut}: audio: truncated file (8044 of the {len(data)} bytes its header declares); "
-        "using the 4000 samples present"]
+        "using the 4000 samples present"
+    ]
     caplog.clear()
     with caplog.at_level("WARNING"):
         frontend.load_audio(full)
@@ -138,7 +138,7 @@ def test_windows_cover_the_file_one_hop_apart() -> None:
     cut = frontend.windows(y, "panns", 101, 0.25)
     assert cut.start_seconds == [0.0, 0.25, 0.5] and cut.second_fits
     assert frontend.window_seconds(101) == 1.0
-    np.testing.assert_array_equal(cut.specs[1], frontend.logmel(y[8000:8000 + 32000], "panns", 101))
+    np.testing.assert_array_equal(cut.specs[1], frontend.logmel(y[8000 : 8000 + 32000], "panns", 101))
     short = frontend.windows(y[:20000], "panns", 101, 2.0)
     assert short.start_seconds == [0.0] and not short.second_fits
     np.testing.assert_array_equal(short.specs[0], frontend.logmel(y[:20000], "panns", 101))  # padded
@@ -154,8 +154,9 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("sr,channels", [(44100, 2), (48000, 1), (22050, 1), (8000, 2), (32000, 2)])
-def test_streamed_decoding_is_librosa_load_bit_for_bit(tmp_path: Path, small_blocks: None, sr: int,
-                                                       channels: int) -> None:
+def test_streamed_decoding_is_librosa_load_bit_for_bit(
+    tmp_path: Path, small_blocks: None, sr: int, channels: int
+) -> None:
     y = _tone(3.0, sr)
     path = tmp_path / "clip.wav"
     sf.write(path, np.stack([y, 0.5 * y], axis=1) if channels == 2 else y, sr, subtype="FLOAT")
@@ -186,16 +187,18 @@ def test_a_1_hz_file_decodes_only_what_its_frames_use(tmp_path: Path, monkeypatc
 
 
 @pytest.mark.parametrize("flavour", ["panns", "original"])
-def test_clip_logmel_is_the_whole_files_logmel(tmp_path: Path, small_blocks: None, flavour: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clip_logmel_is_the_whole_files_logmel(
+    tmp_path: Path, small_blocks: None, flavour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file up to EXACT_SECONDS: bit for bit; a longer one (here EXACT_SECONDS is cut to 1.5 s):
     to float rounding, with the original flavour's reference (the whole clip's peak) taken over
     the whole file."""
     y = _tone(3.0, 44100)
     path = tmp_path / "exact.wav"
     sf.write(path, y, 44100, subtype="FLOAT")
-    np.testing.assert_array_equal(frontend.clip_logmel(path, flavour, 101),
-                                  frontend.logmel(frontend.load_audio(path), flavour, 101))
+    np.testing.assert_array_equal(
+        frontend.clip_logmel(path, flavour, 101), frontend.logmel(frontend.load_audio(path), flavour, 101)
+    )
     monkeypatch.setattr(frontend, "EXACT_SECONDS", 1.5)
     y[100_000:100_500] *= 3  # the clip's peak lies after the first second
     path = tmp_path / "long.wav"
@@ -207,8 +210,9 @@ def test_clip_logmel_is_the_whole_files_logmel(tmp_path: Path, small_blocks: Non
         assert not np.allclose(ref, frontend.logmel(whole[:32512], flavour, 101), atol=1e-2)
     short = tmp_path / "short.wav"
     sf.write(short, y[:30000], 44100, subtype="FLOAT")
-    np.testing.assert_array_equal(frontend.clip_logmel(short, flavour, 101),
-                                  frontend.logmel(frontend.load_audio(short), flavour, 101))
+    np.testing.assert_array_equal(
+        frontend.clip_logmel(short, flavour, 101), frontend.logmel(frontend.load_audio(short), flavour, 101)
+    )
 
 
 def test_file_windows_are_windows_of_the_whole_file(tmp_path: Path, small_blocks: None) -> None:
@@ -249,7 +253,7 @@ def test_audioread_fallback_streams_as_librosa_load_reads(tmp_path: Path, monkey
             sizes = [6, 1002, 4094, 30000]  # bytes; 1002 splits a stereo frame
             at, i = 0, 0
             while at < len(raw):
-                yield raw[at:at + sizes[i % 4]]
+                yield raw[at : at + sizes[i % 4]]
                 at, i = at + sizes[i % 4], i + 1
 
     monkeypatch.setattr(audioread, "audio_open", lambda *args, **kwargs: Reader())

@@ -24,9 +24,16 @@ def _table() -> SignalTable:
     source = np.array([1, 1, 2, 3, 4, 5, 6, 7, 8])
     rng = np.random.RandomState(0)
     means = rng.rand(9, 128).astype(np.float32)[source]
-    return SignalTable(grid=grid, valence=means, arousal=means[::-1].copy(), counts=counts,
-                       source=source, min_count=3, global_valence=means.mean(0),
-                       global_arousal=means.mean(0))
+    return SignalTable(
+        grid=grid,
+        valence=means,
+        arousal=means[::-1].copy(),
+        counts=counts,
+        source=source,
+        min_count=3,
+        global_valence=means.mean(0),
+        global_arousal=means.mean(0),
+    )
 
 
 def test_categorical_targets_the_centre_of_the_bin_whose_signal_it_uses() -> None:
@@ -107,6 +114,10 @@ def test_pick_weight_pools_the_dev_score_over_seeds_and_takes_the_gentlest_withi
     assert pick == pooling.pick_pooled(weights, curve) and pick in (2, 3)
     # one seed's own Δr at w = 0.5, by hand: r(y, fused) - r(y, pred), mean over the two dims
     d = dev[0]
-    by_hand = np.mean([np.corrcoef(yy, 0.5 * p + 0.5 * yy)[0, 1] - np.corrcoef(yy, p)[0, 1]
-                       for yy, p in ((d.valence, d.pred_valence), (d.arousal, d.pred_arousal))])
+    by_hand = np.mean(
+        [
+            np.corrcoef(yy, 0.5 * p + 0.5 * yy)[0, 1] - np.corrcoef(yy, p)[0, 1]
+            for yy, p in ((d.valence, d.pred_valence), (d.arousal, d.pred_arousal))
+        ]
+    )
     assert curve[1].per_seed[0] == pytest.approx(by_hand, abs=1e-12)

@@ -16,8 +16,9 @@ from emosteer.data import emosoundscapes, features, split
 from emosteer.errors import EmosteerError
 
 # derandomize: the same examples on every run, so a failure reproduces and CI does not flicker
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)
 NAMES = st.lists(st.binary(max_size=6), min_size=0, max_size=5)
@@ -31,8 +32,19 @@ def _one_line_or_result(call) -> None:
         assert "\n" not in str(exc)
 
 
-FAULTS = ("none", "shape", "feature_dtype", "feature_values", "structure", "label_length",
-          "label_values", "label_dtype", "names", "damage", "several")
+FAULTS = (
+    "none",
+    "shape",
+    "feature_dtype",
+    "feature_values",
+    "structure",
+    "label_length",
+    "label_values",
+    "label_dtype",
+    "names",
+    "damage",
+    "several",
+)
 WEIGHTED_FAULTS = FAULTS + ("damage",) * 4  # damaged bytes are where h5py's exceptions vary
 
 
@@ -47,7 +59,9 @@ def features_files(draw) -> dict:
     shape = (n, draw(st.integers(1, 5)), 64)
     if on["shape"]:
         shape = draw(st.sampled_from([(n, 0, 64), (0, 3, 64), (n, 3, 63), (n, 3), (n, 3, 64, 2), (n,)]))
-    feature_dtype = draw(st.sampled_from(["float16", "int8", "bool", "complex64"])) if on["feature_dtype"] else "float32"
+    feature_dtype = (
+        draw(st.sampled_from(["float16", "int8", "bool", "complex64"])) if on["feature_dtype"] else "float32"
+    )
     fill = draw(FLOATS) if on["feature_values"] else draw(st.floats(-100, 100, width=32))
 
     def labels() -> tuple:
@@ -56,9 +70,14 @@ def features_files(draw) -> dict:
         dtype = draw(st.sampled_from(["float64", "int8", "bool", "complex64"])) if on["label_dtype"] else "float32"
         return ("labels", draw(st.lists(values, min_size=size, max_size=size)), dtype)
 
-    names = (draw(NAMES) if on["names"] else
-             [x.encode() for x in draw(st.lists(st.text("abc.wav", min_size=1, max_size=6), min_size=n,
-                                                max_size=n, unique=True))])
+    names = (
+        draw(NAMES)
+        if on["names"]
+        else [
+            x.encode()
+            for x in draw(st.lists(st.text("abc.wav", min_size=1, max_size=6), min_size=n, max_size=n, unique=True))
+        ]
+    )
     structure = draw(st.sampled_from(["feature", "arousal"])) if on["structure"] else None
     kind = draw(st.sampled_from(["group", "missing"]))
     return {
@@ -66,9 +85,14 @@ def features_files(draw) -> dict:
         "valence": labels(),
         "arousal": (kind,) if structure == "arousal" else labels(),
         "audio_name": ("names", names, draw(st.booleans())),
-        "damage": draw(st.one_of(
-            st.tuples(st.just("bytes"), st.integers(0, 2047), st.binary(min_size=1, max_size=8)),
-            st.tuples(st.just("cut"), st.floats(0.0, 1.0)))) if on["damage"] else None,
+        "damage": draw(
+            st.one_of(
+                st.tuples(st.just("bytes"), st.integers(0, 2047), st.binary(min_size=1, max_size=8)),
+                st.tuples(st.just("cut"), st.floats(0.0, 1.0)),
+            )
+        )
+        if on["damage"]
+        else None,
     }
 
 
@@ -93,8 +117,9 @@ def _write_parts(path: Path, parts: dict) -> None:
                 # HDF5 cannot store a NUL inside a variable-length string (h5py refuses to write
                 # one): such names are written fixed-length, where a NUL is a byte like any other
                 if variable and not any(b"\0" in n for n in names):  # variable-length, as other tools write
-                    f.create_dataset(name, data=np.array(names, dtype=object),
-                                     dtype=h5py.string_dtype("ascii"), shape=(len(names),))
+                    f.create_dataset(
+                        name, data=np.array(names, dtype=object), dtype=h5py.string_dtype("ascii"), shape=(len(names),)
+                    )
                 else:
                     f.create_dataset(name, data=np.array(names, dtype="S8"))
     damage = parts["damage"]
@@ -151,8 +176,27 @@ def test_every_damaged_header_word_is_a_result_or_one_line() -> None:
 
 CELLS = st.one_of(
     st.text(max_size=8),
-    st.sampled_from(["0.5", "-1", "1.0001", "nan", "inf", "-inf", "1e400", "", " ", '"', '"a,b"', "\x00",
-                     "\ufeff", "0x1", "1_0", "clip.wav", "clip.wav"]),
+    st.sampled_from(
+        [
+            "0.5",
+            "-1",
+            "1.0001",
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "",
+            " ",
+            '"',
+            '"a,b"',
+            "\x00",
+            "\ufeff",
+            "0x1",
+            "1_0",
+            "clip.wav",
+            "clip.wav",
+        ]
+    ),
 )
 LINES = st.lists(st.lists(CELLS, min_size=0, max_size=4).map(",".join), max_size=6)
 
@@ -172,24 +216,32 @@ def test_ratings_reader_never_raises_anything_but_emosteer_error(raw: bytes) -> 
         assert all(name and name == name.strip() for name in ratings)
 
 
-
 # --- split JSON ---------------------------------------------------------------------------------
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 8) | st.floats(allow_nan=False) | st.text(max_size=4),
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(
-        st.sampled_from(["n", "train", "dev", "val", "x"]), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=6)
+        | st.dictionaries(st.sampled_from(["n", "train", "dev", "val", "x"]), inner, max_size=5)
+    ),
     max_leaves=20,
 )
 
 
 @FUZZ
-@given(st.one_of(JSON.map(lambda doc: json.dumps(doc).encode()),
-                 st.fixed_dictionaries({"train": st.lists(st.integers(-1, 6), max_size=6),
-                                        "dev": st.lists(st.integers(-1, 6), max_size=3),
-                                        "val": st.lists(st.integers(-1, 6), max_size=3)}).map(
-                     lambda doc: json.dumps(doc).encode()),
-                 st.binary(max_size=64)))
+@given(
+    st.one_of(
+        JSON.map(lambda doc: json.dumps(doc).encode()),
+        st.fixed_dictionaries(
+            {
+                "train": st.lists(st.integers(-1, 6), max_size=6),
+                "dev": st.lists(st.integers(-1, 6), max_size=3),
+                "val": st.lists(st.integers(-1, 6), max_size=3),
+            }
+        ).map(lambda doc: json.dumps(doc).encode()),
+        st.binary(max_size=64),
+    )
+)
 def test_split_reader_never_raises_anything_but_emosteer_error(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "split.json"

@@ -93,35 +93,42 @@ def _cli(argv: list[str | Path], capsys: pytest.CaptureFixture[str]) -> tuple[in
 
 
 def test_external_raw_storage_is_refused_and_its_target_never_read(
-        tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = _sentinel_file(tmp_path / "secret.bin")
-    src = _features(tmp_path / "ext.h5", lambda f: f.create_dataset(
-        "feature", (N, T, 64), "f4", external=[(str(target), 0, N * T * 64 * 4)]))
+    src = _features(
+        tmp_path / "ext.h5",
+        lambda f: f.create_dataset("feature", (N, T, 64), "f4", external=[(str(target), 0, N * T * 64 * 4)]),
+    )
     _refused_by_every_reader(src, f"dataset 'feature': external raw storage in '{target}'")
-    for argv in (["featurize", "--features-h5", src, "--out", tmp_path / "copy.h5", "--no-progress"],
-                 ["predict", "--checkpoint", checkpoint, "--features", src, "--out", tmp_path / "p.npz"]):
+    for argv in (
+        ["featurize", "--features-h5", src, "--out", tmp_path / "copy.h5", "--no-progress"],
+        ["predict", "--checkpoint", checkpoint, "--features", src, "--out", tmp_path / "p.npz"],
+    ):
         code, err = _cli(argv, capsys)
         assert code == 2 and len(err) == 1 and "refusing to read outside the file" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ext.h5", "secret.bin"]
 
 
-def test_external_storage_pointing_at_a_checkpoint_is_refused(tmp_path: Path, checkpoint: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_external_storage_pointing_at_a_checkpoint_is_refused(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Before: exit 0 with valence of about 5e32 (the checkpoint's bytes read as log-mels)."""
-    src = _features(tmp_path / "ext.h5", lambda f: f.create_dataset(
-        "feature", (N, T, 64), "f4", external=[(str(checkpoint), 0, N * T * 64 * 4)]))
-    code, err = _cli(["predict", "--checkpoint", checkpoint, "--features", src,
-                      "--out", tmp_path / "p.npz"], capsys)
+    src = _features(
+        tmp_path / "ext.h5",
+        lambda f: f.create_dataset("feature", (N, T, 64), "f4", external=[(str(checkpoint), 0, N * T * 64 * 4)]),
+    )
+    code, err = _cli(["predict", "--checkpoint", checkpoint, "--features", src, "--out", tmp_path / "p.npz"], capsys)
     assert code == 2 and len(err) == 1 and "external raw storage" in err[0]
     assert not (tmp_path / "p.npz").exists()
 
 
 def test_external_link_is_refused(tmp_path: Path) -> None:
     real = _features(tmp_path / "real.h5", lambda f: f.create_dataset("feature", data=_values()))
-    src = _features(tmp_path / "link.h5", lambda f: f.__setitem__(
-        "feature", h5py.ExternalLink("real.h5", "/feature")))
-    _refused_by_every_reader(src, "'feature' is an external link to 'real.h5':'/feature'; "
-                                  "refusing to read outside the file")
+    src = _features(tmp_path / "link.h5", lambda f: f.__setitem__("feature", h5py.ExternalLink("real.h5", "/feature")))
+    _refused_by_every_reader(
+        src, "'feature' is an external link to 'real.h5':'/feature'; refusing to read outside the file"
+    )
     # anywhere in the file, not only where a reader looks
     with h5py.File(src, "a") as f:
         del f["feature"]
@@ -132,12 +139,14 @@ def test_external_link_is_refused(tmp_path: Path) -> None:
 
 
 def test_predict_cannot_overwrite_the_file_an_input_links_to(
-        tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Before: `predict --features extlink.h5 --out featsrc.h5` exited 0 and replaced featsrc.h5
     (the file holding the linked data) with a zip."""
     src = _features(tmp_path / "featsrc.h5", lambda f: f.create_dataset("feature", data=_values()))
-    link = _features(tmp_path / "extlink.h5", lambda f: f.__setitem__(
-        "feature", h5py.ExternalLink("featsrc.h5", "/feature")))
+    link = _features(
+        tmp_path / "extlink.h5", lambda f: f.__setitem__("feature", h5py.ExternalLink("featsrc.h5", "/feature"))
+    )
     before = _sha(src)
     code, err = _cli(["predict", "--checkpoint", checkpoint, "--features", link, "--out", src], capsys)
     assert code == 2 and len(err) == 1 and "external link" in err[0]
@@ -155,8 +164,7 @@ def test_virtual_datasets_are_refused(tmp_path: Path) -> None:
             f.create_virtual_dataset("feature", layout, fillvalue=0)
 
         path = _features(tmp_path / "vds.h5", vds)
-        _refused_by_every_reader(path, f"dataset 'feature': a virtual dataset (values from '{source}':"
-                                       "'feature')")
+        _refused_by_every_reader(path, f"dataset 'feature': a virtual dataset (values from '{source}':'feature')")
 
 
 def test_soft_links_inside_the_file_are_followed(tmp_path: Path) -> None:
@@ -195,11 +203,17 @@ def test_activations_and_signal_tables_are_read_through_the_guard(tmp_path: Path
 def _run_capped(argv: list[str | Path], cap_bytes: int = 3 * 2**30) -> subprocess.CompletedProcess:
     """`emosteer ARGV` in a child process whose address space is capped, so a reader that trusts
     a declared size fails there (MemoryError) instead of taking the machine down."""
+
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
 
-    return subprocess.run([sys.executable, "-m", "emosteer.commands.cli", *map(str, argv)], capture_output=True,
-                          text=True, preexec_fn=cap, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "emosteer.commands.cli", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        preexec_fn=cap,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_rows_the_file_does_not_hold_are_refused_before_reading(tmp_path: Path, checkpoint: Path) -> None:
@@ -214,8 +228,11 @@ def test_rows_the_file_does_not_hold_are_refused_before_reading(tmp_path: Path, 
     proc = _run_capped(["predict", "--checkpoint", checkpoint, "--features", path, "--out", tmp_path / "p.npz"])
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(err) == 1, proc.stderr
-    assert re.search(r"dataset '\w+': shape \(1000000000,( 16, 64)?\): only 0 of its \d+ chunks are "
-                     r"stored \(the rest would read as the fill value\)", err[0]), err[0]
+    assert re.search(
+        r"dataset '\w+': shape \(1000000000,( 16, 64)?\): only 0 of its \d+ chunks are "
+        r"stored \(the rest would read as the fill value\)",
+        err[0],
+    ), err[0]
     _refused_by_every_reader(path, "chunks are stored")
 
 
@@ -256,8 +273,9 @@ def test_highly_compressible_gzip_and_lzf_files_load(tmp_path: Path) -> None:
 
 
 def test_filters_without_a_known_bound_are_refused(tmp_path: Path) -> None:
-    path = _features(tmp_path / "so.h5", lambda f: f.create_dataset(
-        "feature", data=_values(), scaleoffset=4, chunks=(1, T, 64)))
+    path = _features(
+        tmp_path / "so.h5", lambda f: f.create_dataset("feature", data=_values(), scaleoffset=4, chunks=(1, T, 64))
+    )
     _refused_by_every_reader(path, "dataset 'feature': filter 'scaleoffset' (id 6) is not supported")
 
 
@@ -272,21 +290,25 @@ def test_a_chunk_stored_larger_than_any_encoding_of_it_is_refused(tmp_path: Path
             for j in range(T // 4):
                 ds.id.write_direct_chunk((i, 4 * j, 0), bomb, 0)
 
-    _refused_by_every_reader(_features(tmp_path / "bomb.h5", craft),
-                             f"a compressed chunk of {len(bomb)} bytes is larger than any encoding")
+    _refused_by_every_reader(
+        _features(tmp_path / "bomb.h5", craft), f"a compressed chunk of {len(bomb)} bytes is larger than any encoding"
+    )
 
 
 def test_a_compressed_chunk_that_could_expand_past_the_budget_is_refused(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _features(tmp_path / "gz.h5", lambda f: f.create_dataset(
-        "feature", data=_values(), chunks=(N, T, 64), compression="gzip"))
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _features(
+        tmp_path / "gz.h5", lambda f: f.create_dataset("feature", data=_values(), chunks=(N, T, 64), compression="gzip")
+    )
     features.read_info(path)
     monkeypatch.setattr(h5safe, "READ_BUDGET", 2**20)
     _refused_by_every_reader(path, "may expand to")
 
 
-def test_one_read_above_the_budget_is_refused_before_allocating(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_read_above_the_budget_is_refused_before_allocating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _features(tmp_path / "f.h5", lambda f: f.create_dataset("feature", data=_values()))
     monkeypatch.setattr(h5safe, "READ_BUDGET", 1000)
     with pytest.raises(EmosteerError, match=r"dataset 'feature': one read of .* is more than the 1000 bytes"):
@@ -307,8 +329,16 @@ from emosteer.model.inference import predict as model_predict  # noqa: E402
 
 # Layouts that keep every byte inside the file and every value stored, and those that do not.
 GOOD = ("contiguous", "chunked", "gzip", "gzip+shuffle", "lzf", "fletcher32", "compact", "soft link")
-BAD = ("external storage", "external link", "virtual", "virtual, source missing", "unsupported filter",
-       "never written", "chunks missing", "rows the file does not hold")
+BAD = (
+    "external storage",
+    "external link",
+    "virtual",
+    "virtual, source missing",
+    "unsupported filter",
+    "never written",
+    "chunks missing",
+    "rows the file does not hold",
+)
 FLOATS = ("float32", "float64", "float16")
 
 
@@ -373,8 +403,7 @@ def _sha_all(folder: Path) -> dict[str, str]:
     return {p.name: _sha(p) for p in sorted(folder.iterdir())}
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hdf5_cases())
 def test_any_hdf5_layout_is_a_correct_result_or_one_line(checkpoint: Path, case: dict) -> None:
     """Exit 0 with the values that were written, or exit 2 with one line; never a traceback, never
@@ -409,8 +438,9 @@ def test_any_hdf5_layout_is_a_correct_result_or_one_line(checkpoint: Path, case:
 
         results = {}
         for command, argv in (
-                ("featurize", ["featurize", "--features-h5", src, "--out", outputs / "copy.h5", "--no-progress"]),
-                ("predict", ["predict", "--checkpoint", checkpoint, "--features", src, "--out", npz])):
+            ("featurize", ["featurize", "--features-h5", src, "--out", outputs / "copy.h5", "--no-progress"]),
+            ("predict", ["predict", "--checkpoint", checkpoint, "--features", src, "--out", npz]),
+        ):
             err = io.StringIO()
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 code = cli.main([str(a) for a in argv])
@@ -419,10 +449,14 @@ def test_any_hdf5_layout_is_a_correct_result_or_one_line(checkpoint: Path, case:
             if code == 2:
                 assert err.getvalue().count("\n") == 1, err.getvalue()
 
-        event("valid" if case["feature"] in GOOD and case["labels"] in GOOD and not case["stray_link"]
-              and case["dtype"] in FLOATS else "refused")
-        reads_outside = (case["feature"] in BAD or case["labels"] in ("external storage", "external link")
-                         or case["stray_link"])
+        event(
+            "valid"
+            if case["feature"] in GOOD and case["labels"] in GOOD and not case["stray_link"] and case["dtype"] in FLOATS
+            else "refused"
+        )
+        reads_outside = (
+            case["feature"] in BAD or case["labels"] in ("external storage", "external link") or case["stray_link"]
+        )
         good = not reads_outside and case["dtype"] in FLOATS
         assert results["featurize"][0] == (0 if good else 2), (case, results["featurize"])
         if good:

@@ -19,12 +19,15 @@ def _one_line(capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("exc, expected", [
-    (OSError(errno.ENAMETOOLONG, "File name too long", "x" * 300), "x" * 300 + ": File name too long"),
-    (PermissionError(errno.EACCES, "Permission denied", "/proc/1/mem"), "/proc/1/mem: Permission denied"),
-    (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
-    (UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed"), "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "exc, expected",
+    [
+        (OSError(errno.ENAMETOOLONG, "File name too long", "x" * 300), "x" * 300 + ": File name too long"),
+        (PermissionError(errno.EACCES, "Permission denied", "/proc/1/mem"), "/proc/1/mem: Permission denied"),
+        (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+        (UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed"), "not valid UTF-8"),
+    ],
+)
 def test_errors_of_bad_input_that_no_reader_named_are_one_line(exc, expected, capsys):
     def fail() -> None:
         raise exc
@@ -44,8 +47,11 @@ def test_a_bug_keeps_its_traceback():
 def test_params_nested_100k_deep_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     Path("deep.yaml").write_text("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
-    for argv in (["params", "check", "--params", "deep.yaml"], ["estimate", "--params", "deep.yaml"],
-                 ["params", "check", "--params", "deep.yaml", "-S", "grid=3"]):
+    for argv in (
+        ["params", "check", "--params", "deep.yaml"],
+        ["estimate", "--params", "deep.yaml"],
+        ["params", "check", "--params", "deep.yaml", "-S", "grid=3"],
+    ):
         assert cli.main(argv) == 2
         assert _one_line(capsys).endswith("deep.yaml: not valid YAML (nested too deeply)")
 

@@ -37,8 +37,9 @@ def test_reads_one_batch_slice_at_a_time_and_equals_one_call(tmp_path) -> None: 
     out = predict(model, source, batch_size=3, steer_valence=steer, strength=2.0)
     assert source.keys == [slice(0, 3), slice(3, 6), slice(6, 7)]
     with torch.no_grad():
-        whole = model.eval()(torch.as_tensor(x), steering=Steering(valence=torch.as_tensor(steer).float(),
-                                                                   strength=2.0))
+        whole = model.eval()(
+            torch.as_tensor(x), steering=Steering(valence=torch.as_tensor(steer).float(), strength=2.0)
+        )
     np.testing.assert_allclose(out["valence"], whole["valence"].numpy(), atol=1e-5)
     np.testing.assert_allclose(out["valence_128d"], whole["valence_128d"].numpy(), atol=1e-5)
     path = tmp_path / "f.h5"
@@ -88,20 +89,23 @@ def test_rows_predict_each_row_as_its_clip_and_read_each_clip_once_per_batch() -
             return self.array[key]
 
     source = Fancy(x)
-    got = predict(model, source, batch_size=4, steer_valence=steer, steer_arousal=steer[::-1].copy(),
-                  strength=2.0, rows=rows)
+    got = predict(
+        model, source, batch_size=4, steer_valence=steer, steer_arousal=steer[::-1].copy(), strength=2.0, rows=rows
+    )
     assert source.keys == [[0, 1], [1, 3]]  # distinct clips of rows[0:4] and rows[4:8], sorted
-    want = predict(model, x[rows], batch_size=4, steer_valence=steer, steer_arousal=steer[::-1].copy(),
-                   strength=2.0)
+    want = predict(model, x[rows], batch_size=4, steer_valence=steer, steer_arousal=steer[::-1].copy(), strength=2.0)
     for key in want:
         np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("rows, message", [
-    (np.array([0, 4]), r"rows\[1\] = 4 is not a clip index \(0..3\)"),
-    (np.array([[0, 1]]), "rows must be a 1-d array of clip indices"),
-    (np.array([0.0, 1.0]), "rows must be a 1-d array of clip indices"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (np.array([0, 4]), r"rows\[1\] = 4 is not a clip index \(0..3\)"),
+        (np.array([[0, 1]]), "rows must be a 1-d array of clip indices"),
+        (np.array([0.0, 1.0]), "rows must be a 1-d array of clip indices"),
+    ],
+)
 def test_bad_rows_refused_in_one_line(rows, message) -> None:  # type: ignore[no-untyped-def]
     from emosteer.errors import EmosteerError
 
@@ -143,9 +147,15 @@ def test_permuted_feedback_feeds_each_clip_another_clips_pass_one_128d() -> None
     got = permuted_feedback(model, x, first["valence_128d"], first["arousal_128d"], src, batch_size=4)
     for i in range(6):  # clip i alone, pass 2 modulated by clip src[i]'s pass-1 128-d
         with torch.no_grad():
-            out = model.eval()(torch.as_tensor(x[i : i + 1]), steering=Steering(
-                valence=torch.as_tensor(first["valence_128d"][src[i]]),
-                arousal=torch.as_tensor(first["arousal_128d"][src[i]]), strength=1.0, first_pass=False))
+            out = model.eval()(
+                torch.as_tensor(x[i : i + 1]),
+                steering=Steering(
+                    valence=torch.as_tensor(first["valence_128d"][src[i]]),
+                    arousal=torch.as_tensor(first["arousal_128d"][src[i]]),
+                    strength=1.0,
+                    first_pass=False,
+                ),
+            )
         assert got["valence"][i] == pytest.approx(float(out["valence"]), abs=1e-5)
         assert got["arousal"][i] == pytest.approx(float(out["arousal"]), abs=1e-5)
     assert np.abs(got["valence"] - unsteered["valence"]).max() > 1e-4

@@ -30,11 +30,20 @@ def leaves(src: Path = SRC) -> set[str]:
 
 def may_use(part: str, src: Path = SRC) -> set[str]:
     """The parts of emosteer that `part` (a package, or a top-level module) may import."""
-    rooms = {"data": set(), "model": {"data"}, "steering": {"data", "model"},
-             "evaluation": {"data", "model", "steering"}}
-    layers = {**rooms, "schema": {"data", "model"}, "pipeline": {"schema"},
-              "jobs": {*ROOMS, *LAYOUT}, "commands": {*ROOMS, *LAYOUT, "jobs"},
-              **{entry: {*ROOMS, *LAYOUT, "jobs", "commands"} for entry in ENTRIES}}
+    rooms = {
+        "data": set(),
+        "model": {"data"},
+        "steering": {"data", "model"},
+        "evaluation": {"data", "model", "steering"},
+    }
+    layers = {
+        **rooms,
+        "schema": {"data", "model"},
+        "pipeline": {"schema"},
+        "jobs": {*ROOMS, *LAYOUT},
+        "commands": {*ROOMS, *LAYOUT, "jobs"},
+        **{entry: {*ROOMS, *LAYOUT, "jobs", "commands"} for entry in ENTRIES},
+    }
     return {part} | layers.get(part, set()) | leaves(src)
 
 
@@ -47,8 +56,9 @@ def violations(rel: str, src: Path = SRC) -> list[str]:
     """The file's imports of emosteer that its layer may not make."""
     own = rel.split("/")[0].removesuffix(".py")
     allowed = may_use(own, src)
-    return sorted(name for name in imports_of(src / "emosteer" / rel)
-                  if name != "emosteer" and _part(name, src) not in allowed)
+    return sorted(
+        name for name in imports_of(src / "emosteer" / rel) if name != "emosteer" and _part(name, src) not in allowed
+    )
 
 
 def _files(src: Path = SRC) -> list[str]:
@@ -70,8 +80,7 @@ def test_only_jobs_commands_and_the_layout_itself_read_params_or_the_file_layout
 
 
 def test_the_top_level_holds_the_leaves_and_the_layout_only():
-    loose = sorted(p.name for p in (SRC / "emosteer").glob("*.py")
-                   if p.name != "__init__.py" and p.stem not in ENTRIES)
+    loose = sorted(p.name for p in (SRC / "emosteer").glob("*.py") if p.name != "__init__.py" and p.stem not in ENTRIES)
     assert len(loose) <= MAX_LOOSE, loose
     packages = sorted(p.name for p in (SRC / "emosteer").iterdir() if (p / "__init__.py").is_file())
     assert packages == sorted(["commands", "jobs", "schema", *ROOMS])
@@ -81,12 +90,21 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     """A room file that reads params and imports upward, and a leaf that imports a room, are caught."""
     fake = tmp_path / "emosteer" / "data"
     fake.mkdir(parents=True)
-    (fake / "bad.py").write_text("from emosteer.schema import params\nfrom emosteer.model import lrm\n"
-                                 "from emosteer.commands import cli\n")
-    (tmp_path / "emosteer" / "leafy.py").write_text("from emosteer.steering import signals\nfrom emosteer import errors\n")
+    (fake / "bad.py").write_text(
+        "from emosteer.schema import params\nfrom emosteer.model import lrm\nfrom emosteer.commands import cli\n"
+    )
+    (tmp_path / "emosteer" / "leafy.py").write_text(
+        "from emosteer.steering import signals\nfrom emosteer import errors\n"
+    )
     (tmp_path / "emosteer" / "errors.py").write_text("")
-    assert violations("data/bad.py", tmp_path) == ["emosteer.commands", "emosteer.commands.cli", "emosteer.model",
-                                                   "emosteer.model.lrm", "emosteer.schema", "emosteer.schema.params"]
+    assert violations("data/bad.py", tmp_path) == [
+        "emosteer.commands",
+        "emosteer.commands.cli",
+        "emosteer.model",
+        "emosteer.model.lrm",
+        "emosteer.schema",
+        "emosteer.schema.params",
+    ]
     assert violations("leafy.py", tmp_path) == ["emosteer.steering", "emosteer.steering.signals"]
 
 
@@ -96,8 +114,9 @@ def test_the_fast_suite_reaches_every_module():
     anywhere has a fast test that at least loads it."""
     from tests.test_dvc_deps import REPO, closure
 
-    fast = [f for f in sorted((REPO / "tests").glob("test_*.py"))
-            if "pytestmark = pytest.mark.slow" not in f.read_text()]
+    fast = [
+        f for f in sorted((REPO / "tests").glob("test_*.py")) if "pytestmark = pytest.mark.slow" not in f.read_text()
+    ]
     reached = closure(*fast)  # one walk from every fast test file
     modules = [p for p in sorted((SRC / "emosteer").rglob("*.py")) + sorted((REPO / "stages").glob("*.py"))]
     missing = [str(p.relative_to(REPO)) for p in modules if p not in reached]

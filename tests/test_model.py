@@ -359,8 +359,7 @@ def test_repeated_pass_is_reused_only_when_exact() -> None:
     x, sv, sa = _x(3), _steer(3), _steer(3, seed=4)
     with torch.no_grad():
         reused = model(x, steering=Steering(valence=sv, arousal=sa), return_all_passes=True)
-        computed = model(x, steering=Steering(valence=sv, arousal=sa, alpha=1.0 - 1e-12),
-                         return_all_passes=True)
+        computed = model(x, steering=Steering(valence=sv, arousal=sa, alpha=1.0 - 1e-12), return_all_passes=True)
         one = model(x, forward_passes=1, steering=Steering(valence=sv, arousal=sa))
     assert reused[1] is reused[0]
     assert computed[1] is not computed[0]
@@ -493,13 +492,19 @@ def test_the_clips_own_signal_at_strength_1_reproduces_the_unsteered_prediction(
     model = _model(forward_passes=passes).eval()
     x = _x(5).numpy()
     plain = predict(model, x, activations_pass=activations_pass_for(passes))
-    steered = predict(model, x, steer_valence=plain["valence_128d"], steer_arousal=plain["arousal_128d"],
-                      strength=1.0, alpha=1.0, first_pass=first_pass)
+    steered = predict(
+        model,
+        x,
+        steer_valence=plain["valence_128d"],
+        steer_arousal=plain["arousal_128d"],
+        strength=1.0,
+        alpha=1.0,
+        first_pass=first_pass,
+    )
     one_pass = predict(model, x, forward_passes=1)
     for dim in ("valence", "arousal"):
         assert abs(plain[dim] - one_pass[dim]).max() > 1e-4  # the feedback acts: the check can fail
-        torch.testing.assert_close(torch.as_tensor(steered[dim]), torch.as_tensor(plain[dim]),
-                                   atol=1e-6, rtol=0)
+        torch.testing.assert_close(torch.as_tensor(steered[dim]), torch.as_tensor(plain[dim]), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("first_pass", [True, False])
@@ -518,8 +523,12 @@ def test_strength_0_leaves_the_modblock_bias_so_it_is_not_the_baseline(first_pas
     x = _x(4)
 
     def at_zero(signal_seed: int) -> dict[str, torch.Tensor]:
-        steering = Steering(valence=_steer(4, seed=signal_seed), arousal=_steer(4, seed=signal_seed + 1),
-                            strength=0.0, first_pass=first_pass)
+        steering = Steering(
+            valence=_steer(4, seed=signal_seed),
+            arousal=_steer(4, seed=signal_seed + 1),
+            strength=0.0,
+            first_pass=first_pass,
+        )
         with torch.no_grad():
             return model(x, steering=steering)
 

@@ -21,13 +21,20 @@ SIZES = {**TINY, ("workers",): 2}
 
 def _pooled(repo: Path, which: str, fusion: bool = False) -> dict[str, dict]:
     """A group's pooled metrics by method: the steering methods, or (fusion) their fusion twins."""
-    return {f.stem: m for f in sorted((repo / "metrics/pooled" / which).glob("*.json"))
-            if bool((m := json.loads(f.read_text())).get("fuses")) == fusion}
+    return {
+        f.stem: m
+        for f in sorted((repo / "metrics/pooled" / which).glob("*.json"))
+        if bool((m := json.loads(f.read_text())).get("fuses")) == fusion
+    }
 
 
 def _tracked_outputs(repo: Path) -> dict[str, bytes]:
-    return {str(f.relative_to(repo)): f.read_bytes() for d in ("metrics", "plots", "reports")
-            for f in sorted((repo / d).rglob("*")) if f.is_file()}
+    return {
+        str(f.relative_to(repo)): f.read_bytes()
+        for d in ("metrics", "plots", "reports")
+        for f in sorted((repo / d).rglob("*"))
+        if f.is_file()
+    }
 
 
 def _assert_same_result(one: dict[str, dict], other: dict[str, dict]) -> None:
@@ -47,8 +54,13 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
 
     run(dvc + ["repro"], repo)
     fine = _pooled(repo, "5x5")
-    assert set(fine) == {"oracle_categorical", "oracle_idw", "predicted_categorical",
-                         "predicted_idw", "control_shuffled"}
+    assert set(fine) == {
+        "oracle_categorical",
+        "oracle_idw",
+        "predicted_categorical",
+        "predicted_idw",
+        "control_shuffled",
+    }
     twins = _pooled(repo, "5x5", fusion=True)
     assert set(twins) == {f"{n}_fusion" for n in fine if n != "control_shuffled"}
     for name, twin in twins.items():
@@ -56,8 +68,14 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
         assert twin["weight"] == steering["fusion_weight"] and 0 <= twin["weight"] <= 1
         for dim in ("valence", "arousal"):
             assert twin[f"{dim}_dr_lo"] <= twin[f"{dim}_dr"] <= twin[f"{dim}_dr_hi"]
-            assert steering[f"{dim}_beyond_fusion_lo"] <= steering[f"{dim}_beyond_fusion"] <= steering[f"{dim}_beyond_fusion_hi"]
-            assert steering[f"{dim}_beyond_fusion"] == pytest.approx(steering[f"{dim}_dr"] - twin[f"{dim}_dr"], abs=2e-6)  # 6 decimals each
+            assert (
+                steering[f"{dim}_beyond_fusion_lo"]
+                <= steering[f"{dim}_beyond_fusion"]
+                <= steering[f"{dim}_beyond_fusion_hi"]
+            )
+            assert steering[f"{dim}_beyond_fusion"] == pytest.approx(
+                steering[f"{dim}_dr"] - twin[f"{dim}_dr"], abs=2e-6
+            )  # 6 decimals each
             assert steering[f"{dim}_beyond_fusion_verdict"] in ("helps", "hurts", "none")
             assert 0 <= steering[f"{dim}_toward_target_lo"] <= steering[f"{dim}_toward_target"] <= 1
     for m in fine.values():
@@ -87,8 +105,15 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     run(["git", "commit", "-qm", "results"], repo)
 
     out = run(dvc + ["exp", "run", "-S", "grid=7"], repo)
-    for stage in ("data", "prepare_split", "train", "extract_activations", "evaluate_baseline",
-                  "evaluate_9bin", "steerability"):
+    for stage in (
+        "data",
+        "prepare_split",
+        "train",
+        "extract_activations",
+        "evaluate_baseline",
+        "evaluate_9bin",
+        "steerability",
+    ):
         assert f"Stage '{stage}' didn't change, skipping" in out, out
     for stage in ("bin_and_aggregate", "evaluate_25bin", "report"):
         assert f"Running stage '{stage}'" in out, out
@@ -99,15 +124,24 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     # (its outputs are named by it, so no 49-bin number sits under a 25-bin name), and its
     # detection and break-even files likewise (a Holm-corrected verdict of another group could
     # change too, since the family is the whole table; with 2 seeds there are no verdicts to change)
-    assert set(diff) <= {"metrics/headline.json", "metrics/detection/5x5.json", "metrics/detection/7x7.json",
-                         "metrics/breakeven/5x5.json", "metrics/breakeven/7x7.json"}, diff
-    assert all(k.startswith(("5x5.", "7x7.", "correction."))  # the groups, the families' sizes
-               for k in diff["metrics/headline.json"]), diff
+    assert set(diff) <= {
+        "metrics/headline.json",
+        "metrics/detection/5x5.json",
+        "metrics/detection/7x7.json",
+        "metrics/breakeven/5x5.json",
+        "metrics/breakeven/7x7.json",
+    }, diff
+    assert all(
+        k.startswith(("5x5.", "7x7.", "correction."))  # the groups, the families' sizes
+        for k in diff["metrics/headline.json"]
+    ), diff
     assert json.loads((repo / "metrics/detection/7x7.json").read_text())["bins"] == 49
     # The stage keeps its design-card name and the report says what it ran; the seed report's
     # 25-bin claims sit beside no 49-bin row.
     text = (repo / "reports" / "report.md").read_text()
-    assert "The stage evaluate_25bin keeps the design card's name; it evaluated `grid` = 7: the 7x7 grid, 49 bins." in text
+    assert (
+        "The stage evaluate_25bin keeps the design card's name; it evaluated `grid` = 7: the 7x7 grid, 49 bins." in text
+    )
     table = text.split("## Multiple comparisons")[0]  # the verdict table
     rows = [line for line in table.splitlines() if line.startswith("| 49-bin |")]
     assert len(rows) == 9 and all(row.endswith("| — |") for row in rows), rows  # 5 methods, 4 twins
@@ -117,8 +151,7 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
     # scored with 2 threads in one process instead of 1 thread per worker give pooled Δr that
     # differ by far less than their CI half-width, the same strengths and the same verdicts.
     one = _pooled(repo, "7x7")
-    proc = subprocess.run([sys.executable, "-c", RESCORE], cwd=repo, env=env(),
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", RESCORE], cwd=repo, env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     two = json.loads(proc.stdout)
     _assert_same_result(one, two)
@@ -133,8 +166,9 @@ def test_repro_then_grid7_then_bad_param(tmp_path: Path) -> None:
 
     # A bad -S is refused by check_params before any stage removes its outputs.
     before = _tracked_outputs(repo)
-    proc = subprocess.run(dvc + ["exp", "run", "-S", "steering.strength=banana"], cwd=repo,
-                          env=env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        dvc + ["exp", "run", "-S", "steering.strength=banana"], cwd=repo, env=env(), capture_output=True, text=True
+    )
     assert proc.returncode != 0
     assert "steering.strength" in proc.stderr + proc.stdout
     assert _tracked_outputs(repo) == before
@@ -154,8 +188,9 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
         assert m[f"{dim}_dr"] == pytest.approx(m[f"{dim}_r"] - m[f"{dim}_r_one_pass"], abs=1e-5)
         assert m[f"{dim}_dr_vs_pass1"] == pytest.approx(m[f"{dim}_r"] - m[f"{dim}_r_pass1"], abs=1e-5)
     assert m["compares"] == "pass 2 vs a separately trained one-pass model"
-    assert all(m[f"{d}_dr_permuted_lo"] <= m[f"{d}_dr_permuted"] <= m[f"{d}_dr_permuted_hi"]
-               for d in ("valence", "arousal"))
+    assert all(
+        m[f"{d}_dr_permuted_lo"] <= m[f"{d}_dr_permuted"] <= m[f"{d}_dr_permuted_hi"] for d in ("valence", "arousal")
+    )
     for dim in ("valence", "arousal"):
         assert 0 <= m[f"{dim}_verdict_p"] <= 1
     pooled = {"3x3": _pooled(repo, "3x3"), "5x5": fine}
@@ -185,20 +220,39 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
     short = json.loads((repo / "metrics/headline.json").read_text())
     assert set(short) == {"unsteered_r", "3x3", "5x5", "feedback", "families"}
     assert short["families"] == {"primary": 8, "secondary": 34, "beyond_fusion": 16}
-    assert set(short["5x5"]["valence"]) == {"predicted", "predicted_dr", "beyond_fusion", "beyond_fusion_dr",
-                                            "oracle", "oracle_dr"}
+    assert set(short["5x5"]["valence"]) == {
+        "predicted",
+        "predicted_dr",
+        "beyond_fusion",
+        "beyond_fusion_dr",
+        "oracle",
+        "oracle_dr",
+    }
     head = json.loads((repo / "metrics/verdicts.json").read_text())
     assert head["correction"]["procedure"] == "holm"
     assert {k: f["size"] for k, f in head["correction"]["families"].items()} == {
-        "primary": 8, "secondary": 34, "beyond_fusion": 16}  # secondary: + the permuted control
+        "primary": 8,
+        "secondary": 34,
+        "beyond_fusion": 16,
+    }  # secondary: + the permuted control
     assert head["feedback"]["two_passes_vs_one"]["valence"]["verdict_corrected"] == "none"
-    assert all("verdict_corrected" in entry for group, methods in head.items() if group != "correction"
-               for dims in methods.values() for entry in dims.values())
+    assert all(
+        "verdict_corrected" in entry
+        for group, methods in head.items()
+        if group != "correction"
+        for dims in methods.values()
+        for entry in dims.values()
+    )
     report = (repo / "reports" / "report.md").read_text()
-    for section in ("## Multiple comparisons", "## Why deployable steering fails",
-                    "steering with a detected bin would need bin accuracy", "feedback: 2 passes vs 1",
-                    "steering with the model's own bin: valence", "The permuted-feedback control",
-                    "of (clip, bin) pairs move the clip's valence toward"):
+    for section in (
+        "## Multiple comparisons",
+        "## Why deployable steering fails",
+        "steering with a detected bin would need bin accuracy",
+        "feedback: 2 passes vs 1",
+        "steering with the model's own bin: valence",
+        "The permuted-feedback control",
+        "of (clip, bin) pairs move the clip's valence toward",
+    ):
         assert section in report, section
     verdicts = run([sys.executable, "-m", "emosteer.commands.cli", "verdicts"], repo)
     assert "feedback: 2 passes vs 1" in verdicts and "Holm" in verdicts.splitlines()[0]

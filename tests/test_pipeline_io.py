@@ -24,14 +24,28 @@ from emosteer.schema import params
 
 def test_write_json_rounds_floats_everywhere_and_keeps_the_rest(tmp_path):
     path = tmp_path / "deep" / "m.json"  # parents are created
-    pipeline.write_json(path, {"r": 0.123456789, "n": 12345678901, "ok": True, "name": "x",
-                               "nested": {"v": [1.23456749, 2.0000004, (0.5, 7)], "none": None},
-                               "np": np.float64(0.987654321)})
+    pipeline.write_json(
+        path,
+        {
+            "r": 0.123456789,
+            "n": 12345678901,
+            "ok": True,
+            "name": "x",
+            "nested": {"v": [1.23456749, 2.0000004, (0.5, 7)], "none": None},
+            "np": np.float64(0.987654321),
+        },
+    )
     text = path.read_text()
     assert text.endswith("}\n")
     obj = json.loads(text)
-    assert obj == {"r": 0.123457, "n": 12345678901, "ok": True, "name": "x",
-                   "nested": {"v": [1.234567, 2.0, [0.5, 7]], "none": None}, "np": 0.987654}
+    assert obj == {
+        "r": 0.123457,
+        "n": 12345678901,
+        "ok": True,
+        "name": "x",
+        "nested": {"v": [1.234567, 2.0, [0.5, 7]], "none": None},
+        "np": 0.987654,
+    }
     assert obj["ok"] is True and isinstance(obj["n"], int)
     pipeline.write_json(path, {"r": 0.123456789}, digits=3)
     assert json.loads(path.read_text()) == {"r": 0.123}
@@ -39,8 +53,10 @@ def test_write_json_rounds_floats_everywhere_and_keeps_the_rest(tmp_path):
 
 def _strict_json(text):
     """json.loads that refuses the NaN/Infinity tokens standard JSON readers (JS, jq) reject."""
+
     def refuse(token):
         raise ValueError(f"non-standard JSON token {token}")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -64,8 +80,7 @@ def test_write_json_refuses_inf_naming_the_key_and_keeps_the_old_file(tmp_path, 
     pipeline.write_json(path, {"a": 1})
     with pytest.raises(EmosteerError) as info:
         pipeline.write_json(path, {"a": 2, "valence": {"dr": [0.1, bad]}})
-    assert str(info.value) == (f"{path}: key 'valence.dr[1]': {float(bad)} is not finite; "
-                               "refusing to write it")
+    assert str(info.value) == (f"{path}: key 'valence.dr[1]': {float(bad)} is not finite; refusing to write it")
     assert json.loads(path.read_text()) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
 
@@ -133,26 +148,48 @@ def test_read_json_errors_name_the_file(tmp_path):
 
 def test_write_csv_columns_rounding_and_strings(tmp_path):
     path = tmp_path / "plots" / "p.csv"
-    pipeline.write_csv(path, {"audio_name": ["a.wav", "b,c.wav"],
-                              "x": np.array([0.1234567891, 2.0], dtype=np.float64),
-                              "y": np.array([1, 2], dtype=np.int64),
-                              "z": [np.float32(0.5), 3]})
+    pipeline.write_csv(
+        path,
+        {
+            "audio_name": ["a.wav", "b,c.wav"],
+            "x": np.array([0.1234567891, 2.0], dtype=np.float64),
+            "y": np.array([1, 2], dtype=np.int64),
+            "z": [np.float32(0.5), 3],
+        },
+    )
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     # y is all integers: written as integers; z mixes a float and an int: floats throughout
-    assert rows == [["audio_name", "x", "y", "z"], ["a.wav", "0.123457", "1", "0.5"],
-                    ["b,c.wav", "2.0", "2", "3.0"]]
+    assert rows == [["audio_name", "x", "y", "z"], ["a.wav", "0.123457", "1", "0.5"], ["b,c.wav", "2.0", "2", "3.0"]]
     assert sorted(p.name for p in path.parent.iterdir()) == ["p.csv"]
 
 
 def test_write_csv_quotes_text_a_spreadsheet_would_run_and_keeps_numbers(tmp_path):
     path = tmp_path / "names.csv"
-    names = ["=HYPERLINK(\"https://example.invalid\")", "+1+cmd|' /C calc'!A0", "-A1", "@SUM(A1)",
-             "\tx", "s00.wav", "-1", "-1/3", "0.5/2"]
+    names = [
+        '=HYPERLINK("https://example.invalid")',
+        "+1+cmd|' /C calc'!A0",
+        "-A1",
+        "@SUM(A1)",
+        "\tx",
+        "s00.wav",
+        "-1",
+        "-1/3",
+        "0.5/2",
+    ]
     pipeline.write_csv(path, {"audio_name": names, "valence": [-0.5] * len(names)})
     rows = list(csv.reader(path.open()))
-    assert [r[0] for r in rows[1:]] == ["'=HYPERLINK(\"https://example.invalid\")", "'+1+cmd|' /C calc'!A0",
-                                        "'-A1", "'@SUM(A1)", "'\tx", "s00.wav", "-1", "-1/3", "0.5/2"]
+    assert [r[0] for r in rows[1:]] == [
+        '\'=HYPERLINK("https://example.invalid")',
+        "'+1+cmd|' /C calc'!A0",
+        "'-A1",
+        "'@SUM(A1)",
+        "'\tx",
+        "s00.wav",
+        "-1",
+        "-1/3",
+        "0.5/2",
+    ]
     assert {r[1] for r in rows[1:]} == {"-0.5"}  # numbers stay numbers
 
 
@@ -230,8 +267,9 @@ def test_run_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch
     assert info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == ("emosteer stage prepare_split: error: "
-                            "data/split.json: field 'val': index [3] out of range\n")
+    assert captured.err == (
+        "emosteer stage prepare_split: error: data/split.json: field 'val': index [3] out of range\n"
+    )
 
 
 def test_run_without_params_file_is_also_one_line(tmp_path, monkeypatch, capsys):
@@ -261,13 +299,17 @@ def _acts(n: int = 7, seed: int = 0, forward_passes: int = 2) -> activations.Act
     rng = np.random.default_rng(seed)
     return activations.Activations(
         names=[f"clip_{i:03d}.wav" for i in range(n)],
-        valence=rng.uniform(-1, 1, n), arousal=rng.uniform(-1, 1, n),
-        pred_valence=rng.normal(size=n), pred_arousal=rng.normal(size=n),
+        valence=rng.uniform(-1, 1, n),
+        arousal=rng.uniform(-1, 1, n),
+        pred_valence=rng.normal(size=n),
+        pred_arousal=rng.normal(size=n),
         valence_128d=rng.random((n, STEER_DIM)).astype(np.float32),
         arousal_128d=rng.random((n, STEER_DIM)).astype(np.float32),
         forward_passes=forward_passes,
         activations_pass=activations.activations_pass_for(forward_passes),
-        pass1_valence=rng.normal(size=n), pass1_arousal=rng.normal(size=n))
+        pass1_valence=rng.normal(size=n),
+        pass1_arousal=rng.normal(size=n),
+    )
 
 
 def test_activations_pass_is_the_last_fed_back_pass():
@@ -281,8 +323,16 @@ def test_activations_round_trip(tmp_path):
     got = activations.read(path)
     assert got.names == acts.names
     assert (got.forward_passes, got.activations_pass) == (3, 2)
-    for key in ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d",
-                "pass1_valence", "pass1_arousal"):
+    for key in (
+        "valence",
+        "arousal",
+        "pred_valence",
+        "pred_arousal",
+        "valence_128d",
+        "arousal_128d",
+        "pass1_valence",
+        "pass1_arousal",
+    ):
         value = getattr(got, key)
         assert value.dtype == np.float32, key
         np.testing.assert_array_equal(value, np.asarray(getattr(acts, key), np.float32))
@@ -298,8 +348,10 @@ def test_activations_round_trip_the_one_pass_twins_predictions_where_given(tmp_p
     for key, value in twin.items():
         np.testing.assert_array_equal(getattr(got, key), value.astype(np.float32))
     with pytest.raises(EmosteerError, match="go together"):
-        activations.write(tmp_path / "c.h5", activations.Activations(
-            **{**acts.__dict__, "one_pass_valence": twin["one_pass_valence"]}))
+        activations.write(
+            tmp_path / "c.h5",
+            activations.Activations(**{**acts.__dict__, "one_pass_valence": twin["one_pass_valence"]}),
+        )
     bad = {**twin, "one_pass_arousal": np.where(np.arange(7) == 2, np.nan, 0.0)}
     with pytest.raises(EmosteerError, match="dataset 'one_pass_arousal': NaN or inf at index 2"):
         activations.write(tmp_path / "d.h5", activations.Activations(**{**acts.__dict__, **bad}))
@@ -378,7 +430,7 @@ def test_activations_damaged_header_is_a_result_or_one_error(tmp_path):
     base = good.read_bytes()
     path = tmp_path / "activations.h5"
     for at in range(0, 2048, 8):
-        path.write_bytes(base[:at] + b"\xff" * 8 + base[at + 8:])
+        path.write_bytes(base[:at] + b"\xff" * 8 + base[at + 8 :])
         try:
             activations.read(path)
         except EmosteerError as exc:
@@ -393,10 +445,13 @@ def test_activations_unreadable_file_is_one_error(tmp_path):
         activations.read(tmp_path / "junk.h5")
 
 
-@pytest.mark.parametrize("text,message", [
-    ('{"r": ' + "1" * 5000 + "}", "not valid JSON (an integer of 5000 digits; at most 4300 are read)"),
-    ('{"r": 1, "r": 2}', "not valid JSON (key 'r' twice in one object)"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('{"r": ' + "1" * 5000 + "}", "not valid JSON (an integer of 5000 digits; at most 4300 are read)"),
+        ('{"r": 1, "r": 2}', "not valid JSON (key 'r' twice in one object)"),
+    ],
+)
 def test_read_json_oversized_numbers_and_duplicate_keys_are_one_line(tmp_path, text, message):
     from emosteer.data import split
     from emosteer.pipeline import read_json

@@ -1,5 +1,6 @@
 """The plot templates and the offline page: `dvc plots show` must accept every custom template, and the
 page it writes must carry Vega inline (no CDN) and render in a browser with no network."""
+
 import hashlib
 import json
 import math
@@ -115,46 +116,97 @@ def _write_csv(path: Path, header: list[str], rows: list[tuple]) -> None:
 
 def _fake_plot_data(repo: Path) -> None:
     """Small deterministic files in the pipeline's column layout."""
-    _write_csv(repo / "plots/train_history.csv", ["epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean"],
-               [(e, round(2.0 / e, 4), round(0.5 - 0.3 / e, 4), round(0.7 - 0.2 / e, 4), round(0.6 - 0.25 / e, 4))
-                for e in range(1, 7)])
+    _write_csv(
+        repo / "plots/train_history.csv",
+        ["epoch", "train_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean"],
+        [
+            (e, round(2.0 / e, 4), round(0.5 - 0.3 / e, 4), round(0.7 - 0.2 / e, 4), round(0.6 - 0.25 / e, 4))
+            for e in range(1, 7)
+        ],
+    )
     methods = ["oracle cat", "oracle IDW", "predicted cat", "predicted IDW", "shuffled", "global mean"]
-    _write_csv(repo / "plots/delta_r.csv", ["method", "grid", "dim", "delta", "lo", "hi"],
-               [(m, g, d, round(0.01 * (i - 2) + 0.005 * j, 4), round(0.01 * (i - 4), 4), round(0.01 * i + 0.01, 4))
-                for i, m in enumerate(methods) for j, g in enumerate(["9-bin", "25-bin"])
-                for d in ["valence", "arousal"]])
+    _write_csv(
+        repo / "plots/delta_r.csv",
+        ["method", "grid", "dim", "delta", "lo", "hi"],
+        [
+            (m, g, d, round(0.01 * (i - 2) + 0.005 * j, 4), round(0.01 * (i - 4), 4), round(0.01 * i + 0.01, 4))
+            for i, m in enumerate(methods)
+            for j, g in enumerate(["9-bin", "25-bin"])
+            for d in ["valence", "arousal"]
+        ],
+    )
     variants = ["oracle_categorical", "predicted_categorical", "predicted_idw"]
     # experiment.curve_columns' layout: strength is a label (a pair reads neg/pos), in sweep order
     sweep = [(-1.0, -1.0), (1.0, 1.0), (2.0, 2.0), (5.0, 5.0), (0.5, 2.0), (-2.0, 0.5)]
     for grid in ["coarse", "fine"]:
-        _write_csv(repo / f"plots/strength/{grid}.csv",
-                   ["variant", "strength", "strength_neg", "strength_pos", "dr_mean", "dr_lo", "dr_hi"],
-                   [(v, f"{n:g}" if n == p else f"{n:g}/{p:g}", n, p, round(0.01 * k - 0.002 * n * p, 4),
-                     round(0.01 * k - 0.002 * n * p - 0.02, 4), round(0.01 * k - 0.002 * n * p + 0.02, 4))
-                    for k, v in enumerate(variants) for n, p in sweep])
+        _write_csv(
+            repo / f"plots/strength/{grid}.csv",
+            ["variant", "strength", "strength_neg", "strength_pos", "dr_mean", "dr_lo", "dr_hi"],
+            [
+                (
+                    v,
+                    f"{n:g}" if n == p else f"{n:g}/{p:g}",
+                    n,
+                    p,
+                    round(0.01 * k - 0.002 * n * p, 4),
+                    round(0.01 * k - 0.002 * n * p - 0.02, 4),
+                    round(0.01 * k - 0.002 * n * p + 0.02, 4),
+                )
+                for k, v in enumerate(variants)
+                for n, p in sweep
+            ],
+        )
     clips = [(f"clip{i}", round(math.cos(i) * 0.9, 4)) for i in range(10)]
-    _write_csv(repo / "plots/predictions/baseline.csv", ["audio_name", "true_valence", "baseline_valence"],
-               [(name, v, round(0.2 * v, 4)) for name, v in clips])
-    _write_csv(repo / "plots/predictions/coarse.csv",
-               ["audio_name", "true_valence", "oracle_categorical_valence", "predicted_categorical_valence"],
-               [(name, v, round(0.3 * v, 4), round(0.25 * v + 0.02, 4)) for name, v in clips])
+    _write_csv(
+        repo / "plots/predictions/baseline.csv",
+        ["audio_name", "true_valence", "baseline_valence"],
+        [(name, v, round(0.2 * v, 4)) for name, v in clips],
+    )
+    _write_csv(
+        repo / "plots/predictions/coarse.csv",
+        ["audio_name", "true_valence", "oracle_categorical_valence", "predicted_categorical_valence"],
+        [(name, v, round(0.3 * v, 4), round(0.25 * v + 0.02, 4)) for name, v in clips],
+    )
     for grid, accuracy in [("coarse", 0.47), ("fine", 0.3)]:
-        _write_csv(repo / f"plots/breakeven/{grid}.csv",
-                   ["dim", "p", "dr_mean", "dr_lo", "dr_hi", "realised_accuracy", "model_accuracy"],
-                   [(d, p, round(0.08 * p - 0.03 - k * 0.01, 4), round(0.08 * p - 0.05 - k * 0.01, 4),
-                     round(0.08 * p - 0.01 - k * 0.01, 4), p, accuracy)
-                    for k, d in enumerate(["valence", "arousal"]) for p in (1.0, 0.75, 0.5, 0.25, 0.0)])
+        _write_csv(
+            repo / f"plots/breakeven/{grid}.csv",
+            ["dim", "p", "dr_mean", "dr_lo", "dr_hi", "realised_accuracy", "model_accuracy"],
+            [
+                (
+                    d,
+                    p,
+                    round(0.08 * p - 0.03 - k * 0.01, 4),
+                    round(0.08 * p - 0.05 - k * 0.01, 4),
+                    round(0.08 * p - 0.01 - k * 0.01, 4),
+                    p,
+                    accuracy,
+                )
+                for k, d in enumerate(["valence", "arousal"])
+                for p in (1.0, 0.75, 0.5, 0.25, 0.0)
+            ],
+        )
     for grid, n in [("coarse", 3), ("fine", 5)]:
         centres = [round(-1 + (2 * i + 1) / n, 4) for i in range(n)]
-        _write_csv(repo / f"plots/steerability/{grid}.csv",
-                   ["valence_centre", "arousal_centre", "shift_valence", "shift_arousal"],
-                   [(v, a, round(0.05 * v + 0.01 * a, 4), round(0.08 * a - 0.01 * math.sin(3 * v), 4))
-                    for v in centres for a in centres])
+        _write_csv(
+            repo / f"plots/steerability/{grid}.csv",
+            ["valence_centre", "arousal_centre", "shift_valence", "shift_arousal"],
+            [
+                (v, a, round(0.05 * v + 0.01 * a, 4), round(0.08 * a - 0.01 * math.sin(3 * v), 4))
+                for v in centres
+                for a in centres
+            ],
+        )
 
 
 def _dvc(repo: Path, *args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env={**os.environ, "DVC_NO_ANALYTICS": "1"},
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=repo,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -216,23 +268,38 @@ def test_dvc_fills_every_custom_template(rendered):
     assert len(by_title["Strength curve"]["data"]["values"]) == 2 * 3 * 6
     assert len(by_title["Steerability heatmap"]["data"]["values"]) == 2 * (9 + 25)
     assert {row["field"] for row in by_title["Training curves"]["data"]["values"]} == {
-        "train_loss", "dev_r_valence", "dev_r_arousal"}
+        "train_loss",
+        "dev_r_valence",
+        "dev_r_arousal",
+    }
 
 
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-OFFLINE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-                 "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-                 "--virtual-time-budget=15000"]
+OFFLINE_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-extensions",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--proxy-server=127.0.0.1:9",
+    "--virtual-time-budget=15000",
+]
 
 
 @pytest.mark.skipif(_chromium() is None, reason="no chromium on PATH (Debian: apt-get install -y chromium)")
 def test_page_renders_offline_in_chromium(rendered):
     """Headless Chromium with DNS and proxy blocked draws every plot as an SVG with all its marks."""
-    dom = subprocess.run([_chromium(), *OFFLINE_FLAGS, "--dump-dom", rendered.as_uri()],
-                         capture_output=True, text=True, timeout=300, check=True).stdout
+    dom = subprocess.run(
+        [_chromium(), *OFFLINE_FLAGS, "--dump-dom", rendered.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     svgs = re.findall(r'<svg [^>]*class="marks".*?</svg>', dom, re.DOTALL)  # Vega's, not the menu icons
     assert len(svgs) == len(MARKS)
     for title, marks in MARKS.items():
@@ -241,11 +308,23 @@ def test_page_renders_offline_in_chromium(rendered):
         assert {kind: drawn.count(kind) for kind in marks} == marks, title
     text = " ".join(svgs)
     strength = next(svg for svg in svgs if ">Strength curve</text>" in svg)
-    ticks = re.findall(r'<text [^>]*>(-?[0-9.]+(?:/-?[0-9.]+)?)</text>', strength)
+    ticks = re.findall(r"<text [^>]*>(-?[0-9.]+(?:/-?[0-9.]+)?)</text>", strength)
     sweep = ["-1", "1", "2", "5", "0.5/2", "-2/0.5"]  # the x labels, in sweep order, once per grid
     assert [t for t in ticks if t in sweep] == sweep * 2, ticks
-    for label in ["loss (training, dev)", "dev Pearson r", "dev Δr (95% CI over seeds)", "predicted valence shift",
-                  "predicted arousal shift", "coarse", "fine", "oracle cat", "mean shift", "Δr vs baseline",
-                  "predicted valence", "coarse · predicted_categorical_valence", "bin accuracy p",
-                  "Δr vs unsteered (95% CI over seeds and clips)"]:
+    for label in [
+        "loss (training, dev)",
+        "dev Pearson r",
+        "dev Δr (95% CI over seeds)",
+        "predicted valence shift",
+        "predicted arousal shift",
+        "coarse",
+        "fine",
+        "oracle cat",
+        "mean shift",
+        "Δr vs baseline",
+        "predicted valence",
+        "coarse · predicted_categorical_valence",
+        "bin accuracy p",
+        "Δr vs unsteered (95% CI over seeds and clips)",
+    ]:
         assert f">{label}</text>" in text, label

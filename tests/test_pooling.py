@@ -53,13 +53,16 @@ def test_pool_is_deterministic_and_nan_safe():
     assert np.isnan(nan.lo) and pooling.verdict(nan, nan) == "none"
 
 
-@pytest.mark.parametrize("dr, gm, expected", [
-    ((0.02, 0.01, 0.03), (0.01, 0.001, 0.02), "helps"),
-    ((0.02, 0.01, 0.03), (0.01, -0.001, 0.02), "none"),   # no better than the global-mean control
-    ((0.02, -0.01, 0.03), (0.01, 0.001, 0.02), "none"),   # CI vs unsteered includes 0
-    ((-0.02, -0.03, -0.01), (0.0, -0.01, 0.01), "hurts"),
-    ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), "none"),           # the global-mean control against itself
-])
+@pytest.mark.parametrize(
+    "dr, gm, expected",
+    [
+        ((0.02, 0.01, 0.03), (0.01, 0.001, 0.02), "helps"),
+        ((0.02, 0.01, 0.03), (0.01, -0.001, 0.02), "none"),  # no better than the global-mean control
+        ((0.02, -0.01, 0.03), (0.01, 0.001, 0.02), "none"),  # CI vs unsteered includes 0
+        ((-0.02, -0.03, -0.01), (0.0, -0.01, 0.01), "hurts"),
+        ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), "none"),  # the global-mean control against itself
+    ],
+)
 def test_verdict_rule(dr, gm, expected):
     seeds = [dr[0]] * pooling.MIN_SEEDS
     assert pooling.verdict(Pooled(*dr, seeds), Pooled(*gm, seeds)) == expected
@@ -78,8 +81,7 @@ def test_pick_pooled_prefers_best_then_gentler_and_ranks_nan_last():
 
 def test_pick_pooled_takes_the_gentlest_strength_within_one_standard_error_of_the_best():
     # The default run's 3x3 oracle-categorical dev curve: 5 is best, 2 is within one SE of it.
-    curve = [Pooled(0.0394, 0.0237, 0.0565, []), Pooled(0.0594, 0.0379, 0.0810, []),
-             Pooled(0.0691, 0.0398, 0.1006, [])]
+    curve = [Pooled(0.0394, 0.0237, 0.0565, []), Pooled(0.0594, 0.0379, 0.0810, []), Pooled(0.0691, 0.0398, 0.1006, [])]
     assert pooling.pick_pooled((1.0, 2.0, 5.0), curve) == 1
     # Half the CI width: one SE is 0.0077 and 2 falls outside; 5 stays.
     narrow = [Pooled(c.mean, c.mean - (c.mean - c.lo) / 2, c.mean + (c.hi - c.mean) / 2, []) for c in curve]
@@ -92,8 +94,6 @@ def test_pick_pooled_takes_the_gentlest_strength_within_one_standard_error_of_th
 def test_pick_pooled_refuses_mismatched_lengths():
     with pytest.raises(EmosteerError):
         pooling.pick_pooled((1.0,), [])
-
-
 
 
 def test_feedback_verdict_has_no_global_mean_condition():
@@ -178,7 +178,7 @@ def test_holm_on_pooled_seeds_controls_false_calls_end_to_end():
                 rho = 0.7071 + np.clip(rng.normal(0, 0.08), -0.25, 0.25)  # symmetric: mean 0
                 y = rng.normal(size=n)
                 base = y + rng.normal(size=n)
-                new = y + rng.normal(scale=np.sqrt(1 / rho ** 2 - 1), size=n)
+                new = y + rng.normal(scale=np.sqrt(1 / rho**2 - 1), size=n)
                 o, r = pooling.delta_r(y, base, new, pooling.clip_bank(n, n_boot, 100 * f + s))
                 observed.append(o)
                 reps.append(r)

@@ -76,8 +76,9 @@ def test_predict_batched_steering_equals_per_clip_calls() -> None:
         with torch.no_grad():
             one = model(
                 torch.from_numpy(x[i : i + 1]),
-                steering=Steering(valence=torch.from_numpy(sv[i]), arousal=torch.from_numpy(sa[i]),
-                                  strength=2.0, alpha=0.5),
+                steering=Steering(
+                    valence=torch.from_numpy(sv[i]), arousal=torch.from_numpy(sa[i]), strength=2.0, alpha=0.5
+                ),
             )
         np.testing.assert_allclose(out["valence"][i], one["valence"].numpy()[0], atol=1e-5)
         np.testing.assert_allclose(out["arousal_128d"][i], one["arousal_128d"].numpy()[0], atol=1e-5)
@@ -123,8 +124,7 @@ def _h5(path: Path, x: np.ndarray, with_labels: bool = True) -> Path:
 def _table(path: Path, names: list[str], extra: dict | None = None) -> tuple[Path, dict]:
     rng = np.random.RandomState(7)
     table = {
-        name: {"valence_128d": rng.rand(128).tolist(), "arousal_128d": rng.rand(128).tolist(),
-               "valence_output": [0.1]}
+        name: {"valence_128d": rng.rand(128).tolist(), "arousal_128d": rng.rand(128).tolist(), "valence_output": [0.1]}
         for name in names
     }
     table.update(extra or {})
@@ -172,7 +172,8 @@ def test_cli_unsteered_npz(setup: dict[str, Path]) -> None:
 
 
 def test_cli_features_front_end_differing_from_the_checkpoint_warns(
-        setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     """The file's frontend attribute and frames against the checkpoint's record: one line per fact
     that both record and that differs; the prediction is still made."""
     out, ckpt = setup["dir"] / "pred.npz", setup["dir"] / "recorded.pt"
@@ -189,22 +190,38 @@ def test_cli_features_front_end_differing_from_the_checkpoint_warns(
     assert err == [
         f"emosteer predict: warning: {setup['h5']} holds frontend panns, {ckpt} was trained on "
         "original; predicting anyway",
-        f"emosteer predict: warning: {setup['h5']} holds frames {FRAMES}, {ckpt} was trained on "
-        "101; predicting anyway"]
+        f"emosteer predict: warning: {setup['h5']} holds frames {FRAMES}, {ckpt} was trained on 101; predicting anyway",
+    ]
     with np.load(out) as z:
         np.testing.assert_allclose(z["valence"], predict(_model(), _features())["valence"], atol=1e-6)
 
 
 def test_cli_one_category_for_all(setup: dict[str, Path]) -> None:
     out = setup["dir"] / "steered.npz"
-    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
-         "--strength", "3", "--alpha", "0.7", "--no-first-pass", "--forward-passes", "3")
+    _run(
+        *_base_args(setup, out),
+        "--steering-json",
+        setup["table"],
+        "--category",
+        "positive_strong",
+        "--strength",
+        "3",
+        "--alpha",
+        "0.7",
+        "--no-first-pass",
+        "--forward-passes",
+        "3",
+    )
     entry = json.loads(setup["table"].read_text())["positive_strong"]
     ref = predict(
-        _model(), _features(),
+        _model(),
+        _features(),
         steer_valence=np.array(entry["valence_128d"], np.float32),
         steer_arousal=np.array(entry["arousal_128d"], np.float32),
-        strength=3.0, alpha=0.7, first_pass=False, forward_passes=3,
+        strength=3.0,
+        alpha=0.7,
+        first_pass=False,
+        forward_passes=3,
     )
     with np.load(out) as z:
         np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
@@ -286,8 +303,9 @@ def test_cli_accepts_original_and_refuses_panns(setup: dict[str, Path]) -> None:
         np.testing.assert_allclose(z["valence"], predict(_model(), _features())["valence"], atol=1e-6)
     panns = d / "Cnn6.pth"
     prefix = "visual_system.base."
-    torch.save({"model": {k[len(prefix):]: v for k, v in _model().state_dict().items()
-                          if k.startswith(prefix)}}, panns)
+    torch.save(
+        {"model": {k[len(prefix) :]: v for k, v in _model().state_dict().items() if k.startswith(prefix)}}, panns
+    )
     with pytest.raises(EmosteerError, match="heads would be untrained"):
         _run("--checkpoint", panns, "--features", setup["h5"], "--out", d / "p.npz")
 
@@ -295,8 +313,9 @@ def test_cli_accepts_original_and_refuses_panns(setup: dict[str, Path]) -> None:
 def test_cli_dispatcher_exit_code(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     out = setup["dir"] / "cli.npz"
     assert main(["predict", *map(str, _base_args(setup, out))]) == 0 and out.exists()
-    code = main(["predict", *map(str, _base_args(setup, out)), "--steering-json", str(setup["table"]),
-                 "--category", "nope"])
+    code = main(
+        ["predict", *map(str, _base_args(setup, out)), "--steering-json", str(setup["table"]), "--category", "nope"]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown category 'nope'" in err
@@ -311,8 +330,9 @@ def _digest(path: Path) -> bytes:
 
 @pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink"])
 @pytest.mark.parametrize("victim", ["h5", "ckpt", "table"])
-def test_cli_refuses_an_output_that_is_an_input(setup: dict[str, Path], how: str, victim: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_refuses_an_output_that_is_an_input(
+    setup: dict[str, Path], how: str, victim: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     d = setup["dir"]
     target = setup[victim]
     before = _digest(target)
@@ -328,8 +348,18 @@ def test_cli_refuses_an_output_that_is_an_input(setup: dict[str, Path], how: str
     else:
         out = d / "hard.npz"
         out.hardlink_to(target)
-    args = ["--checkpoint", setup["ckpt"], "--features", setup["h5"], "--out", out,
-            "--steering-json", setup["table"], "--category", "positive_strong"]
+    args = [
+        "--checkpoint",
+        setup["ckpt"],
+        "--features",
+        setup["h5"],
+        "--out",
+        out,
+        "--steering-json",
+        setup["table"],
+        "--category",
+        "positive_strong",
+    ]
     code = main(["predict", *map(str, args)])
     assert code == 2
     assert _digest(target) == before
@@ -345,38 +375,62 @@ def test_cli_refuses_csv_over_an_input_and_a_folder_out(setup: dict[str, Path]) 
         _run(*_base_args(setup, d))
 
 
-@pytest.mark.parametrize("flag,value,message", [
-    ("--strength", "nan", r"--strength: Input should be a finite number \(got nan\)"),
-    ("--strength", "inf", r"--strength: Input should be a finite number \(got inf\)"),
-    ("--strength=1,nan", None, r"--strength: pos of \[neg, pos\]: Input should be a finite number \(got \[1.0, nan\]\)"),
-    ("--strength=-inf,1", None, r"--strength: neg of \[neg, pos\]: Input should be a finite number"),
-    ("--alpha", "nan", r"--alpha: Input should be a finite number \(got nan\)"),
-    ("--alpha", "2", r"--alpha: Input should be less than or equal to 1 \(got 2.0\)"),
-    ("--alpha", "-0.1", r"--alpha: Input should be greater than or equal to 0 \(got -0.1\)"),
-])
-def test_cli_refuses_strength_and_alpha_out_of_limits(setup: dict[str, Path], flag: str, value: str,
-                                                      message: str) -> None:
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--strength", "nan", r"--strength: Input should be a finite number \(got nan\)"),
+        ("--strength", "inf", r"--strength: Input should be a finite number \(got inf\)"),
+        (
+            "--strength=1,nan",
+            None,
+            r"--strength: pos of \[neg, pos\]: Input should be a finite number \(got \[1.0, nan\]\)",
+        ),
+        ("--strength=-inf,1", None, r"--strength: neg of \[neg, pos\]: Input should be a finite number"),
+        ("--alpha", "nan", r"--alpha: Input should be a finite number \(got nan\)"),
+        ("--alpha", "2", r"--alpha: Input should be less than or equal to 1 \(got 2.0\)"),
+        ("--alpha", "-0.1", r"--alpha: Input should be greater than or equal to 0 \(got -0.1\)"),
+    ],
+)
+def test_cli_refuses_strength_and_alpha_out_of_limits(
+    setup: dict[str, Path], flag: str, value: str, message: str
+) -> None:
     out = setup["dir"] / "x.npz"
     with pytest.raises(EmosteerError, match=message):
-        _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
-             flag, *([value] if value is not None else []))
+        _run(
+            *_base_args(setup, out),
+            "--steering-json",
+            setup["table"],
+            "--category",
+            "positive_strong",
+            flag,
+            *([value] if value is not None else []),
+        )
     assert not out.exists()
 
 
-@pytest.mark.parametrize("argv, strength", [
-    (["--strength", "-1"], -1.0),
-    (["--strength", "-0.5"], -0.5),
-    (["--strength=-1,3"], (-1.0, 3.0)),
-    (["--strength", "0.5,2"], (0.5, 2.0)),
-    (["--strength", " 2 , -1 "], (2.0, -1.0)),
-])
-def test_cli_negative_and_pair_strengths_match_the_library(setup: dict[str, Path], argv: list[str],
-                                                           strength: float | tuple[float, float]) -> None:
+@pytest.mark.parametrize(
+    "argv, strength",
+    [
+        (["--strength", "-1"], -1.0),
+        (["--strength", "-0.5"], -0.5),
+        (["--strength=-1,3"], (-1.0, 3.0)),
+        (["--strength", "0.5,2"], (0.5, 2.0)),
+        (["--strength", " 2 , -1 "], (2.0, -1.0)),
+    ],
+)
+def test_cli_negative_and_pair_strengths_match_the_library(
+    setup: dict[str, Path], argv: list[str], strength: float | tuple[float, float]
+) -> None:
     out = setup["dir"] / "signed.npz"
     _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong", *argv)
     entry = json.loads(setup["table"].read_text())["positive_strong"]
-    ref = predict(_model(), _features(), steer_valence=np.array(entry["valence_128d"], np.float32),
-                  steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=strength)
+    ref = predict(
+        _model(),
+        _features(),
+        steer_valence=np.array(entry["valence_128d"], np.float32),
+        steer_arousal=np.array(entry["arousal_128d"], np.float32),
+        strength=strength,
+    )
     with np.load(out) as z:
         np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
         np.testing.assert_allclose(z["arousal_128d"], ref["arousal_128d"], atol=1e-6)
@@ -388,8 +442,7 @@ def test_strength_argument_parsing(text: str, parsed: float | list[float]) -> No
 
 
 @pytest.mark.parametrize("text", ["1,2,3", "a", "1,", "1;2", ""])
-def test_strength_argument_refusals(setup: dict[str, Path], text: str,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_strength_argument_refusals(setup: dict[str, Path], text: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="expected"):
         predict_cli._strength(text)
     with pytest.raises(SystemExit):
@@ -400,11 +453,15 @@ def test_strength_argument_refusals(setup: dict[str, Path], text: str,
 def test_cli_strength_zero_is_accepted_and_matches_the_library(setup: dict[str, Path]) -> None:
     """0 is inside the limits: it switches the steered pathways' modulation off (not "unsteered")."""
     out = setup["dir"] / "zero.npz"
-    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong",
-         "--strength", "0")
+    _run(*_base_args(setup, out), "--steering-json", setup["table"], "--category", "positive_strong", "--strength", "0")
     entry = json.loads(setup["table"].read_text())["positive_strong"]
-    ref = predict(_model(), _features(), steer_valence=np.array(entry["valence_128d"], np.float32),
-                  steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=0.0)
+    ref = predict(
+        _model(),
+        _features(),
+        steer_valence=np.array(entry["valence_128d"], np.float32),
+        steer_arousal=np.array(entry["arousal_128d"], np.float32),
+        strength=0.0,
+    )
     with np.load(out) as z:
         np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
 
@@ -447,8 +504,9 @@ def _our_table(setup: dict[str, Path], model_file: Path) -> Path:
     return path
 
 
-def test_cli_target_is_the_idw_blend_and_hash_warning(setup: dict[str, Path],
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_target_is_the_idw_blend_and_hash_warning(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     from emosteer.steering import selection, signals
 
     path = _our_table(setup, setup["ckpt"])
@@ -477,7 +535,6 @@ def test_cli_target_is_the_idw_blend_and_hash_warning(setup: dict[str, Path],
         _run(*_base_args(setup, out), "--steering-json", setup["table"], "--target", "0,0")
 
 
-
 @pytest.mark.parametrize("interpolation", ["categorical", "bilinear"])
 def test_cli_target_by_each_methods_interpolation(setup: dict[str, Path], interpolation: str) -> None:
     """--interpolation takes its choices from the steering methods' registry; --target picks its
@@ -494,8 +551,16 @@ def test_cli_target_by_each_methods_interpolation(setup: dict[str, Path], interp
     with np.load(out) as z:
         np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
     with pytest.raises(EmosteerError, match="--interpolation applies to --target only"):
-        _run(*_base_args(setup, out), "--steering-json", path, "--category", "positive_strong",
-             "--interpolation", interpolation)
+        _run(
+            *_base_args(setup, out),
+            "--steering-json",
+            path,
+            "--category",
+            "positive_strong",
+            "--interpolation",
+            interpolation,
+        )
+
 
 # --- emosteer predict --audio (issue 13 item 1) -------------------------------------------------
 
@@ -554,20 +619,42 @@ def test_audio_folder_gives_npz_and_csv(clips: dict[str, Path]) -> None:
 
 def test_audio_steered_frontend_and_whole_file(clips: dict[str, Path], setup: dict[str, Path]) -> None:
     out = clips["dir"] / "steered.npz"
-    _run("--checkpoint", clips["ckpt"], "--audio", clips["short"], clips["long"], "--out", out,
-         "--csv", clips["dir"] / "steered.csv", "--frontend", "original", "--frames", "64",
-         "--steering-json", setup["table"], "--category", "positive_strong", "--strength", "2")
+    _run(
+        "--checkpoint",
+        clips["ckpt"],
+        "--audio",
+        clips["short"],
+        clips["long"],
+        "--out",
+        out,
+        "--csv",
+        clips["dir"] / "steered.csv",
+        "--frontend",
+        "original",
+        "--frames",
+        "64",
+        "--steering-json",
+        setup["table"],
+        "--category",
+        "positive_strong",
+        "--strength",
+        "2",
+    )
     entry = json.loads(setup["table"].read_text())["positive_strong"]
-    ref = _expected([clips["short"], clips["long"]], 64, "original",
-                    steer_valence=np.array(entry["valence_128d"], np.float32),
-                    steer_arousal=np.array(entry["arousal_128d"], np.float32), strength=2.0)
+    ref = _expected(
+        [clips["short"], clips["long"]],
+        64,
+        "original",
+        steer_valence=np.array(entry["valence_128d"], np.float32),
+        steer_arousal=np.array(entry["arousal_128d"], np.float32),
+        strength=2.0,
+    )
     with np.load(out) as z:
         np.testing.assert_allclose(z["valence"], ref["valence"], atol=1e-6)
     assert (clips["dir"] / "steered.csv").is_file()
 
     whole = clips["dir"] / "whole.npz"
-    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], clips["short"], "--out", whole,
-         "--frames", "whole")
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], clips["short"], "--out", whole, "--frames", "whole")
     from emosteer.data.frontend import frames_for_samples, load_audio
 
     with np.load(whole) as z:
@@ -576,8 +663,7 @@ def test_audio_steered_frontend_and_whole_file(clips: dict[str, Path], setup: di
             np.testing.assert_allclose(z["valence"][i], _expected([p], frames)["valence"][0], atol=1e-6)
 
 
-def test_audio_front_end_comes_from_the_checkpoint(clips: dict[str, Path],
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_audio_front_end_comes_from_the_checkpoint(clips: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     """Train records data.frontend/data.frames in the meta: --audio computes those log-mels unless
     a flag says otherwise, and a flag that differs from the record warns."""
     ckpt = clips["dir"] / "recorded.pt"
@@ -607,11 +693,14 @@ def test_audio_front_end_comes_from_the_checkpoint(clips: dict[str, Path],
     assert "warning" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("meta, message", [
-    ({"frontend": "mp3", "frames": 64}, r"meta 'frontend' is 'mp3', expected one of original, panns"),
-    ({"frontend": "panns", "frames": 8}, r"meta 'frames' is 8, expected an integer >= 16"),
-    ({"frames": "101"}, r"meta 'frames' is '101', expected an integer"),
-])
+@pytest.mark.parametrize(
+    "meta, message",
+    [
+        ({"frontend": "mp3", "frames": 64}, r"meta 'frontend' is 'mp3', expected one of original, panns"),
+        ({"frontend": "panns", "frames": 8}, r"meta 'frames' is 8, expected an integer >= 16"),
+        ({"frames": "101"}, r"meta 'frames' is '101', expected an integer"),
+    ],
+)
 def test_audio_refuses_a_bad_front_end_record(clips: dict[str, Path], meta: dict, message: str) -> None:
     ckpt = clips["dir"] / "bad_meta.pt"
     save_model(_model(), ckpt, meta)
@@ -619,23 +708,35 @@ def test_audio_refuses_a_bad_front_end_record(clips: dict[str, Path], meta: dict
         _run("--checkpoint", ckpt, "--audio", clips["long"], "--out", clips["dir"] / "x.npz")
 
 
-def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path],
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_audio_hop_seconds_gives_one_row_per_window(clips: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     from emosteer.data.frontend import load_audio, logmel
 
     out = clips["dir"] / "hop.npz"
-    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], clips["short"], "--out", out,
-         "--frames", "32", "--hop-seconds", "0.25")
+    _run(
+        "--checkpoint",
+        clips["ckpt"],
+        "--audio",
+        clips["long"],
+        clips["short"],
+        "--out",
+        out,
+        "--frames",
+        "32",
+        "--hop-seconds",
+        "0.25",
+    )
     err = capsys.readouterr().err.splitlines()
     # the window in seconds (31 hops of 10 ms), and the 0.5-s file that a window + a hop (0.56 s) outlasts
     assert err[0] == "emosteer predict: windows of 32 frames = 0.31 s of audio, one every 0.25 s: 6 rows from 2 files"
-    assert err[1].startswith("emosteer predict: note: 1 of 2 files give one window only, at 0 s: a second "
-                             f"needs 0.56 s (window 0.31 + hop 0.25); first: {clips['short']} (0.50 s)")
+    assert err[1].startswith(
+        "emosteer predict: note: 1 of 2 files give one window only, at 0 s: a second "
+        f"needs 0.56 s (window 0.31 + hop 0.25); first: {clips['short']} (0.50 s)"
+    )
     assert len(err) == 2
     win = 31 * 320  # samples of a 32-frame window
     y = load_audio(clips["long"])  # 1.5 s = 48000 samples: windows at 0, .25, .5, .75, 1.0 s
     starts = [0, 8000, 16000, 24000, 32000]
-    ref = predict(_model(), np.stack([logmel(y[s:s + win], "panns", 32) for s in starts]))
+    ref = predict(_model(), np.stack([logmel(y[s : s + win], "panns", 32) for s in starts]))
     with np.load(out) as z:
         assert list(z["audio_name"]) == [str(clips["long"])] * 5 + [str(clips["short"])]
         np.testing.assert_allclose(z["start_seconds"], [0, 0.25, 0.5, 0.75, 1.0, 0.0])
@@ -651,22 +752,24 @@ def test_hop_longer_than_the_clip_says_so(clips: dict[str, Path], capsys: pytest
     """The issue's case: --hop-seconds 2 on a clip no longer than the window gives one row at 0 s,
     and says why (here a 1.5-s clip and a 1.01-s window: 101 frames)."""
     out = clips["dir"] / "one.npz"
-    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], "--out", out, "--frames", "101",
-         "--hop-seconds", "2")
+    _run("--checkpoint", clips["ckpt"], "--audio", clips["long"], "--out", out, "--frames", "101", "--hop-seconds", "2")
     err = capsys.readouterr().err
     assert "windows of 101 frames = 1.00 s of audio, one every 2 s: 1 rows from 1 files" in err
-    assert f"1 of 1 files give one window only, at 0 s: a second needs 3.00 s (window 1.00 + hop 2); first: {clips['long']} (1.50 s)" in err
+    assert (
+        f"1 of 1 files give one window only, at 0 s: a second needs 3.00 s (window 1.00 + hop 2); first: {clips['long']} (1.50 s)"  # noqa: E501 (a message: one line, so a user can grep for it)
+        in err
+    )
     with np.load(out) as z:
         assert list(z["start_seconds"]) == [0.0] and list(z["window_seconds"]) == [1.0]
 
 
-def test_audio_bad_file_is_one_line_and_nothing_written(clips: dict[str, Path],
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_audio_bad_file_is_one_line_and_nothing_written(
+    clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = clips["folder"] / "broken.wav"
     broken.write_bytes(b"RIFF....WAVEfmt not really")
     out = clips["dir"] / "bad.npz"
-    code = main(["predict", "--checkpoint", str(clips["ckpt"]), "--audio", str(clips["folder"]),
-                 "--out", str(out)])
+    code = main(["predict", "--checkpoint", str(clips["ckpt"]), "--audio", str(clips["folder"]), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "broken.wav" in err and err.strip().count("\n") == 0
     assert not out.exists() and not out.with_suffix(".csv").exists()
@@ -698,14 +801,18 @@ def test_audio_refusals(clips: dict[str, Path], setup: dict[str, Path]) -> None:
         _run(*base, "--audio", clips["long"], "--frames", "8")  # below the model's 16
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
-                    reason="espeak-ng or sox is not installed (apt-get install espeak-ng sox)")
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+    reason="espeak-ng or sox is not installed (apt-get install espeak-ng sox)",
+)
 def test_audio_speech_and_sox_files(tmp_path: Path) -> None:
     """Real files from other tools: espeak-ng speech (22.05 kHz wav) and a sox chirp (48 kHz stereo ogg)."""
     speech, chirp = tmp_path / "speech.wav", tmp_path / "chirp.ogg"
     subprocess.run(["espeak-ng", "-w", str(speech), "steer the model toward calm"], check=True)
-    subprocess.run(["sox", "-n", "-r", "48000", "-c", "2", str(chirp), "synth", "1.2", "sine", "200-2000",
-                    "vol", "0.5"], check=True)
+    subprocess.run(
+        ["sox", "-n", "-r", "48000", "-c", "2", str(chirp), "synth", "1.2", "sine", "200-2000", "vol", "0.5"],
+        check=True,
+    )
     ckpt = tmp_path / "model.pt"
     save_model(_model(), ckpt, {})
     out = tmp_path / "real.npz"
@@ -720,8 +827,9 @@ def test_audio_speech_and_sox_files(tmp_path: Path) -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.binary(max_size=200) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
-       st.integers(0, 6))
+@given(
+    st.binary(max_size=200) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")), st.integers(0, 6)
+)
 def test_fuzz_category_file(data: bytes, n: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "cats.txt"
@@ -753,7 +861,9 @@ def test_cli_device_and_threads_flags(setup: dict[str, Path]) -> None:
         with pytest.raises(EmosteerError, match="cuda requested but torch sees no CUDA device"):
             _run(*_base_args(setup, bad), "--device", "cuda")
         assert not bad.exists()
-        with pytest.raises(EmosteerError, match="amp: bf16 is mixed precision on CUDA, and this run computes on the cpu"):
+        with pytest.raises(
+            EmosteerError, match="amp: bf16 is mixed precision on CUDA, and this run computes on the cpu"
+        ):
             _run(*_base_args(setup, bad), "--amp", "bf16")  # --device auto resolves to the CPU
         assert not bad.exists()
 
@@ -791,21 +901,30 @@ def test_cli_threads_has_params_yamls_limit(setup: dict[str, Path]) -> None:
     assert not out.exists()
 
 
-def test_cli_names_from_files_are_escaped_in_messages(setup: dict[str, Path],
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_names_from_files_are_escaped_in_messages(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     """Before: the unknown-category message listed the table's names raw: a newline or escape code
     in a name reached the terminal."""
     table, _ = _table(setup["dir"] / "weird.json", ["calm\n\x1b[31mred"])
-    code = main(["predict", *map(str, _base_args(setup, setup["dir"] / "x.npz")), "--steering-json", str(table),
-                 "--category", "sad\x1b[2J"])
+    code = main(
+        [
+            "predict",
+            *map(str, _base_args(setup, setup["dir"] / "x.npz")),
+            "--steering-json",
+            str(table),
+            "--category",
+            "sad\x1b[2J",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "\x1b" not in err
     assert "unknown category 'sad\\x1b[2J'" in err and "known: 'calm\\n\\x1b[31mred'" in err
 
 
-def test_window_and_whole_file_caps_are_one_line_before_decoding(clips: dict[str, Path],
-                                                                 capsys: pytest.CaptureFixture[str],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_window_and_whole_file_caps_are_one_line_before_decoding(
+    clips: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The issue's cases: --hop-seconds 1e-9 on a 10-minute file asked for 19.2 million windows (a
     MemoryError traceback); --frames whole on a long file failed with a RuntimeError. Both are
     refused from the headers, naming the cap and the flag, before any audio is decoded."""
@@ -828,19 +947,39 @@ def test_window_and_whole_file_caps_are_one_line_before_decoding(clips: dict[str
     assert stop.value.code == 2 and "argument --max-windows: at most 10000000" in capsys.readouterr().err
     assert main([*argv, "--frames", "whole"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "600.0 s of audio; --frames whole makes one window of the whole file, at most 6001" in err
+    assert (
+        err.count("\n") == 0
+        and "600.0 s of audio; --frames whole makes one window of the whole file, at most 6001" in err
+    )
     assert decoded == [] and not out.exists()
 
 
-def test_windows_are_capped_while_decoding_too(clips: dict[str, Path], capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_windows_are_capped_while_decoding_too(
+    clips: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A header that says less than the file holds cannot get past the cap: it is counted again
     as the windows are cut."""
     from emosteer.data import frontend
 
     monkeypatch.setattr(predict_cli, "audio_info", lambda path: frontend.AudioInfo(32000, 1, 0.0))
     out = clips["dir"] / "p.npz"
-    assert main(["predict", "--checkpoint", str(clips["ckpt"]), "--audio", str(clips["long"]), "--out", str(out),
-                 "--hop-seconds", "0.01", "--max-windows", "10"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(clips["ckpt"]),
+                "--audio",
+                str(clips["long"]),
+                "--out",
+                str(out),
+                "--hop-seconds",
+                "0.01",
+                "--max-windows",
+                "10",
+            ]
+        )
+        == 2
+    )
     assert "cuts at least 11 windows from 1 file" in capsys.readouterr().err
     assert not out.exists()

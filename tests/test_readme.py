@@ -36,8 +36,8 @@ def commands(text: str) -> list[list[str]]:
         for line in block.replace("\\\n", " ").splitlines():
             args = shlex.split(line, comments=True)
             while "&&" in args:
-                out.append(args[:args.index("&&")])
-                args = args[args.index("&&") + 1:]
+                out.append(args[: args.index("&&")])
+                args = args[args.index("&&") + 1 :]
             if args:
                 out.append(args)
     return out
@@ -48,8 +48,19 @@ def test_the_readme_has_the_commands_this_test_runs() -> None:
     # grid, seeds, the reviewer's named grid-7 experiment, two real-data runs, five variants of them
     assert len(found) == 10, found
     # the shell hands DVC the inner quotes: a path with '=' arrives quoted for DVC's parser
-    assert ["dvc", "exp", "run", "-S", "data.source=emo_soundscapes", "-S", "data.path='/data/Emo-Soundscapes'",
-            "-S", "data.frames=601", "-S", "model.panns_checkpoint='/models/Cnn6_mAP=0.343.pth'"] in found
+    assert [
+        "dvc",
+        "exp",
+        "run",
+        "-S",
+        "data.source=emo_soundscapes",
+        "-S",
+        "data.path='/data/Emo-Soundscapes'",
+        "-S",
+        "data.frames=601",
+        "-S",
+        "model.panns_checkpoint='/models/Cnn6_mAP=0.343.pth'",
+    ] in found
 
 
 @pytest.mark.slow
@@ -67,8 +78,10 @@ def test_every_readme_params_command_runs_on_the_fixture(tmp_path: Path) -> None
     h5.parent.mkdir()
     build_features("emo_soundscapes", emo, h5, "panns", 16, progress=False)
     paths = {  # the README's example paths -> fixture files (longest first: one is a prefix)
-        "/data/Emo-Soundscapes (1-9)": str(nine), "/data/Emo-Soundscapes": str(emo),
-        "/data/emotion_features.h5": str(h5), "/data/groups.csv": str(emo / "groups.csv"),
+        "/data/Emo-Soundscapes (1-9)": str(nine),
+        "/data/Emo-Soundscapes": str(emo),
+        "/data/emotion_features.h5": str(h5),
+        "/data/groups.csv": str(emo / "groups.csv"),
         "/models/Cnn6_mAP=0.343.pth": str(models / "Cnn6_mAP=0.343.pth"),
         "/models/best_model.pth": str(models / "best_model.pth"),
     }
@@ -87,15 +100,18 @@ def test_every_readme_params_command_runs_on_the_fixture(tmp_path: Path) -> None
     ran = 0
     for args in commands(README.read_text()):
         if args[:3] == ["dvc", "exp", "run"]:
-            proc = subprocess.run(DVC + mapped(args)[1:] + ["check_params"], cwd=repo, env=env(),
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                DVC + mapped(args)[1:] + ["check_params"], cwd=repo, env=env(), capture_output=True, text=True
+            )
             if "device=cuda" in args and not torch.cuda.is_available():
                 # the GPU line on a machine without one: refused by check_params, in one line,
                 # before any stage could remove an output
                 assert proc.returncode != 0, proc.stdout
                 errors = [x for x in proc.stderr.splitlines() if x.startswith("emosteer stage")]
-                assert errors == ["emosteer stage check_params: error: device: cuda requested but "
-                                  "torch sees no CUDA device (use auto or cpu)"], proc.stderr
+                assert errors == [
+                    "emosteer stage check_params: error: device: cuda requested but "
+                    "torch sees no CUDA device (use auto or cpu)"
+                ], proc.stderr
                 ran += 1
                 continue
             assert proc.returncode == 0, f"{shlex.join(args)}:\n{proc.stdout}\n{proc.stderr}"
@@ -112,8 +128,9 @@ def test_every_readme_params_command_runs_on_the_fixture(tmp_path: Path) -> None
     assert (params["device"], params["amp"], params["split"]["mode"]) == ("cuda", "bf16", "original")
 
 
-def test_the_readme_shows_what_data_check_prints_on_the_fixture(capsys: pytest.CaptureFixture[str],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_readme_shows_what_data_check_prints_on_the_fixture(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from emosteer.commands.cli import main
 
     monkeypatch.chdir(REPO)

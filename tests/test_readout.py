@@ -134,8 +134,7 @@ def test_the_model_predicts_the_ridge_estimate_and_its_128d_holds_the_components
         out = model._heads(torch.as_tensor(x))
     for i, name in enumerate(readout.PATHWAYS):
         np.testing.assert_allclose(out[name].numpy(), x.astype(np.float64) @ w[:, i] + c[i], atol=1e-4)
-        np.testing.assert_allclose(out[f"{name}_128d"].numpy(),
-                                   comps[i].units(x) + readout.COMPONENT_OFFSET, atol=1e-4)
+        np.testing.assert_allclose(out[f"{name}_128d"].numpy(), comps[i].units(x) + readout.COMPONENT_OFFSET, atol=1e-4)
     # the two pathways share the components but not unit 1 (each its own estimate)
     assert not np.allclose(out["valence_128d"][:, 0], out["arousal_128d"][:, 0])
 

@@ -61,9 +61,26 @@ def test_readme_emo_soundscapes_command_then_every_failure_keeps_the_results(tmp
     ckpt = tmp_path / "my models" / "Cnn6_mAP=0.343.pth"
     state = panns_checkpoint(ckpt)
     # The README's command, with the fixture's paths and the tiny window.
-    out = run(DVC + ["exp", "run", "-S", "data.source=emo_soundscapes", "-S", f"data.path='{data}'",
-                     "-S", f"data.frames={WINDOW_FRAMES}", "-S", f"model.panns_checkpoint='{ckpt}'",
-                     "-S", "data.drop=[low_rate]", "-S", f"data.groups='{data / 'groups.csv'}'"], repo)
+    out = run(
+        DVC
+        + [
+            "exp",
+            "run",
+            "-S",
+            "data.source=emo_soundscapes",
+            "-S",
+            f"data.path='{data}'",
+            "-S",
+            f"data.frames={WINDOW_FRAMES}",
+            "-S",
+            f"model.panns_checkpoint='{ckpt}'",
+            "-S",
+            "data.drop=[low_rate]",
+            "-S",
+            f"data.groups='{data / 'groups.csv'}'",
+        ],
+        repo,
+    )
     assert "s05.wav: 0.05 s is shorter than the 0.15-s window" in out  # the data stage says so
 
     # The backbone (bn0 and the four conv blocks, frozen) is the checkpoint's in every seed's model;
@@ -93,26 +110,34 @@ def test_readme_emo_soundscapes_command_then_every_failure_keeps_the_results(tmp
     report = (repo / "reports/report.md").read_text()
     data_section = report.split("## Data", 1)[1].split("\n## ", 1)[0]
     assert report.index("## Data") < report.index("## Verdicts")
-    for text in (f"{data} (emo_soundscapes): 25 clips used, of 27 rated",
-                 "1 missing audio (s23.wav); 1 missing rating (x01.wav); 1 low rate (s04.wav)",
-                 "-> resampled to 32000 Hz", "-> averaged to mono", "warning: ",
-                 f"checkpoint (seeds 0, 1, 2): `{ckpt}` (`model.panns_checkpoint`), sha256 "
-                 f"`{hashlib.sha256(ckpt.read_bytes()).hexdigest()}`"):
+    for text in (
+        f"{data} (emo_soundscapes): 25 clips used, of 27 rated",
+        "1 missing audio (s23.wav); 1 missing rating (x01.wav); 1 low rate (s04.wav)",
+        "-> resampled to 32000 Hz",
+        "-> averaged to mono",
+        "warning: ",
+        f"checkpoint (seeds 0, 1, 2): `{ckpt}` (`model.panns_checkpoint`), sha256 "
+        f"`{hashlib.sha256(ckpt.read_bytes()).hexdigest()}`",
+    ):
         assert text in data_section, text
 
     # The verdicts, over 3 seeds, and no mixed clip on the other side of a split from its sources.
     for which in ("3x3", "5x5"):
         for f in sorted((repo / "metrics/pooled" / which).glob("*.json")):
             m = json.loads(f.read_text())
-            assert m["n_seeds"] == 3 and all(m[f"{d}_verdict"] in ("helps", "hurts", "none")
-                                             for d in ("valence", "arousal"))
+            assert m["n_seeds"] == 3 and all(
+                m[f"{d}_verdict"] in ("helps", "hurts", "none") for d in ("valence", "arousal")
+            )
     headline = json.loads((repo / "metrics/verdicts.json").read_text())
     assert set(headline) >= {"3x3", "5x5", "control"}
     for seed in (0, 1, 2):
         names = json.loads((repo / f"data/splits/s{seed}.json").read_text())["names"]
         side = {n: part for part, ns in names.items() for n in ns}
-        for group in (["m01.wav", "s07.wav", "s08.wav", "m04.wav", "s13.wav"],
-                      ["m02.wav", "s09.wav", "s10.wav"], ["m03.wav", "s11.wav", "s12.wav"]):
+        for group in (
+            ["m01.wav", "s07.wav", "s08.wav", "m04.wav", "s13.wav"],
+            ["m02.wav", "s09.wav", "s10.wav"],
+            ["m03.wav", "s11.wav", "s12.wav"],
+        ):
             assert len({side[n] for n in group}) == 1, (seed, group, side)
     assert up_to_date(repo)
     run(["git", "add", "-A"], repo)
@@ -121,27 +146,41 @@ def test_readme_emo_soundscapes_command_then_every_failure_keeps_the_results(tmp
     # The failures of issue #20, each on top of this finished run.
     # 1. The README's command as it was written: DVC's own parser refuses the unquoted '=' before
     #    any stage runs (its message names no param: `emosteer params check` does, test_inputs.py).
-    _refused(repo, ["exp", "run", "-S", f"model.panns_checkpoint={ckpt.parent}/Cnn6_mAP=0.343.pth"],
-             "mismatched input '='")
+    _refused(
+        repo, ["exp", "run", "-S", f"model.panns_checkpoint={ckpt.parent}/Cnn6_mAP=0.343.pth"], "mismatched input '='"
+    )
     # 2. A path param naming the wrong kind of thing.
-    line, left = _refused(repo, ["exp", "run", "-S", f"model.panns_checkpoint='{ckpt.parent}'"],
-                          "emosteer stage check_params: error: params.yaml: model.panns_checkpoint: ",
-                          "is a folder, expected a PANNs Cnn6 checkpoint file (.pth)")
+    line, left = _refused(
+        repo,
+        ["exp", "run", "-S", f"model.panns_checkpoint='{ckpt.parent}'"],
+        "emosteer stage check_params: error: params.yaml: model.panns_checkpoint: ",
+        "is a folder, expected a PANNs Cnn6 checkpoint file (.pth)",
+    )
     assert left  # what the README tells the user to undo (another -S, or git checkout params.yaml)
     # 3. A ratings file with a header row, and 4. ratings on a 1-9 scale, in another folder.
     bad = copy_fixture(tmp_path / "header")
     valence = bad / "Valence.csv"
     valence.write_text("FileName,Rating\n" + valence.read_text())
-    _refused(repo, ["exp", "run", "-S", f"data.path='{bad}'"],
-             "params.yaml: data.path: ", "Valence.csv: field 'Rating': 'Rating' is not a number at "
-             "index 0: a header row?")
+    _refused(
+        repo,
+        ["exp", "run", "-S", f"data.path='{bad}'"],
+        "params.yaml: data.path: ",
+        "Valence.csv: field 'Rating': 'Rating' is not a number at index 0: a header row?",
+    )
     nine = copy_fixture(tmp_path / "nine")
     arousal = nine / "Arousal.csv"
-    arousal.write_text("".join(f"{n},{5 + 4 * float(r):.2f}\n" for n, r in
-                               (line.split(",") for line in arousal.read_text().splitlines())))
-    _refused(repo, ["exp", "run", "-S", f"data.path='{nine}'"],
-             "params.yaml: data.path: ", "Arousal.csv: field 'Rating': ",
-             "they look like a 1 to 9 scale: set data.rating_range: [1, 9]")
+    arousal.write_text(
+        "".join(
+            f"{n},{5 + 4 * float(r):.2f}\n" for n, r in (line.split(",") for line in arousal.read_text().splitlines())
+        )
+    )
+    _refused(
+        repo,
+        ["exp", "run", "-S", f"data.path='{nine}'"],
+        "params.yaml: data.path: ",
+        "Arousal.csv: field 'Rating': ",
+        "they look like a 1 to 9 scale: set data.rating_range: [1, 9]",
+    )
     # 5. The run's own data changed in place (no param changes): check_params runs on every repro
     #    and refuses it before the data stage removes features.h5. Put back, nothing reruns.
     kept = (data / "Arousal.csv").read_bytes()

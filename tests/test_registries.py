@@ -28,9 +28,16 @@ from tests.emo_fixture import FIXTURE, WINDOW_FRAMES
 
 REPO = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
-PER_GRID_OUTS = ("metrics/pooled/{}", "metrics/seeds/{}.json", "plots/strength/{}.csv", "plots/predictions/{}.csv",
-                 "plots/confusion/{}.csv", "plots/breakeven/{}.csv", "metrics/detection/{}.json",
-                 "metrics/breakeven/{}.json")
+PER_GRID_OUTS = (
+    "metrics/pooled/{}",
+    "metrics/seeds/{}.json",
+    "plots/strength/{}.csv",
+    "plots/predictions/{}.csv",
+    "plots/confusion/{}.csv",
+    "plots/breakeven/{}.csv",
+    "metrics/detection/{}.json",
+    "metrics/breakeven/{}.json",
+)
 
 
 # --- grids ----------------------------------------------------------------------------------------
@@ -69,9 +76,15 @@ def test_every_grid_of_params_has_its_stage_and_outputs_in_dvc_yaml() -> None:
 def test_a_grid_added_without_its_stage_is_caught() -> None:
     extra = grids.RunGrid(7, "steering.grids[1]")
     assert grid_gaps(extra, DVC["stages"]) == [
-        "steering.grids[1]: 0 stages run `python -m stages.evaluate_steering 'steering.grids[1]'`"]
-    stages = {**DVC["stages"], "evaluate_49bin": {**DVC["stages"]["evaluate_9bin"],
-                                                  "cmd": "python -m stages.evaluate_steering 'steering.grids[1]'"}}
+        "steering.grids[1]: 0 stages run `python -m stages.evaluate_steering 'steering.grids[1]'`"
+    ]
+    stages = {
+        **DVC["stages"],
+        "evaluate_49bin": {
+            **DVC["stages"]["evaluate_9bin"],
+            "cmd": "python -m stages.evaluate_steering 'steering.grids[1]'",
+        },
+    }
     assert "evaluate_49bin: no param steering.grids.1" in grid_gaps(extra, stages)
     assert "evaluate_49bin: no out metrics/pooled/${steering.grids[1]}x${steering.grids[1]}" in grid_gaps(extra, stages)
 
@@ -80,8 +93,9 @@ def test_grid_names_stages_and_the_report_line_follow_params() -> None:
     p = params.load(REPO / "params.yaml").model_copy(update={"grid": 7})
     g = grids.by_param(p, "grid")
     assert (g.name, g.bins, g.label, g.stage) == ("7x7", 49, "49-bin", "evaluate_25bin")
-    assert grids.renamed(p) == ["The stage evaluate_25bin keeps the design card's name; it evaluated `grid` = 7: "
-                                "the 7x7 grid, 49 bins."]
+    assert grids.renamed(p) == [
+        "The stage evaluate_25bin keeps the design card's name; it evaluated `grid` = 7: the 7x7 grid, 49 bins."
+    ]
     assert grids.renamed(params.load(REPO / "params.yaml")) == []
     assert grids.coarse(p).size == 3 and grids.stage_of("steering.grids[0]") == "evaluate_9bin"
 
@@ -93,9 +107,13 @@ def test_grid_names_stages_and_the_report_line_follow_params() -> None:
 def table():
     rng = np.random.default_rng(0)
     n = 200
-    return aggregate(rng.normal(size=(n, STEER_DIM)).astype(np.float32),
-                     rng.normal(size=(n, STEER_DIM)).astype(np.float32),
-                     rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), Grid(3))
+    return aggregate(
+        rng.normal(size=(n, STEER_DIM)).astype(np.float32),
+        rng.normal(size=(n, STEER_DIM)).astype(np.float32),
+        rng.uniform(-1, 1, n),
+        rng.uniform(-1, 1, n),
+        Grid(3),
+    )
 
 
 def _clips(n: int = 20) -> Clips:
@@ -156,8 +174,13 @@ def test_every_point_selecting_steering_method_has_a_fusion_twin() -> None:
 def test_the_method_registry_gives_the_tables_methods_in_order() -> None:
     assert len(set(methods.METHODS)) == len(methods.METHODS)
     assert [m.name for m in methods.table({"bilinear": False})] == [
-        "oracle_categorical", "oracle_idw", "predicted_categorical", "predicted_idw", "control_shuffled",
-        "control_global_mean"]
+        "oracle_categorical",
+        "oracle_idw",
+        "predicted_categorical",
+        "predicted_idw",
+        "control_shuffled",
+        "control_global_mean",
+    ]
     assert [m.name for m in methods.per_grid({"bilinear": True})][-1] == "control_shuffled"
     assert methods.twin(methods.METHODS["predicted_idw"], "oracle") is methods.METHODS["oracle_idw"]
 
@@ -197,8 +220,9 @@ def _input_of(s: Source, tmp_path: Path) -> tuple[Path | None, int]:
         return FIXTURE, WINDOW_FRAMES
     if s.path == "file":
         h5 = tmp_path / "features.h5"
-        sources.get("synthetic").featurize(None, h5, "panns", None, SynthConfig(n_clips=6, clip_seconds=0.2, seed=1),
-                                           False)
+        sources.get("synthetic").featurize(
+            None, h5, "panns", None, SynthConfig(n_clips=6, clip_seconds=0.2, seed=1), False
+        )
         return h5, 21
     return None, 21
 
@@ -230,7 +254,11 @@ def test_no_module_dispatches_on_a_source_name() -> None:
     """Only the sources' own modules name a source: elsewhere a source is looked up by params'
     data.source (`sources.get`), never compared with a literal name."""
     pattern = re.compile(r"""(==|!=|\bin)\s*\(?["'](synthetic|features_h5|emo_soundscapes)["']""")
-    found = [f"{f.relative_to(REPO)}:{i}" for f in sorted((REPO / "src" / "emosteer").rglob("*.py"))
-             if "sources" not in f.parts
-             for i, line in enumerate(f.read_text().splitlines(), 1) if pattern.search(line)]
+    found = [
+        f"{f.relative_to(REPO)}:{i}"
+        for f in sorted((REPO / "src" / "emosteer").rglob("*.py"))
+        if "sources" not in f.parts
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert found == []

@@ -27,8 +27,10 @@ SSHD = shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd",) if os.path.e
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(SSHD is None or shutil.which("ssh-keygen") is None,
-                       reason="needs OpenSSH's sshd and ssh-keygen (Debian: apt-get install openssh-server; .ci/run does)"),
+    pytest.mark.skipif(
+        SSHD is None or shutil.which("ssh-keygen") is None,
+        reason="needs OpenSSH's sshd and ssh-keygen (Debian: apt-get install openssh-server; .ci/run does)",
+    ),
 ]
 
 
@@ -73,29 +75,32 @@ def sshd(tmp_path: Path) -> Iterator[Server]:
     d = tmp_path / "sshd"
     d.mkdir()
     for name in ("host_key", "client_key"):
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"emosteer test {name}",
-             "-f", d / name], d)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"emosteer test {name}", "-f", d / name], d)
     (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
     port = free_port()
-    (d / "sshd_config").write_text("\n".join([
-        f"ListenAddress 127.0.0.1:{port}",
-        f"HostKey {d / 'host_key'}",
-        f"AuthorizedKeysFile {d / 'authorized_keys'}",
-        f"PidFile {d / 'sshd.pid'}",
-        f"AllowUsers {getpass.getuser()}",
-        "PermitRootLogin prohibit-password",
-        "PubkeyAuthentication yes",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "UsePAM no",
-        "StrictModes no",  # the keys live in pytest's tmp dir
-        "Subsystem sftp internal-sftp",
-        "LogLevel ERROR",
-    ]) + "\n")
+    (d / "sshd_config").write_text(
+        "\n".join(
+            [
+                f"ListenAddress 127.0.0.1:{port}",
+                f"HostKey {d / 'host_key'}",
+                f"AuthorizedKeysFile {d / 'authorized_keys'}",
+                f"PidFile {d / 'sshd.pid'}",
+                f"AllowUsers {getpass.getuser()}",
+                "PermitRootLogin prohibit-password",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",  # the keys live in pytest's tmp dir
+                "Subsystem sftp internal-sftp",
+                "LogLevel ERROR",
+            ]
+        )
+        + "\n"
+    )
     log = d / "sshd.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", d / "sshd_config"], stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", d / "sshd_config"], stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_banner(port, proc, log)
         yield Server(user=getpass.getuser(), port=port, key=d / "client_key")
@@ -111,9 +116,15 @@ def objects(root: Path) -> set[str]:
 
 def uncached_md5s(repo: Path) -> set[str]:
     """The md5s that dvc.lock records for outputs dvc.yaml marks `cache: false` (git carries them)."""
-    uncached = {path for stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values()
-                for kind in ("outs", "metrics", "plots") for out in stage.get(kind, [])
-                if isinstance(out, dict) for path, opts in out.items() if (opts or {}).get("cache") is False}
+    uncached = {
+        path
+        for stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values()
+        for kind in ("outs", "metrics", "plots")
+        for out in stage.get(kind, [])
+        if isinstance(out, dict)
+        for path, opts in out.items()
+        if (opts or {}).get("cache") is False
+    }
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     return {out["md5"] for stage in lock.values() for out in stage.get("outs", []) if out["path"] in uncached}
 

@@ -16,40 +16,77 @@ from emosteer.commands.review import FRAGILE_BOUND, NO_CHANGE, Cell
 from emosteer.errors import EmosteerError
 
 ROOT = Path(__file__).resolve().parents[1]
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
 
 
 def _git(repo: Path, *args: str) -> str:
     import os
-    return subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True,
-                          text=True, check=True).stdout.strip()
+
+    return subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _pooled(method: str, bins: int, strength: Any = 2.0, **dims: tuple[str, float, float, float]) -> dict:
     """A pooled metrics file: dims maps dim -> (verdict, dr, lo, hi)."""
-    out: dict[str, Any] = {"method": method, "bins": bins, "n_seeds": 5, "strength": strength,
-                           "strength_dev_clips": 315}
+    out: dict[str, Any] = {
+        "method": method,
+        "bins": bins,
+        "n_seeds": 5,
+        "strength": strength,
+        "strength_dev_clips": 315,
+    }
     for dim, (verdict, dr, lo, hi) in dims.items():
-        out.update({f"{dim}_dr": dr, f"{dim}_dr_lo": lo, f"{dim}_dr_hi": hi, f"{dim}_verdict": verdict,
-                    f"{dim}_dr_vs_global_mean_lo": 0.01})
+        out.update(
+            {
+                f"{dim}_dr": dr,
+                f"{dim}_dr_lo": lo,
+                f"{dim}_dr_hi": hi,
+                f"{dim}_verdict": verdict,
+                f"{dim}_dr_vs_global_mean_lo": 0.01,
+            }
+        )
     return out
 
 
-def _results(oracle_v=("helps", 0.05, 0.03, 0.07), predicted_a=("none", -0.004, -0.007, 0.00001),
-             strength: Any = 2.0, r0=0.795590, cpu_isa="AVX512") -> dict[str, Any]:
-    coarse = {"oracle_categorical": _pooled("oracle_categorical", 9, strength, valence=oracle_v,
-                                            arousal=("helps", 0.04, 0.03, 0.05)),
-              "predicted_categorical": _pooled("predicted_categorical", 9, 1.0, valence=("hurts", -0.01, -0.02, -0.003),
-                                               arousal=predicted_a)}
+def _results(
+    oracle_v=("helps", 0.05, 0.03, 0.07),
+    predicted_a=("none", -0.004, -0.007, 0.00001),
+    strength: Any = 2.0,
+    r0=0.795590,
+    cpu_isa="AVX512",
+) -> dict[str, Any]:
+    coarse = {
+        "oracle_categorical": _pooled(
+            "oracle_categorical", 9, strength, valence=oracle_v, arousal=("helps", 0.04, 0.03, 0.05)
+        ),
+        "predicted_categorical": _pooled(
+            "predicted_categorical", 9, 1.0, valence=("hurts", -0.01, -0.02, -0.003), arousal=predicted_a
+        ),
+    }
     files: dict[str, Any] = {f"metrics/pooled/coarse/{m}.json": p for m, p in coarse.items()}
-    files["metrics/headline.json"] = {"coarse": {m: {d: {"verdict": p[f"{d}_verdict"], "dr": p[f"{d}_dr"]}
-                                                     for d in ("valence", "arousal")} for m, p in coarse.items()}}
+    files["metrics/headline.json"] = {
+        "coarse": {
+            m: {d: {"verdict": p[f"{d}_verdict"], "dr": p[f"{d}_dr"]} for d in ("valence", "arousal")}
+            for m, p in coarse.items()
+        }
+    }
     files["metrics/pooled/baseline.json"] = {"method": "baseline", "n_seeds": 2, "n_val_per_seed": [180, 180]}
-    files["metrics/seeds/baseline.json"] = {"s0": {"valence_r": r0, "arousal_r": 0.83}, "s1": {"valence_r": 0.79, "arousal_r": 0.84}}
+    files["metrics/seeds/baseline.json"] = {
+        "s0": {"valence_r": r0, "arousal_r": 0.83},
+        "s1": {"valence_r": 0.79, "arousal_r": 0.84},
+    }
     for s in (0, 1):
-        files[f"metrics/seeds/train/s{s}.json"] = {"seed": s, "source": "trained here", "machine": {
-            "cpu": "AMD EPYC", "cpu_isa": cpu_isa, "torch": "2.13.0+cpu", "threads": 1}}
+        files[f"metrics/seeds/train/s{s}.json"] = {
+            "seed": s,
+            "source": "trained here",
+            "machine": {"cpu": "AMD EPYC", "cpu_isa": cpu_isa, "torch": "2.13.0+cpu", "threads": 1},
+        }
     files["plots/delta_r.csv"] = "method,grid,dim,delta,lo,hi\n"  # unchanged: no figure, no DVC call
     return files
 
@@ -156,18 +193,22 @@ def test_keys_and_files_the_base_lacks_are_read_generically(repo):
         for dims in methods.values():
             for entry in dims.values():
                 entry["verdict_corrected"] = "none"
-    headline["feedback"] = {"two_passes_vs_one": {"valence": {"verdict": "hurts", "dr": -0.013,
-                                                              "verdict_corrected": "hurts"},
-                                                  "arousal": {"verdict": "none", "dr": -0.001,
-                                                              "verdict_corrected": "none"}}}
+    headline["feedback"] = {
+        "two_passes_vs_one": {
+            "valence": {"verdict": "hurts", "dr": -0.013, "verdict_corrected": "hurts"},
+            "arousal": {"verdict": "none", "dr": -0.001, "verdict_corrected": "none"},
+        }
+    }
     headline["correction"] = {"procedure": "holm", "family_size": 24, "family": "every verdict"}
     files["metrics/data.json"] = {"source": "synthetic", "n_clips": 600, "skipped": {}}
     b = _commit(repo, files, "b")
     assert _review("--base", a, "--head", b, "--out", "out") == 0
     text = (repo / "out/review.md").read_text()
     assert "| grid | method | valence | arousal | valence corrected | arousal corrected |" in text
-    assert "| 9-bin | oracle, categorical | helps +0.050 [+0.030, +0.070] | helps +0.040 [+0.030, +0.050] | " \
-           "**— → none** | **— → none** |" in text
+    assert (
+        "| 9-bin | oracle, categorical | helps +0.050 [+0.030, +0.070] | helps +0.040 [+0.030, +0.050] | "
+        "**— → none** | **— → none** |" in text
+    )
     assert "| — | two\\_passes\\_vs\\_one | **— → hurts** -0.013 | **— → none** -0.001 | **— → hurts** |" in text
     assert "| `correction.family_size` | — | 24 |" in text
     assert "metrics/data.json is new at head" in text and "| `n_clips` | — | 600 |" in text
@@ -212,7 +253,9 @@ def test_a_workspace_that_is_not_head_says_so(repo):
     _commit(repo, _results(), "b")
     (repo / "metrics/seeds/baseline.json").write_text(json.dumps({"s0": {"valence_r": 0.7}}))
     assert _review("--base", a, "--out", "out") == 0
-    assert "1 result files differ from the commit (`metrics/seeds/baseline.json`)" in (repo / "out/review.md").read_text()
+    assert (
+        "1 result files differ from the commit (`metrics/seeds/baseline.json`)" in (repo / "out/review.md").read_text()
+    )
 
 
 def test_bad_revision_exits_2_with_one_line_and_writes_nothing(repo, capsys):
@@ -270,5 +313,7 @@ def test_the_workflow_runs_the_tested_script():
     assert "${{" not in script
     assert any(step.get("env", {}).get("BASE_REF") == "${{ github.base_ref }}" for step in steps)
     assert workflow["permissions"]["pull-requests"] == "write"
-    assert any(step.get("uses", "").startswith("actions/upload-artifact@") and step["with"]["path"] == "review/"
-               for step in steps)
+    assert any(
+        step.get("uses", "").startswith("actions/upload-artifact@") and step["with"]["path"] == "review/"
+        for step in steps
+    )

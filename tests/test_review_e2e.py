@@ -50,8 +50,11 @@ def _headline(repo: Path, rev: str) -> dict:
 def _marked(text: str) -> dict[tuple[str, str, str], bool]:
     """(grid, method label, dim) -> whether review.md's verdict table marks the verdict changed."""
     table = text.split("## Verdicts")[1].split("\n## ")[0]
-    rows = [[re.sub(r"\\(.)", r"\1", c.strip()) for c in line.strip("|").split("|")]  # shown, as rendered
-            for line in table.splitlines() if line.startswith("| ")]
+    rows = [
+        [re.sub(r"\\(.)", r"\1", c.strip()) for c in line.strip("|").split("|")]  # shown, as rendered
+        for line in table.splitlines()
+        if line.startswith("| ")
+    ]
     header, body = rows[0], rows[1:]
     dims = [h for h in header[2:] if not h.endswith("corrected")]
     return {(row[0], row[1], dim): row[2 + i].startswith("**") for row in body for i, dim in enumerate(dims)}
@@ -59,9 +62,14 @@ def _marked(text: str) -> dict[tuple[str, str, str], bool]:
 
 def _expected(base: dict, head: dict) -> dict[tuple[str, str, str], bool]:
     """(grid, method label, dim) -> whether the verdict changed; `correction` is not a group."""
-    return {(GRID_LABELS[g], FEEDBACK if g == "feedback" else LABELS[m], d):
-            base[g][m][d]["verdict"] != head[g][m][d]["verdict"]
-            for g in head if g != "correction" for m in head[g] for d in head[g][m]}
+    return {
+        (GRID_LABELS[g], FEEDBACK if g == "feedback" else LABELS[m], d): base[g][m][d]["verdict"]
+        != head[g][m][d]["verdict"]
+        for g in head
+        if g != "correction"
+        for m in head[g]
+        for d in head[g][m]
+    }
 
 
 def _images(text: str, out: Path) -> list[Path]:
@@ -77,13 +85,14 @@ def test_review_script_posts_the_changed_verdicts_and_renders_the_figures(tiny, 
         "#!/usr/bin/env bash\n"
         'printf "%s " "$@" >> "$GH_CALLS"; echo >> "$GH_CALLS"\n'
         'for a in "$@"; do if [ "$a" = --edit-last ]; then exit 1; fi; done\n'
-        'while [ $# -gt 0 ]; do if [ "$1" = --body-file ]; then cp "$2" "$GH_CALLS.body"; fi; shift; done\n')
+        'while [ $# -gt 0 ]; do if [ "$1" = --body-file ]; then cp "$2" "$GH_CALLS.body"; fi; shift; done\n'
+    )
     (fake / "gh").chmod(0o755)
-    environment = env(PR_NUMBER="7", GH_TOKEN="not-a-token", GH_CALLS=str(calls),
-                      FIGURES_URL="https://ci.example.invalid/runs/1")
+    environment = env(
+        PR_NUMBER="7", GH_TOKEN="not-a-token", GH_CALLS=str(calls), FIGURES_URL="https://ci.example.invalid/runs/1"
+    )
     environment["PATH"] = f"{fake}{os.pathsep}{environment['PATH']}"
-    subprocess.run(["bash", "scripts/review.sh"], cwd=tiny, env=environment, check=True,
-                   capture_output=True, text=True)
+    subprocess.run(["bash", "scripts/review.sh"], cwd=tiny, env=environment, check=True, capture_output=True, text=True)
 
     out = tiny / "review"
     text = (out / "review.md").read_text()
@@ -91,11 +100,17 @@ def test_review_script_posts_the_changed_verdicts_and_renders_the_figures(tiny, 
     expected = _expected(base, head)
     assert any(expected.values()), "the param change changed no verdict: the test would prove nothing"
     assert _marked(text) == expected
-    assert any(base[g][m][d]["verdict"] == "helps" and head[g][m][d]["verdict"] == "none"
-               for g in head for m in head[g] for d in head[g][m])
+    assert any(
+        base[g][m][d]["verdict"] == "helps" and head[g][m][d]["verdict"] == "none"
+        for g in head
+        for m in head[g]
+        for d in head[g][m]
+    )
     assert "**helps → none**" in text
-    assert f"# Review: merge base with main ({run(['git', 'rev-parse', '--short=7', 'main'], tiny).strip()})" \
-           f" → workspace" in text
+    assert (
+        f"# Review: merge base with main ({run(['git', 'rev-parse', '--short=7', 'main'], tiny).strip()})"
+        f" → workspace" in text
+    )
     assert "| `steering.strength` | dev | 0 |" in text
     assert "Plot data: " in text and "`plots/delta_r.csv`" in text
 
@@ -110,7 +125,8 @@ def test_review_script_posts_the_changed_verdicts_and_renders_the_figures(tiny, 
 
     assert calls.read_text().splitlines() == [
         "pr comment 7 --edit-last --body-file review/comment.md ",
-        "pr comment 7 --body-file review/comment.md "]
+        "pr comment 7 --body-file review/comment.md ",
+    ]
     comment = Path(f"{calls}.body").read_text()
     assert comment == (out / "comment.md").read_text()
     assert "https://ci.example.invalid/runs/1" in comment and "![" not in comment
@@ -119,28 +135,80 @@ def test_review_script_posts_the_changed_verdicts_and_renders_the_figures(tiny, 
 
 def test_experiments_side_by_side(tiny, tmp_path):
     """--base exp-a --head exp-z gives the review of the same change made as a commit."""
-    shown = json.loads(subprocess.run([*DVC, "exp", "show", "--json", "--all-branches"], cwd=tiny, env=env(),
-                                      capture_output=True, text=True, check=True).stdout)
-    by_dvc = {exp["revs"][0]["name"]: exp["revs"][0]["rev"] for baseline in shown
-              for exp in baseline.get("experiments") or []}
+    shown = json.loads(
+        subprocess.run(
+            [*DVC, "exp", "show", "--json", "--all-branches"],
+            cwd=tiny,
+            env=env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    by_dvc = {
+        exp["revs"][0]["name"]: exp["revs"][0]["rev"] for baseline in shown for exp in baseline.get("experiments") or []
+    }
     assert {name: commits[0] for name, commits in revisions.experiments(tiny).items()} == by_dvc
 
     out = tmp_path / "exps"
-    proc = subprocess.run([sys.executable, "-m", "emosteer.commands.cli", "review", "--base", "exp-a", "--head", "exp-z",
-                           "--out", str(out)], cwd=tiny, env=env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emosteer.commands.cli",
+            "review",
+            "--base",
+            "exp-a",
+            "--head",
+            "exp-z",
+            "--out",
+            str(out),
+        ],
+        cwd=tiny,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     text = (out / "review.md").read_text()
     assert text.startswith(f"# Review: exp-a ({by_dvc['exp-a'][:7]}) → exp-z ({by_dvc['exp-z'][:7]})")
     assert _marked(text) == _expected(_headline(tiny, "main"), _headline(tiny, "HEAD"))
     commits = tmp_path / "commits"
-    run([sys.executable, "-m", "emosteer.commands.cli", "review", "--base", "main", "--head", "change", "--out", commits], tiny)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "emosteer.commands.cli",
+            "review",
+            "--base",
+            "main",
+            "--head",
+            "change",
+            "--out",
+            commits,
+        ],
+        tiny,
+    )
     same = lambda t: t.split("## Verdicts")[1].split("## Figures")[0]  # noqa: E731
     assert same(text) == same((commits / "review.md").read_text())
     assert len(_images(text, out)) == len(_images((commits / "review.md").read_text(), commits))
 
 
 def test_no_change_between_an_experiment_and_its_commit(tiny, tmp_path):
-    run([sys.executable, "-m", "emosteer.commands.cli", "review", "--base", "exp-z", "--head", "change",
-         "--out", tmp_path / "same"], tiny)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "emosteer.commands.cli",
+            "review",
+            "--base",
+            "exp-z",
+            "--head",
+            "change",
+            "--out",
+            tmp_path / "same",
+        ],
+        tiny,
+    )
     assert (tmp_path / "same" / "review.md").read_text() == review.NO_CHANGE
     assert not (tmp_path / "same" / "figures").exists()

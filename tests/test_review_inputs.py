@@ -32,9 +32,21 @@ def repo(tmp_path, monkeypatch) -> Path:
 
 
 PARSER = MarkdownIt("commonmark").enable("table").enable("strikethrough")
-OUR_HEADINGS = {"Verdicts", "Pooled Δr that moved", "What else differs", "Params", "Strengths",
-                "Unsteered r per seed", "Seeds and clips", "Data", "Machine that trained the models",
-                "Model", "Verdict table facts", "Other result files that changed", "Figures that changed"}
+OUR_HEADINGS = {
+    "Verdicts",
+    "Pooled Δr that moved",
+    "What else differs",
+    "Params",
+    "Strengths",
+    "Unsteered r per seed",
+    "Seeds and clips",
+    "Data",
+    "Machine that trained the models",
+    "Model",
+    "Verdict table facts",
+    "Other result files that changed",
+    "Figures that changed",
+}
 
 
 def _review(*args: str) -> int:
@@ -63,6 +75,7 @@ def _tree(root: Path) -> dict[str, bytes | str]:
 
 # -- --out: only what review wrote ----------------------------------------------------------------
 
+
 def test_users_files_in_out_survive(repo, capsys):
     """The issue's case: `mkdir -p u/figures; echo x > u/figures/paper.png; echo n > u/comment.md;
     emosteer review --base HEAD --out u` removed both files and exited 0."""
@@ -72,8 +85,9 @@ def test_users_files_in_out_survive(repo, capsys):
     (repo / "u" / "comment.md").write_text("n\n")
     before = _tree(repo / "u")
     assert _review("--base", "HEAD", "--out", "u") == 2
-    assert "--out u: holds files review did not write (comment.md, figures); give a new or empty folder" \
-        in _one_line(capsys)
+    assert "--out u: holds files review did not write (comment.md, figures); give a new or empty folder" in _one_line(
+        capsys
+    )
     assert _tree(repo / "u") == before
 
 
@@ -127,6 +141,7 @@ def test_a_folder_review_wrote_is_rewritten_and_only_its_files_go(repo, capsys):
 
 # -- strings from result files are data ------------------------------------------------------------
 
+
 def _inlines(markdown: str, figure_titles: tuple[str, ...] = ()) -> list[str]:
     """The text each inline element shows once rendered (code spans included), and the checks
     that no HTML, link, image or heading of its own came from data (a figure's title is the
@@ -160,8 +175,11 @@ def _cells_per_row(markdown: str) -> set[int]:
 def _shown(value: str, markdown: str) -> None:
     """`value` (its first characters, as one line) is what some element of `markdown` shows."""
     head = one_line(value)[:40]
-    shown = ["".join(c.content for c in t.children or [] if c.type in ("text", "code_inline"))
-             for t in PARSER.parse(markdown) if t.type == "inline"]
+    shown = [
+        "".join(c.content for c in t.children or [] if c.type in ("text", "code_inline"))
+        for t in PARSER.parse(markdown)
+        if t.type == "inline"
+    ]
     assert any(head in text for text in shown), head
 
 
@@ -216,6 +234,7 @@ def test_a_malicious_metrics_file_cannot_forge_the_comment(repo):
 
 
 # -- what the review reads ------------------------------------------------------------------------
+
 
 def test_workspace_symlinks_are_read_as_their_link_text(repo, tmp_path):
     """metrics/data.json committed as a symlink to a credentials file: the workspace snapshot
@@ -273,11 +292,17 @@ def test_a_gitlink_under_metrics_is_one_line(repo, capsys):
     assert "metrics/sub at HEAD" in (err := _one_line(capsys)) and "a git commit (mode 160000), not a file" in err
 
 
-@pytest.mark.parametrize("content, message", [
-    ("[" * 100_000 + "]" * 100_000, "metrics/headline.json at HEAD \\(.*\\): not valid JSON \\(nested too deeply\\)"),
-    ("[" * 100 + "]" * 100, "metrics/headline.json at HEAD \\(.*\\): nested more than 64 levels deep"),
-    ('[{"coarse": 1}]', "metrics/headline.json at HEAD \\(.*\\): expected a JSON object, got a list"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            "[" * 100_000 + "]" * 100_000,
+            "metrics/headline.json at HEAD \\(.*\\): not valid JSON \\(nested too deeply\\)",
+        ),
+        ("[" * 100 + "]" * 100, "metrics/headline.json at HEAD \\(.*\\): nested more than 64 levels deep"),
+        ('[{"coarse": 1}]', "metrics/headline.json at HEAD \\(.*\\): expected a JSON object, got a list"),
+    ],
+)
 def test_json_too_deep_or_of_the_wrong_shape_is_one_line(repo, capsys, content, message):
     a = _commit(repo, _results(), "a")
     files = _results()
@@ -294,23 +319,45 @@ def test_an_experiment_named_like_a_branch_is_refused(repo, capsys):
     _git(repo, "branch", "exp-b", a)
     _git(repo, "update-ref", f"refs/exps/{a[:2]}/{a[2:]}/exp-b", b)
     assert _review("--base", a, "--head", "exp-b", "--out", "out") == 2
-    assert f"--head exp-b: both a git revision ({a[:7]}) and a DVC experiment ({b[:7]}); give the commit" \
-        in _one_line(capsys)
+    assert f"--head exp-b: both a git revision ({a[:7]}) and a DVC experiment ({b[:7]}); give the commit" in _one_line(
+        capsys
+    )
 
 
 # -- any result file, rendered: never a traceback, never markup from data ---------------------------
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 HOSTILE = st.one_of(
     st.text(max_size=60),
     st.text(alphabet=string.punctuation + " \n\t\x1b<>!-|`[]()", max_size=60),
-    st.sampled_from(["<!--", "-->", "<img src=https://example.invalid/p.png>", "![x](https://e.invalid/p)",
-                     "[a](https://e.invalid)", "**helps → none**", "\n| x | y |", "www.example.invalid",
-                     "@someone", "$x$", "`", "``a``", "\\", "# heading", "- item", "1. item"]))
-JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), HOSTILE),
-                    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(HOSTILE, inner, max_size=3)),
-                    max_leaves=12)
+    st.sampled_from(
+        [
+            "<!--",
+            "-->",
+            "<img src=https://example.invalid/p.png>",
+            "![x](https://e.invalid/p)",
+            "[a](https://e.invalid)",
+            "**helps → none**",
+            "\n| x | y |",
+            "www.example.invalid",
+            "@someone",
+            "$x$",
+            "`",
+            "``a``",
+            "\\",
+            "# heading",
+            "- item",
+            "1. item",
+        ]
+    ),
+)
+JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), HOSTILE),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(HOSTILE, inner, max_size=3)),
+    max_leaves=12,
+)
 
 
 @st.composite
@@ -324,11 +371,16 @@ def result_files(draw) -> dict[str, Any]:
     files: dict[str, Any] = {
         "metrics/headline.json": {group: {method: {dim: entry}}, draw(HOSTILE): draw(JSON)},
         "metrics/data.json": draw(st.dictionaries(HOSTILE, JSON, max_size=4)),
-        "metrics/seeds/train/s0.json": {"machine": draw(st.one_of(JSON, st.dictionaries(HOSTILE, HOSTILE, max_size=3))),
-                                        "source": draw(JSON)},
+        "metrics/seeds/train/s0.json": {
+            "machine": draw(st.one_of(JSON, st.dictionaries(HOSTILE, HOSTILE, max_size=3))),
+            "source": draw(JSON),
+        },
         "metrics/seeds/baseline.json": {draw(HOSTILE): {draw(HOSTILE) + "_r": draw(st.one_of(st.floats(), JSON))}},
-        f"metrics/pooled/{group.replace('/', '_') or 'g'}/x.json": {"strength": draw(JSON), "bins": draw(JSON),
-                                                                    "strength_dev_clips": draw(JSON)},
+        f"metrics/pooled/{group.replace('/', '_') or 'g'}/x.json": {
+            "strength": draw(JSON),
+            "bins": draw(JSON),
+            "strength_dev_clips": draw(JSON),
+        },
         f"metrics/{draw(HOSTILE).replace('/', '_') or 'f'}.json": {},
     }
     out = {path: json.dumps(value).encode() for path, value in files.items()}
@@ -344,7 +396,10 @@ def test_any_result_strings_render_as_data_or_one_line(base_files, head_files, t
     figs = [review_mod.Figure(title, "01-plot", True, True)]
     try:
         c = review_mod.compare(base, head)
-        texts = [review_mod.markdown(c, figs, dvc_errors, None), review_mod.markdown(c, figs, dvc_errors, "https://ci.example/1")]
+        texts = [
+            review_mod.markdown(c, figs, dvc_errors, None),
+            review_mod.markdown(c, figs, dvc_errors, "https://ci.example/1"),
+        ]
     except EmosteerError as exc:
         assert "\n" not in str(exc)
         return
@@ -353,11 +408,17 @@ def test_any_result_strings_render_as_data_or_one_line(base_files, head_files, t
             for child in token.children or []:
                 if child.type in ("image", "link_open"):
                     assert child.attrs["src" if child.type == "image" else "href"] in (
-                        "figures/01-plot-base.png", "figures/01-plot-head.png", "figures/01-plot-base.svg",
-                        "figures/01-plot-head.svg", "figures/01-plot-both.png"), child.attrs
+                        "figures/01-plot-base.png",
+                        "figures/01-plot-head.png",
+                        "figures/01-plot-base.svg",
+                        "figures/01-plot-head.svg",
+                        "figures/01-plot-both.png",
+                    ), child.attrs
                     child.type = "text"  # checked: not data
-        _inlines_without_our_links(text, (one_line(title)[:review_mod.TEXT_LIMIT].strip(),
-                                          one_line(title)[:review_mod.TEXT_LIMIT].strip() + "…"))
+        _inlines_without_our_links(
+            text,
+            (one_line(title)[: review_mod.TEXT_LIMIT].strip(), one_line(title)[: review_mod.TEXT_LIMIT].strip() + "…"),
+        )
         assert len(_cells_per_row(text.split("## Verdicts")[1].split("\n## ")[0])) == 1
         for value in (title, *dvc_errors):
             _shown(value, text) if one_line(value).strip() and "DVC" not in value else None
@@ -365,9 +426,14 @@ def test_any_result_strings_render_as_data_or_one_line(base_files, head_files, t
 
 def _inlines_without_our_links(markdown: str, titles: tuple[str, ...]) -> None:
     """`_inlines`, with the figures section's own images and links (checked above) taken out."""
-    ours = ["![base](figures/01-plot-base.png)", "![head](figures/01-plot-head.png)",
-            "[base SVG](figures/01-plot-base.svg)", "[head SVG](figures/01-plot-head.svg)",
-            "[both, shared axes](figures/01-plot-both.png)", "https://ci.example/1"]
+    ours = [
+        "![base](figures/01-plot-base.png)",
+        "![head](figures/01-plot-head.png)",
+        "[base SVG](figures/01-plot-base.svg)",
+        "[head SVG](figures/01-plot-head.svg)",
+        "[both, shared axes](figures/01-plot-both.png)",
+        "https://ci.example/1",
+    ]
     for text in ours:
         markdown = markdown.replace(text, "ours")
     _inlines(markdown, titles)

@@ -50,14 +50,17 @@ def _is_module(name: str) -> bool:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_emosteer_name_a_script_uses_exists(path: Path) -> None:
-    missing = [f"{module}.{name}" for module, name in _used_names(path)
-               if not hasattr(importlib.import_module(module), name)]
+    missing = [
+        f"{module}.{name}" for module, name in _used_names(path) if not hasattr(importlib.import_module(module), name)
+    ]
     assert missing == [], f"{path.relative_to(REPO)} uses {missing}"
 
 
 def test_the_check_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "old.py"
-    bad.write_text("from emosteer.evaluation import report\nreport.read_pooled('x')\n"
-                   "from emosteer.model.train import TrainConfig\n")
+    bad.write_text(
+        "from emosteer.evaluation import report\nreport.read_pooled('x')\n"
+        "from emosteer.model.train import TrainConfig\n"
+    )
     missing = [f"{m}.{n}" for m, n in _used_names(bad) if not hasattr(importlib.import_module(m), n)]
     assert sorted(missing) == ["emosteer.evaluation.report.read_pooled", "emosteer.model.train.TrainConfig"]

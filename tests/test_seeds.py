@@ -35,7 +35,7 @@ def _workers_of(parent: int) -> list[int]:
             cmdline = Path(entry.path, "cmdline").read_bytes()
         except OSError:  # it ended while we looked
             continue
-        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
         if int(ppid) == parent and state != "Z" and b"spawn_main" in cmdline:
             found.append(int(entry.name))
     return found
@@ -46,7 +46,7 @@ def _alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
 
 
 def _wait_for(check, what: str):  # type: ignore[no-untyped-def]
@@ -101,8 +101,7 @@ pipeline.run(main, params.Params, "write")
 
 
 @pytest.mark.parametrize("how,code,name", [("kill", 143, "SIGTERM"), ("ctrl-c", 130, "SIGINT")])
-def test_a_stopped_stage_ends_its_workers_and_their_temp_files(tmp_path: Path, how: str, code: int,
-                                                                name: str) -> None:
+def test_a_stopped_stage_ends_its_workers_and_their_temp_files(tmp_path: Path, how: str, code: int, name: str) -> None:
     """SIGTERM to the stage process, or Ctrl-C (SIGINT to the whole process group): one line, exit
     143/130, the workers end without finishing their seed, and their temp files are gone."""
     repo = Path(__file__).resolve().parents[1]
@@ -111,9 +110,14 @@ def test_a_stopped_stage_ends_its_workers_and_their_temp_files(tmp_path: Path, h
     (stage / "params.yaml").write_bytes((repo / "params.yaml").read_bytes())
     tmp_path = tmp_path / "out"
     tmp_path.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", POOL_THAT_WRITES, str(tmp_path)], cwd=stage,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)])})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", POOL_THAT_WRITES, str(tmp_path)],
+        cwd=stage,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)])},
+    )
     workers: list[int] = []
     try:
         _wait_for(lambda: len(list(tmp_path.glob(".s*.json.*.tmp"))) == 2, "both temp files")
@@ -161,6 +165,7 @@ def test_warnings_are_one_prefixed_line_in_the_command_and_its_workers(capfd: py
     assert err == [
         "emosteer stage x: a note",
         "emosteer stage x: warning: seed 0: a\\nwarning",
-        "emosteer stage x: warning: seed 1: a\\nwarning"]
+        "emosteer stage x: warning: seed 1: a\\nwarning",
+    ]
     logger = logging.getLogger(errors.LOGGER)
     assert not any(isinstance(h, errors.LineHandler) for h in logger.handlers)

@@ -177,7 +177,9 @@ def test_shuffled_control_follows_the_documented_rule():
     assert any((bin_permutation(table, s) != mapping).any() for s in range(12, 20))
     # the interpolating variants blend the same centres with shuffled signals
     for method in ("idw", "bilinear"):
-        np.testing.assert_array_equal(shuffled(table, v, a, 11, method)[0], select(permuted(table, 11), v, a, method)[0])
+        np.testing.assert_array_equal(
+            shuffled(table, v, a, 11, method)[0], select(permuted(table, 11), v, a, method)[0]
+        )
     with pytest.raises(EmosteerError, match="seed"):
         bin_permutation(table, -1)
 

@@ -239,8 +239,14 @@ def test_leak_validation_rows_cannot_change_the_tables(tmp_path, g):
     assert _write_both(touched, tmp_path, "touched") != ref
 
     # the table equals aggregate() over the train rows alone
-    direct = aggregate(acts_v[np.sort(train_idx)], acts_a[np.sort(train_idx)], v[np.sort(train_idx)],
-                       a[np.sort(train_idx)], Grid(g), min_count=4)
+    direct = aggregate(
+        acts_v[np.sort(train_idx)],
+        acts_a[np.sort(train_idx)],
+        v[np.sort(train_idx)],
+        a[np.sort(train_idx)],
+        Grid(g),
+        min_count=4,
+    )
     assert _write_both(direct, tmp_path, "direct") == ref
 
 
@@ -251,8 +257,9 @@ def _with_provenance(tmp_path):
     model = tmp_path / "model.pt"
     model.write_bytes(b"weights")
     table = _corner_table(min_count=2)
-    prov = Provenance.of_model(model, split="train", seed=3, activations_pass=1, forward_passes=2,
-                               extra={"fallback": "nearest"})
+    prov = Provenance.of_model(
+        model, split="train", seed=3, activations_pass=1, forward_passes=2, extra={"fallback": "nearest"}
+    )
     path = tmp_path / "coarse.json"
     write_json(table, path, prov)
     return table, path, model
@@ -295,16 +302,33 @@ def test_describe_prints_grid_counts_fallbacks_and_provenance(tmp_path):
 def test_old_tables_still_load(tmp_path):
     table = _corner_table(min_count=2)
     obj = to_json(table)
-    for key in ("format", "edges", "centres", "n_clips", "split", "seed", "model_file", "model_sha256",
-                "activations_pass", "forward_passes", "extra"):
+    for key in (
+        "format",
+        "edges",
+        "centres",
+        "n_clips",
+        "split",
+        "seed",
+        "model_file",
+        "model_sha256",
+        "activations_pass",
+        "forward_passes",
+        "extra",
+    ):
         del obj["metadata"][key]  # what the first emosteer tables held
     old = tmp_path / "old.json"
     old.write_text(json.dumps(obj))
     np.testing.assert_array_equal(read_json(old).counts, table.counts)
     assert "split not recorded" in describe(old)
     original = tmp_path / "original.json"  # the original's format: categories only
-    original.write_text(json.dumps({"positive_strong": {"valence_128d": [0.5] * 128, "arousal_128d": [1] * 128},
-                                    "generation_config": {"batch_size": 32}}))
+    original.write_text(
+        json.dumps(
+            {
+                "positive_strong": {"valence_128d": [0.5] * 128, "arousal_128d": [1] * 128},
+                "generation_config": {"batch_size": 32},
+            }
+        )
+    )
     assert read_metadata(original) is None
     assert list(read_categories(original)) == ["positive_strong"]
     assert "the original's format, no metadata" in describe(original)
@@ -387,16 +411,26 @@ def test_fuzz_steering_json_mutated_table(data):
 VEC = json.dumps([0.25] * 128)
 
 
-@pytest.mark.parametrize("text,message", [
-    # before: a ValueError traceback ("Exceeds the limit (4300 digits) for integer string conversion")
-    ('{"a": {"valence_128d": [' + "9" * 5000 + '], "arousal_128d": []}}',
-     "not valid JSON (an integer of 5000 digits; at most 4300 are read)"),
-    # before: the second "a" silently replaced the first
-    ('{"a": {"valence_128d": %s, "arousal_128d": %s}, "a": {"valence_128d": %s, "arousal_128d": %s}}'  # noqa: UP031  (a JSON text: % keeps its braces single)
-     % (VEC, VEC, VEC, VEC), "not valid JSON (key 'a' twice in one object)"),
-    ('{"a": {"valence_128d": %s, "valence_128d": %s, "arousal_128d": %s}}' % (VEC, VEC, VEC),  # noqa: UP031
-     "not valid JSON (key 'valence_128d' twice in one object)"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        # before: a ValueError traceback ("Exceeds the limit (4300 digits) for integer string conversion")
+        (
+            '{"a": {"valence_128d": [' + "9" * 5000 + '], "arousal_128d": []}}',
+            "not valid JSON (an integer of 5000 digits; at most 4300 are read)",
+        ),
+        # before: the second "a" silently replaced the first
+        (
+            '{"a": {"valence_128d": %s, "arousal_128d": %s}, "a": {"valence_128d": %s, "arousal_128d": %s}}'  # noqa: UP031  (a JSON text: % keeps its braces single)
+            % (VEC, VEC, VEC, VEC),
+            "not valid JSON (key 'a' twice in one object)",
+        ),
+        (
+            '{"a": {"valence_128d": %s, "valence_128d": %s, "arousal_128d": %s}}' % (VEC, VEC, VEC),  # noqa: UP031
+            "not valid JSON (key 'valence_128d' twice in one object)",
+        ),
+    ],
+)
 def test_steering_json_oversized_numbers_and_duplicate_keys_are_one_line(tmp_path, text, message):
     path = tmp_path / "t.json"
     path.write_text(text)

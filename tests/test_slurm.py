@@ -36,8 +36,10 @@ def _which(name: str) -> str | None:
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(any(_which(d) is None for d in DAEMONS),
-                       reason="needs munge and slurm-wlm (Debian: apt-get install slurm-wlm munge; .ci/run does)"),
+    pytest.mark.skipif(
+        any(_which(d) is None for d in DAEMONS),
+        reason="needs munge and slurm-wlm (Debian: apt-get install slurm-wlm munge; .ci/run does)",
+    ),
     pytest.mark.skipif(os.geteuid() != 0, reason="slurmd launches jobs only when it runs as root"),
 ]
 
@@ -70,8 +72,10 @@ def _wait(what: str, ready, logs: list[Path], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} not ready within {timeout:.0f} s:\n" +
-                        "\n".join(f"--- {p}\n{p.read_text() if p.exists() else '(none)'}" for p in logs))
+            pytest.fail(
+                f"{what} not ready within {timeout:.0f} s:\n"
+                + "\n".join(f"--- {p}\n{p.read_text() if p.exists() else '(none)'}" for p in logs)
+            )
         time.sleep(0.2)
 
 
@@ -88,55 +92,71 @@ def slurm(tmp_path: Path) -> Iterator[Cluster]:
     sock = d / "munge" / "socket"
     node = socket.gethostname().split(".")[0]  # slurmctld runs only where SlurmctldHost names it
     conf = d / "slurm.conf"
-    conf.write_text("\n".join([
-        "ClusterName=emosteertest",
-        f"SlurmctldHost={node}(127.0.0.1)",
-        f"SlurmctldPort={_free_port()}",
-        f"SlurmdPort={_free_port()}",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        "AuthType=auth/munge",
-        "CredType=cred/munge",
-        f"AuthInfo=socket={sock}",
-        f"StateSaveLocation={d / 'state'}",
-        f"SlurmdSpoolDir={d / 'spool'}",
-        f"SlurmctldPidFile={d / 'slurmctld.pid'}",
-        f"SlurmdPidFile={d / 'slurmd.pid'}",
-        f"SlurmctldLogFile={d / 'log' / 'slurmctld.log'}",
-        f"SlurmdLogFile={d / 'log' / 'slurmd.log'}",
-        "ProctrackType=proctrack/linuxproc",  # no cgroups needed
-        "TaskPlugin=task/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_CPU",
-        "SchedulerType=sched/backfill",
-        "MpiDefault=none",
-        "MailProg=/bin/true",
-        "ReturnToService=2",
-        "AccountingStorageType=accounting_storage/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "JobCompType=jobcomp/none",
-        "MinJobAge=3600",  # keep finished jobs visible to scontrol for the test
-        f"NodeName={node} NodeAddr=127.0.0.1 CPUs={os.cpu_count() or 1} State=UNKNOWN",
-        f"PartitionName=test Nodes={node} Default=YES MaxTime=INFINITE State=UP",
-    ]) + "\n")
+    conf.write_text(
+        "\n".join(
+            [
+                "ClusterName=emosteertest",
+                f"SlurmctldHost={node}(127.0.0.1)",
+                f"SlurmctldPort={_free_port()}",
+                f"SlurmdPort={_free_port()}",
+                "SlurmUser=root",
+                "SlurmdUser=root",
+                "AuthType=auth/munge",
+                "CredType=cred/munge",
+                f"AuthInfo=socket={sock}",
+                f"StateSaveLocation={d / 'state'}",
+                f"SlurmdSpoolDir={d / 'spool'}",
+                f"SlurmctldPidFile={d / 'slurmctld.pid'}",
+                f"SlurmdPidFile={d / 'slurmd.pid'}",
+                f"SlurmctldLogFile={d / 'log' / 'slurmctld.log'}",
+                f"SlurmdLogFile={d / 'log' / 'slurmd.log'}",
+                "ProctrackType=proctrack/linuxproc",  # no cgroups needed
+                "TaskPlugin=task/none",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_CPU",
+                "SchedulerType=sched/backfill",
+                "MpiDefault=none",
+                "MailProg=/bin/true",
+                "ReturnToService=2",
+                "AccountingStorageType=accounting_storage/none",
+                "JobAcctGatherType=jobacct_gather/none",
+                "JobCompType=jobcomp/none",
+                "MinJobAge=3600",  # keep finished jobs visible to scontrol for the test
+                f"NodeName={node} NodeAddr=127.0.0.1 CPUs={os.cpu_count() or 1} State=UNKNOWN",
+                f"PartitionName=test Nodes={node} Default=YES MaxTime=INFINITE State=UP",
+            ]
+        )
+        + "\n"
+    )
     cluster = Cluster(env=env(SLURM_CONF=str(conf)))
     logs = [d / "log" / name for name in ("munged.log", "slurmctld.log", "slurmd.log", "daemons.out")]
     procs: list[subprocess.Popen] = []
     with open(d / "log" / "daemons.out", "w") as out:
+
         def start(*args: str | Path) -> None:
-            procs.append(subprocess.Popen([str(a) for a in args], stdout=out, stderr=subprocess.STDOUT,
-                                          env=cluster.env))
+            procs.append(
+                subprocess.Popen([str(a) for a in args], stdout=out, stderr=subprocess.STDOUT, env=cluster.env)
+            )
+
         try:
-            start(_which("munged"), "--foreground", "--force", f"--socket={sock}", f"--key-file={key}",
-                  f"--log-file={d / 'log' / 'munged.log'}", f"--pid-file={d / 'munge' / 'munged.pid'}",
-                  f"--seed-file={d / 'munge' / 'munged.seed'}")
+            start(
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--socket={sock}",
+                f"--key-file={key}",
+                f"--log-file={d / 'log' / 'munged.log'}",
+                f"--pid-file={d / 'munge' / 'munged.pid'}",
+                f"--seed-file={d / 'munge' / 'munged.seed'}",
+            )
             _wait("munged", sock.exists, logs)
             start(_which("slurmctld"), "-D", "-f", conf)
             start(_which("slurmd"), "-D", "-N", node, "-f", conf)
 
             def idle() -> bool:
-                proc = subprocess.run([_which("sinfo"), "-h", "-o", "%T"], env=cluster.env,
-                                      capture_output=True, text=True)
+                proc = subprocess.run(
+                    [_which("sinfo"), "-h", "-o", "%T"], env=cluster.env, capture_output=True, text=True
+                )
                 dead = [p.args[0] for p in procs if p.poll() is not None]
                 if dead:
                     pytest.fail(f"{dead} exited:\n" + "\n".join(p.read_text() for p in logs if p.exists()))
@@ -205,8 +225,11 @@ def test_slurm_sweep_pools_the_same_table_as_a_local_queue(slurm: Cluster, tmp_p
 
     points = tmp_path / "points.txt"
     points.write_text("# fine grids to try\n" + "\n".join(POINTS) + "\n")
-    out = run(["bash", "scripts/sweep_slurm.sh", "--workdir", tmp_path / "sweeps", "--name", "sw",
-               points], repo, env=slurm.env)
+    out = run(
+        ["bash", "scripts/sweep_slurm.sh", "--workdir", tmp_path / "sweeps", "--name", "sw", points],
+        repo,
+        env=slurm.env,
+    )
     jobs = re.search(r"array job (\d+) \((\d+) tasks\), pool job (\d+)", out)
     assert jobs, out
     assert int(jobs[2]) == len(POINTS)

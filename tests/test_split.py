@@ -106,7 +106,7 @@ def test_original_mode_reproduces_global_seed_shuffle() -> None:
     names = [f"clip{i}" for i in range(n)]
     split = make_split(names, np.zeros(n), np.zeros(n), mode="original", dev_fraction=0.15, seed=3)
     assert np.array_equal(np.random.get_state()[1], before)  # global state untouched
-    assert split["val"] == sorted(idx[int(0.7 * n):].tolist())
+    assert split["val"] == sorted(idx[int(0.7 * n) :].tolist())
     assert len(split["val"]) == 364
     assert sorted(split["train"] + split["dev"]) == sorted(idx[: int(0.7 * n)].tolist())
     assert len(split["dev"]) == round(0.15 * int(0.7 * n))
@@ -220,11 +220,20 @@ def test_a_groups_table_stops_the_leak_that_inflates_r(mode: str) -> None:
 
 def test_group_ids_join_groups_through_shared_clips() -> None:
     names = ["m1.wav", "a.wav", "b.wav", "m2.wav", "c.wav", "d.wav_seg0", "d.wav_seg1", "e.wav"]
-    table = [("m1.wav", "m1"), ("a.wav", "m1"), ("b.wav", "m1"), ("m2.wav", "m2"), ("b.wav", "m2"),
-             ("c.wav", "m2"), ("d.wav", "x"), ("nowhere.wav", "x")]
+    table = [
+        ("m1.wav", "m1"),
+        ("a.wav", "m1"),
+        ("b.wav", "m1"),
+        ("m2.wav", "m2"),
+        ("b.wav", "m2"),
+        ("c.wav", "m2"),
+        ("d.wav", "x"),
+        ("nowhere.wav", "x"),
+    ]
     ids = group_ids(names, table)
     assert len(set(ids[:5])) == 1  # b.wav is in both mixes: one group
     assert ids[5] == ids[6] != ids[0] and ids[7] not in (ids[0], ids[5])
+
     def partition(ns: list[str], gs: np.ndarray) -> set[frozenset[str]]:
         return {frozenset(n for n, g in zip(ns, gs) if g == k) for k in set(gs.tolist())}
 
@@ -239,10 +248,12 @@ def test_groups_table_format(tmp_path: Path) -> None:
     path = tmp_path / "groups.csv"
     path.write_text("clip,group\nm1.wav,m1\n\na.wav,m1\n")
     assert read_groups(path) == [("m1.wav", "m1"), ("a.wav", "m1")]
-    for text, message in (("m1.wav,m1\n", "expected the header line 'clip,group' at index 0, got 'm1.wav,m1'"),
-                          ("clip,group\nm1.wav\n", "expected 2 columns \\(clip,group\\), got 1 at index 1"),
-                          ("clip,group\nm1.wav,\n", "field 'group': empty at index 1"),
-                          ("clip,group\n", "no rows after the header")):
+    for text, message in (
+        ("m1.wav,m1\n", "expected the header line 'clip,group' at index 0, got 'm1.wav,m1'"),
+        ("clip,group\nm1.wav\n", "expected 2 columns \\(clip,group\\), got 1 at index 1"),
+        ("clip,group\nm1.wav,\n", "field 'group': empty at index 1"),
+        ("clip,group\n", "no rows after the header"),
+    ):
         path.write_text(text)
         with pytest.raises(EmosteerError, match=message):
             read_groups(path)

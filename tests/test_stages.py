@@ -21,11 +21,18 @@ def _activations(n: int, seed: int) -> activations.Activations:
     rng = np.random.default_rng(seed)
     v, a = rng.uniform(-1, 1, n).astype(np.float32), rng.uniform(-1, 1, n).astype(np.float32)
     return activations.Activations(
-        names=[f"clip{i}" for i in range(n)], valence=v, arousal=a,
-        pred_valence=(v * 0.5).astype(np.float32), pred_arousal=(a * 0.5).astype(np.float32),
+        names=[f"clip{i}" for i in range(n)],
+        valence=v,
+        arousal=a,
+        pred_valence=(v * 0.5).astype(np.float32),
+        pred_arousal=(a * 0.5).astype(np.float32),
         valence_128d=rng.random((n, 128), dtype=np.float32),
-        arousal_128d=rng.random((n, 128), dtype=np.float32), forward_passes=2, activations_pass=1,
-        pass1_valence=(v * 0.4).astype(np.float32), pass1_arousal=(a * 0.4).astype(np.float32))
+        arousal_128d=rng.random((n, 128), dtype=np.float32),
+        forward_passes=2,
+        activations_pass=1,
+        pass1_valence=(v * 0.4).astype(np.float32),
+        pass1_arousal=(a * 0.4).astype(np.float32),
+    )
 
 
 SEED = pipeline.SeedPaths(0)
@@ -56,19 +63,37 @@ def test_validation_rows_cannot_change_the_signal_tables(tmp_path: Path, monkeyp
     changed = {k: getattr(acts, k).copy() for k in ("valence", "arousal", "valence_128d", "arousal_128d")}
     for k in changed:
         changed[k][held_out] = getattr(other, k)[held_out]
-    activations.write(SEED.activations, activations.Activations(
-        names=names, pred_valence=acts.pred_valence, pred_arousal=acts.pred_arousal,
-        pass1_valence=acts.pass1_valence, pass1_arousal=acts.pass1_arousal,
-        forward_passes=2, activations_pass=1, **changed))
+    activations.write(
+        SEED.activations,
+        activations.Activations(
+            names=names,
+            pred_valence=acts.pred_valence,
+            pred_arousal=acts.pred_arousal,
+            pass1_valence=acts.pass1_valence,
+            pass1_arousal=acts.pass1_arousal,
+            forward_passes=2,
+            activations_pass=1,
+            **changed,
+        ),
+    )
     tables.bin_seed(0, raw)
     assert _signal_bytes() == before
 
     # And the check can fail: changing one training clip changes the tables.
     changed["valence_128d"][parts["train"][0]] += 1.0
-    activations.write(SEED.activations, activations.Activations(
-        names=names, pred_valence=acts.pred_valence, pred_arousal=acts.pred_arousal,
-        pass1_valence=acts.pass1_valence, pass1_arousal=acts.pass1_arousal,
-        forward_passes=2, activations_pass=1, **changed))
+    activations.write(
+        SEED.activations,
+        activations.Activations(
+            names=names,
+            pred_valence=acts.pred_valence,
+            pred_arousal=acts.pred_arousal,
+            pass1_valence=acts.pass1_valence,
+            pass1_arousal=acts.pass1_arousal,
+            forward_passes=2,
+            activations_pass=1,
+            **changed,
+        ),
+    )
     tables.bin_seed(0, raw)
     assert _signal_bytes() != before
 
@@ -86,8 +111,18 @@ from stages import (  # noqa: E402
     train,
 )
 
-STAGE_MODULES = (check_params, data, prepare_split, train, extract_activations, bin_and_aggregate,
-                 evaluate_baseline, evaluate_steering, report, steerability)
+STAGE_MODULES = (
+    check_params,
+    data,
+    prepare_split,
+    train,
+    extract_activations,
+    bin_and_aggregate,
+    evaluate_baseline,
+    evaluate_steering,
+    report,
+    steerability,
+)
 
 
 @pytest.mark.parametrize("module", STAGE_MODULES, ids=lambda m: m.__name__)
@@ -129,9 +164,9 @@ def test_the_check_params_stage_refuses_a_top_level_typo_before_writing(tmp_path
 
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text() + "gird: 7\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "stages.check_params"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "stages.check_params"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert run.returncode == 2, run.stderr
-    assert run.stderr == ("emosteer stage check_params: error: params.yaml: gird: unknown key "
-                          "(did you mean grid?)\n")
+    assert run.stderr == ("emosteer stage check_params: error: params.yaml: gird: unknown key (did you mean grid?)\n")
     assert not (tmp_path / "data").exists()

@@ -133,8 +133,17 @@ def test_compare_correlations_keys_and_consistency():
     y, base, new = _simulate(rng, 300)
     out = compare_correlations(y, base, new, n_boot=300, seed=1)
     assert list(out) == [
-        "n", "r_base", "r_new", "delta", "boot_lo", "boot_hi", "boot_se",
-        "williams_t", "williams_p", "zou_lo", "zou_hi",
+        "n",
+        "r_base",
+        "r_new",
+        "delta",
+        "boot_lo",
+        "boot_hi",
+        "boot_se",
+        "williams_t",
+        "williams_p",
+        "zou_lo",
+        "zou_hi",
     ]
     assert out["n"] == 300
     assert out["r_base"] == pytest.approx(pearson(y, base))

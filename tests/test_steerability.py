@@ -23,8 +23,16 @@ def _table(g: int = 3, counts: np.ndarray | None = None) -> SignalTable:
     own_v[:, 0], own_a[:, 0] = centres[:, 0], centres[:, 1]
     own_v[:, 1] = own_a[:, 1] = np.arange(k)
     source = nearest_populated(grid, counts >= 1)
-    return SignalTable(grid=grid, valence=own_v[source], arousal=own_a[source], counts=counts,
-                       source=source, min_count=1, global_valence=own_v.mean(0), global_arousal=own_a.mean(0))
+    return SignalTable(
+        grid=grid,
+        valence=own_v[source],
+        arousal=own_a[source],
+        counts=counts,
+        source=source,
+        min_count=1,
+        global_valence=own_v.mean(0),
+        global_arousal=own_a.mean(0),
+    )
 
 
 def _features(n: int = N) -> np.ndarray:
@@ -37,11 +45,13 @@ def _base(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class FakeModel:
-    """predict(x, rows, sv, sa, s) on clips x[rows]: unsteered (m, -m) plus s * gain * (sv[:,0], sa[:,0]) plus optional noise
+    """predict(x, rows, sv, sa, s) on clips x[rows]: unsteered (m, -m) plus s * gain * (sv[:,0],
+    sa[:,0]) plus optional noise
     that depends on the clip and the bin (through sv[:, 1] = bin index). Records its calls."""
 
-    def __init__(self, gain_v: float = 1.0, gain_a: float = 1.0, noise: float = 0.0, cross: bool = False,
-                 offset: float = 0.0):
+    def __init__(
+        self, gain_v: float = 1.0, gain_a: float = 1.0, noise: float = 0.0, cross: bool = False, offset: float = 0.0
+    ):
         self.gain_v, self.gain_a, self.noise, self.cross, self.calls = gain_v, gain_a, noise, cross, []
         self.offset = offset  # a pull of every steered valence prediction, whatever the bin
 
@@ -116,8 +126,12 @@ def test_only_populated_bins_and_too_few_bins() -> None:
     counts[[0, 4, 8, 2]] = 3
     res = analyse(FakeModel(), _table(counts=counts), x, *_base(x), strength=1.0, n_boot=20)
     assert res.bins.tolist() == [0, 2, 4, 8]
-    assert [r["bin"] for r in plot_rows(res)] == ["negative_weak", "negative_strong", "neutral_middle",
-                                                  "positive_strong"]
+    assert [r["bin"] for r in plot_rows(res)] == [
+        "negative_weak",
+        "negative_strong",
+        "neutral_middle",
+        "positive_strong",
+    ]
     counts = np.zeros(9, np.int64)
     counts[[0, 8]] = 3
     two = analyse(FakeModel(), _table(counts=counts), x, *_base(x), strength=1.0, n_boot=20)
@@ -129,10 +143,15 @@ def test_plot_rows_and_metrics() -> None:
     res = analyse(FakeModel(), _table(), x, *_base(x), strength=1.0, n_boot=20)
     rows = plot_rows(res)
     assert len(rows) == 9
-    assert rows[5] == {"bin": "neutral_strong", "valence_centre": 0.0, "arousal_centre": pytest.approx(2 / 3),
-                       "shift_valence": pytest.approx(0.0, abs=1e-9), "shift_arousal": pytest.approx(2 / 3),
-                       "shift_valence_vs_common": pytest.approx(0.0, abs=1e-9),
-                       "shift_arousal_vs_common": pytest.approx(2 / 3)}
+    assert rows[5] == {
+        "bin": "neutral_strong",
+        "valence_centre": 0.0,
+        "arousal_centre": pytest.approx(2 / 3),
+        "shift_valence": pytest.approx(0.0, abs=1e-9),
+        "shift_arousal": pytest.approx(2 / 3),
+        "shift_valence_vs_common": pytest.approx(0.0, abs=1e-9),
+        "shift_arousal_vs_common": pytest.approx(2 / 3),
+    }
     m = metrics(res)
     assert m["arousal_direction_r"] == pytest.approx(1.0) and m["valence_n_bins"] == 9 and m["n_clips"] == N
 
@@ -141,8 +160,9 @@ def test_pool_over_seeds() -> None:
     x = _features(30)
     table = _table()
     one = analyse(FakeModel(noise=0.4), table, x, *_base(x), strength=0.5, n_boot=100, seed=0)
-    two = analyse(FakeModel(noise=0.4, gain_v=0.2), table, x[::-1].copy(), *_base(x[::-1]), strength=0.5,
-                  n_boot=100, seed=1)
+    two = analyse(
+        FakeModel(noise=0.4, gain_v=0.2), table, x[::-1].copy(), *_base(x[::-1]), strength=0.5, n_boot=100, seed=1
+    )
     pooled = pool([one, two])
     assert pooled.valence.n_seeds == 2 and pooled.n_clips == 60
     lo_r, hi_r = sorted([one.valence.r, two.valence.r])
@@ -208,8 +228,7 @@ def test_bins_split_over_tasks_and_stacked_back_give_the_same_result() -> None:
     x, table = _features(), _table()
     whole = analyse(FakeModel(noise=0.3), table, x, *_base(x), strength=0.5, n_boot=100, seed=4)
     bins = np.flatnonzero(table.populated)
-    shares = [shifts(FakeModel(noise=0.3), table, x, *_base(x), 0.5, part)
-              for part in np.array_split(bins, 3)]
+    shares = [shifts(FakeModel(noise=0.3), table, x, *_base(x), 0.5, part) for part in np.array_split(bins, 3)]
     moved = {dim: np.concatenate([s[dim] for s in shares]) for dim in ("valence", "arousal")}
     split = summarise(table, bins, moved, 0.5, n_boot=100, seed=4)
     for name in ("shift_valence", "shift_valence_lo", "shift_arousal_hi"):
@@ -222,9 +241,13 @@ def test_toward_counts_bins_the_clip_moves_toward_known_answer() -> None:
 
     centre = np.array([-0.5, 0.0, 0.5])
     base = np.array([0.2, 0.0, -0.9])
-    shift = np.array([[-0.1, -0.1, -0.3],  # bin at -0.5: toward for clips 0, 1; away for clip 2
-                      [-0.2, 0.4, 0.0],    # bin at 0.0: toward for clip 0; clip 1 sits on it (left
-                      [0.1, 0.2, 0.1]])    # out); zero shift is not toward; bin at 0.5: toward all
+    shift = np.array(
+        [
+            [-0.1, -0.1, -0.3],  # bin at -0.5: toward for clips 0, 1; away for clip 2
+            [-0.2, 0.4, 0.0],  # bin at 0.0: toward for clip 0; clip 1 sits on it (left
+            [0.1, 0.2, 0.1],
+        ]
+    )  # out); zero shift is not toward; bin at 0.5: toward all
     share, common = toward(shift, centre, base)
     np.testing.assert_allclose(share, [1.0, 1.0, 1 / 3])
     # common shifts -0.067, +0.167, -0.067: 'toward' the bins on that side of the clip only
@@ -248,8 +271,7 @@ def test_toward_target_known_answer() -> None:
 
     # clip 0 below its target moves up (toward); clip 1 above its target moves up (away); clip 2 sits
     # on its target (no direction); clip 3 does not move (not toward)
-    got = toward_target(np.array([0.1, 0.1, 0.2, 0.0]), np.array([0.5, -0.5, 0.3, 0.5]),
-                        np.array([0.0, 0.0, 0.3, 0.0]))
+    got = toward_target(np.array([0.1, 0.1, 0.2, 0.0]), np.array([0.5, -0.5, 0.3, 0.5]), np.array([0.0, 0.0, 0.3, 0.0]))
     assert got[[0, 1, 3]].tolist() == [1.0, 0.0, 0.0] and np.isnan(got[2])
     with pytest.raises(EmosteerError, match="same clips"):
         toward_target(np.zeros(3), np.zeros(2), np.zeros(3))

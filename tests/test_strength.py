@@ -8,15 +8,18 @@ from emosteer import strength
 from emosteer.errors import EmosteerError
 
 
-@pytest.mark.parametrize("value, key, size, label, as_json", [
-    (2, 2.0, 2.0, "2", 2.0),
-    (-1.0, -1.0, 1.0, "-1", -1.0),
-    (0.25, 0.25, 0.25, "0.25", 0.25),
-    (-0.0, 0.0, 0.0, "0", 0.0),
-    ((0.5, 2), (0.5, 2.0), 2.0, "0.5/2", [0.5, 2.0]),
-    ([-5, 1.0], (-5.0, 1.0), 5.0, "-5/1", [-5.0, 1.0]),  # a JSON list is a pair too
-    (1e-7, 1e-7, 1e-7, "1e-07", 1e-7),
-])
+@pytest.mark.parametrize(
+    "value, key, size, label, as_json",
+    [
+        (2, 2.0, 2.0, "2", 2.0),
+        (-1.0, -1.0, 1.0, "-1", -1.0),
+        (0.25, 0.25, 0.25, "0.25", 0.25),
+        (-0.0, 0.0, 0.0, "0", 0.0),
+        ((0.5, 2), (0.5, 2.0), 2.0, "0.5/2", [0.5, 2.0]),
+        ([-5, 1.0], (-5.0, 1.0), 5.0, "-5/1", [-5.0, 1.0]),  # a JSON list is a pair too
+        (1e-7, 1e-7, 1e-7, "1e-07", 1e-7),
+    ],
+)
 def test_key_size_label_json(value, key, size, label, as_json):
     assert strength.key(value) == key and hash(strength.key(value)) == hash(key)
     assert strength.size(value) == size

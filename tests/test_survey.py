@@ -36,9 +36,11 @@ def test_data_check_prints_the_survey(capsys: pytest.CaptureFixture[str]) -> Non
     assert captured.err == ""
 
 
-MIXED_WARNING = (f"warning: {FIXTURE}: 4 mixed clips (613_MixedSounds/: m01.wav, m02.wav, m03.wav, ...) and no "
-                 "groups table: a mix and its sources can land on both sides of the split; set data.groups "
-                 "(--groups here; docs/data.md, data.groups)")
+MIXED_WARNING = (
+    f"warning: {FIXTURE}: 4 mixed clips (613_MixedSounds/: m01.wav, m02.wav, m03.wav, ...) and no "
+    "groups table: a mix and its sources can land on both sides of the split; set data.groups "
+    "(--groups here; docs/data.md, data.groups)"
+)
 
 
 def test_data_check_warns_of_mixed_clips_without_a_groups_table(tmp_path, capsys) -> None:
@@ -86,8 +88,9 @@ def test_rating_range_maps_another_scale_onto_the_unit_range(tmp_path) -> None:
     with pytest.raises(EmosteerError, match=r"they look like a 1 to 9 scale: set data.rating_range: \[1, 9\]"):
         sources.survey("emo_soundscapes", nine, WINDOW_FRAMES)
     a = build_features("emo_soundscapes", FIXTURE, tmp_path / "a.h5", "panns", WINDOW_FRAMES, progress=False)
-    b = build_features("emo_soundscapes", nine, tmp_path / "b.h5", "panns", WINDOW_FRAMES, progress=False,
-                       rating_range=(1.0, 9.0))
+    b = build_features(
+        "emo_soundscapes", nine, tmp_path / "b.h5", "panns", WINDOW_FRAMES, progress=False, rating_range=(1.0, 9.0)
+    )
     assert a.n == b.n == 26 and list(b.attrs["rating_scale"]) == [1.0, 9.0]
     (na, va, aa), (nb, vb, ab) = read_labels(tmp_path / "a.h5"), read_labels(tmp_path / "b.h5")
     assert na == nb
@@ -100,10 +103,13 @@ def test_rating_range_maps_another_scale_onto_the_unit_range(tmp_path) -> None:
 def test_synthetic_and_features_sources(tmp_path) -> None:
     f = sources.survey("synthetic", None, 101, synth=SynthConfig(n_clips=8, clip_seconds=0.5)).facts
     assert f["n_clips"] == 8 and f["sample_rates"] == {"32000": 8} and f["channels"] == {"1": 8}
-    assert f["warnings"] == ["synthetic: every clip is 0.50 s, shorter than the 1.00-s window (101 frames): "
-                             "the rest is padding"]
+    assert f["warnings"] == [
+        "synthetic: every clip is 0.50 s, shorter than the 1.00-s window (101 frames): the rest is padding"
+    ]
     build_features("emo_soundscapes", FIXTURE, tmp_path / "f.h5", "panns", WINDOW_FRAMES, progress=False)
     f = sources.survey("features_h5", tmp_path / "f.h5", 101).facts
     assert f["n_clips"] == 26 and f["frames"] == WINDOW_FRAMES and f["frontend"] == "panns"
-    assert f["warnings"] == [f"{tmp_path / 'f.h5'}: holds 16 frames per clip; data.frames 101 applies to "
-                             "audio sources only, the file's own are used"]
+    assert f["warnings"] == [
+        f"{tmp_path / 'f.h5'}: holds 16 frames per clip; data.frames 101 applies to "
+        "audio sources only, the file's own are used"
+    ]

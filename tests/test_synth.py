@@ -114,9 +114,13 @@ def test_segments_named_and_labelled_like_their_clip() -> None:
 
 @pytest.mark.parametrize(
     "kwargs,message",
-    [({"n_clips": 0}, "n_clips"), ({"clip_seconds": 0.0}, "clip_seconds"),
-     ({"segments": -1}, "segments"), ({"clip_seconds": 0.1, "segments": 20}, "shorter than one hop"),
-     ({"label_noise": -0.1}, "label_noise")],
+    [
+        ({"n_clips": 0}, "n_clips"),
+        ({"clip_seconds": 0.0}, "clip_seconds"),
+        ({"segments": -1}, "segments"),
+        ({"clip_seconds": 0.1, "segments": 20}, "shorter than one hop"),
+        ({"label_noise": -0.1}, "label_noise"),
+    ],
 )
 def test_bad_config(kwargs: dict, message: str) -> None:
     with pytest.raises(EmosteerError, match=message):

@@ -42,10 +42,24 @@ class Run(NamedTuple):
 
 def _cfg(**changes: object) -> Run:
     """The original's training settings at test size; `changes` override fields (and the seed)."""
-    base = dict(epochs=2, patience=None, batch_size=4, learning_rate=1e-3, amsgrad=True, mixup=True,
-                loss_passes="last", cache_first_pass=False, head_epochs=0, lr_schedule="constant",
-                warmup_steps=0, lrm_zero_init=False, heads="trained", ridge_lambda=1.0,
-                optimizer="adam", momentum=0.0)
+    base = dict(
+        epochs=2,
+        patience=None,
+        batch_size=4,
+        learning_rate=1e-3,
+        amsgrad=True,
+        mixup=True,
+        loss_passes="last",
+        cache_first_pass=False,
+        head_epochs=0,
+        lr_schedule="constant",
+        warmup_steps=0,
+        lrm_zero_init=False,
+        heads="trained",
+        ridge_lambda=1.0,
+        optimizer="adam",
+        momentum=0.0,
+    )
     seed = int(changes.pop("seed", 3))  # type: ignore[call-overload]
     return Run(settings(**{**base, **changes}), seed)
 
@@ -80,8 +94,7 @@ def test_history_per_epoch_and_the_last_epochs_weights_kept() -> None:
     model = _model()
     result = train(model, x, y, xd, yd, _cfg(epochs=3, seed=0))
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
-    assert set(result.history[0]) == {"epoch", "train_loss", "dev_loss", "dev_r_valence", "dev_r_arousal",
-                                      "dev_r_mean"}
+    assert set(result.history[0]) == {"epoch", "train_loss", "dev_loss", "dev_r_valence", "dev_r_arousal", "dev_r_mean"}
     assert result.kept_epoch == 3 and result.stopped == "budget"
     for h in result.history:
         assert h["dev_r_mean"] == pytest.approx((h["dev_r_valence"] + h["dev_r_arousal"]) / 2)
@@ -140,9 +153,7 @@ def test_calibrate_batchnorm_estimates_backbone_stats() -> None:
     calibrate_batchnorm(model, x, batch_size=6)
     base = model.visual_system.base
     np.testing.assert_allclose(base.bn0.running_mean.numpy(), x.mean(axis=(0, 1)), rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(
-        base.bn0.running_var.numpy(), x.reshape(-1, 64).var(axis=0, ddof=1), rtol=1e-3
-    )
+    np.testing.assert_allclose(base.bn0.running_var.numpy(), x.reshape(-1, 64).var(axis=0, ddof=1), rtol=1e-3)
     for k in range(1, 5):
         bn = base.block(k).bn1
         assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
@@ -155,9 +166,7 @@ def test_calibration_is_an_average_over_batches() -> None:
     one, two = _model(), _model()
     calibrate_batchnorm(one, x, batch_size=8)
     calibrate_batchnorm(two, x, batch_size=4)
-    torch.testing.assert_close(
-        one.visual_system.base.bn0.running_mean, two.visual_system.base.bn0.running_mean
-    )
+    torch.testing.assert_close(one.visual_system.base.bn0.running_mean, two.visual_system.base.bn0.running_mean)
 
 
 def test_bad_training_input_refused() -> None:
@@ -228,7 +237,9 @@ def test_head_epochs_change_training() -> None:
     xd, yd = _data(6, 1)
     cfg = _cfg(mixup=False, cache_first_pass=True, epochs=1)
     plain = train(_model(train_bn0=False), x, y, xd, yd, cfg).history
-    warmed = train(_model(train_bn0=False), x, y, xd, yd, _cfg(**{**cfg.settings.model_dump(), "seed": cfg.seed, "head_epochs": 2})).history
+    warmed = train(
+        _model(train_bn0=False), x, y, xd, yd, _cfg(**{**cfg.settings.model_dump(), "seed": cfg.seed, "head_epochs": 2})
+    ).history
     assert len(warmed) == len(plain) == 1  # head epochs are not in the history
     assert warmed[0]["train_loss"] != plain[0]["train_loss"]
 
@@ -247,8 +258,7 @@ def test_lr_schedule_warms_up_and_decays(schedule: str) -> None:
     original = torch.optim.Adam
     torch.optim.Adam = Spy  # type: ignore[misc]
     try:
-        train(model, x, y, x, y, _cfg(epochs=3, batch_size=2, learning_rate=0.01,
-                                      lr_schedule=schedule, warmup_steps=2))
+        train(model, x, y, x, y, _cfg(epochs=3, batch_size=2, learning_rate=0.01, lr_schedule=schedule, warmup_steps=2))
     finally:
         torch.optim.Adam = original  # type: ignore[misc]
     assert len(seen) == 12
@@ -270,8 +280,16 @@ def test_lrm_zero_init_starts_the_modulation_at_zero() -> None:
         assert float(mod.bias.abs().max()) <= 2e-3 * 1.001
 
 
-RIDGE = dict(mixup=False, cache_first_pass=True, heads="ridge", ridge_lambda=10.0, optimizer="sgd",
-             momentum=0.9, learning_rate=3e-3, lrm_zero_init=True)
+RIDGE = dict(
+    mixup=False,
+    cache_first_pass=True,
+    heads="ridge",
+    ridge_lambda=10.0,
+    optimizer="sgd",
+    momentum=0.9,
+    learning_rate=3e-3,
+    lrm_zero_init=True,
+)
 
 
 def test_ridge_heads_stay_fixed_and_only_the_lrm_trains() -> None:
@@ -280,8 +298,11 @@ def test_ridge_heads_stay_fixed_and_only_the_lrm_trains() -> None:
     calibrate_batchnorm(model, x, 4)
     lrm_before = {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith("lrm.")}
     train(model, x, y, x[:4], y[:4], _cfg(**RIDGE))
-    fixed = {n: p.detach().clone() for n, p in model.named_parameters()
-             if n.startswith(("affective_", "visual_system.base.fc1"))}
+    fixed = {
+        n: p.detach().clone()
+        for n, p in model.named_parameters()
+        if n.startswith(("affective_", "visual_system.base.fc1"))
+    }
     # the heads are what readout wrote for this data (fc1 the identity), untouched by training
     assert torch.equal(fixed["visual_system.base.fc1.weight"], torch.eye(512))
     assert torch.equal(fixed["affective_valence.2.bias"], torch.ones(128))
@@ -339,8 +360,19 @@ def test_patience_keeps_the_epoch_of_the_lowest_dev_loss() -> None:
     model = _model(freeze_backbone=True, train_bn0=False)
     calibrate_batchnorm(model, x, 4)
     # a large constant rate: the dev loss moves a lot from epoch to epoch
-    result = train(model, x, y, xd, yd, _cfg(**{**RIDGE, "learning_rate": 0.3, "lr_schedule": "constant",
-                                                 "warmup_steps": 0}, epochs=8, batch_size=4, patience=2))
+    result = train(
+        model,
+        x,
+        y,
+        xd,
+        yd,
+        _cfg(
+            **{**RIDGE, "learning_rate": 0.3, "lr_schedule": "constant", "warmup_steps": 0},
+            epochs=8,
+            batch_size=4,
+            patience=2,
+        ),
+    )
     epochs = [h["epoch"] for h in result.history]
     losses = [h["dev_loss"] for h in result.history]
     assert epochs[:2] == [0, 1] and np.isnan(result.history[0]["train_loss"])
@@ -377,8 +409,7 @@ def test_patience_keeps_the_start_when_training_only_hurts_if_the_start_may_be_k
     original = torch.optim.SGD
     torch.optim.SGD = Spy  # type: ignore[misc]
     try:
-        result = train(model, x, y, xd, yd, _cfg(**RIDGE, epochs=4, batch_size=4, patience=1),
-                       keep_start=keep_start)
+        result = train(model, x, y, xd, yd, _cfg(**RIDGE, epochs=4, batch_size=4, patience=1), keep_start=keep_start)
     finally:
         torch.optim.SGD = original  # type: ignore[misc]
     assert start is not None and result.stopped == "patience"
@@ -433,7 +464,6 @@ def test_ridge_pca_heads_train_the_lrm_and_predict_the_ridge_estimate_at_the_sta
     for heads in ("ridge", "ridge_pca"):
         model = _model(freeze_backbone=True, train_bn0=False)
         calibrate_batchnorm(model, x, 4)
-        result = train(model, x, y, xd, yd, _cfg(**{**RIDGE, "heads": heads}, epochs=1, batch_size=4,
-                                                  patience=1))
+        result = train(model, x, y, xd, yd, _cfg(**{**RIDGE, "heads": heads}, epochs=1, batch_size=4, patience=1))
         starts[heads] = result.history[0]
     assert starts["ridge"]["dev_loss"] == pytest.approx(starts["ridge_pca"]["dev_loss"], rel=1e-4)

@@ -55,10 +55,10 @@ def test_jackknife_variance_of_r_matches_its_normal_theory_value():
     rng = np.random.default_rng(2)
     rho, n, reps = 0.6, 400, 300
     z = rng.normal(size=(reps, 2, n))
-    y, p = z[:, 0], rho * z[:, 0] + np.sqrt(1 - rho ** 2) * z[:, 1]
+    y, p = z[:, 0], rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1]
     leave = stats.leave_out_pearson(y, p)
     var = (n - 1) / n * ((leave - leave.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
-    theory = (1 - rho ** 2) ** 2 / n
+    theory = (1 - rho**2) ** 2 / n
     assert np.mean(var) == pytest.approx(theory, rel=0.08)
     r = np.array([np.corrcoef(a, b)[0, 1] for a, b in zip(y, p)])
     assert np.var(r, ddof=1) == pytest.approx(theory, rel=0.2)
@@ -75,8 +75,13 @@ def test_estimate_hand_computed():
     assert e.se == pytest.approx(0.0067483331, rel=1e-8)
 
     def tail(m):
-        return integrate.quad(lambda w: sps.norm.sf(m / np.sqrt(1.38e-5 + 3.174e-5 * 4 / w))
-                              * sps.chi2.pdf(w, 4), 0, np.inf, epsabs=1e-13, limit=200)[0]
+        return integrate.quad(
+            lambda w: sps.norm.sf(m / np.sqrt(1.38e-5 + 3.174e-5 * 4 / w)) * sps.chi2.pdf(w, 4),
+            0,
+            np.inf,
+            epsabs=1e-13,
+            limit=200,
+        )[0]
 
     assert e.above == pytest.approx(tail(0.0152), rel=1e-6)
     assert e.above + e.below == pytest.approx(1.0)
@@ -143,8 +148,9 @@ def test_a_call_is_made_iff_its_p_value_is_below_alpha_iff_its_intervals_exclude
         s = int(rng.integers(3, 8))
         shift, spread = rng.normal(0, 0.02), rng.uniform(0.001, 0.03)
         dr = verdicts.estimate(rng.normal(shift, spread, s), rng.uniform(0, 2e-4, s), [180] * s, 600)
-        gm = verdicts.estimate(rng.normal(shift + rng.normal(0, 0.01), spread, s), rng.uniform(0, 2e-4, s),
-                               [180] * s, 600)
+        gm = verdicts.estimate(
+            rng.normal(shift + rng.normal(0, 0.01), spread, s), rng.uniform(0, 2e-4, s), [180] * s, 600
+        )
         call, p = verdicts.verdict(dr, gm), verdicts.verdict_p(dr, gm)
         assert (call != "none") == (p < pooling.ALPHA)
         if min(abs(dr.lo), abs(dr.hi), abs(gm.lo)) > 1e-9:  # away from a bound at 0
@@ -178,9 +184,11 @@ def test_holm_runs_within_each_family_and_counts_their_sizes():
         verdicts.correct([(("x",), "tertiary", "none", 1.0)])
 
 
-SMALL_TABLE = ([calibration.Row(f"deployable {i}", i % 2, PRIMARY, "global_mean", 0.006) for i in range(4)]
-               + [calibration.Row(f"check {i}", i % 2, SECONDARY, "global_mean", 0.01) for i in range(4)]
-               + [calibration.Row(f"global mean {d}", d, SECONDARY, "self", 0.006) for d in (0, 1)])
+SMALL_TABLE = (
+    [calibration.Row(f"deployable {i}", i % 2, PRIMARY, "global_mean", 0.006) for i in range(4)]
+    + [calibration.Row(f"check {i}", i % 2, SECONDARY, "global_mean", 0.01) for i in range(4)]
+    + [calibration.Row(f"global mean {d}", d, SECONDARY, "self", 0.006) for d in (0, 1)]
+)
 
 
 def test_calibration_resplit_is_not_liberal_and_the_check_can_fail():
@@ -210,8 +218,10 @@ def test_calibration_resplit_is_not_liberal_and_the_check_can_fail():
 
 
 def test_calibration_plants_the_effect_it_is_asked_for():
-    rows = [calibration.Row("oracle", 0, SECONDARY, "none", 0.01, effect=0.04),
-            calibration.Row("null", 1, SECONDARY, "none", 0.01)]
+    rows = [
+        calibration.Row("oracle", 0, SECONDARY, "none", 0.01, effect=0.04),
+        calibration.Row("null", 1, SECONDARY, "none", 0.01),
+    ]
     d = calibration.design(rows, 0.01, [0.78, 0.83], 600, 0.3, 0.15, True, range(5), pilot=100)
     rng = np.random.default_rng(6)
     dr = np.array([calibration.simulate(rows, d, False, rng).dr.mean(axis=1) for _ in range(60)])

@@ -33,8 +33,7 @@ def git(*args: str) -> str:
 
 def experiment_ref(name: str) -> str:
     """The git ref DVC keeps experiment `name` under (refs/exps/<baseline>/<name>)."""
-    refs = [r for r in git("for-each-ref", "--format=%(refname)", "refs/exps").split()
-            if r.rsplit("/", 1)[-1] == name]
+    refs = [r for r in git("for-each-ref", "--format=%(refname)", "refs/exps").split() if r.rsplit("/", 1)[-1] == name]
     if len(refs) != 1:
         raise EmosteerError(f"experiment {name}: {len(refs)} refs here (pull it with `dvc exp pull`)")
     return refs[0]

@@ -106,12 +106,20 @@ class Run:
         training clips (`.valence`, `.arousal` (G*G, 128); `.counts`; `.grid.names()`)."""
         return signals.read_json(self.signals_path(seed, grid))
 
-    def predict(self, clip: str | Path | np.ndarray | Sequence[str | Path], seed: int | None = None,
-                bin: tuple[int, int] | None = None, target: tuple[float, float] | None = None,
-                strength: float | tuple[float, float] | None = None, grid: int = 3,
-                interpolation: str | None = None, sample_rate: int = SAMPLE_RATE,
-                frames: int | str | None = None, hop_seconds: float | None = None,
-                alpha: float | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        clip: str | Path | np.ndarray | Sequence[str | Path],
+        seed: int | None = None,
+        bin: tuple[int, int] | None = None,
+        target: tuple[float, float] | None = None,
+        strength: float | tuple[float, float] | None = None,
+        grid: int = 3,
+        interpolation: str | None = None,
+        sample_rate: int = SAMPLE_RATE,
+        frames: int | str | None = None,
+        hop_seconds: float | None = None,
+        alpha: float | None = None,
+    ) -> pd.DataFrame:
         """Valence and arousal of a clip by the seed's model, one row per file (or window).
 
         clip: an audio file, a folder, a list of them (any format `emosteer predict --audio` reads),
@@ -160,8 +168,9 @@ class Run:
                 raise EmosteerError("predict: hop_seconds applies to files (a waveform gives one row)")
         strength_, alpha_, audio = predict_cmd.check_request(args)
         rows, out = predict_cmd.predictions(args, strength_, alpha_, audio, waves=waves)
-        return pd.DataFrame({k: list(v) if k == "audio_name" else v
-                             for k, v in predict_cmd.csv_columns(rows, out).items()})
+        return pd.DataFrame(
+            {k: list(v) if k == "audio_name" else v for k, v in predict_cmd.csv_columns(rows, out).items()}
+        )
 
     def results(self) -> dict[str, pd.DataFrame]:
         """The committed results as tables, pooled over the run's seeds:
@@ -171,15 +180,27 @@ class Run:
           its 95% CI (dr_lo, dr_hi), verdict, strength, n_seeds;
         - `baseline`: metrics/pooled/baseline.json, a row per seed: unsteered r per dim."""
         headline = read_metrics(self._file(HEADLINE, "the report stage's headline"))
-        verdicts = [{"grid": group, "method": method, "dim": dim, **cells}
-                    for group, methods in headline.items() if group != "correction"
-                    for method, dims in methods.items() for dim, cells in dims.items()]
+        verdicts = [
+            {"grid": group, "method": method, "dim": dim, **cells}
+            for group, methods in headline.items()
+            if group != "correction"
+            for method, dims in methods.items()
+            for dim, cells in dims.items()
+        ]
         pooled_dir = self._file(POOLED, "the evaluate stages' pooled metrics")
-        pooled = [{"grid": group, "method": method, "dim": dim, "n_seeds": m.get("n_seeds"),
-                   "strength": m.get("strength"),
-                   **{key: m.get(f"{dim}_{key}") for key in ("r", "dr", "dr_lo", "dr_hi", "verdict")}}
-                  for group, methods in read_pooled(pooled_dir, names_in(self.root / base.PARAMS_FILE)).items()
-                  for method, m in methods.items() for dim in DIMS]
+        pooled = [
+            {
+                "grid": group,
+                "method": method,
+                "dim": dim,
+                "n_seeds": m.get("n_seeds"),
+                "strength": m.get("strength"),
+                **{key: m.get(f"{dim}_{key}") for key in ("r", "dr", "dr_lo", "dr_hi", "verdict")},
+            }
+            for group, methods in read_pooled(pooled_dir, names_in(self.root / base.PARAMS_FILE)).items()
+            for method, m in methods.items()
+            for dim in DIMS
+        ]
         base_m = read_metrics(self._file(POOLED / "baseline.json", "evaluate_baseline's pooled metrics"))
         seeds = self.seeds
         baseline = pd.DataFrame({"seed": seeds, **{f"{d}_r": base_m[f"{d}_r_per_seed"] for d in DIMS}})
@@ -194,8 +215,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def _waveform(y: np.ndarray, sample_rate: int) -> np.ndarray:
     if sample_rate != SAMPLE_RATE:
-        raise EmosteerError(f"waveform: sample_rate {sample_rate} Hz, the front end takes {SAMPLE_RATE} "
-                            "(resample first, e.g. librosa.resample, or pass the file)")
+        raise EmosteerError(
+            f"waveform: sample_rate {sample_rate} Hz, the front end takes {SAMPLE_RATE} "
+            "(resample first, e.g. librosa.resample, or pass the file)"
+        )
     y = np.asarray(y)
     if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.floating):
         raise EmosteerError(f"waveform: expected a non-empty mono (1-D) float array, got {y.dtype} {y.shape}")

@@ -98,8 +98,7 @@ def _temp_beside(target: Path) -> Path:
         for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
             if _owner_gone(stale.name[len(target.name) + 2 : -len(".tmp")], host):
                 stale.unlink(missing_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.{host}.{os.getpid()}.", suffix=".tmp",
-                                    dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.{host}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise EmosteerError(f"{target}: cannot write in {target.parent} ({_reason(exc)})") from exc
     os.close(fd)

@@ -101,9 +101,9 @@ def input_error(exc: BaseException) -> str | None:
         other = f" -> {exc.filename2}" if exc.filename2 is not None else ""
         return f"{name}{other}: {exc.strerror or type(exc).__name__}"
     if isinstance(exc, RecursionError):
-        return "input nested too deeply to read (Python's recursion limit): a JSON or YAML file nested thousands of levels deep?"
+        return "input nested too deeply to read (Python's recursion limit): a JSON or YAML file nested thousands of levels deep?"  # noqa: E501 (a message: one line, so a user can grep for it)
     if isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
-        near = exc.object[max(0, exc.start - 40):exc.end + 20]
+        near = exc.object[max(0, exc.start - 40) : exc.end + 20]
         return f"a name or text that is not valid UTF-8 ({exc.reason}) in {near!r}"
     if isinstance(exc, UnicodeError):
         return f"a name or text that is not valid UTF-8 ({exc})"
@@ -127,9 +127,9 @@ def run(label: str, call: Callable[[], object]) -> int:
 
     Python runs a signal handler between any two bytecodes, so the Stopped it raises can surface
     where it cannot propagate: inside a weakref callback or a __del__ (lost; Python would print
-    it as "Exception ignored", which `run` keeps quiet) or inside C code that turns it into another exception (h5py raises a
-    TypeError). The handler therefore also records the signal, and `run` ends as stopped whatever
-    `call()` did after it: a lost Stopped lets the command finish, and it says so."""
+    it as "Exception ignored", which `run` keeps quiet) or inside C code that turns it into another
+    exception (h5py raises a TypeError). The handler therefore also records the signal, and `run`
+    ends as stopped whatever `call()` did after it: a lost Stopped lets the command finish, and it says so."""
     received: list[int] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -151,8 +151,7 @@ def run(label: str, call: Callable[[], object]) -> int:
         with log_lines(label):
             call()
     except (Stopped, KeyboardInterrupt) as exc:
-        return stopped(exc.signum if isinstance(exc, Stopped) else signal.SIGINT,
-                       "its temporary files were removed")
+        return stopped(exc.signum if isinstance(exc, Stopped) else signal.SIGINT, "its temporary files were removed")
     except Exception as exc:  # noqa: BLE001 - only when a signal arrived, else re-raised
         if received:  # the signal surfaced as another exception; every `finally` has run
             return stopped(received[0], "its temporary files were removed")

@@ -130,8 +130,7 @@ class Grid:
         """Axis labels that sort in bin order and show the bin's range, e.g. '1 [-0.60,-0.20)'."""
         e = self.edges
         width = len(str(self.size - 1))
-        return [f"{i:0{width}d} [{e[i]:+.2f},{e[i + 1]:+.2f}{']' if i == self.size - 1 else ')'}"
-                for i in index]
+        return [f"{i:0{width}d} [{e[i]:+.2f},{e[i + 1]:+.2f}{']' if i == self.size - 1 else ')'}" for i in index]
 
     def names(self) -> list[str]:
         """K bin names in flat order.

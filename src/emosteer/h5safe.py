@@ -103,8 +103,10 @@ def read(ds: h5py.Dataset, path: str | Path, sel: Any = (), name: str | None = N
             rows = len(range(*sel.indices(rows)))
         wanted = rows * (math.prod(shape[1:]) if shape else 1) * itemsize
         if wanted > READ_BUDGET:
-            raise EmosteerError(f"{where}: one read of {_size(wanted)} (shape {shape}, {ds.dtype}) is "
-                                f"more than the {_size(READ_BUDGET)} a read may take")
+            raise EmosteerError(
+                f"{where}: one read of {_size(wanted)} (shape {shape}, {ds.dtype}) is "
+                f"more than the {_size(READ_BUDGET)} a read may take"
+            )
         return np.asarray(ds[sel])
     except H5_ERRORS as exc:
         raise EmosteerError(f"{where}: unreadable, file truncated or corrupt? ({first_line(exc)})") from None
@@ -157,21 +159,28 @@ def _audit_dataset(ds: h5py.Dataset, where: str, file_size: int) -> None:
     layout = dcpl.get_layout()
     if layout == h5d.VIRTUAL:
         count = dcpl.get_virtual_count()
-        source = (f"{quote(dcpl.get_virtual_filename(0))}:{quote(dcpl.get_virtual_dsetname(0))}"
-                  if count else "no source")
+        source = (
+            f"{quote(dcpl.get_virtual_filename(0))}:{quote(dcpl.get_virtual_dsetname(0))}" if count else "no source"
+        )
         more = f" and {count - 1} more" if count > 1 else ""
-        raise EmosteerError(f"{where}: a virtual dataset (values from {source}{more}); refusing to "
-                            "read outside the dataset's own storage")
+        raise EmosteerError(
+            f"{where}: a virtual dataset (values from {source}{more}); refusing to "
+            "read outside the dataset's own storage"
+        )
     if dcpl.get_external_count():
         name, offset, size = dcpl.get_external(0)
-        raise EmosteerError(f"{where}: external raw storage in {quote(_text(name))} (offset {offset}, "
-                            f"{size} bytes); refusing to read outside the file")
+        raise EmosteerError(
+            f"{where}: external raw storage in {quote(_text(name))} (offset {offset}, "
+            f"{size} bytes); refusing to read outside the file"
+        )
     ratio = 1
     for i in range(dcpl.get_nfilters()):
         code, _, _, label = dcpl.get_filter(i)
         if code not in FILTERS:
-            raise EmosteerError(f"{where}: filter {quote(_text(label))} (id {code}) is not supported; "
-                                "rewrite it with gzip (h5repack -f GZIP=4 IN OUT)")
+            raise EmosteerError(
+                f"{where}: filter {quote(_text(label))} (id {code}) is not supported; "
+                "rewrite it with gzip (h5repack -f GZIP=4 IN OUT)"
+            )
         ratio *= FILTERS[code][1]
     item = ds.id.get_type().get_size()
     shape = ds.shape or ()
@@ -182,8 +191,9 @@ def _audit_dataset(ds: h5py.Dataset, where: str, file_size: int) -> None:
     if stored > file_size:
         raise EmosteerError(f"{where}: stores {stored} bytes in a file of {file_size}; file corrupt")
     if layout == h5d.CONTIGUOUS and stored < declared:
-        raise EmosteerError(f"{where}: shape {shape} never written (its values would read as the "
-                            "fill value); refusing it")
+        raise EmosteerError(
+            f"{where}: shape {shape} never written (its values would read as the fill value); refusing it"
+        )
     if layout == h5d.CHUNKED:
         _audit_chunks(ds, where, shape, item, ratio)
     if declared > stored * ratio:
@@ -198,13 +208,16 @@ def _audit_chunks(ds: h5py.Dataset, where: str, shape: tuple[int, ...], item: in
     chunk = ds.chunks
     chunk_bytes = math.prod(chunk) * item
     if chunk_bytes > READ_BUDGET:
-        raise EmosteerError(f"{where}: chunks of {_size(chunk_bytes)} (shape {chunk}) exceed the "
-                            f"{_size(READ_BUDGET)} a read may take")
+        raise EmosteerError(
+            f"{where}: chunks of {_size(chunk_bytes)} (shape {chunk}) exceed the {_size(READ_BUDGET)} a read may take"
+        )
     expected = math.prod(-(-n // c) for n, c in zip(shape, chunk))
     have = ds.id.get_num_chunks()
     if have < expected:
-        raise EmosteerError(f"{where}: shape {shape}: only {have} of its {expected} chunks are stored "
-                            "(the rest would read as the fill value); refusing it")
+        raise EmosteerError(
+            f"{where}: shape {shape}: only {have} of its {expected} chunks are stored "
+            "(the rest would read as the fill value); refusing it"
+        )
     if ds.id.get_create_plist().get_nfilters():
         largest = [0]
         ds.id.chunk_iter(lambda info: largest.__setitem__(0, max(largest[0], info.size)))

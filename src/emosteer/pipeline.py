@@ -100,8 +100,7 @@ def _rounded(value: Any, digits: int, path: Path, where: str = "") -> Any:
             raise EmosteerError(f"{path}: key '{where or '.'}': {value} is not finite; refusing to write it")
         return round(value, digits)
     if isinstance(value, Mapping):
-        return {k: _rounded(v, digits, path, f"{where}.{k}" if where else str(k))
-                for k, v in value.items()}
+        return {k: _rounded(v, digits, path, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_rounded(v, digits, path, f"{where}[{i}]") for i, v in enumerate(value)]
     return value
@@ -129,8 +128,9 @@ def write_csv(path: str | Path, columns: Mapping[str, Sequence[Any]], digits: in
         save_csv(tmp, columns, digits, where=Path(path))
 
 
-def save_csv(target: str | Path, columns: Mapping[str, Sequence[Any]], digits: int = 6,
-             where: Path | None = None) -> None:
+def save_csv(
+    target: str | Path, columns: Mapping[str, Sequence[Any]], digits: int = 6, where: Path | None = None
+) -> None:
     """`write_csv`'s format into `target`, a temp file the caller renames (with others: predict's
     NPZ and CSV); `where` names the output in errors. Text that is not valid UTF-8 (a file name's
     undecodable bytes) is written with its bytes escaped; text that a spreadsheet would run as a
@@ -143,8 +143,10 @@ def save_csv(target: str | Path, columns: Mapping[str, Sequence[Any]], digits: i
     # A column whose every number is an integer (a seed, an epoch, a count) is written as integers:
     # "0", not "0.0"; a column with any float is written as floats throughout.
     integer = [all(_is_integer(v) for v in columns[n] if _is_number(v)) for n in names]
-    rows = [[_cell(v, digits, path, name, i, whole) for name, v, whole in zip(names, row, integer)]
-            for i, row in enumerate(zip(*(columns[n] for n in names)))]
+    rows = [
+        [_cell(v, digits, path, name, i, whole) for name, v, whole in zip(names, row, integer)]
+        for i, row in enumerate(zip(*(columns[n] for n in names)))
+    ]
     with open(target, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
         w = csv.writer(f)
         w.writerow(names)
@@ -193,5 +195,4 @@ def _is_integer(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (isinstance(v, (int, float, np.integer, np.floating))
-            and not isinstance(v, (bool, np.bool_)))
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))

@@ -49,11 +49,14 @@ def check_amp(device: torch.device, amp: str) -> None:
     if amp == "off":
         return
     if device.type != "cuda":
-        raise EmosteerError(f"amp: {amp} is mixed precision on CUDA, and this run computes on the "
-                            f"{device.type} (set amp: off, or device: cuda on a GPU machine)")
+        raise EmosteerError(
+            f"amp: {amp} is mixed precision on CUDA, and this run computes on the "
+            f"{device.type} (set amp: off, or device: cuda on a GPU machine)"
+        )
     if amp == "bf16" and not torch.cuda.is_bf16_supported():
-        raise EmosteerError("amp: bf16 needs a GPU with bfloat16 (compute capability 8.0 or newer); "
-                            "use amp: fp16 or off")
+        raise EmosteerError(
+            "amp: bf16 needs a GPU with bfloat16 (compute capability 8.0 or newer); use amp: fp16 or off"
+        )
 
 
 @contextlib.contextmanager

@@ -88,10 +88,24 @@ def matmul_gflops(device: torch.device, repeats: int) -> float:
 
 
 def _train_config(epochs: int, fast: bool) -> Train:
-    return settings(epochs=epochs, patience=None, batch_size=TRAIN_BATCH, learning_rate=3e-3, amsgrad=True,
-                    mixup=False, loss_passes="last", cache_first_pass=fast, head_epochs=0,
-                    lr_schedule="constant", warmup_steps=0, lrm_zero_init=False, heads="trained",
-                    ridge_lambda=1.0, optimizer="adam", momentum=0.0)
+    return settings(
+        epochs=epochs,
+        patience=None,
+        batch_size=TRAIN_BATCH,
+        learning_rate=3e-3,
+        amsgrad=True,
+        mixup=False,
+        loss_passes="last",
+        cache_first_pass=fast,
+        head_epochs=0,
+        lr_schedule="constant",
+        warmup_steps=0,
+        lrm_zero_init=False,
+        heads="trained",
+        ridge_lambda=1.0,
+        optimizer="adam",
+        momentum=0.0,
+    )
 
 
 def _train_once(fast: bool, n: int, epochs: int, device: torch.device, amp: str) -> float:
@@ -114,8 +128,13 @@ def bench_training(n: int, epochs: int, rounds: int, device: torch.device, amp: 
     for _ in range(rounds):
         eager.append(_train_once(False, n, epochs, device, amp))
         fast.append(_train_once(True, n, epochs, device, amp))
-    return {"train_samples_per_s_eager": max(eager), "train_samples_per_s": max(fast),
-            "train_speedup": max(fast) / max(eager), "train_clips": n, "train_epochs": epochs}
+    return {
+        "train_samples_per_s_eager": max(eager),
+        "train_samples_per_s": max(fast),
+        "train_speedup": max(fast) / max(eager),
+        "train_clips": n,
+        "train_epochs": epochs,
+    }
 
 
 def _worker_train(n: int, epochs: int) -> float:
@@ -132,8 +151,9 @@ def bench_workers(n: int, epochs: int) -> float:
         return 2 * n * epochs / (time.perf_counter() - start)
 
 
-def bench_inference(batches: list[int], frames: int, repeats: int, peak: float,
-                    device: torch.device, amp: str) -> list[dict[str, Any]]:
+def bench_inference(
+    batches: list[int], frames: int, repeats: int, peak: float, device: torch.device, amp: str
+) -> list[dict[str, Any]]:
     """Steered inference (per-clip vectors, strength 5, alpha 1, first pass steered: one pass
     computed) with folded BatchNorm, and unfolded for comparison."""
     torch.manual_seed(0)
@@ -145,11 +165,31 @@ def bench_inference(batches: list[int], frames: int, repeats: int, peak: float,
         sv, sa = rng.rand(batch, STEER_DIM), rng.rand(batch, STEER_DIM)
         for folded in (True, False):
             model.fold_batchnorm = folded
-            sec = best_seconds(lambda: predict(model, x, batch, sv, sa, REPORT_STRENGTH, device=device,  # noqa: B023  (timed here)
-                                               amp=amp), repeats, device)
+            sec = best_seconds(
+                lambda x=x, batch=batch, sv=sv, sa=sa: predict(
+                    model,
+                    x,
+                    batch,
+                    sv,
+                    sa,
+                    REPORT_STRENGTH,
+                    device=device,
+                    amp=amp,
+                ),
+                repeats,
+                device,
+            )
             gflops = batch * model_flops(frames, 1) / sec / 1e9
-            rows.append({"frames": frames, "batch": batch, "folded": folded,
-                         "samples_per_s": batch / sec, "gflops": gflops, "fraction_of_matmul": gflops / peak})
+            rows.append(
+                {
+                    "frames": frames,
+                    "batch": batch,
+                    "folded": folded,
+                    "samples_per_s": batch / sec,
+                    "gflops": gflops,
+                    "fraction_of_matmul": gflops / peak,
+                }
+            )
     return rows
 
 
@@ -159,8 +199,7 @@ def write_big_features(path: Path, clips: int, frames: int, chunk: int = 500) ->
 
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as f:
-        ds = f.create_dataset("feature", (clips, frames, N_MELS), dtype="float32",
-                              chunks=(8, frames, N_MELS))
+        ds = f.create_dataset("feature", (clips, frames, N_MELS), dtype="float32", chunks=(8, frames, N_MELS))
         for start in range(0, clips, chunk):
             stop = min(start + chunk, clips)
             ds[start:stop] = rng.standard_normal((stop - start, frames, N_MELS), dtype=np.float32)
@@ -183,8 +222,9 @@ def _rss_child(path: str, rows: int, batch: int, steered: bool, threads: int, qu
 
     steer = np.random.RandomState(2).rand(STEER_DIM) if steered else None
     with h5safe.open_h5(path) as f:
-        predict(model, Head(f["feature"]), batch, steer, steer, REPORT_STRENGTH,
-                activations_pass=None if steered else 1)
+        predict(
+            model, Head(f["feature"]), batch, steer, steer, REPORT_STRENGTH, activations_pass=None if steered else 1
+        )
     queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB -> MiB (Linux)
 
 
@@ -213,8 +253,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     load_before = os.getloadavg()[0]
     peak = matmul_gflops(device, 3 if quick else 7)
-    result: dict[str, Any] = {"device": str(device), "threads": args.threads, "amp": args.amp,
-                              "quick": quick, **machine_facts(args.threads), "matmul_gflops": peak}
+    result: dict[str, Any] = {
+        "device": str(device),
+        "threads": args.threads,
+        "amp": args.amp,
+        "quick": quick,
+        **machine_facts(args.threads),
+        "matmul_gflops": peak,
+    }
     # full: the default run's clips and epochs, so the one-off cache is amortised as in the pipeline
     n, epochs, rounds = (48, 2, 1) if quick else (TRAIN_CLIPS, TRAIN_EPOCHS, 2)
     result.update(bench_training(n, epochs, rounds, device, args.amp))
@@ -247,20 +293,25 @@ def table(r: dict[str, Any]) -> str:
         f"({r['train_speedup']:.2f}x)",
     ]
     if "train_samples_per_s_2_workers_1_thread" in r:
-        lines.append(f"  fast, 2 processes x 1 thread (total):       "
-                     f"{r['train_samples_per_s_2_workers_1_thread']:8.1f} samples/s")
+        lines.append(
+            f"  fast, 2 processes x 1 thread (total):       "
+            f"{r['train_samples_per_s_2_workers_1_thread']:8.1f} samples/s"
+        )
     lines.append("steered inference (one pass computed), GFLOP/s = samples/s x model_flops(T, 1):")
     lines.append(f"  {'T':>5} {'batch':>5} {'BN':>8} {'samples/s':>10} {'GFLOP/s':>8} {'of matmul':>9}")
     for row in r["inference"]:
-        lines.append(f"  {row['frames']:>5} {row['batch']:>5} {'folded' if row['folded'] else 'unfolded':>8} "
-                     f"{row['samples_per_s']:>10.2f} {row['gflops']:>8.1f} {row['fraction_of_matmul']:>9.0%}")
+        lines.append(
+            f"  {row['frames']:>5} {row['batch']:>5} {'folded' if row['folded'] else 'unfolded':>8} "
+            f"{row['samples_per_s']:>10.2f} {row['gflops']:>8.1f} {row['fraction_of_matmul']:>9.0%}"
+        )
     if r["peak_rss_mb_5gb"] is None:
         lines.append("memory: skipped (--quick or --no-rss)")
     else:
         lines.append(
             f"memory, {r['file_gb']:.1f} GB features file, first {r['rows_read']} clips read in batches "
             f"of {r['batch']} (a full pass is hours on a CPU): peak RSS extraction "
-            f"{r['peak_rss_mb_extract']:.0f} MiB, steered predict {r['peak_rss_mb_predict_steered']:.0f} MiB")
+            f"{r['peak_rss_mb_extract']:.0f} MiB, steered predict {r['peak_rss_mb_predict_steered']:.0f} MiB"
+        )
     return "\n".join(lines)
 
 
@@ -269,9 +320,11 @@ def check_flags(args: argparse.Namespace) -> None:
     machine (an extra zero), before any work starts. --threads has params.yaml's limits, as in predict."""
     check_value(Threads, args.threads, "--threads")
     if not 1 <= args.rss_batches <= MAX_RSS_BATCHES:
-        raise EmosteerError(f"--rss-batches: must be in [1, {MAX_RSS_BATCHES}] (batches of {RSS_BATCH} clips of "
-                            f"the {BIG_CLIPS:,}-clip file: a full pass is over an hour on a CPU), "
-                            f"got {args.rss_batches}")
+        raise EmosteerError(
+            f"--rss-batches: must be in [1, {MAX_RSS_BATCHES}] (batches of {RSS_BATCH} clips of "
+            f"the {BIG_CLIPS:,}-clip file: a full pass is over an hour on a CPU), "
+            f"got {args.rss_batches}"
+        )
 
 
 def _main(args: argparse.Namespace) -> None:
@@ -291,17 +344,27 @@ def _main(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `bench` subcommand to the emosteer CLI."""
-    p = subparsers.add_parser("bench", help="measure training, inference and memory on this machine",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "bench", help="measure training, inference and memory on this machine", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--quick", action="store_true", help="small sizes, no 5 GB file (under 2 minutes on 2 cores)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the figures as JSON")
-    p.add_argument("--threads", type=int, default=max(1, torch.get_num_threads()),
-                   help=f"torch/BLAS threads (at most {MAX_THREADS})")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, torch.get_num_threads()),
+        help=f"torch/BLAS threads (at most {MAX_THREADS})",
+    )
     p.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA where present (plus a CPU table)")
     p.add_argument("--amp", choices=AMPS, default="off", help="mixed precision on CUDA")
     p.add_argument("--no-rss", action="store_true", help="skip the 5 GB memory measurement")
-    p.add_argument("--rss-batches", type=int, default=8,
-                   help=f"batches of {RSS_BATCH} clips read for the memory figure (at most {MAX_RSS_BATCHES})")
-    p.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()),
-                   help="directory for the temporary 5 GB file")
+    p.add_argument(
+        "--rss-batches",
+        type=int,
+        default=8,
+        help=f"batches of {RSS_BATCH} clips read for the memory figure (at most {MAX_RSS_BATCHES})",
+    )
+    p.add_argument(
+        "--scratch", type=Path, default=Path(tempfile.gettempdir()), help="directory for the temporary 5 GB file"
+    )
     p.set_defaults(func=_main)

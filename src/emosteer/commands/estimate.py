@@ -18,10 +18,20 @@ def _main(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `emosteer estimate` to the CLI."""
-    ap = subparsers.add_parser("estimate", help="how long a run of params.yaml will take on this machine",
-                               description=cost.__doc__.splitlines()[0])
-    ap.add_argument("--params", type=Path, default=params.PARAMS_FILE, metavar="FILE",
-                    help="params file (default: ./params.yaml)")
-    ap.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="an override, exactly as given to dvc exp run -S (repeatable)")
+    ap = subparsers.add_parser(
+        "estimate",
+        help="how long a run of params.yaml will take on this machine",
+        description=cost.__doc__.splitlines()[0],
+    )
+    ap.add_argument(
+        "--params", type=Path, default=params.PARAMS_FILE, metavar="FILE", help="params file (default: ./params.yaml)"
+    )
+    ap.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override, exactly as given to dvc exp run -S (repeatable)",
+    )
     ap.set_defaults(func=_main)

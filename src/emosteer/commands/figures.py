@@ -56,16 +56,18 @@ def _without_rev(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != REV_FIELD} for row in rows]
 
 
-def plots(repo: Path, base: str | None, head: str | None,
-          names: tuple[str, str] | None = None) -> tuple[list[Plot], list[str]]:
+def plots(
+    repo: Path, base: str | None, head: str | None, names: tuple[str, str] | None = None
+) -> tuple[list[Plot], list[str]]:
     """Every plot of dvc.yaml at two commits (None: the workspace), and DVC's errors (one line
     each). Runs `dvc plots diff --json` with this interpreter's DVC; nothing is re-run. `names`
     replace the two revisions' `rev` in the data (what legends and facets show)."""
     if base is None and head is None:
         return [], []
     revs = [r for r in (base, head) if r is not None]  # one revision: DVC adds the workspace
-    proc = subprocess.run([sys.executable, "-m", "dvc", "plots", "diff", "--json", *revs], cwd=repo,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "plots", "diff", "--json", *revs], cwd=repo, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
         raise EmosteerError(f"dvc plots diff {' '.join(revs)}: exit {proc.returncode}: {last}")
@@ -82,8 +84,10 @@ def plots(repo: Path, base: str | None, head: str | None,
                 continue  # an image plot (PNG/SVG file) has no spec to fill
             spec = entry["content"]
             rows = (spec.get("data") or {}).get("values") or []
-            sides = [[{**r, REV_FIELD: name} for r in rows if r.get(REV_FIELD) == label]
-                     for label, name in zip(labels, names)]
+            sides = [
+                [{**r, REV_FIELD: name} for r in rows if r.get(REV_FIELD) == label]
+                for label, name in zip(labels, names)
+            ]
             spec = {**spec, "data": {"values": sides[0] + sides[1]}}
             found.append(Plot(title, spec, *sides))
     return found, _errors(out.get("errors"))
@@ -126,13 +130,17 @@ def offline(spec: dict[str, Any], name: str) -> dict[str, Any]:
         if not isinstance(node, dict):
             continue
         if key in ("data", "from") and "url" in node:
-            raise EmosteerError(f"figure {name!r}: data from a url ({str(node['url'])[:80]!r}); emosteer renders "
-                                "only the data DVC filled in, offline")
+            raise EmosteerError(
+                f"figure {name!r}: data from a url ({str(node['url'])[:80]!r}); emosteer renders "
+                "only the data DVC filled in, offline"
+            )
         mark = node.get("mark")
         kind = mark.get("type") if isinstance(mark, dict) else mark
         if kind == "image":
-            raise EmosteerError(f"figure {name!r}: an image mark (it fetches each image's url); emosteer renders "
-                                "figures offline and does not draw one")
+            raise EmosteerError(
+                f"figure {name!r}: an image mark (it fetches each image's url); emosteer renders "
+                "figures offline and does not draw one"
+            )
         if isinstance(mark, dict):
             for channel in LINK_CHANNELS:
                 mark.pop(channel, None)

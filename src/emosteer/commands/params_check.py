@@ -18,12 +18,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("params", help="check params.yaml before a run")
     actions = p.add_subparsers(dest="action", required=True)
     check_p = actions.add_parser(
-        "check", help="apply -S overrides as DVC does, then validate params and every path param",
+        "check",
+        help="apply -S overrides as DVC does, then validate params and every path param",
         description="Apply the -S overrides of a `dvc exp run` to a copy of params.yaml with DVC's own "
-                    "parser, then validate the result and check every path param as check_params does. "
-                    "Names the override DVC cannot parse, and prints its quoted form. Writes nothing.")
-    check_p.add_argument("-S", "--set-param", dest="overrides", action="append", default=[],
-                         metavar="KEY=VALUE", help="an override, exactly as given to dvc exp run -S")
+        "parser, then validate the result and check every path param as check_params does. "
+        "Names the override DVC cannot parse, and prints its quoted form. Writes nothing.",
+    )
+    check_p.add_argument(
+        "-S",
+        "--set-param",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override, exactly as given to dvc exp run -S",
+    )
     check_p.add_argument("--params", type=Path, default=PARAMS_FILE, help="default: params.yaml")
     check_p.set_defaults(func=run_check)
 
@@ -73,11 +82,14 @@ def parse_override(override: str) -> None:
         parsed = to_hydra_overrides([override])[0]
     except HydraException as exc:
         reason = str(exc).splitlines()[0]
-        raise EmosteerError(f"-S {override}: DVC cannot parse this override ({reason}); "
-                            f"{_quoting_hint(override)}") from None
+        raise EmosteerError(
+            f"-S {override}: DVC cannot parse this override ({reason}); {_quoting_hint(override)}"
+        ) from None
     if parsed.is_sweep_override():
-        raise EmosteerError(f"-S {override}: DVC reads this as a sweep over several values (a ',' "
-                            f"outside quotes); {_quoting_hint(override)}")
+        raise EmosteerError(
+            f"-S {override}: DVC reads this as a sweep over several values (a ',' "
+            f"outside quotes); {_quoting_hint(override)}"
+        )
 
 
 def _quoting_hint(override: str) -> str:
@@ -90,8 +102,10 @@ def _quoting_hint(override: str) -> str:
         quoted = f"-S '{key}=\"{value}\"'"
     else:
         quoted = "-S " + shlex.quote(f"{key}='{value}'")
-    return ("a value holding '=', ',', spaces, quotes or brackets needs quotes inside the argument, "
-            f"which the shell passes on: {quoted}")
+    return (
+        "a value holding '=', ',', spaces, quotes or brackets needs quotes inside the argument, "
+        f"which the shell passes on: {quoted}"
+    )
 
 
 def _apply(path: Path, overrides: list[str]) -> None:
@@ -106,6 +120,7 @@ def _apply(path: Path, overrides: list[str]) -> None:
         detail = str(cause).splitlines()[0] if cause else str(exc)
         unknown = re.fullmatch(r"Could not override '(.+)'\.?.*", detail)
         if unknown:  # DVC changes existing keys only: a mistyped key
-            raise EmosteerError(f"-S {unknown.group(1)}: not a key of params.yaml, so DVC refuses "
-                                "to override it (mistyped?)") from None
+            raise EmosteerError(
+                f"-S {unknown.group(1)}: not a key of params.yaml, so DVC refuses to override it (mistyped?)"
+            ) from None
         raise EmosteerError(f"-S: DVC cannot apply the overrides ({detail})") from None

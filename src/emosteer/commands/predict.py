@@ -97,54 +97,136 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="predict valence/arousal (optionally steered) for a features HDF5 or for audio files",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("--checkpoint", required=True, type=Path, metavar="CKPT", help="ours or the original's trained model")
+    p.add_argument(
+        "--checkpoint", required=True, type=Path, metavar="CKPT", help="ours or the original's trained model"
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--features", type=Path, metavar="FILE.h5", help="features HDF5 (emosteer featurize's schema)")
-    source.add_argument("--audio", nargs="+", type=Path, metavar="PATH",
-                        help="audio files or folders (searched recursively); no ratings needed")
+    source.add_argument(
+        "--audio",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="audio files or folders (searched recursively); no ratings needed",
+    )
     p.add_argument("--out", required=True, type=Path, metavar="OUT.npz", help="output .npz")
-    p.add_argument("--csv", type=Path, default=None, metavar="OUT.csv",
-                   help="also write audio_name,[start_seconds,]valence,arousal (default for --audio: OUT.csv)")
-    p.add_argument("--frontend", choices=FRONTENDS, default=None,
-                   help="log-mel front end for --audio (default: the checkpoint's record, else "
-                        f"{DEFAULT_FRONTEND})")
-    p.add_argument("--frames", type=_frames, default=None, metavar="N|whole",
-                   help="frames per row for --audio (default: the checkpoint's record, else "
-                        f"{DEFAULT_FRAMES}; 'whole' = whole file)")
-    p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
-                   help="--audio: one row per window of --frames frames, a window every S seconds")
-    p.add_argument("--max-windows", type=_bounded(MAX_WINDOWS), default=DEFAULT_MAX_WINDOWS, metavar="N",
-                   help=f"--hop-seconds: refuse a run that cuts more windows than this (default {DEFAULT_MAX_WINDOWS:,}; "
-                        "each is an output row of about 1 KB)")
-    p.add_argument("--forward-passes", type=_bounded(MAX_FORWARD_PASSES), default=None, metavar="N",
-                   help="number of passes (default: the checkpoint's, 2 for the original)")
-    p.add_argument("--steering-json", type=Path, default=None, metavar="TABLE.json",
-                   help="steering table in the original's format {category: {valence_128d, arousal_128d}}")
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        metavar="OUT.csv",
+        help="also write audio_name,[start_seconds,]valence,arousal (default for --audio: OUT.csv)",
+    )
+    p.add_argument(
+        "--frontend",
+        choices=FRONTENDS,
+        default=None,
+        help=f"log-mel front end for --audio (default: the checkpoint's record, else {DEFAULT_FRONTEND})",
+    )
+    p.add_argument(
+        "--frames",
+        type=_frames,
+        default=None,
+        metavar="N|whole",
+        help="frames per row for --audio (default: the checkpoint's record, else "
+        f"{DEFAULT_FRAMES}; 'whole' = whole file)",
+    )
+    p.add_argument(
+        "--hop-seconds",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="--audio: one row per window of --frames frames, a window every S seconds",
+    )
+    p.add_argument(
+        "--max-windows",
+        type=_bounded(MAX_WINDOWS),
+        default=DEFAULT_MAX_WINDOWS,
+        metavar="N",
+        help=f"--hop-seconds: refuse a run that cuts more windows than this (default {DEFAULT_MAX_WINDOWS:,}; "
+        "each is an output row of about 1 KB)",
+    )
+    p.add_argument(
+        "--forward-passes",
+        type=_bounded(MAX_FORWARD_PASSES),
+        default=None,
+        metavar="N",
+        help="number of passes (default: the checkpoint's, 2 for the original)",
+    )
+    p.add_argument(
+        "--steering-json",
+        type=Path,
+        default=None,
+        metavar="TABLE.json",
+        help="steering table in the original's format {category: {valence_128d, arousal_128d}}",
+    )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--category", default=None, metavar="NAME", help="steer every row with this category")
-    which.add_argument("--category-file", type=Path, default=None, metavar="FILE",
-                       help="--features: one category name per line, in input order")
-    which.add_argument("--target", type=_target, default=None, metavar="V,A",
-                       help="steer toward (valence, arousal), by --interpolation over the table's bins "
-                            "(write --target=-0.5,0.2 when V is negative)")
-    p.add_argument("--interpolation", choices=list(methods.INTERPOLATIONS), default=None,
-                   help="how --target picks its signal: a steering method's interpolation (default idw: "
-                        "the inverse-distance blend of the populated bins)")
-    p.add_argument("--strength", type=_strength, default=REPORT_STRENGTH, metavar="S|NEG,POS",
-                   help="multiplies the steered ModBlocks' neg/pos scales: one finite number (negative "
-                        "reverses the modulation) or NEG,POS for each scale apart (write --strength=-1,3 "
-                        f"when NEG is negative; default {REPORT_STRENGTH})")
-    p.add_argument("--alpha", type=float, default=1.0, metavar="A",
-                   help="source = alpha*steer + (1-alpha)*own feedback, in [0, 1] (default 1)")
-    p.add_argument("--first-pass", action=argparse.BooleanOptionalAction, default=True,
-                   help="steer pass 1 too (default: yes, as the report did)")
-    p.add_argument("--batch-size", type=_bounded(MAX_BATCH), default=32, metavar="B",
-                   help=f"rows per forward call (at most {MAX_BATCH})")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="auto (CUDA where present, else CPU), cpu or cuda (default auto)")
+    which.add_argument(
+        "--category-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="--features: one category name per line, in input order",
+    )
+    which.add_argument(
+        "--target",
+        type=_target,
+        default=None,
+        metavar="V,A",
+        help="steer toward (valence, arousal), by --interpolation over the table's bins "
+        "(write --target=-0.5,0.2 when V is negative)",
+    )
+    p.add_argument(
+        "--interpolation",
+        choices=list(methods.INTERPOLATIONS),
+        default=None,
+        help="how --target picks its signal: a steering method's interpolation (default idw: "
+        "the inverse-distance blend of the populated bins)",
+    )
+    p.add_argument(
+        "--strength",
+        type=_strength,
+        default=REPORT_STRENGTH,
+        metavar="S|NEG,POS",
+        help="multiplies the steered ModBlocks' neg/pos scales: one finite number (negative "
+        "reverses the modulation) or NEG,POS for each scale apart (write --strength=-1,3 "
+        f"when NEG is negative; default {REPORT_STRENGTH})",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=1.0,
+        metavar="A",
+        help="source = alpha*steer + (1-alpha)*own feedback, in [0, 1] (default 1)",
+    )
+    p.add_argument(
+        "--first-pass",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="steer pass 1 too (default: yes, as the report did)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_bounded(MAX_BATCH),
+        default=32,
+        metavar="B",
+        help=f"rows per forward call (at most {MAX_BATCH})",
+    )
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="auto (CUDA where present, else CPU), cpu or cuda (default auto)",
+    )
     p.add_argument("--amp", choices=AMPS, default="off", help="mixed precision on CUDA (default off)")
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                   help="torch/BLAS threads on the CPU (default: torch's own choice)")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="torch/BLAS threads on the CPU (default: torch's own choice)",
+    )
     p.set_defaults(func=run)
 
 
@@ -188,9 +270,7 @@ def check_request(args: argparse.Namespace) -> tuple[Any, float, list[Path] | No
     strength = params.check_value(params.Strength, args.strength, "--strength")  # params.yaml's limits
     alpha = params.check_value(params.Alpha, args.alpha, "--alpha")
     if _steering(args) != (args.steering_json is not None):
-        raise EmosteerError(
-            "predict: --steering-json needs --category, --category-file or --target, and they need it"
-        )
+        raise EmosteerError("predict: --steering-json needs --category, --category-file or --target, and they need it")
     if args.interpolation is not None and args.target is None:
         raise EmosteerError("predict: --interpolation applies to --target only")
     audio = _audio_files(args.audio) if args.audio is not None else None
@@ -202,8 +282,13 @@ def _steering(args: argparse.Namespace) -> bool:
     return any(x is not None for x in (args.category, args.category_file, args.target))
 
 
-def predictions(args: argparse.Namespace, strength: Any, alpha: float, audio: list[Path] | None,
-                waves: list[tuple[str, np.ndarray]] | None = None) -> tuple[Rows, dict[str, np.ndarray]]:
+def predictions(
+    args: argparse.Namespace,
+    strength: Any,
+    alpha: float,
+    audio: list[Path] | None,
+    waves: list[tuple[str, np.ndarray]] | None = None,
+) -> tuple[Rows, dict[str, np.ndarray]]:
     """The rows and their predictions (OUTPUT_KEYS), every one finite: what `run` writes, and what
     emosteer.api returns. `waves` ((name, waveform at SAMPLE_RATE) pairs, for the notebook API)
     take the place of --audio's files and are cut the same way (no --hop-seconds)."""
@@ -235,7 +320,11 @@ def predictions(args: argparse.Namespace, strength: Any, alpha: float, audio: li
 def _check_source_options(args: argparse.Namespace) -> None:
     """Audio-only options need --audio; --category-file needs --features (one line per row)."""
     if args.features is not None:
-        for flag, value in (("--frontend", args.frontend), ("--frames", args.frames), ("--hop-seconds", args.hop_seconds)):
+        for flag, value in (
+            ("--frontend", args.frontend),
+            ("--frames", args.frames),
+            ("--hop-seconds", args.hop_seconds),
+        ):
             if value is not None:
                 raise EmosteerError(f"predict: {flag} applies to --audio only (a features file has its front end)")
     elif args.category_file is not None:
@@ -256,14 +345,17 @@ def audio_front_end(args: argparse.Namespace, meta: dict) -> tuple[str, int | st
     if frames is not None and (type(frames) is not int or frames < MIN_FRAMES):
         raise EmosteerError(f"{where} 'frames' is {frames!r}, expected an integer >= {MIN_FRAMES}")
     chosen = {}
-    for key, flag, given, default in (("frontend", "--frontend", args.frontend, DEFAULT_FRONTEND),
-                                      ("frames", "--frames", args.frames, DEFAULT_FRAMES)):
+    for key, flag, given, default in (
+        ("frontend", "--frontend", args.frontend, DEFAULT_FRONTEND),
+        ("frames", "--frames", args.frames, DEFAULT_FRAMES),
+    ):
         if given is None:
             chosen[key] = default if recorded[key] is None else recorded[key]
             continue
         if recorded[key] is not None and given != recorded[key]:
-            log.warning(f"{flag} {given} differs from the {recorded[key]} that {args.checkpoint} "
-                        f"was trained on; using {given}")
+            log.warning(
+                f"{flag} {given} differs from the {recorded[key]} that {args.checkpoint} was trained on; using {given}"
+            )
         chosen[key] = given
     return chosen["frontend"], chosen["frames"]
 
@@ -276,8 +368,7 @@ def features_front_end(path: Path, checkpoint: Path, meta: dict) -> None:
     for key, had in (("frontend", info.attrs.get("frontend")), ("frames", info.frames)):
         trained = meta.get(key)
         if had is not None and trained is not None and had != trained:
-            log.warning(f"{path} holds {key} {had}, {checkpoint} was trained on {trained}; "
-                        "predicting anyway")
+            log.warning(f"{path} holds {key} {had}, {checkpoint} was trained on {trained}; predicting anyway")
 
 
 def _audio_files(paths: list[Path]) -> list[Path]:
@@ -286,7 +377,8 @@ def _audio_files(paths: list[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             inside = sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")
             )
             if not inside:
@@ -360,20 +452,26 @@ def _check_whole(path: Path, samples: int) -> None:
         raise EmosteerError(
             f"{path}: {samples / SAMPLE_RATE:.1f} s of audio; --frames whole makes one window of the whole file, "
             f"at most {MAX_FRAMES} frames ({(MAX_FRAMES - 1) * HOP_LENGTH / SAMPLE_RATE:g} s): use --frames N "
-            "--hop-seconds S for a longer file")
+            "--hop-seconds S for a longer file"
+        )
 
 
-def _too_many_windows(total: int, files: list[Path], path: Path, hop_seconds: float, cap: int,
-                      header: bool) -> None:
+def _too_many_windows(total: int, files: list[Path], path: Path, hop_seconds: float, cap: int, header: bool) -> None:
     raise EmosteerError(
         f"predict: --hop-seconds {hop_seconds:g} cuts {'at least ' if not header else ''}{total:,} windows "
         f"from {len(files)} file{'s' if len(files) != 1 else ''} (reaching it at {path}), more than --max-windows "
         f"{cap:,}; raise --max-windows (at most {MAX_WINDOWS:,}; each window is a row, about 1 KB of "
-        "output) or use a longer --hop-seconds")
+        "output) or use a longer --hop-seconds"
+    )
 
 
-def _audio_rows(files: list[Path], flavour: str, frames: int | str, hop_seconds: float | None,
-                max_windows: int = DEFAULT_MAX_WINDOWS) -> Rows:
+def _audio_rows(
+    files: list[Path],
+    flavour: str,
+    frames: int | str,
+    hop_seconds: float | None,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
+) -> Rows:
     """Each file's rows, decoded a block at a time as the model asks for them (nothing is
     decoded before the first model call, and no file is held whole).
 
@@ -386,6 +484,7 @@ def _audio_rows(files: list[Path], flavour: str, frames: int | str, hop_seconds:
     check_flavour(flavour)
     names: list[str] = []
     if hop_seconds is None:
+
         def per_file() -> Iterator[np.ndarray]:
             for path in tqdm(files, desc="audio", unit="file", disable=len(files) < 20, leave=False):
                 names.append(str(path))
@@ -433,19 +532,23 @@ def _stacked(specs: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         yield np.stack(block)
 
 
-def _say_windows(n_files: int, n_rows: int, frames: int, window: float, hop: float,
-                 single: list[tuple[Path, float]]) -> None:
+def _say_windows(
+    n_files: int, n_rows: int, frames: int, window: float, hop: float, single: list[tuple[Path, float]]
+) -> None:
     """One stderr line stating the window in seconds, and one naming the files that a window plus
     a hop does not fit (one row at 0 s; shorter than the window: padded, as featurize pads)."""
-    log.info(f"windows of {frames} frames = {window:.2f} s of audio, one every {hop:g} s: "
-             f"{n_rows} rows from {n_files} files")
+    log.info(
+        f"windows of {frames} frames = {window:.2f} s of audio, one every {hop:g} s: {n_rows} rows from {n_files} files"
+    )
     if single:
         path, seconds = single[0]
         more = f" and {len(single) - 1} more" if len(single) > 1 else ""
-        log.info(f"note: {len(single)} of {n_files} files give one window only, at 0 s: "
-                 f"a second needs {window + hop:.2f} s (window {window:.2f} + hop {hop:g}); first: "
-                 f"{path} ({seconds:.2f} s{', padded' if seconds < window else ''}){more}; "
-                 "use a shorter --hop-seconds or --frames")
+        log.info(
+            f"note: {len(single)} of {n_files} files give one window only, at 0 s: "
+            f"a second needs {window + hop:.2f} s (window {window:.2f} + hop {hop:g}); first: "
+            f"{path} ({seconds:.2f} s{', padded' if seconds < window else ''}){more}; "
+            "use a shorter --hop-seconds or --frames"
+        )
 
 
 def _check_frames(frames: int, where: str) -> None:
@@ -479,7 +582,9 @@ def steering_vectors(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.n
         v, a = pick(table, np.array([args.target[0]]), np.array([args.target[1]]))
         return v[0], a[0]
     table = signals.read_categories(args.steering_json)
-    categories = [args.category] if args.category is not None else read_category_file(args.category_file, n, args.features)
+    categories = (
+        [args.category] if args.category is not None else read_category_file(args.category_file, n, args.features)
+    )
     for line, name in enumerate(categories, start=1):
         if name not in table:
             where = f"{args.category_file} line {line}" if args.category_file else "--category"
@@ -506,8 +611,10 @@ def warn_model_mismatch(table_path: Path, checkpoint: Path) -> bool:
     actual = file_sha256(checkpoint)
     if actual == recorded:
         return False
-    log.warning(f"{table_path} was built with model sha256 {recorded[:12]}..., but {checkpoint} "
-                f"is {actual[:12]}...: its signals may not fit this model")
+    log.warning(
+        f"{table_path} was built with model sha256 {recorded[:12]}..., but {checkpoint} "
+        f"is {actual[:12]}...: its signals may not fit this model"
+    )
     return True
 
 
@@ -528,13 +635,22 @@ def _predict_rows(
     start = 0
     for block in rows.blocks:
         stop = start + len(block)
-        parts.append(predict(
-            model, block, batch_size=args.batch_size,
-            steer_valence=_block_rows(steer_v, start, stop), steer_arousal=_block_rows(steer_a, start, stop),
-            strength=strength, alpha=alpha, first_pass=args.first_pass,
-            forward_passes=args.forward_passes, progress=sys.stderr.isatty() and args.audio is None,
-            device=resolve_device(args.device), amp=args.amp,
-        ))
+        parts.append(
+            predict(
+                model,
+                block,
+                batch_size=args.batch_size,
+                steer_valence=_block_rows(steer_v, start, stop),
+                steer_arousal=_block_rows(steer_a, start, stop),
+                strength=strength,
+                alpha=alpha,
+                first_pass=args.first_pass,
+                forward_passes=args.forward_passes,
+                progress=sys.stderr.isatty() and args.audio is None,
+                device=resolve_device(args.device),
+                amp=args.amp,
+            )
+        )
         start = stop
     return {key: np.concatenate([p[key] for p in parts]) for key in OUTPUT_KEYS}
 
@@ -601,6 +717,7 @@ def _positive_float(text: str) -> float:
 
 def _bounded(limit: int) -> Callable[[str], int]:
     """An argument type: an integer in [1, limit]."""
+
     def parse(text: str) -> int:
         value = _positive_int(text)
         if value > limit:
@@ -615,8 +732,9 @@ def _frames(text: str) -> int | str:
         return WHOLE
     value = _positive_int(text)
     if not MIN_FRAMES <= value <= MAX_FRAMES:
-        raise argparse.ArgumentTypeError(f"the model needs >= {MIN_FRAMES} frames, and a window is at most "
-                                         f"{MAX_FRAMES} (60 s); got {value}")
+        raise argparse.ArgumentTypeError(
+            f"the model needs >= {MIN_FRAMES} frames, and a window is at most {MAX_FRAMES} (60 s); got {value}"
+        )
     return value
 
 

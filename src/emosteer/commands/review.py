@@ -4,8 +4,8 @@ Compares two revisions (git revisions, DVC experiment names, or the workspace) f
 pipeline commits: everything under metrics/ and plots/ (every metric and plot output in dvc.yaml
 is `cache: false`, so git holds it) and params.yaml. Nothing is re-run. OUT/review.md holds
 
-- the verdict table of metrics/verdicts.json (headline.json before it) with every changed verdict marked old → new, and the
-  corrected verdicts where a revision has them (`verdict_corrected`);
+- the verdict table of metrics/verdicts.json (headline.json before it) with every changed verdict
+  marked old → new, and the corrected verdicts where a revision has them (`verdict_corrected`);
 - each pooled Δr that moved, in units of the base's CI half-width, with a flag where a CI bound
   that decides a verdict lies within FRAGILE_BOUND of 0;
 - the chosen strengths, the unsteered r per seed, the seeds, the data (metrics/data.json) and the
@@ -57,35 +57,53 @@ _TRAIN_FACTS = re.compile(r"^(source|heads|frontend|frames|forward_passes|.*chec
 
 # -- comparing ------------------------------------------------------------------------------------
 
+
 def _is_group(value: Any) -> bool:
     """A headline group maps methods to dims to entries with a verdict; other top-level keys (the
     correction's "correction") are facts about the table."""
-    return (isinstance(value, dict) and bool(value)
-            and all(isinstance(dims, dict) and dims and all(isinstance(e, dict) and "verdict" in e
-                                                            for e in dims.values())
-                    for dims in value.values()))
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(
+            isinstance(dims, dict) and dims and all(isinstance(e, dict) and "verdict" in e for e in dims.values())
+            for dims in value.values()
+        )
+    )
 
 
 def table_file(snap: Snapshot) -> str | None:
     """The file holding a revision's verdict table: metrics/verdicts.json, or headline.json for a
     revision from before it (where headline.json held every verdict), or None."""
-    return next((f for f in (VERDICTS, HEADLINE) if snap.json(f) is not None
-                 and any(_is_group(v) for v in snap.object(f).values())), None)
+    return next(
+        (
+            f
+            for f in (VERDICTS, HEADLINE)
+            if snap.json(f) is not None and any(_is_group(v) for v in snap.object(f).values())
+        ),
+        None,
+    )
 
 
 def verdict_rows(snap: Snapshot) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
     """{(group, method): {dim: entry}}: the verdict table file's groups (`table_file`), or, for a
     revision without one, the pooled files' `<dim>_verdict` and `<dim>_dr`."""
     if (table := table_file(snap)) is not None:
-        return {(group, method): dims for group, methods in snap.object(table).items() if _is_group(methods)
-                for method, dims in methods.items()}
+        return {
+            (group, method): dims
+            for group, methods in snap.object(table).items()
+            if _is_group(methods)
+            for method, dims in methods.items()
+        }
     rows: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for path in sorted(snap.files):
         parts = path.split("/")
         if len(parts) == 4 and path.startswith(POOLED + "/") and path.endswith(".json"):
             m = snap.object(path)
-            dims = {k[:-len("_verdict")]: {"verdict": v, "dr": m.get(k[:-len("verdict")] + "dr")}
-                    for k, v in m.items() if k.endswith("_verdict")}
+            dims = {
+                k[: -len("_verdict")]: {"verdict": v, "dr": m.get(k[: -len("verdict")] + "dr")}
+                for k, v in m.items()
+                if k.endswith("_verdict")
+            }
             if dims:
                 rows[(parts[2], parts[3][:-5])] = dims
     return rows
@@ -124,16 +142,23 @@ class Cell:
         return [f"{name} {x + 0.0:+.6f}" for name, x in bounds if x is not None and abs(x) <= FRAGILE_BOUND]
 
 
-def cell(snap: Snapshot, group: str, method: str, dim: str,
-         rows: Mapping[tuple[str, str], Mapping[str, Mapping[str, Any]]]) -> Cell | None:
+def cell(
+    snap: Snapshot, group: str, method: str, dim: str, rows: Mapping[tuple[str, str], Mapping[str, Mapping[str, Any]]]
+) -> Cell | None:
     entry = rows.get((group, method), {}).get(dim)
     if entry is None:
         return None
     m = pooled(snap, group, method)
     pick = lambda key, pooled_key: _num(entry.get(key, m.get(pooled_key)))  # noqa: E731
     corrected = entry.get("verdict_corrected", m.get(f"{dim}_verdict_corrected"))
-    return Cell(entry.get("verdict"), corrected, pick("dr", f"{dim}_dr"), pick("dr_lo", f"{dim}_dr_lo"),
-                pick("dr_hi", f"{dim}_dr_hi"), _num(m.get(f"{dim}_dr_vs_global_mean_lo")))
+    return Cell(
+        entry.get("verdict"),
+        corrected,
+        pick("dr", f"{dim}_dr"),
+        pick("dr_lo", f"{dim}_dr_lo"),
+        pick("dr_hi", f"{dim}_dr_hi"),
+        _num(m.get(f"{dim}_dr_vs_global_mean_lo")),
+    )
 
 
 def _union(*keys: Iterable[Any]) -> list[Any]:
@@ -191,12 +216,18 @@ class Comparison:
         return any(c is not None and c.corrected is not None for pair in self.cells.values() for c in pair)
 
     def changed(self, attr: str) -> list[tuple[str, str, str]]:
-        return [k for k, (b, h) in self.cells.items()
-                if (getattr(b, attr) if b else None) != (getattr(h, attr) if h else None)]
+        return [
+            k
+            for k, (b, h) in self.cells.items()
+            if (getattr(b, attr) if b else None) != (getattr(h, attr) if h else None)
+        ]
 
     def moved(self) -> list[tuple[tuple[str, str, str], Cell, Cell]]:
-        return [(k, b, h) for k, (b, h) in self.cells.items()
-                if b is not None and h is not None and b.dr is not None and h.dr is not None and b.dr != h.dr]
+        return [
+            (k, b, h)
+            for k, (b, h) in self.cells.items()
+            if b is not None and h is not None and b.dr is not None and h.dr is not None and b.dr != h.dr
+        ]
 
 
 MAX_CELLS = 1_000_000  # (group, method) rows x dims of one verdict table; a real one has about 30
@@ -207,10 +238,11 @@ def compare(base: Snapshot, head: Snapshot) -> Comparison:
     keys = _union(rows[1], rows[0])
     dims = _union(*(d for r in (rows[1], rows[0]) for d in r.values()))
     if len(keys) * len(dims) > MAX_CELLS:
-        raise EmosteerError(f"{table_file(head) or table_file(base) or POOLED}: {len(keys)} methods x {len(dims)} dims, more than a verdict table "
-                            f"holds ({MAX_CELLS} cells)")
-    cells = {(g, m, d): (cell(base, g, m, d, rows[0]), cell(head, g, m, d, rows[1]))
-             for g, m in keys for d in dims}
+        raise EmosteerError(
+            f"{table_file(head) or table_file(base) or POOLED}: {len(keys)} methods x {len(dims)} dims, more than a verdict table "  # noqa: E501 (a message: one line, so a user can grep for it)
+            f"holds ({MAX_CELLS} cells)"
+        )
+    cells = {(g, m, d): (cell(base, g, m, d, rows[0]), cell(head, g, m, d, rows[1])) for g, m in keys for d in dims}
     return Comparison(base, head, keys, dims, {k: v for k, v in cells.items() if v != (None, None)})
 
 
@@ -260,18 +292,28 @@ def code(value: Any, limit: int = TEXT_LIMIT, in_table: bool = True) -> str:
 
 # -- markdown -------------------------------------------------------------------------------------
 
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A markdown table of at most ROWS_LIMIT rows (cells already escaped), a line counting the rest."""
     shown = rows[:ROWS_LIMIT]
-    more = (["", f"{len(rows) - ROWS_LIMIT} more rows not shown (`dvc metrics diff` lists them all)."]
-            if len(rows) > ROWS_LIMIT else [])
-    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            + ["| " + " | ".join(r) + " |" for r in shown] + more)
+    more = (
+        ["", f"{len(rows) - ROWS_LIMIT} more rows not shown (`dvc metrics diff` lists them all)."]
+        if len(rows) > ROWS_LIMIT
+        else []
+    )
+    return (
+        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        + ["| " + " | ".join(r) + " |" for r in shown]
+        + more
+    )
 
 
 def verdict_section(c: Comparison) -> list[str]:
-    header = ["grid", "method"] + [text(d) for d in c.dims] + ([f"{text(d)} corrected" for d in c.dims]
-                                                               if c.corrected else [])
+    header = (
+        ["grid", "method"]
+        + [text(d) for d in c.dims]
+        + ([f"{text(d)} corrected" for d in c.dims] if c.corrected else [])
+    )
     rows = []
     for g, m in c.keys:
         row = [_grid(c.base, c.head, g, m), _method(c, g, m)]
@@ -285,10 +327,17 @@ def verdict_section(c: Comparison) -> list[str]:
                 b, h = c.cells.get((g, m, d), (None, None))
                 row.append(_change(b and b.corrected, h and h.corrected))
         rows.append(row)
-    return (["## Verdicts", "",
-             "Head's pooled Δr [95% CI]; **old → new** marks a verdict that changed, — a row a "
-             f"revision lacks, *(weak)* a deciding CI bound within {FRAGILE_BOUND:g} of 0 at head.", ""]
-            + _table(header, rows) + [""])
+    return (
+        [
+            "## Verdicts",
+            "",
+            "Head's pooled Δr [95% CI]; **old → new** marks a verdict that changed, — a row a "
+            f"revision lacks, *(weak)* a deciding CI bound within {FRAGILE_BOUND:g} of 0 at head.",
+            "",
+        ]
+        + _table(header, rows)
+        + [""]
+    )
 
 
 def moved_section(c: Comparison) -> list[str]:
@@ -305,15 +354,31 @@ def moved_section(c: Comparison) -> list[str]:
     for (g, m, d), b, h in moved:
         u = units(b, h)
         weak = "; ".join([f"base {w}" for w in b.weak()] + [f"head {w}" for w in h.weak()])
-        rows.append([_grid(c.base, c.head, g, m), _method(c, g, m), text(d), f"{b.dr:+.6f}", f"{h.dr:+.6f}",
-                     f"{h.dr - b.dr:+.6f}", "—" if u is None else f"{u:+.3f}", weak or ""])
-    return (["## Pooled Δr that moved", "",
-             "Moved = head − base; half-widths = moved / the base's 95% CI half-width. Weak: a CI "
-             f"bound that decides the verdict lies within {FRAGILE_BOUND:g} of 0 (metrics carry 6 "
-             "decimals; another machine or thread count moved pooled Δr by up to 2e-5), so the "
-             "verdict may differ on another machine.", ""]
-            + _table(["grid", "method", "dim", "Δr base", "Δr head", "moved", "half-widths", "weak"], rows)
-            + [""])
+        rows.append(
+            [
+                _grid(c.base, c.head, g, m),
+                _method(c, g, m),
+                text(d),
+                f"{b.dr:+.6f}",
+                f"{h.dr:+.6f}",
+                f"{h.dr - b.dr:+.6f}",
+                "—" if u is None else f"{u:+.3f}",
+                weak or "",
+            ]
+        )
+    return (
+        [
+            "## Pooled Δr that moved",
+            "",
+            "Moved = head − base; half-widths = moved / the base's 95% CI half-width. Weak: a CI "
+            f"bound that decides the verdict lies within {FRAGILE_BOUND:g} of 0 (metrics carry 6 "
+            "decimals; another machine or thread count moved pooled Δr by up to 2e-5), so the "
+            "verdict may differ on another machine.",
+            "",
+        ]
+        + _table(["grid", "method", "dim", "Δr base", "Δr head", "moved", "half-widths", "weak"], rows)
+        + [""]
+    )
 
 
 def _flat(obj: Any) -> dict[str, Any]:
@@ -348,13 +413,20 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any
 def _facts(title: str, note: str, diffs: list[tuple[str, Any, Any]]) -> list[str]:
     if not diffs:
         return []
-    return ([f"### {title}", ""] + ([note, ""] if note else [])
-            + _table(["", "base", "head"], [[code(k), _show(a), _show(b)] for k, a, b in diffs]) + [""])
+    return (
+        [f"### {title}", ""]
+        + ([note, ""] if note else [])
+        + _table(["", "base", "head"], [[code(k), _show(a), _show(b)] for k, a, b in diffs])
+        + [""]
+    )
 
 
 def params_section(base: Snapshot, head: Snapshot) -> list[str]:
-    return _facts("Params", "params.yaml, the cause; `dvc params diff` shows the same.",
-                  _diff(_flat(base.params()), _flat(head.params())))
+    return _facts(
+        "Params",
+        "params.yaml, the cause; `dvc params diff` shows the same.",
+        _diff(_flat(base.params()), _flat(head.params())),
+    )
 
 
 def strengths_section(c: Comparison) -> list[str]:
@@ -370,8 +442,11 @@ def strengths_section(c: Comparison) -> list[str]:
                 rows.append([_grid(c.base, c.head, g, m), _method(c, g, m), _change(sb, sh), _change(nb, nh)])
     if not rows:
         return []
-    return (["### Strengths", "", "Chosen per method on the pooled dev clips (`strength` in "
-             "metrics/pooled/).", ""] + _table(["grid", "method", "strength", "dev clips"], rows) + [""])
+    return (
+        ["### Strengths", "", "Chosen per method on the pooled dev clips (`strength` in metrics/pooled/).", ""]
+        + _table(["grid", "method", "strength", "dev clips"], rows)
+        + [""]
+    )
 
 
 def _strength(value: Any) -> Any:
@@ -388,8 +463,11 @@ def _pooled_groups(snap: Snapshot) -> list[str]:
 
 def _pooled_methods(snap: Snapshot, group: str) -> list[str]:
     prefix = f"{POOLED}/{group}/"
-    return [p[len(prefix):-5] for p in snap.files if p.startswith(prefix) and p.endswith(".json")
-            and "/" not in p[len(prefix):]]
+    return [
+        p[len(prefix) : -5]
+        for p in snap.files
+        if p.startswith(prefix) and p.endswith(".json") and "/" not in p[len(prefix) :]
+    ]
 
 
 def baseline_section(base: Snapshot, head: Snapshot) -> list[str]:
@@ -407,8 +485,11 @@ def baseline_section(base: Snapshot, head: Snapshot) -> list[str]:
         out += ["### Unsteered r per seed", "", "Validation clips, `metrics/seeds/baseline.json`.", ""]
         out += _table(["seed"] + [text(k.removesuffix("_r")) + " r" for k in dims], rows) + [""]
     pb, ph = base.object(BASELINE), head.object(BASELINE)
-    out += _facts("Seeds and clips", "", [(k, pb.get(k), ph.get(k)) for k in ("n_seeds", "n_val_per_seed")
-                                          if pb.get(k) != ph.get(k)])
+    out += _facts(
+        "Seeds and clips",
+        "",
+        [(k, pb.get(k), ph.get(k)) for k in ("n_seeds", "n_val_per_seed") if pb.get(k) != ph.get(k)],
+    )
     return out
 
 
@@ -435,8 +516,11 @@ def data_section(base: Snapshot, head: Snapshot) -> list[str]:
 
 def _train(snap: Snapshot) -> dict[str, dict[str, Any]]:
     prefix = TRAIN + "/"
-    return {p[len(prefix):-5]: snap.object(p) for p in sorted(snap.files)
-            if p.startswith(prefix) and p.endswith(".json") and "/" not in p[len(prefix):]}
+    return {
+        p[len(prefix) : -5]: snap.object(p)
+        for p in sorted(snap.files)
+        if p.startswith(prefix) and p.endswith(".json") and "/" not in p[len(prefix) :]
+    }
 
 
 def _machines(train: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -454,11 +538,14 @@ def machine_section(base: Snapshot, head: Snapshot) -> list[str]:
     out: list[str] = []
     mb, mh = _machines(tb), _machines(th)
     if mb != mh:
-        rows = [[rev, ", ".join(seeds), line] for rev, ms in (("base", mb), ("head", mh))
-                for line, seeds in ms.items()]
-        out += ["### Machine that trained the models", "",
-                "`machine` in `metrics/seeds/train/s<seed>.json`. Another CPU type or thread count "
-                "changes the last digits, not the verdicts (README, 'What is reproducible').", ""]
+        rows = [[rev, ", ".join(seeds), line] for rev, ms in (("base", mb), ("head", mh)) for line, seeds in ms.items()]
+        out += [
+            "### Machine that trained the models",
+            "",
+            "`machine` in `metrics/seeds/train/s<seed>.json`. Another CPU type or thread count "
+            "changes the last digits, not the verdicts (README, 'What is reproducible').",
+            "",
+        ]
         out += _table(["", "seeds", "machine"], rows) + [""]
     diffs = []
     for seed in _union(tb, th):
@@ -470,11 +557,14 @@ def machine_section(base: Snapshot, head: Snapshot) -> list[str]:
 
 def headline_facts_section(base: Snapshot, head: Snapshot) -> list[str]:
     """Top-level headline keys that are not groups of verdicts (e.g. the correction's family)."""
-    fb, fh = ({k: v for k, v in s.object(t).items() if not _is_group(v)} if (t := table_file(s)) else {}
-              for s in (base, head))
-    return _facts("Verdict table facts", "Top-level keys of metrics/verdicts.json (before it: "
-                  "headline.json) that are not verdicts.",
-                  _diff(_flat(fb), _flat(fh)))
+    fb, fh = (
+        {k: v for k, v in s.object(t).items() if not _is_group(v)} if (t := table_file(s)) else {} for s in (base, head)
+    )
+    return _facts(
+        "Verdict table facts",
+        "Top-level keys of metrics/verdicts.json (before it: headline.json) that are not verdicts.",
+        _diff(_flat(fb), _flat(fh)),
+    )
 
 
 COVERED = (VERDICTS, HEADLINE, BASELINE, SEED_BASELINE, DATA)  # headline: a summary of verdicts
@@ -499,8 +589,13 @@ def other_files(base: Snapshot, head: Snapshot) -> list[str]:
         out += [f"- {code(p, in_table=False)}{state(p)}" for p in rest[:ROWS_LIMIT]]
         out += ([f"- and {len(rest) - ROWS_LIMIT} more"] if len(rest) > ROWS_LIMIT else []) + [""]
     if plots:
-        out += ["Plot data: " + ", ".join(f"{code(p, in_table=False)}{state(p)}" for p in plots[:ROWS_LIMIT])
-                + (f" and {len(plots) - ROWS_LIMIT} more" if len(plots) > ROWS_LIMIT else "") + ".", ""]
+        out += [
+            "Plot data: "
+            + ", ".join(f"{code(p, in_table=False)}{state(p)}" for p in plots[:ROWS_LIMIT])
+            + (f" and {len(plots) - ROWS_LIMIT} more" if len(plots) > ROWS_LIMIT else "")
+            + ".",
+            "",
+        ]
     return out
 
 
@@ -513,22 +608,25 @@ def summary(c: Comparison) -> str:
         parts.append(f"{k} corrected verdict{'s' if k != 1 else ''} changed")
     moved = c.moved()
     widths = [abs(h.dr - b.dr) / b.half_width for _, b, h in moved if b.half_width]
-    parts.append(f"{len(moved)} pooled Δr moved" + (f", the largest by {max(widths):.3f} CI half-widths"
-                                                     if widths else ""))
+    parts.append(
+        f"{len(moved)} pooled Δr moved" + (f", the largest by {max(widths):.3f} CI half-widths" if widths else "")
+    )
     weak = sum(1 for _, h in c.cells.values() if h is not None and h.weak())
     if weak:
-        parts.append(f"{weak} weak verdict{'s' if weak != 1 else ''} at head (a deciding CI bound within "
-                     f"{FRAGILE_BOUND:g} of 0)")
+        parts.append(
+            f"{weak} weak verdict{'s' if weak != 1 else ''} at head (a deciding CI bound within {FRAGILE_BOUND:g} of 0)"
+        )
     return "; ".join(parts) + "."
 
 
 # -- figures --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Figure:
     title: str
-    stem: str             # figures/<stem>-{base,head,both}.{png,svg}
-    base: bool            # base has data for it
+    stem: str  # figures/<stem>-{base,head,both}.{png,svg}
+    base: bool  # base has data for it
     head: bool
 
 
@@ -549,25 +647,37 @@ def render_figures(repo: Path, base: Revision, head: Revision, out: Path) -> tup
     return done, errors
 
 
-def figures_section(figs: list[Figure], errors: list[str], base: Revision, head: Revision,
-                    link: str | None) -> list[str]:
+def figures_section(
+    figs: list[Figure], errors: list[str], base: Revision, head: Revision, link: str | None
+) -> list[str]:
     if not figs and not errors:
         return []
     out = ["## Figures that changed", ""]
     if link is not None:
-        out += [f"{len(figs)} `dvc plots` figures changed. Base and head side by side (PNG and SVG) "
-                f"are in review.md of the workflow run's artifact: {link}", ""]
+        out += [
+            f"{len(figs)} `dvc plots` figures changed. Base and head side by side (PNG and SVG) "
+            f"are in review.md of the workflow run's artifact: {link}",
+            "",
+        ]
         out += [f"- {text(f.title)}" for f in figs] + [""]
     else:
-        out += ["Rendered offline from `dvc plots diff --json` (each figure has its own axes; "
-                "*both* overlays the two revisions on shared axes).", ""]
+        out += [
+            "Rendered offline from `dvc plots diff --json` (each figure has its own axes; "
+            "*both* overlays the two revisions on shared axes).",
+            "",
+        ]
         for f in figs:
-            img = lambda side, ok: (f"![{side}](figures/{f.stem}-{side}.png)" if ok  # noqa: E731, B023  (called in this iteration)
-                                    else f"(no data at {side})")
+
+            def img(side: str, ok: bool, f: Path = f) -> str:
+                return f"![{side}](figures/{f.stem}-{side}.png)" if ok else f"(no data at {side})"
+
             out += [f"### {text(f.title)}", ""]
-            out += _table([f"base: {text(base.label)}", f"head: {text(head.label)}"],
-                          [[img("base", f.base), img("head", f.head)]])
-            links = [f"[{side} SVG](figures/{f.stem}-{side}.svg)" for side, ok in (("base", f.base), ("head", f.head)) if ok]
+            out += _table(
+                [f"base: {text(base.label)}", f"head: {text(head.label)}"], [[img("base", f.base), img("head", f.head)]]
+            )
+            links = [
+                f"[{side} SVG](figures/{f.stem}-{side}.svg)" for side, ok in (("base", f.base), ("head", f.head)) if ok
+            ]
             if f.base and f.head:
                 links.append(f"[both, shared axes](figures/{f.stem}-both.png)")
             out += ["", " · ".join(links), ""]
@@ -577,6 +687,7 @@ def figures_section(figs: list[Figure], errors: list[str], base: Revision, head:
 
 
 # -- the command ----------------------------------------------------------------------------------
+
 
 def review(repo: Path, base: Revision, head: Revision, out: Path, figures_link: str | None = None) -> str:
     """Write `out`/review.md (and `out`/comment.md when `figures_link` is given: the same text
@@ -627,13 +738,11 @@ def check_out(repo: Path, out: Path) -> set[str]:
     if target == root:
         raise EmosteerError(f"--out {out}: the repository root; give a folder of its own (default: review)")
     if target in root.parents:
-        raise EmosteerError(f"--out {out}: holds the repository ({root}); give a folder of its own "
-                            "(default: review)")
+        raise EmosteerError(f"--out {out}: holds the repository ({root}); give a folder of its own (default: review)")
     for name in (*RESULT_ROOTS, "reports", "data", ".dvc", ".git"):
         inside = root / name
         if target == inside or inside in target.parents:
-            raise EmosteerError(f"--out {out}: inside {name}/, which the review reads or DVC owns; "
-                                "give another folder")
+            raise EmosteerError(f"--out {out}: inside {name}/, which the review reads or DVC owns; give another folder")
     if not out.exists():
         return set()
     if not out.is_dir():
@@ -649,13 +758,18 @@ def owned(out: Path) -> set[str]:
         return set()
     if MARKER not in entries:
         shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-        raise EmosteerError(f"--out {out}: holds files review did not write ({shown}); give a new or "
-                            "empty folder (review never replaces or removes what it did not write)")
+        raise EmosteerError(
+            f"--out {out}: holds files review did not write ({shown}); give a new or "
+            "empty folder (review never replaces or removes what it did not write)"
+        )
     marker = out / MARKER
     if not stat.S_ISREG(os.lstat(marker).st_mode):
         raise EmosteerError(f"--out {out}: {MARKER} is not a regular file")
-    listed = {line for line in marker.read_text(encoding="utf-8", errors="replace").splitlines()
-              if line and not line.startswith("#")}
+    listed = {
+        line
+        for line in marker.read_text(encoding="utf-8", errors="replace").splitlines()
+        if line and not line.startswith("#")
+    }
     for rel in sorted(listed):
         if not _ours(rel):
             raise EmosteerError(f"--out {out}: {MARKER} lists {rel!r}, which review never writes")
@@ -667,11 +781,12 @@ def owned(out: Path) -> set[str]:
         if stat.S_ISLNK(mode):
             raise EmosteerError(f"--out {out}: {rel} is a symlink; review writes only files of its own there")
         if rel not in listed:
-            raise EmosteerError(f"--out {out}: {rel} is not one review wrote ({MARKER} does not list it); "
-                                "move it, or give another folder")
+            raise EmosteerError(
+                f"--out {out}: {rel} is not one review wrote ({MARKER} does not list it); "
+                "move it, or give another folder"
+            )
         if not (stat.S_ISDIR(mode) if rel == FIGURES else stat.S_ISREG(mode)):
-            raise EmosteerError(f"--out {out}: {rel} is not the {'folder' if rel == FIGURES else 'file'} "
-                                "review wrote")
+            raise EmosteerError(f"--out {out}: {rel} is not the {'folder' if rel == FIGURES else 'file'} review wrote")
     return listed
 
 
@@ -692,8 +807,9 @@ def install(tmp: Path, out: Path, before: set[str]) -> None:
         new |= {FIGURES} | {f"{FIGURES}/{p.name}" for p in (tmp / FIGURES).iterdir()}
     out.mkdir(exist_ok=True)
     for rel in sorted(new - before):
-        if os.path.lexists(out / rel) and not (rel == FIGURES and (out / rel).is_dir() and not (out / rel).is_symlink()
-                                               and not os.listdir(out / rel)):
+        if os.path.lexists(out / rel) and not (
+            rel == FIGURES and (out / rel).is_dir() and not (out / rel).is_symlink() and not os.listdir(out / rel)
+        ):
             raise EmosteerError(f"--out {out}: {rel} is in the way and review did not write it; nothing was changed")
     _write_marker(out, before | new)
     if FIGURES in new:
@@ -718,8 +834,11 @@ def install(tmp: Path, out: Path, before: set[str]) -> None:
 def _write_marker(out: Path, files: set[str]) -> None:
     tmp = out / f"{MARKER}.tmp"
     tmp.unlink(missing_ok=True)
-    tmp.write_text("# emosteer review wrote these files here; it replaces or removes only them\n"
-                   + "".join(f"{rel}\n" for rel in sorted(files)), encoding="utf-8")
+    tmp.write_text(
+        "# emosteer review wrote these files here; it replaces or removes only them\n"
+        + "".join(f"{rel}\n" for rel in sorted(files)),
+        encoding="utf-8",
+    )
     os.replace(tmp, out / MARKER)
 
 
@@ -737,21 +856,33 @@ def _uncommitted(repo: Path, head: Snapshot) -> str:
         ours = head.results()
         differ = [p for p in _union(sorted(committed), sorted(ours)) if committed.get(p) != ours.get(p)]
         if differ:
-            return (f"The workspace's results are not HEAD's: {len(differ)} result files differ from "
-                    f"the commit ({', '.join(code(p, in_table=False) for p in differ[:3])}"
-                    f"{', ...' if len(differ) > 3 else ''}).")
+            return (
+                f"The workspace's results are not HEAD's: {len(differ)} result files differ from "
+                f"the commit ({', '.join(code(p, in_table=False) for p in differ[:3])}"
+                f"{', ...' if len(differ) > 3 else ''})."
+            )
     return ""
 
 
 def markdown(c: Comparison, figs: list[Figure], errors: list[str], link: str | None, note: str = "") -> str:
     base, head = text(c.base.revision.label), text(c.head.revision.label)
-    lines = [f"# Review: {base} → {head}", "",
-             f"Base {base}, head {head}; read from the metrics and "
-             "plot data of each (nothing re-run). " + summary(c) + (f" {note}" if note else ""), ""]
+    lines = [
+        f"# Review: {base} → {head}",
+        "",
+        f"Base {base}, head {head}; read from the metrics and "
+        "plot data of each (nothing re-run). " + summary(c) + (f" {note}" if note else ""),
+        "",
+    ]
     lines += verdict_section(c) + moved_section(c)
-    facts = (params_section(c.base, c.head) + strengths_section(c) + baseline_section(c.base, c.head)
-             + data_section(c.base, c.head) + machine_section(c.base, c.head)
-             + headline_facts_section(c.base, c.head) + other_files(c.base, c.head))
+    facts = (
+        params_section(c.base, c.head)
+        + strengths_section(c)
+        + baseline_section(c.base, c.head)
+        + data_section(c.base, c.head)
+        + machine_section(c.base, c.head)
+        + headline_facts_section(c.base, c.head)
+        + other_files(c.base, c.head)
+    )
     if facts:
         lines += ["## What else differs", ""] + facts
     lines += figures_section(figs, errors, c.base.revision, c.head.revision, link)
@@ -769,17 +900,27 @@ def run(args: Any) -> None:
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "review", help="what a change did to the verdicts, with its figures, as markdown",
+        "review",
+        help="what a change did to the verdicts, with its figures, as markdown",
         description="Compare the committed metrics and plot data of two revisions (git revisions, DVC "
-                    "experiment names, or the workspace) and write OUT/review.md and OUT/figures/. "
-                    "Nothing is re-run.")
-    p.add_argument("--base", help="git revision or DVC experiment (default: the merge base of HEAD "
-                                  "with main, or origin/main)")
+        "experiment names, or the workspace) and write OUT/review.md and OUT/figures/. "
+        "Nothing is re-run.",
+    )
+    p.add_argument(
+        "--base", help="git revision or DVC experiment (default: the merge base of HEAD with main, or origin/main)"
+    )
     p.add_argument("--head", help="git revision or DVC experiment (default: the workspace)")
-    p.add_argument("--out", type=Path, default=Path("review"),
-                   help="folder for review.md and figures/: a new or empty one, or one review wrote before "
-                        "(its .emosteer-review lists its files; nothing else is touched; default: review)")
-    p.add_argument("--figures-link", metavar="URL",
-                   help="also write comment.md: review.md with the figures replaced by this link "
-                        "(a pull-request comment cannot embed local images)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("review"),
+        help="folder for review.md and figures/: a new or empty one, or one review wrote before "
+        "(its .emosteer-review lists its files; nothing else is touched; default: review)",
+    )
+    p.add_argument(
+        "--figures-link",
+        metavar="URL",
+        help="also write comment.md: review.md with the figures replaced by this link "
+        "(a pull-request comment cannot embed local images)",
+    )
     p.set_defaults(func=run)

@@ -78,17 +78,23 @@ def resolve(repo: Path, name: str, flag: str) -> Revision:
     commit = git(repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", check=False)
     found = experiments(repo).get(name, [])
     if commit and any(c != commit for c in found):
-        raise EmosteerError(f"{flag} {name}: both a git revision ({commit[:7]}) and a DVC experiment "
-                            f"({', '.join(c[:7] for c in found)}); give the commit you mean")
+        raise EmosteerError(
+            f"{flag} {name}: both a git revision ({commit[:7]}) and a DVC experiment "
+            f"({', '.join(c[:7] for c in found)}); give the commit you mean"
+        )
     if commit:
         return Revision(name, commit)
     if len(found) == 1:
         return Revision(name, found[0])
     if found:
-        raise EmosteerError(f"{flag} {name}: {len(found)} DVC experiments have this name "
-                            f"({', '.join(c[:7] for c in found)}); give one of their commits")
-    raise EmosteerError(f"{flag} {name}: neither a git revision nor a DVC experiment name "
-                        "(`dvc exp list --all-commits` lists the experiments)")
+        raise EmosteerError(
+            f"{flag} {name}: {len(found)} DVC experiments have this name "
+            f"({', '.join(c[:7] for c in found)}); give one of their commits"
+        )
+    raise EmosteerError(
+        f"{flag} {name}: neither a git revision nor a DVC experiment name "
+        "(`dvc exp list --all-commits` lists the experiments)"
+    )
 
 
 def merge_base(repo: Path) -> Revision:
@@ -97,8 +103,7 @@ def merge_base(repo: Path) -> Revision:
         if git(repo, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}", check=False):
             commit = git(repo, "merge-base", "HEAD", branch)
             return Revision(f"merge base with {branch}", commit)
-    raise EmosteerError("--base: no branch main or origin/main to take the merge base with; "
-                        "give --base REV")
+    raise EmosteerError("--base: no branch main or origin/main to take the merge base with; give --base REV")
 
 
 @dataclass
@@ -168,7 +173,8 @@ def _shallow(value: Any, where: str) -> Any:
 
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number")
+        type(value), "null" if value is None else "a number"
+    )
 
 
 def workspace_files(repo: Path) -> dict[str, bytes]:
@@ -196,8 +202,9 @@ def workspace_files(repo: Path) -> dict[str, bytes]:
         elif stat.S_ISREG(st.st_mode):
             found[rel] = _read_regular(path, rel)
         else:
-            raise EmosteerError(f"{rel} in the workspace: {_special(st.st_mode)}, not a regular file; "
-                                "review reads results as files")
+            raise EmosteerError(
+                f"{rel} in the workspace: {_special(st.st_mode)}, not a regular file; review reads results as files"
+            )
     return dict(sorted(found.items()))
 
 
@@ -213,14 +220,20 @@ def _read_regular(path: Path, rel: str) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise EmosteerError(f"{rel} in the workspace: {_special(st.st_mode)}, not a regular file")
         if st.st_size > MAX_RESULT_BYTES:
-            raise EmosteerError(f"{rel} in the workspace: {st.st_size} bytes, more than a result file "
-                                f"may hold ({MAX_RESULT_BYTES})")
+            raise EmosteerError(
+                f"{rel} in the workspace: {st.st_size} bytes, more than a result file may hold ({MAX_RESULT_BYTES})"
+            )
         return f.read()
 
 
 def _special(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
         if test(mode):
             return name
     return "a special file"
@@ -230,8 +243,12 @@ def committed_files(repo: Path, revision: Revision) -> dict[str, bytes]:
     """A commit's result files and params.yaml: blobs by their bytes (a symlink's blob is its
     link text), fetched by object id so that no path (a newline in one, bytes that are not UTF-8)
     reaches git's line protocol. A submodule (gitlink) there is refused in one line."""
-    listing = subprocess.run(["git", "ls-tree", "-r", "-z", "-l", revision.commit, "--", *RESULT_ROOTS, PARAMS],
-                             cwd=repo, capture_output=True, check=True).stdout
+    listing = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", "-l", revision.commit, "--", *RESULT_ROOTS, PARAMS],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout
     blobs: list[tuple[str, str, int]] = []
     for record in listing.split(b"\0"):
         if not record:
@@ -242,23 +259,28 @@ def committed_files(repo: Path, revision: Revision) -> dict[str, bytes]:
         if not _is_result(path):
             continue
         if kind != b"blob":
-            raise EmosteerError(f"{path} at {revision.label}: a git {kind.decode()} (mode {mode.decode()}), "
-                                "not a file; review reads results as files")
+            raise EmosteerError(
+                f"{path} at {revision.label}: a git {kind.decode()} (mode {mode.decode()}), "
+                "not a file; review reads results as files"
+            )
         if int(size) > MAX_RESULT_BYTES:
-            raise EmosteerError(f"{path} at {revision.label}: {int(size)} bytes, more than a result file may "
-                                f"hold ({MAX_RESULT_BYTES})")
+            raise EmosteerError(
+                f"{path} at {revision.label}: {int(size)} bytes, more than a result file may hold ({MAX_RESULT_BYTES})"
+            )
         blobs.append((path, oid.decode(), int(size)))
     request = "".join(f"{oid}\n" for _, oid, _ in blobs).encode()
-    out = subprocess.run(["git", "cat-file", "--batch"], cwd=repo, input=request, capture_output=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["git", "cat-file", "--batch"], cwd=repo, input=request, capture_output=True, check=True
+    ).stdout
     files, pos = {}, 0
     for path, oid, size in blobs:  # each answer: "<oid> blob <size>\n<content>\n"
         end = out.index(b"\n", pos)
         header = out[pos:end].split()
         if len(header) != 3 or header[0].decode() != oid or int(header[2]) != size:
-            raise EmosteerError(f"{path} at {revision.label}: git cat-file answered "
-                                f"{out[pos:end][:80].decode(errors='replace')!r}")
-        files[path] = out[end + 1:end + 1 + size]
+            raise EmosteerError(
+                f"{path} at {revision.label}: git cat-file answered {out[pos:end][:80].decode(errors='replace')!r}"
+            )
+        files[path] = out[end + 1 : end + 1 + size]
         pos = end + 1 + size + 1
     return files
 

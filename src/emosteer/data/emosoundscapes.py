@@ -34,8 +34,17 @@ CLIP_SECONDS = 6.0  # the dataset's clip length: its natural window is 601 frame
 NAMED_IN_WARNING = 5  # how many skipped clips a warning names
 # Rating scales met in affective ratings (SAM 1-9, Likert 1-5 / 1-7, 0-1, 0-10, 0-100, [-1, 1]):
 # a file whose ratings leave the expected scale is told the smallest of these that holds them.
-KNOWN_SCALES = ((-1.0, 1.0), (0.0, 1.0), (1.0, 5.0), (1.0, 7.0), (1.0, 9.0), (0.0, 10.0),
-                (1.0, 10.0), (0.0, 100.0), (-100.0, 100.0))
+KNOWN_SCALES = (
+    (-1.0, 1.0),
+    (0.0, 1.0),
+    (1.0, 5.0),
+    (1.0, 7.0),
+    (1.0, 9.0),
+    (0.0, 10.0),
+    (1.0, 10.0),
+    (0.0, 100.0),
+    (-100.0, 100.0),
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,12 @@ def rating_rows(path: Path) -> list[tuple[int, str, str]]:
                 if len(row) != 2:
                     raise EmosteerError(
                         f"{path}: line {reader.line_num}: expected 2 fields (FileName,Rating), got {len(row)}"
-                        + (" (a decimal comma? write the rating with a point, or quote a name that holds a comma)"
-                           if len(row) > 2 else ""))
+                        + (
+                            " (a decimal comma? write the rating with a point, or quote a name that holds a comma)"
+                            if len(row) > 2
+                            else ""
+                        )
+                    )
                 out.append((i, row[0].strip(), row[1].strip()))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise EmosteerError(f"{path}: unreadable rating file ({exc})") from exc
@@ -134,8 +147,7 @@ def _rating(path: Path, text: str, row: int, header: bool) -> float:
     return value
 
 
-def _check_scale(path: Path, ratings: dict[str, float], row: dict[str, int],
-                 scale: tuple[float, float]) -> None:
+def _check_scale(path: Path, ratings: dict[str, float], row: dict[str, int], scale: tuple[float, float]) -> None:
     """Every rating inside `scale`; else one line naming the first outside, the span of the file's
     ratings and the known scale that holds them (the param that maps it: data.rating_range)."""
     lo, hi = scale
@@ -146,8 +158,7 @@ def _check_scale(path: Path, ratings: dict[str, float], row: dict[str, int],
     fits = [s for s in KNOWN_SCALES if s[0] <= low and high <= s[1]]
     if fits:
         a, b = min(fits, key=lambda s: s[1] - s[0])
-        hint = (f"they look like a {a:g} to {b:g} scale: set data.rating_range: [{a:g}, {b:g}] "
-                "to map it onto [-1, 1]")
+        hint = f"they look like a {a:g} to {b:g} scale: set data.rating_range: [{a:g}, {b:g}] to map it onto [-1, 1]"
     else:
         hint = "set data.rating_range: [lo, hi] to the ends of their scale to map it onto [-1, 1]"
     raise EmosteerError(
@@ -198,8 +209,11 @@ def _candidates(name: str, audio: dict[str, Path], by_stem: dict[str, list[Path]
 
 
 def collect_clips(
-    root: str | Path, valence_csv: str | Path | None = None, arousal_csv: str | Path | None = None,
-    scale: tuple[float, float] = UNIT_RANGE, warn: bool = True,
+    root: str | Path,
+    valence_csv: str | Path | None = None,
+    arousal_csv: str | Path | None = None,
+    scale: tuple[float, float] = UNIT_RANGE,
+    warn: bool = True,
 ) -> Inventory:
     """Merge ratings and audio below `root`; skip clips lacking either (and log a warning, unless
     the caller reports them itself: `warn=False`). Ratings on `scale` come out on [-1, 1]."""
@@ -227,8 +241,7 @@ def collect_clips(
         if path in used:
             raise EmosteerError(f"{path}: matched by two rating rows (second: {name!r})")
         used.add(path)
-        clips.append(Clip(name=name, path=path, valence=to_unit(v, scale),
-                          arousal=to_unit(arousal[name], scale)))
+        clips.append(Clip(name=name, path=path, valence=to_unit(v, scale), arousal=to_unit(arousal[name], scale)))
     one_rating = [n for n in valence if n not in arousal] + [n for n in arousal if n not in valence]
     # audio of a one-rating clip is that clip, already counted once above
     half_rated = {p for n in one_rating for p in _candidates(n, audio, by_stem)}
@@ -245,8 +258,10 @@ def collect_clips(
 
 def _warn(inv: Inventory, root: Path) -> None:
     """One warning per kind of skipped clip: the count and the first few names."""
-    for what, names in (("rated clips have no audio file", inv.missing_audio),
-                        ("clips lack a valence or arousal rating", inv.missing_rating)):
+    for what, names in (
+        ("rated clips have no audio file", inv.missing_audio),
+        ("clips lack a valence or arousal rating", inv.missing_rating),
+    ):
         if names:
             log.warning("%s: %d %s, skipped (first: %s)", root, len(names), what, _first(names))
 

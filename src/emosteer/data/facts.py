@@ -15,13 +15,19 @@ def describe(facts: dict[str, Any]) -> list[str]:
     """The facts as short lines: what is used, what is skipped, how audio becomes features."""
     where = facts["path"] or "the embedded generator"
     lines = [f"{where} ({facts['source']}): {facts['n_clips']} clips used, of {facts['n_rated']} rated"]
-    skipped = [f"{n} {reason.replace('_', ' ')} ({_first(facts['skipped_files'].get(reason, []))})"
-               for reason, n in facts["skipped"].items() if n]
+    skipped = [
+        f"{n} {reason.replace('_', ' ')} ({_first(facts['skipped_files'].get(reason, []))})"
+        for reason, n in facts["skipped"].items()
+        if n
+    ]
     lines.append("skipped: " + ("; ".join(skipped) if skipped else "none"))
     if facts["sample_rates"]:
         rates = ", ".join(f"{hz} Hz x {n}" for hz, n in facts["sample_rates"].items())
-        resampled = (f" -> resampled to {facts['resampled_to']} Hz (soxr_hq)"
-                     if facts["resampled_to"] and set(facts["sample_rates"]) != {str(facts["resampled_to"])} else "")
+        resampled = (
+            f" -> resampled to {facts['resampled_to']} Hz (soxr_hq)"
+            if facts["resampled_to"] and set(facts["sample_rates"]) != {str(facts["resampled_to"])}
+            else ""
+        )
         lines.append(f"sample rates: {rates}{resampled}")
     if facts["channels"]:
         chans = ", ".join(f"{c} x {n}" for c, n in facts["channels"].items())
@@ -29,14 +35,17 @@ def describe(facts: dict[str, Any]) -> list[str]:
         lines.append(f"channels: {chans}{mono}")
     d = facts["duration_seconds"]
     window = f"window {facts['frames']} frames = {facts['window_seconds']:.2f} s"
-    lines.append(f"durations: {d['min']:.2f} to {d['max']:.2f} s, median {d['median']:.2f} s; {window}"
-                 if d else window)
+    lines.append(
+        f"durations: {d['min']:.2f} to {d['max']:.2f} s, median {d['median']:.2f} s; {window}" if d else window
+    )
     if facts["rating_range"]:
         r = facts["rating_range"]
         scale = facts["rating_scale"]
-        lines.append(f"ratings: valence [{r['valence'][0]:g}, {r['valence'][1]:g}], arousal "
-                     f"[{r['arousal'][0]:g}, {r['arousal'][1]:g}] on the scale [{scale[0]:g}, {scale[1]:g}]"
-                     + ("" if scale == list(UNIT_RANGE) else " -> mapped onto [-1, 1]"))
+        lines.append(
+            f"ratings: valence [{r['valence'][0]:g}, {r['valence'][1]:g}], arousal "
+            f"[{r['arousal'][0]:g}, {r['arousal'][1]:g}] on the scale [{scale[0]:g}, {scale[1]:g}]"
+            + ("" if scale == list(UNIT_RANGE) else " -> mapped onto [-1, 1]")
+        )
     if facts["drop"]:
         lines.append(f"dropped by data.drop: {', '.join(facts['drop'])}")
     lines += [f"warning: {w}" for w in facts["warnings"]]

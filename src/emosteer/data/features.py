@@ -140,17 +140,18 @@ def write_features(
     return info
 
 
-def _write_rows(
-    tmp: Path, out: Path, n: int, frames: int, rows: Iterable[Row], attrs: Mapping[str, Any]
-) -> None:
+def _write_rows(tmp: Path, out: Path, n: int, frames: int, rows: Iterable[Row], attrs: Mapping[str, Any]) -> None:
     """Fill a fresh file at `tmp`; errors name `out`, the file the user asked for. A failed write
     (a full disk) stops at the next row and surfaces as its OSError (h5safe.writing)."""
     with h5safe.writing(tmp) as (f, sink):
         for key, value in attrs.items():
             f.attrs[key] = value
         feat = f.create_dataset(
-            FEATURE, shape=(n, frames, N_MELS), dtype=np.float32,
-            chunks=(1, frames, N_MELS), track_times=False,
+            FEATURE,
+            shape=(n, frames, N_MELS),
+            dtype=np.float32,
+            chunks=(1, frames, N_MELS),
+            track_times=False,
         )
         valence = np.empty(n, dtype=np.float32)
         arousal = np.empty(n, dtype=np.float32)
@@ -159,8 +160,7 @@ def _write_rows(
             x = np.asarray(x, dtype=np.float32)
             if x.shape != (frames, N_MELS):
                 raise EmosteerError(
-                    f"{out}: dataset '{FEATURE}': row shape {x.shape} != {(frames, N_MELS)} "
-                    f"at index {i}"
+                    f"{out}: dataset '{FEATURE}': row shape {x.shape} != {(frames, N_MELS)} at index {i}"
                 )
             feat[i] = x
             sink.check()
@@ -211,9 +211,7 @@ def _check_structure(f: h5py.File, path: Path) -> FeaturesInfo:
         raise EmosteerError(f"{path}: dataset '{FEATURE}': shape {feat.shape}, expected (N, T, 64)")
     n, frames, mels = feat.shape
     if mels != N_MELS:
-        raise EmosteerError(
-            f"{path}: dataset '{FEATURE}': {mels} mel bins, expected {N_MELS} (shape {feat.shape})"
-        )
+        raise EmosteerError(f"{path}: dataset '{FEATURE}': {mels} mel bins, expected {N_MELS} (shape {feat.shape})")
     if n < 1 or frames < 1:
         raise EmosteerError(f"{path}: dataset '{FEATURE}': empty (shape {feat.shape})")
     if feat.dtype.kind != "f":
@@ -232,8 +230,7 @@ def _check_length(ds: h5py.Dataset, name: str, n: int, path: Path) -> None:
         raise EmosteerError(f"{path}: dataset '{name}': shape {ds.shape}, expected ({n},)")
     if ds.shape[0] != n:
         raise EmosteerError(
-            f"{path}: dataset '{name}': length {ds.shape[0]} != {n} rows of '{FEATURE}' "
-            f"at index {min(ds.shape[0], n)}"
+            f"{path}: dataset '{name}': length {ds.shape[0]} != {n} rows of '{FEATURE}' at index {min(ds.shape[0], n)}"
         )
 
 
@@ -249,9 +246,7 @@ def _read_label(f: h5py.File, name: str, path: Path) -> np.ndarray:
     lo, hi = LABEL_RANGE
     bad = np.flatnonzero((y < lo) | (y > hi))
     if bad.size:
-        raise EmosteerError(
-            f"{path}: dataset '{name}': {y[bad[0]]:g} outside [{lo:g}, {hi:g}] at index {bad[0]}"
-        )
+        raise EmosteerError(f"{path}: dataset '{name}': {y[bad[0]]:g} outside [{lo:g}, {hi:g}] at index {bad[0]}")
     return y
 
 

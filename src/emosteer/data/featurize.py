@@ -63,8 +63,9 @@ def _warm_up(flavour: str) -> None:
     logmel(np.zeros(N_FFT, dtype=np.float32), flavour, 1)
 
 
-def _write(out: Path, n: int, frames: int, rows: Iterator[features.Row],
-           attrs: dict[str, Any]) -> features.FeaturesInfo:
+def _write(
+    out: Path, n: int, frames: int, rows: Iterator[features.Row], attrs: dict[str, Any]
+) -> features.FeaturesInfo:
     """Refuse a frame count no model can read before writing anything."""
     if frames < MIN_FRAMES:
         raise EmosteerError(
@@ -72,5 +73,3 @@ def _write(out: Path, n: int, frames: int, rows: Iterator[features.Row],
             "(four 2x2 pools); use longer clips or --frames"
         )
     return features.write_features(out, n, frames, rows, attrs)
-
-

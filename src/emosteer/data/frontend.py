@@ -78,7 +78,7 @@ def audio_blocks(path: str | Path, limit: int | None = None) -> Iterator[np.ndar
     given = 0
     for block in _resampled(_checked(path, source), rate):
         if limit is not None and given + block.size >= limit:
-            yield block[:limit - given]
+            yield block[: limit - given]
             source.close()
             return
         given += block.size
@@ -181,7 +181,9 @@ def _audioread_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
                     if whole:
                         yield samples[:whole].reshape(-1, channels).T.mean(axis=0)
             except errors as exc:
-                raise EmosteerError(f"{path}: audio: unreadable at sample {seen} ({type(exc).__name__}: {exc})") from exc
+                raise EmosteerError(
+                    f"{path}: audio: unreadable at sample {seen} ({type(exc).__name__}: {exc})"
+                ) from exc
         _warn_if_truncated(path, seen)
 
     return int(reader.samplerate), blocks()
@@ -202,8 +204,9 @@ def audio_info(path: str | Path) -> AudioInfo:
     path = Path(path)
     try:
         info = sf.info(str(path))
-        return AudioInfo(int(info.samplerate), int(info.channels),
-                         info.frames / info.samplerate if info.samplerate else 0.0)
+        return AudioInfo(
+            int(info.samplerate), int(info.channels), info.frames / info.samplerate if info.samplerate else 0.0
+        )
     except (sf.LibsndfileError, RuntimeError):
         pass
     with warnings.catch_warnings():
@@ -236,8 +239,13 @@ def _warn_if_truncated(path: Path, samples: int) -> None:
     else:
         return
     if declared not in UNKNOWN_SIZES and size < declared + 8:
-        log.warning("%s: audio: truncated file (%d of the %d bytes its header declares); "
-                    "using the %d samples present", path, size, declared + 8, samples)
+        log.warning(
+            "%s: audio: truncated file (%d of the %d bytes its header declares); using the %d samples present",
+            path,
+            size,
+            declared + 8,
+            samples,
+        )
 
 
 def mel_power(y: np.ndarray) -> np.ndarray:
@@ -332,19 +340,28 @@ def max_mel_power(path: str | Path) -> float:
         n += block.size
         ready = (buf.size - N_FFT) // HOP_LENGTH + 1 if buf.size >= N_FFT else 0
         if ready > 0:
-            peak = max(peak, float(_frames_power(buf[:(ready - 1) * HOP_LENGTH + N_FFT]).max()))
-            buf, done = buf[ready * HOP_LENGTH:], done + ready
+            peak = max(peak, float(_frames_power(buf[: (ready - 1) * HOP_LENGTH + N_FFT]).max()))
+            buf, done = buf[ready * HOP_LENGTH :], done + ready
     rest = frames_for_samples(n) - done
     if rest > 0:
         buf = np.concatenate([buf, pad])
-        peak = max(peak, float(_frames_power(buf[:(rest - 1) * HOP_LENGTH + N_FFT]).max()))
+        peak = max(peak, float(_frames_power(buf[: (rest - 1) * HOP_LENGTH + N_FFT]).max()))
     return peak
 
 
 def _frames_power(y: np.ndarray) -> np.ndarray:
     """`mel_power` of frames that start at y's first sample (no centring pad)."""
-    return librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS,
-                                          fmin=FMIN, fmax=FMAX, power=POWER, center=False)
+    return librosa.feature.melspectrogram(
+        y=y,
+        sr=SAMPLE_RATE,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        n_mels=N_MELS,
+        fmin=FMIN,
+        fmax=FMAX,
+        power=POWER,
+        center=False,
+    )
 
 
 def check_flavour(flavour: str) -> None:
@@ -386,7 +403,7 @@ class FileWindows:
             while start + self.win <= buf_start + buf.size:
                 at = start - buf_start
                 self.count += 1
-                yield start, logmel(buf[at:at + self.win], self.flavour, self.frames)
+                yield start, logmel(buf[at : at + self.win], self.flavour, self.frames)
                 start += self.hop
             drop = min(start - buf_start, buf.size)
             buf, buf_start = buf[drop:], buf_start + drop
@@ -409,5 +426,8 @@ def windows(y: np.ndarray, flavour: str, frames: int, hop_seconds: float) -> Win
     win = (frames - 1) * HOP_LENGTH  # samples whose centred STFT has exactly `frames` frames
     hop = max(1, int(round(hop_seconds * SAMPLE_RATE)))
     starts = range(0, max(y.size - win, 0) + 1, hop)
-    return Windows(specs=[logmel(y[s : s + win], flavour, frames) for s in starts],
-                   start_seconds=[s / SAMPLE_RATE for s in starts], second_fits=y.size >= win + hop)
+    return Windows(
+        specs=[logmel(y[s : s + win], flavour, frames) for s in starts],
+        start_seconds=[s / SAMPLE_RATE for s in starts],
+        second_fits=y.size >= win + hop,
+    )

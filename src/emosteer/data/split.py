@@ -57,8 +57,9 @@ def read_groups(path: str | Path) -> list[tuple[str, str]]:
     rows = [(i, [c.strip() for c in row]) for i, row in enumerate(rows) if any(c.strip() for c in row)]
     if not rows or rows[0][1] != GROUPS_HEADER:
         got = ",".join(rows[0][1]) if rows else "nothing"
-        raise EmosteerError(f"{path}: expected the header line 'clip,group' at index {rows[0][0] if rows else 0}, "
-                            f"got {got[:80]!r}")
+        raise EmosteerError(
+            f"{path}: expected the header line 'clip,group' at index {rows[0][0] if rows else 0}, got {got[:80]!r}"
+        )
     out = []
     for i, row in rows[1:]:
         if len(row) != 2:
@@ -93,9 +94,11 @@ def group_ids(names: Sequence[str], table: Sequence[tuple[str, str]] | None = No
 
     if table:
         if not set(c for c, _ in table) & set(parent):
-            raise EmosteerError(f"groups table: none of its {len(table)} clips is among the {len(names)} "
-                                f"rows' clip names (first: {table[0][0]!r}; the data names clips like "
-                                f"{clips[0]!r})")
+            raise EmosteerError(
+                f"groups table: none of its {len(table)} clips is among the {len(names)} "
+                f"rows' clip names (first: {table[0][0]!r}; the data names clips like "
+                f"{clips[0]!r})"
+            )
         for clip, label in table:
             if clip not in parent:
                 continue
@@ -178,8 +181,13 @@ def _original_by_group(ids: np.ndarray, perm: np.ndarray, cut: int) -> np.ndarra
 
 
 def _check_args(
-    n: int, valence: np.ndarray, arousal: np.ndarray, val_fraction: float, dev_fraction: float,
-    mode: str, stratify_grid: int | None,
+    n: int,
+    valence: np.ndarray,
+    arousal: np.ndarray,
+    val_fraction: float,
+    dev_fraction: float,
+    mode: str,
+    stratify_grid: int | None,
 ) -> None:
     if mode not in SPLIT_MODES:
         raise EmosteerError(f"split: unknown mode {mode!r}; expected one of {SPLIT_MODES}")
@@ -191,14 +199,20 @@ def _check_args(
         raise EmosteerError(f"split: val_fraction must be in (0, 1), got {val_fraction}")
     if not 0.0 <= dev_fraction < 1.0:
         raise EmosteerError(f"split: dev_fraction must be in [0, 1), got {dev_fraction}")
-    if stratify_grid is not None and (isinstance(stratify_grid, bool) or not isinstance(stratify_grid, int)
-                                      or stratify_grid < 2):
+    if stratify_grid is not None and (
+        isinstance(stratify_grid, bool) or not isinstance(stratify_grid, int) or stratify_grid < 2
+    ):
         raise EmosteerError(f"split: stratify_grid must be an integer >= 2 or None, got {stratify_grid!r}")
 
 
 def _pick_groups(
-    groups: np.ndarray, rows: np.ndarray, valence: np.ndarray, arousal: np.ndarray,
-    fraction: float, stratify_grid: int | None, rng: np.random.Generator,
+    groups: np.ndarray,
+    rows: np.ndarray,
+    valence: np.ndarray,
+    arousal: np.ndarray,
+    fraction: float,
+    stratify_grid: int | None,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Boolean mask over all rows: the rows of the groups chosen from `rows` (a fraction of them).
 
@@ -221,8 +235,12 @@ def _pick_groups(
 
 
 def _strata(
-    groups: np.ndarray, rows: np.ndarray, present: np.ndarray, valence: np.ndarray,
-    arousal: np.ndarray, grid: int | None,
+    groups: np.ndarray,
+    rows: np.ndarray,
+    present: np.ndarray,
+    valence: np.ndarray,
+    arousal: np.ndarray,
+    grid: int | None,
 ) -> np.ndarray:
     """Stratum of each present group: the flat G x G bin of its mean label (0 if unstratified)."""
     if grid is None:

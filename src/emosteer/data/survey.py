@@ -7,10 +7,10 @@ top mel bands hold no signal) or a length below the window (`frames`; the rest i
 mono (`frontend.load_audio`); the survey says so.
 
 Each source's module surveys it (`emosteer.data.sources`: `sources.survey` is the entry point);
-this module holds what every survey shares. One survey serves four readers: `check_params` (a data path whose survey fails is refused before any
-stage removes an output), the data stage (featurizes exactly `Survey.clips` and writes
-`Survey.facts` to metrics/data.json), `emosteer data check PATH` (prints it; no run) and the report
-(its "Data" section).
+this module holds what every survey shares. One survey serves four readers: `check_params` (a
+data path whose survey fails is refused before any stage removes an output), the data stage
+(featurizes exactly `Survey.clips` and writes `Survey.facts` to metrics/data.json), `emosteer data
+check PATH` (prints it; no run) and the report (its "Data" section).
 """
 
 from __future__ import annotations
@@ -59,11 +59,23 @@ def check_drop(drop: Sequence[str]) -> None:
 def _facts(source: str, path: Path | None, frames: int, **rest: Any) -> dict[str, Any]:
     """The keys every source's facts carry, in one order (metrics/data.json)."""
     base: dict[str, Any] = {
-        "source": source, "path": None if path is None else str(path), "n_clips": 0, "n_rated": 0,
-        "skipped": {}, "skipped_files": {}, "sample_rates": {}, "channels": {},
-        "duration_seconds": None, "rating_range": None, "rating_scale": list(UNIT_RANGE),
-        "frames": frames, "window_seconds": window_seconds(frames), "resampled_to": SAMPLE_RATE,
-        "mono": "channels averaged", "drop": [], "warnings": [],
+        "source": source,
+        "path": None if path is None else str(path),
+        "n_clips": 0,
+        "n_rated": 0,
+        "skipped": {},
+        "skipped_files": {},
+        "sample_rates": {},
+        "channels": {},
+        "duration_seconds": None,
+        "rating_range": None,
+        "rating_scale": list(UNIT_RANGE),
+        "frames": frames,
+        "window_seconds": window_seconds(frames),
+        "resampled_to": SAMPLE_RATE,
+        "mono": "channels averaged",
+        "drop": [],
+        "warnings": [],
     }
     base.update(rest)
     return base
@@ -83,5 +95,3 @@ def _durations(seconds: Sequence[float]) -> dict[str, float] | None:
 def _counts(values: Iterable[int]) -> dict[str, int]:
     """{value: count} with keys as strings (JSON), in increasing numeric order."""
     return {str(k): n for k, n in sorted(Counter(values).items())}
-
-

@@ -74,8 +74,10 @@ class SynthConfig:
         if not 1 <= self.n_clips <= MAX_CLIPS:
             raise EmosteerError(f"synthetic: n_clips must be in [1, {MAX_CLIPS}], got {self.n_clips}")
         if not MIN_CLIP_SECONDS <= self.clip_seconds <= MAX_CLIP_SECONDS:
-            raise EmosteerError(f"synthetic: clip_seconds must be in [{MIN_CLIP_SECONDS:g}, {MAX_CLIP_SECONDS:g}], "
-                                f"got {self.clip_seconds}")
+            raise EmosteerError(
+                f"synthetic: clip_seconds must be in [{MIN_CLIP_SECONDS:g}, {MAX_CLIP_SECONDS:g}], "
+                f"got {self.clip_seconds}"
+            )
         if not 0 <= self.segments <= MAX_SEGMENTS:
             raise EmosteerError(f"synthetic: segments must be in [0, {MAX_SEGMENTS}], got {self.segments}")
         if self.n_items > MAX_CLIPS:
@@ -286,9 +288,7 @@ def _sines(freqs: np.ndarray, amps: np.ndarray, phases: np.ndarray, length: int)
     return arg.sum(axis=0)  # numpy's own summation, not BLAS: the same bits at any thread count
 
 
-def _tone(
-    f0: float, length: int, p: Acoustics, rng: np.random.Generator, max_partials: int = 10
-) -> np.ndarray:
+def _tone(f0: float, length: int, p: Acoustics, rng: np.random.Generator, max_partials: int = 10) -> np.ndarray:
     """A complex tone with a beating, detuned copy whose level is the roughness."""
     freqs, amps = _partials(f0, p, rng, max_partials)
     phases = rng.uniform(0, 2 * np.pi, freqs.size)

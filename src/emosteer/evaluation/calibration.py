@@ -99,8 +99,9 @@ def _population_r(label_var: float, error_var: float, k: np.ndarray) -> np.ndarr
     return np.sqrt(label_var / (label_var + k * error_var))
 
 
-def _solve(label_var: float, error_var: float, base_r: float, effect: float, tau: float,
-           w: float) -> tuple[float, float]:
+def _solve(
+    label_var: float, error_var: float, base_r: float, effect: float, tau: float, w: float
+) -> tuple[float, float]:
     """(mu, tau_lambda) with E_gamma[Δρ] = effect and sd_gamma[Δρ] = tau, lambda's per-clip
     variance w; E over gamma ~ N(0, tau_lambda^2) by Gauss-Hermite quadrature."""
     nodes, weights = _NODES
@@ -123,9 +124,17 @@ def _solve(label_var: float, error_var: float, base_r: float, effect: float, tau
     return float(mu), float(tl)
 
 
-def design(rows: Sequence[Row], tau: float, base_r: Sequence[float], n_clips: int,
-           val_fraction: float, dev_fraction: float, stratify: bool, seeds: Sequence[int],
-           pilot: int = 300) -> Design:
+def design(
+    rows: Sequence[Row],
+    tau: float,
+    base_r: Sequence[float],
+    n_clips: int,
+    val_fraction: float,
+    dev_fraction: float,
+    stratify: bool,
+    seeds: Sequence[int],
+    pilot: int = 300,
+) -> Design:
     """Solve each row's population for a regime's model spread `tau`: lambda's clip variance w so
     that a seed's Δr has the row's clip_se over round(val_fraction * n_clips) fresh clips (by a
     seeded pilot simulation, three rounds), and (mu, tau_lambda) for its effect and tau."""
@@ -136,7 +145,7 @@ def design(rows: Sequence[Row], tau: float, base_r: Sequence[float], n_clips: in
     share = np.bincount(grid.bin_index(big[:, 0], big[:, 1]), minlength=grid.n_bins) / len(big)
     bin_effect = rng.normal(size=(len(rows), grid.n_bins))  # a property of the row's population
     bin_effect -= (bin_effect @ share)[:, None]
-    bin_effect /= np.sqrt((bin_effect ** 2) @ share)[:, None]
+    bin_effect /= np.sqrt((bin_effect**2) @ share)[:, None]
     error_var = label_var * (1 / np.asarray(base_r, dtype=np.float64) ** 2 - 1)
     n_val = int(round(val_fraction * n_clips))
     mus, tls, ws = [], [], []
@@ -156,8 +165,19 @@ def design(rows: Sequence[Row], tau: float, base_r: Sequence[float], n_clips: in
         mus.append(mu)
         tls.append(tl)
         ws.append(w)
-    return Design(n_clips, val_fraction, dev_fraction, stratify, tuple(int(s) for s in seeds),
-                  label_var, error_var, np.array(mus), np.array(tls), np.array(ws), bin_effect)
+    return Design(
+        n_clips,
+        val_fraction,
+        dev_fraction,
+        stratify,
+        tuple(int(s) for s in seeds),
+        label_var,
+        error_var,
+        np.array(mus),
+        np.array(tls),
+        np.array(ws),
+        bin_effect,
+    )
 
 
 @dataclass
@@ -196,8 +216,9 @@ def _references(rows: Sequence[Row]) -> np.ndarray:
     return np.array(out)
 
 
-def simulate(rows: Sequence[Row], d: Design, resplit: bool, rng: np.random.Generator,
-             n_boot: int = 0, bank_seed: int = 0) -> Table:
+def simulate(
+    rows: Sequence[Row], d: Design, resplit: bool, rng: np.random.Generator, n_boot: int = 0, bank_seed: int = 0
+) -> Table:
     """One table: clips (re-split by make_split, or fresh per seed), each seed's predictions, and
     every row's per-seed statistics. n_boot > 0 also draws each seed's bootstrap bank (shared by
     the seed's rows, as in the pipeline; seeded by seed + 1000 * bank_seed) for the plain rule."""
@@ -217,8 +238,9 @@ def simulate(rows: Sequence[Row], d: Design, resplit: bool, rng: np.random.Gener
         y = _labels(rng, k)
         err = np.sqrt(d.error_var * SHARED_ERROR) * rng.normal(size=(k, 2))
         bins = grid.bin_index(y[:, 0], y[:, 1])
-        lam = (np.sqrt(bin_w)[:, None] * d.bin_effect[:, bins]
-               + np.sqrt(w_clip - bin_w)[:, None] * rng.normal(size=(m, k)))
+        lam = np.sqrt(bin_w)[:, None] * d.bin_effect[:, bins] + np.sqrt(w_clip - bin_w)[:, None] * rng.normal(
+            size=(m, k)
+        )
         return y, err, lam
 
     if resplit:
@@ -232,10 +254,18 @@ def simulate(rows: Sequence[Row], d: Design, resplit: bool, rng: np.random.Gener
     gamma = d.tau_lambda[:, None] * rng.normal(size=shape)
     for j, seed in enumerate(d.seeds):
         if resplit:
-            idx = np.asarray(split.make_split(
-                names, y_all[:, 0], y_all[:, 1], val_fraction=d.val_fraction,
-                dev_fraction=d.dev_fraction, seed=seed, mode="group",
-                stratify_grid=STRATA if d.stratify else None)["val"])
+            idx = np.asarray(
+                split.make_split(
+                    names,
+                    y_all[:, 0],
+                    y_all[:, 1],
+                    val_fraction=d.val_fraction,
+                    dev_fraction=d.dev_fraction,
+                    seed=seed,
+                    mode="group",
+                    stratify_grid=STRATA if d.stratify else None,
+                )["val"]
+            )
             y, err, lam = y_all[idx], err_all[idx], lam_all[:, idx]
         else:
             y, err, lam = clips(int(round(d.val_fraction * n)))
@@ -244,8 +274,7 @@ def simulate(rows: Sequence[Row], d: Design, resplit: bool, rng: np.random.Gener
         own = np.sqrt(d.error_var * (1 - SHARED_ERROR)) * rng.normal(size=(k, 2))
         base = y + err + own  # (k, 2): the seed's unsteered predictions
         yr, br = y[:, dims].T, base[:, dims].T  # (rows, k): each row's dim
-        lam_s = (d.mu[:, None] + lam + gamma[:, j:j + 1]
-                 + np.sqrt(w_seed)[:, None] * rng.normal(size=(m, k)))
+        lam_s = d.mu[:, None] + lam + gamma[:, j : j + 1] + np.sqrt(w_seed)[:, None] * rng.normal(size=(m, k))
         new = br - lam_s * (br - yr)
         dr[:, j], dr_var[:, j] = stats.jackknife_delta_r(yr, br, new)
         refs = new[np.where(has_ref, ref, 0)]
@@ -287,8 +316,7 @@ def nb_estimate(per_seed: Sequence[float], n_val: float, n_train: float) -> pool
     return pooling.Sides(float(student_t.sf(t, s - 1)), float(student_t.cdf(t, s - 1)))
 
 
-def judge(rows: Sequence[Row], table: Table, rule: str, n_clips: int, n_boot: int = 0
-          ) -> tuple[list[str], list[str]]:
+def judge(rows: Sequence[Row], table: Table, rule: str, n_clips: int, n_boot: int = 0) -> tuple[list[str], list[str]]:
     """Each row's plain verdict and its verdict after Holm within its family, by `rule`."""
     if rule not in RULES:
         raise EmosteerError(f"calibration: unknown rule {rule!r}; expected one of {RULES}")
@@ -304,8 +332,9 @@ def judge(rows: Sequence[Row], table: Table, rule: str, n_clips: int, n_boot: in
             dr = pooling.pool(list(table.dr[i]), list(table.reps[i]), n_boot)
             gm = pooling.pool(list(table.gm[i]), list(table.gm_reps[i]), n_boot) if compared else None
             call = pooling.verdict(dr, gm)
-            p = pooling.verdict_p(pooling.seed_sides(table.dr[i]),
-                                  pooling.seed_sides(table.gm[i]) if compared else None)
+            p = pooling.verdict_p(
+                pooling.seed_sides(table.dr[i]), pooling.seed_sides(table.gm[i]) if compared else None
+            )
         else:
             n_train = n_clips - float(np.mean(n_val))
             sides = nb_estimate(table.dr[i], float(np.mean(n_val)), n_train)

@@ -24,8 +24,9 @@ from emosteer.strength import Value as StrengthValue
 from emosteer.strength import to_json as strength_json
 
 
-def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str, Choice], n_boot: int,
-                      n_clips: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+def detection_metrics(
+    grid: Grid, val: list[SeedPredictions], choices: dict[str, Choice], n_boot: int, n_clips: int
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """Bin accuracy (joint and per axis) on each seed's validation clips, pooled (two-level
     bootstrap: a description); each deployable variant's and its oracle's change in mean |error|
     on the clips binned right, wrong and all (`detection.decompose`; each group's change and its
@@ -40,11 +41,14 @@ def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str,
         rows["seed"] += [d.seed] * len(true)
         rows["true_bin"] += [names[k] for k in true]
         rows["predicted_bin"] += [names[k] for k in predicted]
-    out: dict[str, Any] = {"grid": grid.size, "bins": grid.n_bins, "n_seeds": len(val),
-                           "n_val_per_seed": [len(d.valence) for d in val]}
+    out: dict[str, Any] = {
+        "grid": grid.size,
+        "bins": grid.n_bins,
+        "n_seeds": len(val),
+        "n_val_per_seed": [len(d.valence) for d in val],
+    }
     for axis in detection.AXES:
-        acc = pool_seeds(((float(h[axis].mean()), h[axis][bank].mean(axis=1)) for h, bank in zip(hits, banks)),
-                         n_boot)
+        acc = pool_seeds(((float(h[axis].mean()), h[axis][bank].mean(axis=1)) for h, bank in zip(hits, banks)), n_boot)
         out.update(record(f"{axis}_accuracy", acc))
     out["n_right_per_seed"] = [int(h["joint"].sum()) for h in hits]
     n_val = [len(d.valence) for d in val]
@@ -55,26 +59,50 @@ def detection_metrics(grid: Grid, val: list[SeedPredictions], choices: dict[str,
             continue
         for variant in (name, oracle.name):
             entry = decomposition.setdefault(deployable.kind, {}).setdefault(METHODS[variant].selection, {})
-            parts = {dim: [detection.decompose(getattr(d, dim), getattr(d, f"pred_{dim}"),
-                                               d.steered[variant][choices[variant].strength][i], h["joint"])
-                           for d, h in zip(val, hits)] for i, dim in enumerate(DIMS)}
+            parts = {
+                dim: [
+                    detection.decompose(
+                        getattr(d, dim),
+                        getattr(d, f"pred_{dim}"),
+                        d.steered[variant][choices[variant].strength][i],
+                        h["joint"],
+                    )
+                    for d, h in zip(val, hits)
+                ]
+                for i, dim in enumerate(DIMS)
+            }
             for group in detection.GROUPS:
                 keys: dict[str, Any] = {}
                 for dim in DIMS:
                     seeds = [p[group] for p in parts[dim]]
-                    keys.update(record(f"{dim}_dmae", verdicts.estimate(
-                        [s.change for s in seeds], [s.change_var for s in seeds], n_val, n_clips)))
-                    keys.update(record(f"{dim}_contribution", verdicts.estimate(
-                        [s.contribution for s in seeds], [s.contribution_var for s in seeds], n_val, n_clips),
-                        per_seed=False))
+                    keys.update(
+                        record(
+                            f"{dim}_dmae",
+                            verdicts.estimate([s.change for s in seeds], [s.change_var for s in seeds], n_val, n_clips),
+                        )
+                    )
+                    keys.update(
+                        record(
+                            f"{dim}_contribution",
+                            verdicts.estimate(
+                                [s.contribution for s in seeds], [s.contribution_var for s in seeds], n_val, n_clips
+                            ),
+                            per_seed=False,
+                        )
+                    )
                 entry[group] = {"strength": strength_json(choices[variant].strength), **keys}
     out["decomposition"] = decomposition
     return out, rows
 
 
-def breakeven_metrics(grid: Grid, val: list[SeedPredictions], strength: StrengthValue,
-                      found: dict[str, Any], predicted: dict[str, Any] | None, n_clips: int
-                      ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+def breakeven_metrics(
+    grid: Grid,
+    val: list[SeedPredictions],
+    strength: StrengthValue,
+    found: dict[str, Any],
+    predicted: dict[str, Any] | None,
+    n_clips: int,
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """The break-even from the model's own errors (docs/statistics.md, "Break-even"): per seed, its
     clips binned wrong by the model are repaired (given their true bin) in a random order, a share
     q at a time (`detection.repair`); at each q the prediction is the oracle-bin one where the bin
@@ -91,36 +119,63 @@ def breakeven_metrics(grid: Grid, val: list[SeedPredictions], strength: Strength
         rep = detection.repair(true, predicted_bins, d.seed)
         oracle, own = d.steered[ORACLE.name][strength], d.steered[PREDICTED.name][strength]
         for i, dim in enumerate(DIMS):
-            delta, var, acc = detection.repair_curve(getattr(d, dim), getattr(d, f"pred_{dim}"),
-                                                     oracle[i], own[i], rep, qs)
+            delta, var, acc = detection.repair_curve(
+                getattr(d, dim), getattr(d, f"pred_{dim}"), oracle[i], own[i], rep, qs
+            )
             values[dim][s_i], variances[dim][s_i] = delta, var
         realised += acc / len(val)
     n_val = [len(d.valence) for d in val]
     accuracy = found["joint_accuracy"]
-    out: dict[str, Any] = {"grid": grid.size, "bins": grid.n_bins, "n_seeds": len(val), "n_clips": n_clips,
-                           "strength": strength_json(strength), "q_step": detection.Q_STEP,
-                           "model_accuracy": accuracy, "model_accuracy_lo": found["joint_accuracy_lo"],
-                           "model_accuracy_hi": found["joint_accuracy_hi"]}
-    rows: dict[str, list[Any]] = {"dim": [], "p": [], "q": [], "dr_mean": [], "dr_lo": [], "dr_hi": [],
-                                  "realised_accuracy": [], "model_accuracy": []}
+    out: dict[str, Any] = {
+        "grid": grid.size,
+        "bins": grid.n_bins,
+        "n_seeds": len(val),
+        "n_clips": n_clips,
+        "strength": strength_json(strength),
+        "q_step": detection.Q_STEP,
+        "model_accuracy": accuracy,
+        "model_accuracy_lo": found["joint_accuracy_lo"],
+        "model_accuracy_hi": found["joint_accuracy_hi"],
+    }
+    rows: dict[str, list[Any]] = {
+        "dim": [],
+        "p": [],
+        "q": [],
+        "dr_mean": [],
+        "dr_lo": [],
+        "dr_hi": [],
+        "realised_accuracy": [],
+        "model_accuracy": [],
+    }
     for dim in DIMS:
-        points = [verdicts.estimate(values[dim][:, j], variances[dim][:, j], n_val, n_clips)
-                  for j in range(len(qs))]
+        points = [verdicts.estimate(values[dim][:, j], variances[dim][:, j], n_val, n_clips) for j in range(len(qs))]
         for q, pt, real in zip(qs, points, realised):
-            for key, value in (("dim", dim), ("p", float(detection.repaired_accuracy(accuracy, q))),
-                               ("q", q), ("dr_mean", pt.mean), ("dr_lo", pt.lo), ("dr_hi", pt.hi),
-                               ("realised_accuracy", real), ("model_accuracy", accuracy)):
+            for key, value in (
+                ("dim", dim),
+                ("p", float(detection.repaired_accuracy(accuracy, q))),
+                ("q", q),
+                ("dr_mean", pt.mean),
+                ("dr_lo", pt.lo),
+                ("dr_hi", pt.hi),
+                ("realised_accuracy", real),
+                ("model_accuracy", accuracy),
+            ):
                 rows[key].append(value)
-        even = detection.break_even_accuracy(qs, [pt.mean for pt in points], [pt.lo for pt in points],
-                                             accuracy)
+        even = detection.break_even_accuracy(qs, [pt.mean for pt in points], [pt.lo for pt in points], accuracy)
         oracle_end, model_end = points[0], points[-1]  # qs run from 1 (every bin right) to 0
-        out.update({f"{dim}_p_star": even.bound, f"{dim}_p_star_status": even.bound_status,
-                    f"{dim}_p_star_estimate": even.estimate,
-                    f"{dim}_p_star_estimate_status": even.estimate_status,
-                    f"{dim}_dr_at_p1": oracle_end.mean, f"{dim}_dr_at_p1_lo": oracle_end.lo,
-                    f"{dim}_dr_at_p1_hi": oracle_end.hi,
-                    f"{dim}_dr_at_model_accuracy": model_end.mean,
-                    f"{dim}_dr_at_model_accuracy_lo": model_end.lo,
-                    f"{dim}_dr_at_model_accuracy_hi": model_end.hi,
-                    f"{dim}_dr_predicted_categorical": (predicted or {}).get(f"{dim}_dr", float("nan"))})
+        out.update(
+            {
+                f"{dim}_p_star": even.bound,
+                f"{dim}_p_star_status": even.bound_status,
+                f"{dim}_p_star_estimate": even.estimate,
+                f"{dim}_p_star_estimate_status": even.estimate_status,
+                f"{dim}_dr_at_p1": oracle_end.mean,
+                f"{dim}_dr_at_p1_lo": oracle_end.lo,
+                f"{dim}_dr_at_p1_hi": oracle_end.hi,
+                f"{dim}_dr_at_model_accuracy": model_end.mean,
+                f"{dim}_dr_at_model_accuracy_lo": model_end.lo,
+                f"{dim}_dr_at_model_accuracy_hi": model_end.hi,
+                f"{dim}_dr_predicted_categorical": (predicted or {}).get(f"{dim}_dr", float("nan")),
+            }
+        )
     return out, rows

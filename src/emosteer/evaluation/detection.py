@@ -31,12 +31,15 @@ from emosteer.steering.selection import clip_unit
 AXES = ("joint", "valence", "arousal")  # what "right bin" means: both axes, or one
 
 
-def bins(grid: Grid, valence: np.ndarray, arousal: np.ndarray, pred_valence: np.ndarray,
-         pred_arousal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bins(
+    grid: Grid, valence: np.ndarray, arousal: np.ndarray, pred_valence: np.ndarray, pred_arousal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(true, predicted) flat bins (n,): the labels' bin, and the bin of the clipped prediction
     (what `predicted` selection steers with)."""
-    return (grid.bin_index(valence, arousal, where="labels"),
-            grid.bin_index(clip_unit(pred_valence), clip_unit(pred_arousal), where="predictions"))
+    return (
+        grid.bin_index(valence, arousal, where="labels"),
+        grid.bin_index(clip_unit(pred_valence), clip_unit(pred_arousal), where="predictions"),
+    )
 
 
 def hits(grid: Grid, true: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
@@ -71,8 +74,9 @@ def break_even(ps: Sequence[float], lo: Sequence[float]) -> BreakEven:
     """p* from the grid `ps` (strictly decreasing, from 1) and the lower CI bounds `lo` there."""
     ps, lo = np.asarray(ps, dtype=np.float64), np.asarray(lo, dtype=np.float64)
     if ps.ndim != 1 or ps.shape != lo.shape or len(ps) < 2 or not (np.diff(ps) < 0).all():
-        raise EmosteerError(f"break-even: need >= 2 decreasing accuracies with a bound each, got "
-                            f"{ps.tolist()} and {lo.tolist()}")
+        raise EmosteerError(
+            f"break-even: need >= 2 decreasing accuracies with a bound each, got {ps.tolist()} and {lo.tolist()}"
+        )
     above = np.nan_to_num(lo, nan=-np.inf) > 0
     if not above[0]:
         return BreakEven(float("nan"), "never_above")
@@ -147,8 +151,14 @@ def repair(true: np.ndarray, predicted: np.ndarray, seed: int) -> Repair:
     return Repair(right=right, rank=rank)
 
 
-def repair_curve(y: np.ndarray, base: np.ndarray, oracle: np.ndarray, predicted: np.ndarray,
-                 rep: Repair, qs: Sequence[float] = Q_GRID) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def repair_curve(
+    y: np.ndarray,
+    base: np.ndarray,
+    oracle: np.ndarray,
+    predicted: np.ndarray,
+    rep: Repair,
+    qs: Sequence[float] = Q_GRID,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One seed's curve: at each q of `qs`, Δr = r(y, rep.steered(q)) - r(y, base), its jackknife
     variance (`stats.jackknife_delta_r`, for `verdicts.estimate`) and the realised accuracy."""
     steered = np.stack([rep.steered(q, oracle, predicted) for q in qs])
@@ -170,19 +180,25 @@ class BreakEvenAccuracy:
     bound_status: str
 
 
-def break_even_accuracy(qs: Sequence[float], mean: Sequence[float], lo: Sequence[float],
-                        accuracy: float) -> BreakEvenAccuracy:
+def break_even_accuracy(
+    qs: Sequence[float], mean: Sequence[float], lo: Sequence[float], accuracy: float
+) -> BreakEvenAccuracy:
     """p* on the repair curve (`qs` decreasing from 1), mapped from the share q* of wrong clips
     repaired to joint accuracy a + q* (1 - a), a = the model's pooled joint accuracy."""
     at_mean, at_lo = break_even(qs, mean), break_even(qs, lo)
-    return BreakEvenAccuracy(float(repaired_accuracy(accuracy, at_mean.p_star)), at_mean.status,
-                             float(repaired_accuracy(accuracy, at_lo.p_star)), at_lo.status)
+    return BreakEvenAccuracy(
+        float(repaired_accuracy(accuracy, at_mean.p_star)),
+        at_mean.status,
+        float(repaired_accuracy(accuracy, at_lo.p_star)),
+        at_lo.status,
+    )
 
 
 GROUPS = ("right", "wrong", "all")  # the decomposition's rows: the two groups add up to the last
 
 
 # --- The decomposition's "all clips" row --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Part:
@@ -210,6 +226,7 @@ def decompose(y: np.ndarray, base: np.ndarray, new: np.ndarray, right: np.ndarra
     for group, g in zip(GROUPS, (mask, ~mask, np.ones_like(mask))):
         change, change_var = stats.jackknife_ratio(d, g.astype(np.float64))
         contribution, contribution_var = stats.jackknife_ratio(np.where(g, d, 0.0), np.ones(len(d)))
-        out[group] = Part(float(change), float(change_var), float(g.mean()), float(contribution),
-                          float(contribution_var))
+        out[group] = Part(
+            float(change), float(change_var), float(g.mean()), float(contribution), float(contribution_var)
+        )
     return out

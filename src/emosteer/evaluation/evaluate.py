@@ -19,24 +19,25 @@ from emosteer.steering.signals import SignalTable
 from emosteer.strength import Value as StrengthValue
 from emosteer.strength import key as strength_key
 
-Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue],
-                   tuple[np.ndarray, np.ndarray]]
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue], tuple[np.ndarray, np.ndarray]]
 """predict(features, rows, steer_valence, steer_arousal, strength) -> (valence, arousal): row i is
 clip features[rows[i]] under the i-th steering vectors."""
 
 
-def score(clips: Clips, valence: np.ndarray, arousal: np.ndarray, n_boot: int,
-          seed: int) -> dict[str, float]:
+def score(clips: Clips, valence: np.ndarray, arousal: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
     """Flat metrics of one steered variant against the unsteered baseline, per dimension."""
     out: dict[str, float] = {}
-    for dim, y, base, new in (("valence", clips.valence, clips.pred_valence, valence),
-                              ("arousal", clips.arousal, clips.pred_arousal, arousal)):
+    for dim, y, base, new in (
+        ("valence", clips.valence, clips.pred_valence, valence),
+        ("arousal", clips.arousal, clips.pred_arousal, arousal),
+    ):
         out.update(dimension_metrics(dim, y, base, new, n_boot, seed))
     return out
 
 
-def dimension_metrics(dim: str, y: np.ndarray, base: np.ndarray, new: np.ndarray, n_boot: int,
-                      seed: int) -> dict[str, float]:
+def dimension_metrics(
+    dim: str, y: np.ndarray, base: np.ndarray, new: np.ndarray, n_boot: int, seed: int
+) -> dict[str, float]:
     cmp = stats.compare_correlations(y, base, new, n_boot=n_boot, seed=seed)
     return {
         f"{dim}_r": cmp["r_new"],
@@ -52,16 +53,24 @@ def dimension_metrics(dim: str, y: np.ndarray, base: np.ndarray, new: np.ndarray
     }
 
 
-def baseline_metrics(y_valence: np.ndarray, y_arousal: np.ndarray, valence: np.ndarray,
-                     arousal: np.ndarray) -> dict[str, float]:
+def baseline_metrics(
+    y_valence: np.ndarray, y_arousal: np.ndarray, valence: np.ndarray, arousal: np.ndarray
+) -> dict[str, float]:
     """Unsteered scores; r carries its 95% Fisher-z CI (there is no reference to take a Δ from)."""
     out: dict[str, float] = {}
     for dim, y, p in (("valence", y_valence, valence), ("arousal", y_arousal, arousal)):
         r = correlation.pearson(y, p)
         lo, hi = stats.fisher_ci(r, len(y))
-        out.update({f"{dim}_r": r, f"{dim}_r_lo": lo, f"{dim}_r_hi": hi,
-                    f"{dim}_ccc": stats.ccc(y, p), f"{dim}_rmse": stats.rmse(y, p),
-                    f"{dim}_mae": stats.mae(y, p)})
+        out.update(
+            {
+                f"{dim}_r": r,
+                f"{dim}_r_lo": lo,
+                f"{dim}_r_hi": hi,
+                f"{dim}_ccc": stats.ccc(y, p),
+                f"{dim}_rmse": stats.rmse(y, p),
+                f"{dim}_mae": stats.mae(y, p),
+            }
+        )
     return out
 
 
@@ -85,9 +94,15 @@ class SeedPredictions:
 CLIP_CHUNK = 128  # clips per group of steered passes: memory stays bounded by the chunk
 
 
-def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
-                   variants_: tuple[Method, ...], strengths: dict[str, tuple[StrengthValue, ...]],
-                   seed: int, names: list[str]) -> SeedPredictions:
+def steer_variants(
+    predict: Predict,
+    table: SignalTable,
+    clips: Clips,
+    variants_: tuple[Method, ...],
+    strengths: dict[str, tuple[StrengthValue, ...]],
+    seed: int,
+    names: list[str],
+) -> SeedPredictions:
     """Steered predictions of every variant at each of its strengths, on one seed's clips.
 
     A steered pass depends only on (clip, valence vector, arousal vector, strength), so where two
@@ -100,8 +115,7 @@ def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
     steers = {v.name: v.signals(table, clips, seed) for v in variants_}
     n = len(clips.valence)
     keys = {v.name: list(dict.fromkeys(strength_key(s) for s in strengths[v.name])) for v in variants_}
-    out = {v.name: {k: (np.empty(n, np.float32), np.empty(n, np.float32)) for k in keys[v.name]}
-           for v in variants_}
+    out = {v.name: {k: (np.empty(n, np.float32), np.empty(n, np.float32)) for k in keys[v.name]} for v in variants_}
     for strength in dict.fromkeys(strength_key(s) for v in variants_ for s in strengths[v.name]):
         users = [v.name for v in variants_ if strength in keys[v.name]]
         for start in range(0, n, CLIP_CHUNK):
@@ -124,7 +138,12 @@ def steer_variants(predict: Predict, table: SignalTable, clips: Clips,
             for name in users:
                 out[name][strength][0][start:stop] = v_u[where[name]]
                 out[name][strength][1][start:stop] = a_u[where[name]]
-    return SeedPredictions(seed=seed, names=names, valence=clips.valence, arousal=clips.arousal,
-                           pred_valence=clips.pred_valence, pred_arousal=clips.pred_arousal,
-                           steered=out)
-
+    return SeedPredictions(
+        seed=seed,
+        names=names,
+        valence=clips.valence,
+        arousal=clips.arousal,
+        pred_valence=clips.pred_valence,
+        pred_arousal=clips.pred_arousal,
+        steered=out,
+    )

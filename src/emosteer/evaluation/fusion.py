@@ -52,8 +52,9 @@ def fuse(unsteered: np.ndarray, target: np.ndarray, weight: float) -> np.ndarray
     return (1.0 - weight) * u + weight * t
 
 
-def fused(pred_valence: np.ndarray, pred_arousal: np.ndarray, target: np.ndarray,
-          weight: float) -> tuple[np.ndarray, np.ndarray]:
+def fused(
+    pred_valence: np.ndarray, pred_arousal: np.ndarray, target: np.ndarray, weight: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(valence, arousal) of the fusion twin: each dim fused with its column of target (N, 2)."""
     t = np.asarray(target, np.float64)
     if t.ndim != 2 or t.shape[1] != 2:
@@ -73,8 +74,7 @@ class DevClips:
     target: np.ndarray  # (N, 2)
 
 
-def pick_weight(dev: Sequence[DevClips], weights: Sequence[float],
-                n_boot: int) -> tuple[int, list[pooling.Pooled]]:
+def pick_weight(dev: Sequence[DevClips], weights: Sequence[float], n_boot: int) -> tuple[int, list[pooling.Pooled]]:
     """The index of the chosen weight and the pooled dev curve behind it: per weight, the mean over
     seeds of (Δr valence + Δr arousal) / 2 against the unsteered prediction, with the two-level CI
     (each seed's clips resampled by its own `pooling.clip_bank`), then `pooling.pick_pooled` with

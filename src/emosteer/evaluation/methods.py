@@ -57,12 +57,16 @@ class Interpolation:
     option: str | None = None  # a switch of params' `evaluate` section that must be on, or None
 
 
-INTERPOLATIONS = {i.name: i for i in (
-    Interpolation("categorical", "categorical", selection.categorical, selection.categorical_target),
-    Interpolation("idw", "IDW interpolation", selection.idw, selection.idw_target),
-    Interpolation("bilinear", "bilinear interpolation", selection.bilinear, selection.bilinear_target,
-                  option="bilinear"),
-)}
+INTERPOLATIONS = {
+    i.name: i
+    for i in (
+        Interpolation("categorical", "categorical", selection.categorical, selection.categorical_target),
+        Interpolation("idw", "IDW interpolation", selection.idw, selection.idw_target),
+        Interpolation(
+            "bilinear", "bilinear interpolation", selection.bilinear, selection.bilinear_target, option="bilinear"
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -124,23 +128,38 @@ def _global_mean(m: Method, table: SignalTable, clips: Clips, seed: int) -> Stee
 
 
 def _fuses(m: Method, table: SignalTable, clips: Clips, seed: int) -> Steer:
-    raise EmosteerError(f"{m.name} is a fusion twin: it moves predictions (`evaluation.fusion`), it "
-                        "does not steer")
+    raise EmosteerError(f"{m.name} is a fusion twin: it moves predictions (`evaluation.fusion`), it does not steer")
 
 
-SELECTIONS = ("oracle", "predicted")
-FUSION = "_fusion"  # a fusion twin's name: its variant's, and this  # the point-selecting methods: each with every interpolation
+SELECTIONS = ("oracle", "predicted")  # the point-selecting methods: each with every interpolation
+FUSION = "_fusion"  # a fusion twin's name: its variant's, and this
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    *(Method(f"{sel}_{i.name}", f"{sel}, {i.label}", sel, i.name, _at_point, i)
-      for sel in SELECTIONS for i in INTERPOLATIONS.values()),
-    Method("control_shuffled", "control: shuffled bins", "control", "shuffled", _shuffled),
-    Method("control_global_mean", "control: global mean", "control", "global_mean", _global_mean,
-           per_grid=False),
-    *(Method(f"{sel}_{i.name}{FUSION}", f"{sel}, {i.label}: fusion twin", sel, i.name, _fuses, i,
-             in_table=False, fuses=True)
-      for sel in SELECTIONS for i in INTERPOLATIONS.values()),
-)}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        *(
+            Method(f"{sel}_{i.name}", f"{sel}, {i.label}", sel, i.name, _at_point, i)
+            for sel in SELECTIONS
+            for i in INTERPOLATIONS.values()
+        ),
+        Method("control_shuffled", "control: shuffled bins", "control", "shuffled", _shuffled),
+        Method("control_global_mean", "control: global mean", "control", "global_mean", _global_mean, per_grid=False),
+        *(
+            Method(
+                f"{sel}_{i.name}{FUSION}",
+                f"{sel}, {i.label}: fusion twin",
+                sel,
+                i.name,
+                _fuses,
+                i,
+                in_table=False,
+                fuses=True,
+            )
+            for sel in SELECTIONS
+            for i in INTERPOLATIONS.values()
+        ),
+    )
+}
 
 GLOBAL_MEAN = METHODS["control_global_mean"]
 ORACLE = METHODS["oracle_categorical"]  # the break-even curve's q = 1 end: steering with the true bin
@@ -162,8 +181,17 @@ def per_grid(switches: Mapping[str, Any]) -> tuple[Method, ...]:
 def twin(m: Method, selection_: str) -> Method | None:
     """The entry that selects by `selection_` with the same interpolation as `m` (e.g. the oracle
     beside a predicted method), if there is one."""
-    return next((o for o in METHODS.values() if o.in_table and o.selection == selection_
-                 and o.interpolation is not None and o.interpolation is m.interpolation), None)
+    return next(
+        (
+            o
+            for o in METHODS.values()
+            if o.in_table
+            and o.selection == selection_
+            and o.interpolation is not None
+            and o.interpolation is m.interpolation
+        ),
+        None,
+    )
 
 
 def fusion_twin(m: Method) -> Method | None:

@@ -94,21 +94,33 @@ def record(key: str, pooled: pooling.Pooled | verdicts.Estimate, per_seed: bool 
     return out
 
 
-def pooled_metrics(variant: Method, choice: Choice, val: list[SeedPredictions],
-                   reference: list[dict[str, np.ndarray]], size: int, n_clips: int,
-                   fusion: Fusion | None = None) -> dict[str, Any]:
+def pooled_metrics(
+    variant: Method,
+    choice: Choice,
+    val: list[SeedPredictions],
+    reference: list[dict[str, np.ndarray]],
+    size: int,
+    n_clips: int,
+    fusion: Fusion | None = None,
+) -> dict[str, Any]:
     """One variant's pooled metrics: Δr vs unsteered and vs the global-mean control, per dim, with
     the verdict; with `fusion` (the variant's fusion twin), steering vs the twin ("beyond fusion")
     with its own verdict, and the share of clips whose prediction moved toward the point they were
     steered toward at the chosen strength (`<dim>_toward_target`, `steerability.toward_target`)."""
-    m: dict[str, Any] = {"method": variant.name, "selection": variant.selection,
-                         "uses_true_labels": variant.uses_true_labels, "grid": size,
-                         "bins": size * size, "family": verdicts.family_of(variant.selection),
-                         "n_seeds": len(val), "n_clips": n_clips,
-                         "n_val_per_seed": [len(d.valence) for d in val],
-                         "strength": strength_json(choice.strength),
-                         "strength_chosen_on": choice.chosen_on,
-                         "strength_dev_clips": choice.dev_clips}
+    m: dict[str, Any] = {
+        "method": variant.name,
+        "selection": variant.selection,
+        "uses_true_labels": variant.uses_true_labels,
+        "grid": size,
+        "bins": size * size,
+        "family": verdicts.family_of(variant.selection),
+        "n_seeds": len(val),
+        "n_clips": n_clips,
+        "n_val_per_seed": [len(d.valence) for d in val],
+        "strength": strength_json(choice.strength),
+        "strength_chosen_on": choice.chosen_on,
+        "strength_dev_clips": choice.dev_clips,
+    }
     if fusion is not None:
         m.update({"fusion_twin": fusion.name, "fusion_weight": fusion.weight})
     for i, dim in enumerate(DIMS):
@@ -119,23 +131,35 @@ def pooled_metrics(variant: Method, choice: Choice, val: list[SeedPredictions],
             vs_gm.append((y, ref[dim], new))
             r_new.append(correlation.pearson(y, new))
         dr, gm = delta_estimate(vs_base, n_clips), delta_estimate(vs_gm, n_clips)
-        m.update({f"{dim}_r": float(np.mean(r_new)), f"{dim}_r_per_seed": r_new,
-                  **record(f"{dim}_dr", dr), f"{dim}_sign_agreement": dr.sign_agreement,
-                  f"{dim}_dr_seed_var": dr.seed_var, f"{dim}_dr_shared_var": dr.shared_var,
-                  **record(f"{dim}_dr_vs_global_mean", gm, per_seed=False),
-                  f"{dim}_verdict": verdicts.verdict(dr, gm),
-                  f"{dim}_verdict_p": verdicts.verdict_p(dr, gm)})
+        m.update(
+            {
+                f"{dim}_r": float(np.mean(r_new)),
+                f"{dim}_r_per_seed": r_new,
+                **record(f"{dim}_dr", dr),
+                f"{dim}_sign_agreement": dr.sign_agreement,
+                f"{dim}_dr_seed_var": dr.seed_var,
+                f"{dim}_dr_shared_var": dr.shared_var,
+                **record(f"{dim}_dr_vs_global_mean", gm, per_seed=False),
+                f"{dim}_verdict": verdicts.verdict(dr, gm),
+                f"{dim}_verdict_p": verdicts.verdict_p(dr, gm),
+            }
+        )
         if fusion is not None:
-            toward = [steerability.toward_target(t[2] - t[1], target[:, i], t[1])
-                      for t, target in zip(vs_base, fusion.targets)]
+            toward = [
+                steerability.toward_target(t[2] - t[1], target[:, i], t[1])
+                for t, target in zip(vs_base, fusion.targets)
+            ]
             share = mean_estimate(toward, n_clips)
             share = dataclasses.replace(share, lo=max(share.lo, 0.0), hi=min(share.hi, 1.0))
             m.update(record(f"{dim}_toward_target", share))
-            beyond = delta_estimate([(t[0], f[i], t[2]) for t, f in zip(vs_base, fusion.predictions)],
-                                    n_clips)
-            m.update({**record(f"{dim}_beyond_fusion", beyond),
-                      f"{dim}_beyond_fusion_verdict": verdicts.verdict(beyond, None),
-                      f"{dim}_beyond_fusion_p": verdicts.verdict_p(beyond, None)})
+            beyond = delta_estimate([(t[0], f[i], t[2]) for t, f in zip(vs_base, fusion.predictions)], n_clips)
+            m.update(
+                {
+                    **record(f"{dim}_beyond_fusion", beyond),
+                    f"{dim}_beyond_fusion_verdict": verdicts.verdict(beyond, None),
+                    f"{dim}_beyond_fusion_p": verdicts.verdict_p(beyond, None),
+                }
+            )
     return m
 
 
@@ -150,44 +174,60 @@ class Fusion:
     targets: list[np.ndarray]  # per seed (n_val, 2): the point the variant steers each clip toward
 
 
-def fusion_metrics(twin: Method, fusion: Fusion, val: list[SeedPredictions], size: int,
-                   n_clips: int) -> dict[str, Any]:
+def fusion_metrics(twin: Method, fusion: Fusion, val: list[SeedPredictions], size: int, n_clips: int) -> dict[str, Any]:
     """The fusion twin's own row: its Δr against the unsteered model per dim (no network: the
     unsteered prediction moved toward the variant's target), with a verdict without the
     global-mean condition (no signal to be specific about)."""
-    m: dict[str, Any] = {"method": twin.name, "selection": twin.selection, "fuses": True,
-                         "uses_true_labels": twin.uses_true_labels, "grid": size,
-                         "bins": size * size, "family": verdicts.SECONDARY, "n_seeds": len(val),
-                         "n_clips": n_clips, "n_val_per_seed": [len(d.valence) for d in val],
-                         "weight": fusion.weight}
+    m: dict[str, Any] = {
+        "method": twin.name,
+        "selection": twin.selection,
+        "fuses": True,
+        "uses_true_labels": twin.uses_true_labels,
+        "grid": size,
+        "bins": size * size,
+        "family": verdicts.SECONDARY,
+        "n_seeds": len(val),
+        "n_clips": n_clips,
+        "n_val_per_seed": [len(d.valence) for d in val],
+        "weight": fusion.weight,
+    }
     for i, dim in enumerate(DIMS):
         triples = [(getattr(d, dim), getattr(d, f"pred_{dim}"), f[i]) for d, f in zip(val, fusion.predictions)]
         dr = delta_estimate(triples, n_clips)
         r_new = [correlation.pearson(y, new) for y, _, new in triples]
-        m.update({f"{dim}_r": float(np.mean(r_new)), f"{dim}_r_per_seed": r_new,
-                  **record(f"{dim}_dr", dr), f"{dim}_sign_agreement": dr.sign_agreement,
-                  f"{dim}_verdict": verdicts.verdict(dr, None), f"{dim}_verdict_p": verdicts.verdict_p(dr, None)})
+        m.update(
+            {
+                f"{dim}_r": float(np.mean(r_new)),
+                f"{dim}_r_per_seed": r_new,
+                **record(f"{dim}_dr", dr),
+                f"{dim}_sign_agreement": dr.sign_agreement,
+                f"{dim}_verdict": verdicts.verdict(dr, None),
+                f"{dim}_verdict_p": verdicts.verdict_p(dr, None),
+            }
+        )
     return m
 
 
-def seed_metrics(variant: Method, strength: StrengthValue, d: SeedPredictions,
-                 n_boot: int) -> dict[str, Any]:
+def seed_metrics(variant: Method, strength: StrengthValue, d: SeedPredictions, n_boot: int) -> dict[str, Any]:
     """One seed's scores of one variant (r, Δr with its paired CI, Williams' p, CCC, RMSE, MAE)."""
     clips = evaluate.Clips(d.valence, d.arousal, d.pred_valence, d.pred_arousal, np.empty(0))
     v, a = d.steered[variant.name][strength]
-    return {"strength": strength_json(strength),
-            **evaluate.score(clips, v, a, n_boot=n_boot, seed=d.seed)}
+    return {"strength": strength_json(strength), **evaluate.score(clips, v, a, n_boot=n_boot, seed=d.seed)}
 
 
-def baseline_pooled(per_seed: dict[int, dict[str, float]], seeds: list[int], n_val: list[int],
-                    forward_passes: int) -> dict[str, Any]:
+def baseline_pooled(
+    per_seed: dict[int, dict[str, float]], seeds: list[int], n_val: list[int], forward_passes: int
+) -> dict[str, Any]:
     """The unsteered model's r per dim: its mean and minimum over seeds, and each seed's."""
-    pooled: dict[str, Any] = {"method": "baseline", "n_seeds": len(seeds), "n_val_per_seed": n_val,
-                              "forward_passes": forward_passes}
+    pooled: dict[str, Any] = {
+        "method": "baseline",
+        "n_seeds": len(seeds),
+        "n_val_per_seed": n_val,
+        "forward_passes": forward_passes,
+    }
     for dim in DIMS:
         rs = [per_seed[s][f"{dim}_r"] for s in seeds]
-        pooled.update({f"{dim}_r": float(np.mean(rs)), f"{dim}_r_min": float(np.min(rs)),
-                       f"{dim}_r_per_seed": rs})
+        pooled.update({f"{dim}_r": float(np.mean(rs)), f"{dim}_r_min": float(np.min(rs)), f"{dim}_r_per_seed": rs})
     return pooled
 
 
@@ -200,8 +240,12 @@ def feedback_method(passes: int) -> str:
     return f"{word}_pass{'es' if passes > 1 else ''}_vs_one"
 
 
-def feedback_metrics(seeds: list[tuple[int, np.ndarray, Activations]], k: int, n_clips: int,
-                     permuted: list[dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+def feedback_metrics(
+    seeds: list[tuple[int, np.ndarray, Activations]],
+    k: int,
+    n_clips: int,
+    permuted: list[dict[str, np.ndarray]] | None = None,
+) -> dict[str, Any]:
     """Does the LRM feedback help? On each seed's validation clips, the model's final pass against
     the one-pass twin (a separately trained model with no feedback: `train`'s twin, stored by
     extract_activations) when every seed has one, else against pass 1 of the same unsteered call
@@ -213,12 +257,21 @@ def feedback_metrics(seeds: list[tuple[int, np.ndarray, Activations]], k: int, n
     clip's own feedback carries something another clip's does not). `seeds`: per seed, its
     validation clips' indices and its activations; `k`: the forward passes."""
     twin = all(acts.one_pass_valence is not None for _, _, acts in seeds)
-    m: dict[str, Any] = {"method": feedback_method(k), "selection": "feedback",
-                         "uses_true_labels": False, "forward_passes": k, "family": verdicts.SECONDARY,
-                         "compares": (f"pass {k} vs a separately trained one-pass model" if twin
-                                      else f"pass {k} vs pass 1 of the same unsteered call"),
-                         "n_seeds": len(seeds), "n_clips": n_clips,
-                         "n_val_per_seed": [len(idx) for _, idx, _ in seeds]}
+    m: dict[str, Any] = {
+        "method": feedback_method(k),
+        "selection": "feedback",
+        "uses_true_labels": False,
+        "forward_passes": k,
+        "family": verdicts.SECONDARY,
+        "compares": (
+            f"pass {k} vs a separately trained one-pass model"
+            if twin
+            else f"pass {k} vs pass 1 of the same unsteered call"
+        ),
+        "n_seeds": len(seeds),
+        "n_clips": n_clips,
+        "n_val_per_seed": [len(idx) for _, idx, _ in seeds],
+    }
     for dim in DIMS:
         vs_first, vs_twin, r_final, r_first, r_twin = [], [], [], [], []
         for _, idx, acts in seeds:
@@ -233,25 +286,42 @@ def feedback_metrics(seeds: list[tuple[int, np.ndarray, Activations]], k: int, n
                 r_twin.append(correlation.pearson(y, one))
         pass1 = delta_estimate(vs_first, n_clips)
         dr = delta_estimate(vs_twin, n_clips) if twin else pass1
-        m.update({f"{dim}_r": float(np.mean(r_final)), f"{dim}_r_per_seed": r_final,
-                  f"{dim}_r_pass1": float(np.mean(r_first)), f"{dim}_r_pass1_per_seed": r_first,
-                  **record(f"{dim}_dr", dr), f"{dim}_sign_agreement": dr.sign_agreement,
-                  f"{dim}_verdict": verdicts.verdict(dr, None),
-                  f"{dim}_verdict_p": verdicts.verdict_p(dr, None),
-                  **record(f"{dim}_dr_vs_pass1", pass1, per_seed=False)})
+        m.update(
+            {
+                f"{dim}_r": float(np.mean(r_final)),
+                f"{dim}_r_per_seed": r_final,
+                f"{dim}_r_pass1": float(np.mean(r_first)),
+                f"{dim}_r_pass1_per_seed": r_first,
+                **record(f"{dim}_dr", dr),
+                f"{dim}_sign_agreement": dr.sign_agreement,
+                f"{dim}_verdict": verdicts.verdict(dr, None),
+                f"{dim}_verdict_p": verdicts.verdict_p(dr, None),
+                **record(f"{dim}_dr_vs_pass1", pass1, per_seed=False),
+            }
+        )
         if twin:
-            m.update({f"{dim}_r_one_pass": float(np.mean(r_twin)), f"{dim}_r_one_pass_per_seed": r_twin,
-                      **record(f"{dim}_dr_vs_one_pass", dr, per_seed=False)})
+            m.update(
+                {
+                    f"{dim}_r_one_pass": float(np.mean(r_twin)),
+                    f"{dim}_r_one_pass_per_seed": r_twin,
+                    **record(f"{dim}_dr_vs_one_pass", dr, per_seed=False),
+                }
+            )
         if permuted is not None:
-            perm = delta_estimate([(y, final, other[dim]) for (y, _, final), other in zip(vs_first, permuted)],
-                                  n_clips)
-            m.update({**record(f"{dim}_dr_permuted", perm), f"{dim}_permuted_verdict": verdicts.verdict(perm, None),
-                      f"{dim}_permuted_p": verdicts.verdict_p(perm, None)})
+            perm = delta_estimate([(y, final, other[dim]) for (y, _, final), other in zip(vs_first, permuted)], n_clips)
+            m.update(
+                {
+                    **record(f"{dim}_dr_permuted", perm),
+                    f"{dim}_permuted_verdict": verdicts.verdict(perm, None),
+                    f"{dim}_permuted_p": verdicts.verdict_p(perm, None),
+                }
+            )
     return m
 
 
-def toward_metrics(seeds: list[int], shares: list[dict[str, tuple[np.ndarray, np.ndarray]]], n_clips: int
-                   ) -> tuple[dict[str, Any], list[dict[str, float]]]:
+def toward_metrics(
+    seeds: list[int], shares: list[dict[str, tuple[np.ndarray, np.ndarray]]], n_clips: int
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Per dim, the share of (clip, bin) pairs that move toward the bin (`steerability.toward`),
     and the share the clips' common shift alone gives; per seed the mean over its validation clips
     (NaN clips left out), pooled by the verdict procedure (`mean_estimate`)."""
@@ -269,13 +339,24 @@ def toward_metrics(seeds: list[int], shares: list[dict[str, tuple[np.ndarray, np
 
 
 def prediction_columns(val: list[SeedPredictions], choices: dict[str, Choice]) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {"seed": [], "audio_name": [], "true_valence": [], "true_arousal": [],
-                                  "baseline_valence": [], "baseline_arousal": []}
+    cols: dict[str, list[Any]] = {
+        "seed": [],
+        "audio_name": [],
+        "true_valence": [],
+        "true_arousal": [],
+        "baseline_valence": [],
+        "baseline_arousal": [],
+    }
     for d in val:
         n = len(d.valence)
-        for key, values in (("seed", [d.seed] * n), ("audio_name", d.names),
-                            ("true_valence", d.valence), ("true_arousal", d.arousal),
-                            ("baseline_valence", d.pred_valence), ("baseline_arousal", d.pred_arousal)):
+        for key, values in (
+            ("seed", [d.seed] * n),
+            ("audio_name", d.names),
+            ("true_valence", d.valence),
+            ("true_arousal", d.arousal),
+            ("baseline_valence", d.pred_valence),
+            ("baseline_arousal", d.pred_arousal),
+        ):
             cols[key].extend(values)
         for name, (v, a) in ((k, d.steered[k][choices[k].strength]) for k in choices):
             cols.setdefault(f"{name}_valence", []).extend(v)

@@ -171,9 +171,7 @@ def zou_ci(r12: float, r13: float, r23: float, n: int, alpha: float = 0.05) -> t
             raise EmosteerError(f"stats: {field} = {r} has no Fisher-z confidence interval")
     l1, u1 = fisher_ci(r12, n, alpha)
     l2, u2 = fisher_ci(r13, n, alpha)
-    c = ((r23 - 0.5 * r12 * r13) * (1.0 - r12**2 - r13**2 - r23**2) + r23**3) / (
-        (1.0 - r12**2) * (1.0 - r13**2)
-    )
+    c = ((r23 - 0.5 * r12 * r13) * (1.0 - r12**2 - r13**2 - r23**2) + r23**3) / ((1.0 - r12**2) * (1.0 - r13**2))
     d = r12 - r13
     lo = d - np.sqrt(max((r12 - l1) ** 2 + (u2 - r13) ** 2 - 2.0 * c * (r12 - l1) * (u2 - r13), 0.0))
     hi = d + np.sqrt(max((u1 - r12) ** 2 + (r13 - l2) ** 2 - 2.0 * c * (u1 - r12) * (r13 - l2), 0.0))
@@ -276,8 +274,9 @@ def leave_out_pearson(y: np.ndarray, p: np.ndarray, groups: np.ndarray | None = 
     return np.clip(r, -1.0, 1.0)
 
 
-def jackknife_delta_r(y: np.ndarray, base: np.ndarray, new: np.ndarray,
-                      groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def jackknife_delta_r(
+    y: np.ndarray, base: np.ndarray, new: np.ndarray, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Δr = r(y, new) - r(y, base) along the last axis and its delete-one jackknife variance.
 
     The variance is what Δr would vary by over samples of these clips drawn independently (its
@@ -294,8 +293,9 @@ def jackknife_delta_r(y: np.ndarray, base: np.ndarray, new: np.ndarray,
     return delta, _jackknife_variance(leave, g)
 
 
-def jackknife_ratio(values: np.ndarray, weights: np.ndarray,
-                    groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def jackknife_ratio(
+    values: np.ndarray, weights: np.ndarray, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """sum(w x) / sum(w) along the last axis and its delete-one jackknife variance (as
     `jackknife_delta_r`). Weights 1 give a mean (whose jackknife variance is exactly the sample
     variance / n); a 0/1 weight a group's mean (the clips binned right, say). NaN where the
@@ -308,7 +308,6 @@ def jackknife_ratio(values: np.ndarray, weights: np.ndarray,
     total_wx, total_w = (w * x).sum(axis=-1), w.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         estimate = total_wx / total_w
-        leave = ((total_wx[..., None] - _leave_out(w * x, hot))
-                 / (total_w[..., None] - _leave_out(w, hot)))
+        leave = (total_wx[..., None] - _leave_out(w * x, hot)) / (total_w[..., None] - _leave_out(w, hot))
     leave = np.where(np.isfinite(leave), leave, np.nan)
     return np.where(total_w != 0, estimate, np.nan), _jackknife_variance(leave, g)

@@ -59,10 +59,9 @@ SECONDARY = "secondary"
 BEYOND_FUSION = "beyond_fusion"
 FAMILIES = {
     PRIMARY: "deployable: steering with the model's own (predicted) bin vs unsteered, per grid and dim",
-    SECONDARY: "upper bounds and checks: oracle-bin steering, the controls, the fusion twins, the "
-               "feedback row",
+    SECONDARY: "upper bounds and checks: oracle-bin steering, the controls, the fusion twins, the feedback row",
     BEYOND_FUSION: "steering vs its fusion twin (the unsteered prediction moved toward the same "
-                   "target, no network), per variant, grid and dim",
+    "target, no network), per variant, grid and dim",
 }
 
 
@@ -134,8 +133,7 @@ def _tail(x: float, seed_var: float, shared_var: float, k: int) -> float:
     return float(_Z_WEIGHTS @ special.ndtr(-x / scale))
 
 
-def estimate(per_seed: Sequence[float], clip_var: Sequence[float], n_val: Sequence[int],
-             n_clips: int) -> Estimate:
+def estimate(per_seed: Sequence[float], clip_var: Sequence[float], n_val: Sequence[int], n_clips: int) -> Estimate:
     """Pool one statistic over seeds that re-split one set of `n_clips` clips.
 
     per_seed: the statistic on each seed's validation clips; clip_var: its clip-sampling variance
@@ -147,8 +145,10 @@ def estimate(per_seed: Sequence[float], clip_var: Sequence[float], n_val: Sequen
     x = np.asarray(per_seed, dtype=np.float64)
     v = np.asarray(clip_var, dtype=np.float64)
     if x.ndim != 1 or len(x) == 0 or v.shape != x.shape or len(n_val) != len(x):
-        raise EmosteerError(f"verdicts: {len(x)} per-seed values, {v.size} clip variances and "
-                            f"{len(n_val)} validation sizes; need one of each per seed")
+        raise EmosteerError(
+            f"verdicts: {len(x)} per-seed values, {v.size} clip variances and "
+            f"{len(n_val)} validation sizes; need one of each per seed"
+        )
     share = val_share(n_val, n_clips)
     values = [float(a) for a in x]
     mean = float(x.mean())
@@ -163,8 +163,17 @@ def estimate(per_seed: Sequence[float], clip_var: Sequence[float], n_val: Sequen
             return _certain(mean, values, 0.0, 0.0)
         df = float(np.mean(n_val)) - 1
         half = float(student_t.ppf((1 + LEVEL) / 2, df)) * se
-        return Estimate(mean, se, mean - half, mean + half, float(student_t.sf(mean / se, df)),
-                        float(student_t.cdf(mean / se, df)), values, 0.0, float(v[0]))
+        return Estimate(
+            mean,
+            se,
+            mean - half,
+            mean + half,
+            float(student_t.sf(mean / se, df)),
+            float(student_t.cdf(mean / se, df)),
+            values,
+            0.0,
+            float(v[0]),
+        )
     k = len(x) - 1
     seed_var = float(x.var(ddof=1)) / len(x)
     shared_var = share * float(v.mean())
@@ -174,13 +183,12 @@ def estimate(per_seed: Sequence[float], clip_var: Sequence[float], n_val: Sequen
     tail = (1 - LEVEL) / 2
     # the 97.5% point lies below sqrt(seed_var) t_k(1 - tail/2) + sqrt(shared_var) z(1 - tail/2)
     # (the union bound: each term exceeds its own bound with probability tail/2)
-    top = (np.sqrt(seed_var) * special.stdtrit(k, 1 - tail / 2)
-           + np.sqrt(shared_var) * special.ndtri(1 - tail / 2))
-    half = optimize.brentq(lambda h: _tail(h, seed_var, shared_var, k) - tail, 0.0, float(top),
-                           xtol=1e-12 * se, rtol=1e-12)
+    top = np.sqrt(seed_var) * special.stdtrit(k, 1 - tail / 2) + np.sqrt(shared_var) * special.ndtri(1 - tail / 2)
+    half = optimize.brentq(
+        lambda h: _tail(h, seed_var, shared_var, k) - tail, 0.0, float(top), xtol=1e-12 * se, rtol=1e-12
+    )
     above = _tail(mean, seed_var, shared_var, k)  # "> 0": how far out the observed mean lies
-    return Estimate(mean, se, mean - half, mean + half, above, 1.0 - above, values, seed_var,
-                    shared_var)
+    return Estimate(mean, se, mean - half, mean + half, above, 1.0 - above, values, seed_var, shared_var)
 
 
 def _certain(mean: float, values: list[float], seed_var: float, shared_var: float) -> Estimate:
@@ -228,8 +236,7 @@ class Corrected:
     family: str
 
 
-def correct(rows: Sequence[tuple[Hashable, str, str, float]]
-            ) -> tuple[dict[Hashable, Corrected], dict[str, int]]:
+def correct(rows: Sequence[tuple[Hashable, str, str, float]]) -> tuple[dict[Hashable, Corrected], dict[str, int]]:
     """Holm within each family. `rows`: (key, family, plain verdict, verdict p-value), keys unique.
     Returns each key's Corrected, and each family's size in order of first appearance (the
     primary family first when present), so a family's name and size are counted, never written."""
@@ -238,8 +245,7 @@ def correct(rows: Sequence[tuple[Hashable, str, str, float]]
         raise EmosteerError("verdicts: a row of the verdict table appears twice")
     for key, family, plain, _ in rows:
         if family not in FAMILIES:
-            raise EmosteerError(f"verdicts: row {key!r}: unknown family {family!r}; expected one of "
-                                f"{tuple(FAMILIES)}")
+            raise EmosteerError(f"verdicts: row {key!r}: unknown family {family!r}; expected one of {tuple(FAMILIES)}")
         if plain not in pooling.VERDICTS:
             raise EmosteerError(f"verdicts: row {key!r}: unknown verdict {plain!r}")
     sizes: dict[str, int] = {}
@@ -257,5 +263,8 @@ def correct(rows: Sequence[tuple[Hashable, str, str, float]]
 def correction_summary(sizes: Mapping[str, int]) -> dict[str, object]:
     """What the corrected verdicts correct for, for metrics/headline.json: the procedure, its
     level, and each family's name, size and what it holds (sizes as `correct` counted them)."""
-    return {"procedure": "holm", "alpha": ALPHA,
-            "families": {name: {"size": int(n), "holds": FAMILIES[name]} for name, n in sizes.items()}}
+    return {
+        "procedure": "holm",
+        "alpha": ALPHA,
+        "families": {name: {"size": int(n), "holds": FAMILIES[name]} for name, n in sizes.items()},
+    }

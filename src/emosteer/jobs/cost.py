@@ -112,8 +112,10 @@ def workload(p: Params, n: int) -> list[Phase]:
     run = methods.table(p.evaluate.model_dump())  # the steering methods: per grid, or once per run
     once, per_grid = len([m for m in run if not m.per_grid]), len([m for m in run if m.per_grid])
     twin = p.model.forward_passes > 1 and not p.model.trained_checkpoint  # its one pass per clip
-    phases = [Phase("train", 1, train_passes(p, n_train, n_dev)),
-              Phase("extract_activations", 1, n * (passes + (1 if twin else 0)))]
+    phases = [
+        Phase("train", 1, train_passes(p, n_train, n_dev)),
+        Phase("extract_activations", 1, n * (passes + (1 if twin else 0))),
+    ]
     for stage, k in (("evaluate_baseline", once), *((g.stage, per_grid) for g in grids(p))):
         if strengths:  # dev strength search: one task per seed and strength
             phases.append(Phase(stage, strengths, n_dev * k * steered))
@@ -138,7 +140,7 @@ def train_passes(p: Params, n_train: int, n_dev: int) -> float:
         total += n_train + n_dev  # pass 1 for the read-out and the cache (shared with the twin)
     step = TRAIN_STEP_PASSES if m.freeze_backbone else TRAIN_STEP_PASSES_UNFROZEN
     scored = t.epochs + (1 if t.patience is not None else 0)
-    for passes in ((m.forward_passes, 1) if m.forward_passes > 1 else (1,)):
+    for passes in (m.forward_passes, 1) if m.forward_passes > 1 else (1,):
         computed = passes - (1 if t.cache_first_pass else 0)
         total += t.epochs * n_train * computed * step + scored * n_dev * computed
     return total
@@ -209,15 +211,15 @@ def estimate(p: Params, seconds_per_pass: float | None = None, shape: Shape | No
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     # more threads than cores: the workers share them (a GPU: the workers share one device)
     crowding = 1.0 if on_gpu(p.device) else max(1.0, workers * p.threads / cores)
-    stages = dict.fromkeys(["train", "extract_activations", "evaluate_baseline", *(g.stage for g in grids(p)),
-                            "steerability"], 0.0)
+    stages = dict.fromkeys(
+        ["train", "extract_activations", "evaluate_baseline", *(g.stage for g in grids(p)), "steerability"], 0.0
+    )
     total_passes = 0.0
     for phase in workload(p, shape.clips):
         rounds = math.ceil(seeds * phase.tasks / workers)
         stages[phase.stage] += rounds * phase.passes * seconds_per_pass * crowding
         total_passes += seeds * phase.tasks * phase.passes
-    return Estimate(shape, seeds, workers, p.threads, seconds_per_pass, os.getloadavg()[0], stages,
-                    total_passes)
+    return Estimate(shape, seeds, workers, p.threads, seconds_per_pass, os.getloadavg()[0], stages, total_passes)
 
 
 def duration(seconds: float) -> str:
@@ -241,12 +243,15 @@ def describe(p: Params, est: Estimate, alternatives: bool = True) -> str:
     """The estimate in a few lines: total, per stage, what it rests on, and the ways to cut it."""
     s = est.shape
     run = f"{_plural(est.seeds, 'seed')} x {s.clips} clips x {s.frames} frames"
-    how = (f"{_plural(est.workers, 'worker')} x {_plural(est.threads, 'thread')}, "
-           f"{1000 * est.seconds_per_pass:.0f} ms per clip-pass measured now")
+    how = (
+        f"{_plural(est.workers, 'worker')} x {_plural(est.threads, 'thread')}, "
+        f"{1000 * est.seconds_per_pass:.0f} ms per clip-pass measured now"
+    )
     lines = [
         f"cost: this run computes about {est.passes:,.0f} clip-passes ({run}) and takes about "
         f"{duration(est.total)} on this machine ({how}; clips: {s.counted})",
-        "  " + ", ".join(f"{stage} {duration(t)}" for stage, t in est.stages.items() if t > 0)
+        "  "
+        + ", ".join(f"{stage} {duration(t)}" for stage, t in est.stages.items() if t > 0)
         + "; plus the data stage and about 1 min of small stages; DVC skips up-to-date stages; "
         f"other work on the machine slows it (load average now {est.load:.1f})",
     ]
@@ -256,7 +261,8 @@ def describe(p: Params, est: Estimate, alternatives: bool = True) -> str:
             f"  shorter: -S 'seeds=[{p.seeds[0]}]' for a first look (about {duration(one.total)}; one "
             "seed's verdicts are not the pooled ones), device: cuda on a GPU, or a node with a core per "
             "seed (workers: one per seed; scripts/sweep_slurm.sh runs each sweep point on its own "
-            "node: docs/scale.md)")
+            "node: docs/scale.md)"
+        )
     return "\n".join(lines)
 
 

@@ -52,8 +52,6 @@ class EvaluateParams(GridParams):
     steerability: Steerability
 
 
-
-
 @dataclass(frozen=True)
 class SteerTask:
     """Which grid's table to steer with, which variants, and at which strengths."""
@@ -69,13 +67,18 @@ def steer_seed(seed: int, task: SteerTask, p: EvaluateParams) -> evaluate.SeedPr
     paths = SeedPaths(seed)
     acts = activations.read(paths.activations)
     idx = split.read_parts(paths.split, len(acts.names))[task.part]
-    clips = evaluate.Clips(valence=acts.valence[idx], arousal=acts.arousal[idx],
-                           pred_valence=acts.pred_valence[idx], pred_arousal=acts.pred_arousal[idx],
-                           features=features.read_features(FEATURES, idx))
+    clips = evaluate.Clips(
+        valence=acts.valence[idx],
+        arousal=acts.arousal[idx],
+        pred_valence=acts.pred_valence[idx],
+        pred_arousal=acts.pred_arousal[idx],
+        features=features.read_features(FEATURES, idx),
+    )
     table = signals.read_h5(paths.signals(task.which, "h5"))
     predict = predictor(load_seed_model(paths, p.model.forward_passes, p.device), p)
-    return evaluate.steer_variants(predict, table, clips, task.variants, task.strengths, seed,
-                                   names=[acts.names[i] for i in idx])
+    return evaluate.steer_variants(
+        predict, table, clips, task.variants, task.strengths, seed, names=[acts.names[i] for i in idx]
+    )
 
 
 def steer(pool: SeedPool, p: EvaluateParams, task: SteerTask, desc: str) -> list[SeedPredictions]:
@@ -84,19 +87,32 @@ def steer(pool: SeedPool, p: EvaluateParams, task: SteerTask, desc: str) -> list
     `evaluate.steer_variants` batches the passes of one strength together and no pass depends on
     another strength, so each task runs exactly the batches the whole would: the floats are the
     same, and 5 seeds x k strengths spread over the workers better than 5 seeds."""
-    keys = {v.name: list(dict.fromkeys(strength_key(s) for s in task.strengths[v.name]))
-            for v in task.variants}
+    keys = {v.name: list(dict.fromkeys(strength_key(s) for s in task.strengths[v.name])) for v in task.variants}
     order = list(dict.fromkeys(k for v in task.variants for k in keys[v.name]))
-    parts = [SteerTask(task.which, tuple(v for v in task.variants if k in keys[v.name]), task.part,
-                       {v.name: (k,) for v in task.variants if k in keys[v.name]}) for k in order]
+    parts = [
+        SteerTask(
+            task.which,
+            tuple(v for v in task.variants if k in keys[v.name]),
+            task.part,
+            {v.name: (k,) for v in task.variants if k in keys[v.name]},
+        )
+        for k in order
+    ]
     merged = []
     for shares in pool.map_parts(steer_seed, parts, p, desc=desc):
         runs = {k: share.steered for k, share in zip(order, shares)}
         first = shares[0]
-        merged.append(SeedPredictions(
-            seed=first.seed, names=first.names, valence=first.valence, arousal=first.arousal,
-            pred_valence=first.pred_valence, pred_arousal=first.pred_arousal,
-            steered={v.name: {k: runs[k][v.name][k] for k in keys[v.name]} for v in task.variants}))
+        merged.append(
+            SeedPredictions(
+                seed=first.seed,
+                names=first.names,
+                valence=first.valence,
+                arousal=first.arousal,
+                pred_valence=first.pred_valence,
+                pred_arousal=first.pred_arousal,
+                steered={v.name: {k: runs[k][v.name][k] for k in keys[v.name]} for v in task.variants},
+            )
+        )
     return merged
 
 
@@ -106,18 +122,26 @@ def predictor(model: Any, p: EvaluateParams) -> evaluate.Predict:
     s = p.steering
     device = resolve_device(p.device)
 
-    def predict(x: np.ndarray, rows: np.ndarray, sv: np.ndarray, sa: np.ndarray,
-                strength: StrengthValue):
-        out = inference.predict(model, x, batch_size=p.evaluate.batch_size, steer_valence=sv,
-                                steer_arousal=sa, strength=strength, alpha=s.alpha,
-                                first_pass=s.first_pass, device=device, amp=p.amp, rows=rows)
+    def predict(x: np.ndarray, rows: np.ndarray, sv: np.ndarray, sa: np.ndarray, strength: StrengthValue):
+        out = inference.predict(
+            model,
+            x,
+            batch_size=p.evaluate.batch_size,
+            steer_valence=sv,
+            steer_arousal=sa,
+            strength=strength,
+            alpha=s.alpha,
+            first_pass=s.first_pass,
+            device=device,
+            amp=p.amp,
+            rows=rows,
+        )
         return out["valence"], out["arousal"]
 
     return predict
 
 
-def choose_strengths(p: EvaluateParams, pool: SeedPool, which: str,
-                     variants: tuple[Method, ...]) -> dict[str, Choice]:
+def choose_strengths(p: EvaluateParams, pool: SeedPool, which: str, variants: tuple[Method, ...]) -> dict[str, Choice]:
     """Each variant's strength: fixed by params, or picked on the pooled dev score over all seeds
     (`pick_strengths`)."""
     s = p.steering
@@ -129,15 +153,15 @@ def choose_strengths(p: EvaluateParams, pool: SeedPool, which: str,
     return pick_strengths(dev, variants, strengths, p.evaluate.n_boot)
 
 
-def validation(p: EvaluateParams, pool: SeedPool, which: str, variants: tuple[Method, ...],
-               choices: dict[str, Choice]) -> list[SeedPredictions]:
+def validation(
+    p: EvaluateParams, pool: SeedPool, which: str, variants: tuple[Method, ...], choices: dict[str, Choice]
+) -> list[SeedPredictions]:
     """Every variant at its chosen strength on the validation clips; with oracle and predicted
     categorical, predicted categorical also at the oracle's strength (the break-even curve mixes
     the two at one strength: `deployable.breakeven_metrics`)."""
     strengths = {v.name: (choices[v.name].strength,) for v in variants}
     if ORACLE.name in strengths and PREDICTED.name in strengths:
-        strengths[PREDICTED.name] = tuple(dict.fromkeys((*strengths[PREDICTED.name],
-                                                         choices[ORACLE.name].strength)))
+        strengths[PREDICTED.name] = tuple(dict.fromkeys((*strengths[PREDICTED.name], choices[ORACLE.name].strength)))
     task = SteerTask(which, variants, "val", strengths)
     return steer(pool, p, task, desc=f"{which} validation")
 
@@ -174,26 +198,32 @@ def evaluate_grid(p: EvaluateParams, run_grid: RunGrid, reference: list[dict[str
     n_boot = p.evaluate.n_boot
     n_clips = clip_count()
     twins = fusion_twins(p, which, variants, val)
-    pooled = {v.name: pooled_metrics(v, choices[v.name], val, reference, size, n_clips, twins.get(v.name))
-              for v in variants}
+    pooled = {
+        v.name: pooled_metrics(v, choices[v.name], val, reference, size, n_clips, twins.get(v.name)) for v in variants
+    }
     for v in variants:
         if v.name in twins:
             twin = methods.fusion_twin(v)
             pooled[twin.name] = metrics.fusion_metrics(twin, twins[v.name], val, size, n_clips)
-    per_seed = {f"s{d.seed}": {v.name: seed_metrics(v, choices[v.name].strength, d, n_boot)
-                               for v in variants} for d in val}
+    per_seed = {
+        f"s{d.seed}": {v.name: seed_metrics(v, choices[v.name].strength, d, n_boot) for v in variants} for d in val
+    }
     grid = Grid(size)
     found, confusion = detection_metrics(grid, val, choices, n_boot, n_clips)
-    breakeven, curve = (breakeven_metrics(grid, val, choices[ORACLE.name].strength, found,
-                                          pooled[PREDICTED.name], n_clips)
-                        if ORACLE.name in choices and PREDICTED.name in choices else (None, None))
+    breakeven, curve = (
+        breakeven_metrics(grid, val, choices[ORACLE.name].strength, found, pooled[PREDICTED.name], n_clips)
+        if ORACLE.name in choices and PREDICTED.name in choices
+        else (None, None)
+    )
     columns = prediction_columns(val, choices)
     for name, twin in twins.items():
         for i, dim in enumerate(metrics.DIMS):
             columns[f"{methods.fusion_twin(methods.METHODS[name]).name}_{dim}"] = [
-                x for f in twin.predictions for x in f[i]]
-    return GridResult(which, size, pooled, per_seed, curve_columns(choices, swept(p)),
-                      columns, found, breakeven, confusion, curve)
+                x for f in twin.predictions for x in f[i]
+            ]
+    return GridResult(
+        which, size, pooled, per_seed, curve_columns(choices, swept(p)), columns, found, breakeven, confusion, curve
+    )
 
 
 def clip_count() -> int:
@@ -201,8 +231,9 @@ def clip_count() -> int:
     return features.read_info(FEATURES).n
 
 
-def fusion_twins(p: EvaluateParams, which: str, variants: tuple[Method, ...],
-                 val: list[SeedPredictions]) -> dict[str, metrics.Fusion]:
+def fusion_twins(
+    p: EvaluateParams, which: str, variants: tuple[Method, ...], val: list[SeedPredictions]
+) -> dict[str, metrics.Fusion]:
     """Each point-selecting variant's fusion twin (`methods.fusion_twin`): its weight picked from
     steering.fusion_weights on the pooled dev clips as a strength is (`fusion.pick_weight`), then
     its predictions on each seed's validation clips. No network pass: the unsteered predictions
@@ -223,28 +254,46 @@ def fusion_twins(p: EvaluateParams, which: str, variants: tuple[Method, ...],
     weights = list(p.steering.fusion_weights)
     out = {}
     for v in pairs:
-        dev = [fusion.DevClips(seed, c["dev"].valence, c["dev"].arousal, c["dev"].pred_valence,
-                               c["dev"].pred_arousal, v.target(table, c["dev"])) for seed, c, table in seeds]
+        dev = [
+            fusion.DevClips(
+                seed,
+                c["dev"].valence,
+                c["dev"].arousal,
+                c["dev"].pred_valence,
+                c["dev"].pred_arousal,
+                v.target(table, c["dev"]),
+            )
+            for seed, c, table in seeds
+        ]
         w = weights[fusion.pick_weight(dev, weights, p.evaluate.n_boot)[0]]
         targets = [v.target(table, c["val"]) for _, c, table in seeds]
-        out[v.name] = metrics.Fusion(methods.fusion_twin(v).name, w, [
-            fusion.fused(c["val"].pred_valence, c["val"].pred_arousal, t, w)
-            for (_, c, _), t in zip(seeds, targets)], targets)
+        out[v.name] = metrics.Fusion(
+            methods.fusion_twin(v).name,
+            w,
+            [fusion.fused(c["val"].pred_valence, c["val"].pred_arousal, t, w) for (_, c, _), t in zip(seeds, targets)],
+            targets,
+        )
     return out
 
 
 def _clips(acts: activations.Activations, idx: np.ndarray) -> evaluate.Clips:
     """A part's labels and unsteered predictions (no features: a fusion twin needs none)."""
-    return evaluate.Clips(valence=acts.valence[idx], arousal=acts.arousal[idx],
-                          pred_valence=acts.pred_valence[idx], pred_arousal=acts.pred_arousal[idx],
-                          features=np.empty(0))
+    return evaluate.Clips(
+        valence=acts.valence[idx],
+        arousal=acts.arousal[idx],
+        pred_valence=acts.pred_valence[idx],
+        pred_arousal=acts.pred_arousal[idx],
+        features=np.empty(0),
+    )
 
 
 def _check_reference(val: list[SeedPredictions], reference: list[dict[str, np.ndarray]]) -> None:
     for d, ref in zip(val, reference, strict=True):
         if list(ref["names"]) != d.names:
-            raise EmosteerError(f"seed {d.seed}: the baseline stage's validation clips differ from "
-                                "this stage's (rerun evaluate_baseline)")
+            raise EmosteerError(
+                f"seed {d.seed}: the baseline stage's validation clips differ from "
+                "this stage's (rerun evaluate_baseline)"
+            )
 
 
 @dataclass
@@ -262,28 +311,32 @@ def evaluate_baseline(p: EvaluateParams) -> BaselineResult:
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
         choices = choose_strengths(p, pool, which, (GLOBAL_MEAN,))
         val = validation(p, pool, which, (GLOBAL_MEAN,), choices)
-        permuted = (pool.map(permuted_seed, p, desc="permuted feedback")
-                    if p.model.forward_passes > 1 else None)
+        permuted = pool.map(permuted_seed, p, desc="permuted feedback") if p.model.forward_passes > 1 else None
     reference: dict[str, np.ndarray] = {}
     for d in val:
         v, a = d.steered[GLOBAL_MEAN.name][choices[GLOBAL_MEAN.name].strength]
-        reference.update({f"s{d.seed}_names": np.array(d.names), f"s{d.seed}_valence": v,
-                          f"s{d.seed}_arousal": a})
+        reference.update({f"s{d.seed}_names": np.array(d.names), f"s{d.seed}_valence": v, f"s{d.seed}_arousal": a})
     refs = read_reference_arrays(reference, p.seeds)
     choice = choices[GLOBAL_MEAN.name]
     control = GridResult(
-        "control", 0, {GLOBAL_MEAN.name: pooled_metrics(GLOBAL_MEAN, choice, val, refs, 0, clip_count())},
-        {f"s{d.seed}": {GLOBAL_MEAN.name: seed_metrics(GLOBAL_MEAN, choice.strength, d, p.evaluate.n_boot)}
-         for d in val},
+        "control",
+        0,
+        {GLOBAL_MEAN.name: pooled_metrics(GLOBAL_MEAN, choice, val, refs, 0, clip_count())},
+        {
+            f"s{d.seed}": {GLOBAL_MEAN.name: seed_metrics(GLOBAL_MEAN, choice.strength, d, p.evaluate.n_boot)}
+            for d in val
+        },
         curve_columns(choices, swept(p)),
-        prediction_columns(val, choices))
+        prediction_columns(val, choices),
+    )
     per_seed = {}
     for d in val:
         per_seed[d.seed] = evaluate.baseline_metrics(d.valence, d.arousal, d.pred_valence, d.pred_arousal)
     pooled = metrics.baseline_pooled(per_seed, p.seeds, [len(d.valence) for d in val], p.model.forward_passes)
     feedback = feedback_metrics(p, permuted)
-    return BaselineResult(pooled, {f"s{s}": per_seed[s] for s in p.seeds}, control, reference,
-                          {feedback["method"]: feedback})
+    return BaselineResult(
+        pooled, {f"s{s}": per_seed[s] for s in p.seeds}, control, reference, {feedback["method"]: feedback}
+    )
 
 
 def feedback_metrics(p: EvaluateParams, permuted: list[dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
@@ -308,11 +361,16 @@ def permuted_seed(seed: int, p: EvaluateParams) -> dict[str, np.ndarray]:
     acts = activations.read(paths.activations)
     idx = split.read_parts(paths.split, len(acts.names))["val"]
     model = load_seed_model(paths, p.model.forward_passes, p.device)
-    out = inference.permuted_feedback(model, features.read_features(FEATURES, idx),
-                                      acts.valence_128d[idx], acts.arousal_128d[idx],
-                                      inference.derangement(len(idx), seed),
-                                      batch_size=p.evaluate.batch_size, device=resolve_device(p.device),
-                                      amp=p.amp)
+    out = inference.permuted_feedback(
+        model,
+        features.read_features(FEATURES, idx),
+        acts.valence_128d[idx],
+        acts.arousal_128d[idx],
+        inference.derangement(len(idx), seed),
+        batch_size=p.evaluate.batch_size,
+        device=resolve_device(p.device),
+        amp=p.amp,
+    )
     return {"valence": out["valence"], "arousal": out["arousal"]}
 
 
@@ -320,9 +378,13 @@ def read_reference_arrays(arrays: Any, seeds: list[int]) -> list[dict[str, np.nd
     out = []
     for s in seeds:
         try:
-            out.append({"names": np.asarray(arrays[f"s{s}_names"]).astype(str),
-                        "valence": np.asarray(arrays[f"s{s}_valence"]),
-                        "arousal": np.asarray(arrays[f"s{s}_arousal"])})
+            out.append(
+                {
+                    "names": np.asarray(arrays[f"s{s}_names"]).astype(str),
+                    "valence": np.asarray(arrays[f"s{s}_valence"]),
+                    "arousal": np.asarray(arrays[f"s{s}_arousal"]),
+                }
+            )
         except KeyError:
             raise EmosteerError(f"baseline predictions: seed {s} missing (rerun evaluate_baseline)") from None
     return out

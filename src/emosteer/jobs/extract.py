@@ -35,18 +35,38 @@ def extract_seed(seed: int, p: ExtractParams) -> None:
     act_pass = activations.activations_pass_for(model.forward_passes)
     twin = None
     with features.open_h5(FEATURES) as f:
-        out = inference.predict(model, f["feature"], batch_size=p.evaluate.batch_size,
-                                activations_pass=act_pass, device=resolve_device(p.device), amp=p.amp)
+        out = inference.predict(
+            model,
+            f["feature"],
+            batch_size=p.evaluate.batch_size,
+            activations_pass=act_pass,
+            device=resolve_device(p.device),
+            amp=p.amp,
+        )
         if model.forward_passes > 1 and paths.model_one_pass.exists():
             one_pass = checkpoints.load_model(paths.model_one_pass, 1, " (rerun train)")
-            twin = inference.predict(one_pass.to(resolve_device(p.device)), f["feature"],
-                                     batch_size=p.evaluate.batch_size,
-                                     device=resolve_device(p.device), amp=p.amp)
-    activations.write(paths.activations, activations.Activations(
-        names=names, valence=valence, arousal=arousal, pred_valence=out["valence"],
-        pred_arousal=out["arousal"], valence_128d=out["valence_128d"],
-        arousal_128d=out["arousal_128d"], forward_passes=model.forward_passes,
-        activations_pass=act_pass, pass1_valence=out["valence_pass1"],
-        pass1_arousal=out["arousal_pass1"],
-        one_pass_valence=None if twin is None else twin["valence"],
-        one_pass_arousal=None if twin is None else twin["arousal"]))
+            twin = inference.predict(
+                one_pass.to(resolve_device(p.device)),
+                f["feature"],
+                batch_size=p.evaluate.batch_size,
+                device=resolve_device(p.device),
+                amp=p.amp,
+            )
+    activations.write(
+        paths.activations,
+        activations.Activations(
+            names=names,
+            valence=valence,
+            arousal=arousal,
+            pred_valence=out["valence"],
+            pred_arousal=out["arousal"],
+            valence_128d=out["valence_128d"],
+            arousal_128d=out["arousal_128d"],
+            forward_passes=model.forward_passes,
+            activations_pass=act_pass,
+            pass1_valence=out["valence_pass1"],
+            pass1_arousal=out["arousal_pass1"],
+            one_pass_valence=None if twin is None else twin["valence"],
+            one_pass_arousal=None if twin is None else twin["arousal"],
+        ),
+    )

@@ -48,8 +48,7 @@ def train_seed(seed: int, p: TrainParams) -> dict[str, Any]:
     twin: dict[str, Any] | None = None
     if mp.trained_checkpoint:
         model = checkpoints.load_model(mp.trained_checkpoint, mp.forward_passes)
-        meta: dict[str, Any] = {"source": f"trained checkpoint {mp.trained_checkpoint}",
-                                "ignored_params": "train.*"}
+        meta: dict[str, Any] = {"source": f"trained checkpoint {mp.trained_checkpoint}", "ignored_params": "train.*"}
     else:
         torch.manual_seed(seed)
         device = resolve_device(p.device)
@@ -76,45 +75,82 @@ def train_seed(seed: int, p: TrainParams) -> dict[str, Any]:
         progress = min(p.workers, len(p.seeds)) <= 1
 
         def fit(m: EmotionLRM, keep_start: bool) -> training.TrainResult:
-            return training.train(m, x_train, labels[train_idx], x_dev, labels[dev_idx], tp,
-                                  seed=seed, progress=progress, device=device, amp=p.amp,
-                                  cached=cached, keep_start=keep_start)
+            return training.train(
+                m,
+                x_train,
+                labels[train_idx],
+                x_dev,
+                labels[dev_idx],
+                tp,
+                seed=seed,
+                progress=progress,
+                device=device,
+                amp=p.amp,
+                cached=cached,
+                keep_start=keep_start,
+            )
 
         # The model's LRM at its start is no feedback: it keeps a trained epoch. The twin's start is
         # a model (the closed-form read-out), which its fine-tuning must beat on dev to replace.
         result = fit(model, keep_start=False)
         history = result.history
-        meta = {"source": f"trained here ({init})", "heads": tp.heads, "optimizer": tp.optimizer,
-                **_kept(result)}
+        meta = {"source": f"trained here ({init})", "heads": tp.heads, "optimizer": tp.optimizer, **_kept(result)}
         if one_pass is not None:
             twin_result = fit(one_pass, keep_start=True)
-            twin = {"forward_passes": 1, **_kept(twin_result),
-                    **_kept_r(twin_result.history, twin_result.kept_epoch),
-                    "history": twin_result.history}
-            checkpoints.save_model(one_pass, paths.model_one_pass,
-                                   {"source": f"one-pass twin of {paths.model}, trained here ({init})",
-                                    "heads": tp.heads, "optimizer": tp.optimizer, "seed": seed,
-                                    "forward_passes": 1, "frontend": p.data.frontend,
-                                    "frames": p.data.frames, **_kept(twin_result)})
+            twin = {
+                "forward_passes": 1,
+                **_kept(twin_result),
+                **_kept_r(twin_result.history, twin_result.kept_epoch),
+                "history": twin_result.history,
+            }
+            checkpoints.save_model(
+                one_pass,
+                paths.model_one_pass,
+                {
+                    "source": f"one-pass twin of {paths.model}, trained here ({init})",
+                    "heads": tp.heads,
+                    "optimizer": tp.optimizer,
+                    "seed": seed,
+                    "forward_passes": 1,
+                    "frontend": p.data.frontend,
+                    "frames": p.data.frames,
+                    **_kept(twin_result),
+                },
+            )
     # frontend and frames: what `emosteer predict --audio` must compute to feed this model.
-    meta.update({"seed": seed, "n_train": len(parts["train"]), "n_dev": len(parts["dev"]),
-                 "forward_passes": mp.forward_passes, "epochs_run": sum(h["epoch"] > 0 for h in history),
-                 "frontend": p.data.frontend, "frames": p.data.frames,
-                 **_kept_r(history, meta.get("kept_epoch"))})
+    meta.update(
+        {
+            "seed": seed,
+            "n_train": len(parts["train"]),
+            "n_dev": len(parts["dev"]),
+            "forward_passes": mp.forward_passes,
+            "epochs_run": sum(h["epoch"] > 0 for h in history),
+            "frontend": p.data.frontend,
+            "frames": p.data.frames,
+            **_kept_r(history, meta.get("kept_epoch")),
+        }
+    )
     checkpoints.save_model(model, paths.model, meta)
     facts = {**meta, **checkpoint_facts(p), "machine": machine_facts(p.threads)}
     if twin is not None:
         facts["one_pass"] = {k: v for k, v in twin.items() if k != "history"}
     write_json(paths.train_metrics, facts, digits=4)
     # The wall time is printed, not stored: stored, it would make equal runs differ in bytes.
-    log.info(f"seed {seed}: {time.perf_counter() - started:.0f} s, {meta['epochs_run']} epochs, "
-             f"kept epoch {meta.get('kept_epoch', '-')}")
+    log.info(
+        f"seed {seed}: {time.perf_counter() - started:.0f} s, {meta['epochs_run']} epochs, "
+        f"kept epoch {meta.get('kept_epoch', '-')}"
+    )
     return {**meta, "history": history, "one_pass": twin}
 
 
 def _build(mp: Model, forward_passes: int) -> EmotionLRM:
-    return EmotionLRM(forward_passes=forward_passes, freeze_backbone=mp.freeze_backbone,
-                      train_bn0=mp.train_bn0, train_fc1=mp.train_fc1, spec_augment=mp.spec_augment)
+    return EmotionLRM(
+        forward_passes=forward_passes,
+        freeze_backbone=mp.freeze_backbone,
+        train_bn0=mp.train_bn0,
+        train_fc1=mp.train_fc1,
+        spec_augment=mp.spec_augment,
+    )
 
 
 def _kept(result: training.TrainResult) -> dict[str, Any]:
@@ -125,8 +161,10 @@ def _kept(result: training.TrainResult) -> dict[str, Any]:
 def _kept_r(history: list[dict[str, float]], kept_epoch: int | None) -> dict[str, float]:
     """Dev r of the kept weights: the kept epoch's row (nan without training)."""
     row = next((h for h in history if h["epoch"] == kept_epoch), {})
-    return {"dev_r_valence": row.get("dev_r_valence", float("nan")),
-            "dev_r_arousal": row.get("dev_r_arousal", float("nan"))}
+    return {
+        "dev_r_valence": row.get("dev_r_valence", float("nan")),
+        "dev_r_arousal": row.get("dev_r_arousal", float("nan")),
+    }
 
 
 def checkpoint_facts(p: TrainParams) -> dict[str, str | None]:

@@ -69,8 +69,10 @@ def grids(p: Any) -> tuple[RunGrid, ...]:
     sizes = [g.size for g in found]
     for g in found:
         if sizes.count(g.size) > 1:
-            raise EmosteerError(f"params.yaml: {g.param} = {g.size} is evaluated twice (grid and steering.grids "
-                                "must all differ: a grid's outputs are named by it)")
+            raise EmosteerError(
+                f"params.yaml: {g.param} = {g.size} is evaluated twice (grid and steering.grids "
+                "must all differ: a grid's outputs are named by it)"
+            )
     return tuple(sorted(found, key=lambda g: g.size))
 
 
@@ -84,8 +86,9 @@ def by_param(p: Any, param: str) -> RunGrid:
     for g in grids(p):
         if g.param == param:
             return g
-    raise EmosteerError(f"params.yaml: {param} names no grid of this run (grid: {p.grid}, steering.grids: "
-                        f"{list(p.steering.grids)})")
+    raise EmosteerError(
+        f"params.yaml: {param} names no grid of this run (grid: {p.grid}, steering.grids: {list(p.steering.grids)})"
+    )
 
 
 def stage_of(param: str) -> str:
@@ -100,8 +103,10 @@ def renamed(p: Any) -> list[str]:
     out = []
     for g in grids(p):
         if g.param in CARD_STAGES and CARD_STAGES[g.param][1] != g.bins:
-            out.append(f"The stage {g.stage} keeps the design card's name; it evaluated `{g.param}` = "
-                       f"{g.size}: the {g.name} grid, {g.bins} bins.")
+            out.append(
+                f"The stage {g.stage} keeps the design card's name; it evaluated `{g.param}` = "
+                f"{g.size}: the {g.name} grid, {g.bins} bins."
+            )
     return out
 
 

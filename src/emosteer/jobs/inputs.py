@@ -72,8 +72,12 @@ def _plan(p: Params) -> list[tuple[str, str | None, tuple[str, str], Callable[[P
         ("data.path", d.path, (source.path or "file", source.what), lambda path: _data(path, p)),
         ("data.groups", d.groups, WHAT["data.groups"], split.read_groups),
         ("model.panns_checkpoint", m.panns_checkpoint, WHAT["model.panns_checkpoint"], _panns),
-        ("model.trained_checkpoint", m.trained_checkpoint, WHAT["model.trained_checkpoint"],
-         lambda path: _trained(path, m.forward_passes)),
+        (
+            "model.trained_checkpoint",
+            m.trained_checkpoint,
+            WHAT["model.trained_checkpoint"],
+            lambda path: _trained(path, m.forward_passes),
+        ),
     ]
 
 
@@ -115,8 +119,9 @@ def _panns(path: Path) -> None:
         checkpoints.load_panns_backbone(EmotionLRM(), path)
     except EmosteerError as exc:
         if "does not match the model" in str(exc) and _is_trained(path):
-            raise EmosteerError(f"{path}: a trained emotion model, not a PANNs Cnn6 backbone; give it "
-                                "as model.trained_checkpoint") from None
+            raise EmosteerError(
+                f"{path}: a trained emotion model, not a PANNs Cnn6 backbone; give it as model.trained_checkpoint"
+            ) from None
         raise
 
 

@@ -47,14 +47,16 @@ class SeedPool:
     def __enter__(self) -> SeedPool:
         if self.workers > 1:
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(self.threads, os.getpid(), command_label()))
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.threads, os.getpid(), command_label()),
+            )
         else:
             set_threads(self.threads)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._executor is not None:
             if kind is not None and not issubclass(kind, Exception):  # stopped: SIGTERM or Ctrl-C
                 for child in multiprocessing.active_children():
@@ -69,18 +71,17 @@ class SeedPool:
         """
         return self._run(job, [(seed,) for seed in self.seeds], args, desc, "seed")
 
-    def map_parts(self, job: Callable[..., T], parts: Sequence[Any], *args: Any,
-                  desc: str) -> list[list[T]]:
+    def map_parts(self, job: Callable[..., T], parts: Sequence[Any], *args: Any, desc: str) -> list[list[T]]:
         """[[job(seed, part, *args) for part in parts] for seed in seeds]: one task per (seed,
         part), so 5 seeds split into k parts each spread over the workers without the last round
         leaving a core idle. The caller chooses parts whose results do not depend on the split."""
-        flat = self._run(job, [(seed, part) for seed in self.seeds for part in parts], args, desc,
-                         "task")
+        flat = self._run(job, [(seed, part) for seed in self.seeds for part in parts], args, desc, "task")
         k = len(parts)
-        return [flat[i * k:(i + 1) * k] for i in range(len(self.seeds))]
+        return [flat[i * k : (i + 1) * k] for i in range(len(self.seeds))]
 
-    def _run(self, job: Callable[..., T], heads: list[tuple[Any, ...]], args: tuple[Any, ...],
-             desc: str, unit: str) -> list[T]:
+    def _run(
+        self, job: Callable[..., T], heads: list[tuple[Any, ...]], args: tuple[Any, ...], desc: str, unit: str
+    ) -> list[T]:
         """[job(*head, *args) for head in heads] in order, serially or over the workers."""
         with tqdm(total=len(heads), desc=desc, unit=unit) as bar:
             if self._executor is None:
@@ -89,8 +90,7 @@ class SeedPool:
                     out.append(job(*head, *args))
                     bar.update()
                 return out
-            futures = {self._executor.submit(_in_worker, job, *head, *args): i
-                       for i, head in enumerate(heads)}
+            futures = {self._executor.submit(_in_worker, job, *head, *args): i for i, head in enumerate(heads)}
             results: list[Any] = [None] * len(heads)
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
@@ -133,8 +133,9 @@ def _exit_without(parent: int) -> None:
     os._exit(1)  # mid-job: no cleanup to run, and the stage that wanted the result is gone
 
 
-def map_seeds(job: Callable[..., T], seeds: Sequence[int], *args: Any, workers: int, threads: int,
-              desc: str) -> list[T]:
+def map_seeds(
+    job: Callable[..., T], seeds: Sequence[int], *args: Any, workers: int, threads: int, desc: str
+) -> list[T]:
     """One `SeedPool.map` in a pool of its own."""
     with SeedPool(seeds, workers, threads) as pool:
         return pool.map(job, *args, desc=desc)

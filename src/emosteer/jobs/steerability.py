@@ -29,34 +29,44 @@ def steerability_part(seed: int, part: int, p: EvaluateParams, which: str) -> di
     table = signals.read_h5(paths.signals(which, "h5"))
     bins = np.array_split(np.flatnonzero(table.populated), STEERABILITY_PARTS)[part]
     return steerability.shifts(
-        predictor(load_seed_model(paths, p.model.forward_passes, p.device), p), table, features.read_features(FEATURES, idx),
-        acts.pred_valence[idx], acts.pred_arousal[idx], p.steerability.strength, bins)
+        predictor(load_seed_model(paths, p.model.forward_passes, p.device), p),
+        table,
+        features.read_features(FEATURES, idx),
+        acts.pred_valence[idx],
+        acts.pred_arousal[idx],
+        p.steerability.strength,
+        bins,
+    )
 
 
 def evaluate_steerability(p: EvaluateParams, which: str) -> dict[str, Any]:
     """Pooled and per-seed directionality on one grid, and its plot columns."""
     with SeedPool(p.seeds, p.workers, p.threads) as pool:
-        parts = pool.map_parts(steerability_part, range(STEERABILITY_PARTS), p, which,
-                               desc=f"steerability {which}")
+        parts = pool.map_parts(steerability_part, range(STEERABILITY_PARTS), p, which, desc=f"steerability {which}")
     per_seed, shares_toward, n_clips = [], [], 0
     for seed, shares in zip(p.seeds, parts):
         paths = SeedPaths(seed)
         table = signals.read_h5(paths.signals(which, "h5"))
         bins = np.flatnonzero(table.populated)
         moved = {dim: np.concatenate([share[dim] for share in shares]) for dim in DIMS}
-        per_seed.append(steerability.summarise(table, bins, moved, p.steerability.strength,
-                                               p.evaluate.n_boot, seed))
+        per_seed.append(steerability.summarise(table, bins, moved, p.steerability.strength, p.evaluate.n_boot, seed))
         acts = activations.read(paths.activations)
         n_clips = len(acts.names)
         idx = split.read_parts(paths.split, n_clips)["val"]
         centres = table.grid.centre_points()[bins]
-        shares_toward.append({dim: steerability.toward(moved[dim], centres[:, axis],
-                                                       getattr(acts, f"pred_{dim}")[idx])
-                              for axis, dim in enumerate(DIMS)})
+        shares_toward.append(
+            {
+                dim: steerability.toward(moved[dim], centres[:, axis], getattr(acts, f"pred_{dim}")[idx])
+                for axis, dim in enumerate(DIMS)
+            }
+        )
     pooled = steerability.pool(per_seed)
     rows = steerability.plot_rows(pooled)
     toward_pooled, toward_seeds = toward_metrics(p.seeds, shares_toward, n_clips)
-    return {"metrics": {"pooled": {**steerability.metrics(pooled), **toward_pooled},
-                        "per_seed": {f"s{s}": {**steerability.metrics(r), **t}
-                                     for s, r, t in zip(p.seeds, per_seed, toward_seeds)}},
-            "plot": {k: [r[k] for r in rows] for k in rows[0]}}
+    return {
+        "metrics": {
+            "pooled": {**steerability.metrics(pooled), **toward_pooled},
+            "per_seed": {f"s{s}": {**steerability.metrics(r), **t} for s, r, t in zip(p.seeds, per_seed, toward_seeds)},
+        },
+        "plot": {k: [r[k] for r in rows] for k in rows[0]},
+    }

@@ -25,17 +25,30 @@ def bin_seed(seed: int, p: BinParams) -> dict[str, dict[str, list[Any]]]:
     out = {}
     for run_grid in grids(p):
         which, grid = run_grid.name, run_grid.grid
-        table = signals.aggregate_split(acts.valence_128d, acts.arousal_128d, acts.valence,
-                                        acts.arousal, train, grid, p.steering.min_count)
-        attrs = {"which": which, "activations_pass": acts.activations_pass,
-                 "fallback": p.steering.fallback, "source_split": "train", "seed": seed}
+        table = signals.aggregate_split(
+            acts.valence_128d, acts.arousal_128d, acts.valence, acts.arousal, train, grid, p.steering.min_count
+        )
+        attrs = {
+            "which": which,
+            "activations_pass": acts.activations_pass,
+            "fallback": p.steering.fallback,
+            "source_split": "train",
+            "seed": seed,
+        }
         prov = signals.Provenance.of_model(
-            paths.model, split="train", seed=seed, activations_pass=acts.activations_pass,
-            forward_passes=acts.forward_passes, extra={"which": which, "fallback": p.steering.fallback})
+            paths.model,
+            split="train",
+            seed=seed,
+            activations_pass=acts.activations_pass,
+            forward_passes=acts.forward_passes,
+            extra={"which": which, "fallback": p.steering.fallback},
+        )
         signals.write_h5(table, paths.signals(which, "h5"), attrs, prov)
         signals.write_json(table, paths.signals(which, "json"), prov)
         vi, ai = grid.bin_coords(grid.bin_index(acts.valence[train], acts.arousal[train]))
-        out[which] = {"seed": [seed] * len(train), "valence_bin": grid.axis_labels(vi),
-                      "arousal_bin": grid.axis_labels(ai)}
+        out[which] = {
+            "seed": [seed] * len(train),
+            "valence_bin": grid.axis_labels(vi),
+            "arousal_bin": grid.axis_labels(ai),
+        }
     return out
-

@@ -22,8 +22,16 @@ from emosteer.atomic import replacing, require_finite
 from emosteer.errors import EmosteerError
 from emosteer.h5safe import H5_ERRORS
 
-_ARRAYS = ("valence", "arousal", "pred_valence", "pred_arousal", "valence_128d", "arousal_128d",
-           "pass1_valence", "pass1_arousal")
+_ARRAYS = (
+    "valence",
+    "arousal",
+    "pred_valence",
+    "pred_arousal",
+    "valence_128d",
+    "arousal_128d",
+    "pass1_valence",
+    "pass1_arousal",
+)
 _OPTIONAL = ("one_pass_valence", "one_pass_arousal")  # both or neither
 
 
@@ -63,11 +71,9 @@ def write(path: str | Path, acts: Activations) -> None:
     with replacing(path) as tmp, h5safe.writing(tmp, track_order=True) as (f, _):
         f.attrs["forward_passes"] = acts.forward_passes
         f.attrs["activations_pass"] = acts.activations_pass
-        f.create_dataset("audio_name", data=np.array([n.encode() for n in acts.names]),
-                         track_times=False)
+        f.create_dataset("audio_name", data=np.array([n.encode() for n in acts.names]), track_times=False)
         for key in (*_ARRAYS, *optional):
-            f.create_dataset(key, data=np.asarray(getattr(acts, key), np.float32),
-                             track_times=False)
+            f.create_dataset(key, data=np.asarray(getattr(acts, key), np.float32), track_times=False)
 
 
 def read(path: str | Path) -> Activations:
@@ -80,8 +86,7 @@ def read(path: str | Path) -> Activations:
     for key, value in arrays.items():  # the optional ones included, where present
         if len(value) != n:
             raise EmosteerError(f"{path}: dataset '{key}': length {len(value)} != {n} clips")
-    return Activations(names=names, forward_passes=forward_passes,
-                       activations_pass=activations_pass, **arrays)
+    return Activations(names=names, forward_passes=forward_passes, activations_pass=activations_pass, **arrays)
 
 
 def _read_all(path: Path) -> tuple[dict[str, np.ndarray], list[str], int, int]:

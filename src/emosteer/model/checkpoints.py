@@ -38,8 +38,13 @@ log = logging.getLogger(__name__)
 
 FORMAT = "emosteer/1"
 MAX_KEYS_SHOWN = 4
-CONFIG_TYPES = {"forward_passes": int, "freeze_backbone": bool, "train_bn0": bool,
-                "train_fc1": bool, "spec_augment": bool}
+CONFIG_TYPES = {
+    "forward_passes": int,
+    "freeze_backbone": bool,
+    "train_bn0": bool,
+    "train_fc1": bool,
+    "spec_augment": bool,
+}
 CONFIG_KEYS = tuple(CONFIG_TYPES)
 EXTRACTOR_PREFIXES = ("spectrogram_extractor.", "logmel_extractor.")
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive (torch >= 1.6)
@@ -90,15 +95,18 @@ def save_model(model: EmotionLRM, path: str | os.PathLike[str], meta: dict[str, 
         f.write(buffer.getbuffer())
 
 
-def load_model(path: str | os.PathLike[str], forward_passes: int | None = None,
-               remedy: str = "; set it to match") -> EmotionLRM:
+def load_model(
+    path: str | os.PathLike[str], forward_passes: int | None = None, remedy: str = "; set it to match"
+) -> EmotionLRM:
     """Load ours or the original's trained checkpoint into a new EmotionLRM (eval mode); with
     `forward_passes`, refused unless it was trained with that many passes (params'
     model.forward_passes), the message ending in `remedy`."""
     model = load_checkpoint(path)[0]
     if forward_passes is not None and model.forward_passes != forward_passes:
-        raise EmosteerError(f"{path}: trained with forward_passes {model.forward_passes}, params say "
-                            f"model.forward_passes {forward_passes}{remedy}")
+        raise EmosteerError(
+            f"{path}: trained with forward_passes {model.forward_passes}, params say "
+            f"model.forward_passes {forward_passes}{remedy}"
+        )
     return model
 
 
@@ -113,9 +121,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[EmotionLRM, dict[str,
         return _load_ours(payload, path), dict(meta) if isinstance(meta, dict) else {}
     state = _state_dict_of(payload, path)
     state = {_final_name(k): v for k, v in state.items()}
-    if not any(k.startswith("affective_") for k in state) and any(
-        k.endswith("fc_audioset.weight") for k in state
-    ):
+    if not any(k.startswith("affective_") for k in state) and any(k.endswith("fc_audioset.weight") for k in state):
         raise EmosteerError(
             f"{path}: a PANNs backbone checkpoint (no affective_valence/affective_arousal keys); its "
             "valence/arousal heads would be untrained - use it as `model.panns_checkpoint` for training"
@@ -144,9 +150,7 @@ def _load_ours(payload: dict[str, Any], path: str | os.PathLike[str]) -> Emotion
         raise EmosteerError(f"{path}: field 'format' is {payload['format']!r}, expected {FORMAT!r}")
     config = payload.get("config")
     if not isinstance(config, dict) or set(config) - set(CONFIG_KEYS):
-        raise EmosteerError(
-            f"{path}: field 'config' must be a dict with keys from {CONFIG_KEYS}, got {config!r}"
-        )
+        raise EmosteerError(f"{path}: field 'config' must be a dict with keys from {CONFIG_KEYS}, got {config!r}")
     for key, value in config.items():
         wanted = CONFIG_TYPES[key]
         if type(value) is not wanted:  # exact: a bool is not a pass count, 1 is not True
@@ -184,18 +188,21 @@ def _check_container(path: str | os.PathLike[str]) -> None:
     if head.startswith(PICKLE_MAGIC):
         return
     if head != ZIP_MAGIC:
-        raise EmosteerError(f"{path}: not a torch checkpoint (torch.save writes a zip archive, or a "
-                            f"pickle before torch 1.6; this file starts with {head!r})")
+        raise EmosteerError(
+            f"{path}: not a torch checkpoint (torch.save writes a zip archive, or a "
+            f"pickle before torch 1.6; this file starts with {head!r})"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise EmosteerError(f"{path}: not a torch checkpoint: a damaged zip archive "
-                            f"({_first_line(exc)})") from None
+        raise EmosteerError(f"{path}: not a torch checkpoint: a damaged zip archive ({_first_line(exc)})") from None
     if not any(name.endswith("/data.pkl") for name in names):
         first = repr(names[0]) if names else "none"
-        raise EmosteerError(f"{path}: not a torch checkpoint: a zip archive without the data.pkl that "
-                            f"torch.save writes (first entry {first})")
+        raise EmosteerError(
+            f"{path}: not a torch checkpoint: a zip archive without the data.pkl that "
+            f"torch.save writes (first entry {first})"
+        )
 
 
 # What torch.load raises on a damaged file besides UnpicklingError (measured by overwriting bytes
@@ -211,18 +218,23 @@ _REDUCE = re.compile(r"call reduce for unrecognized function (.+?)(?: which belo
 def _refusal(message: str) -> str:
     """One line saying which global a weights-only load refused and why."""
     if found := _BLOCKED.search(message):
-        return (f"refused: the pickle calls {found.group(1)}, and module {found.group(2)} is blocked "
-                "because it can run commands or code on load; checkpoints must hold only tensors "
-                "and plain data")
+        return (
+            f"refused: the pickle calls {found.group(1)}, and module {found.group(2)} is blocked "
+            "because it can run commands or code on load; checkpoints must hold only tensors "
+            "and plain data"
+        )
     if found := _NOT_ALLOWED.search(message):
-        return (f"refused: the pickle needs {found.group(1)}, which is not on the allow-list of plain "
-                "data, and building it could run arbitrary code; save plain tensors/dicts")
+        return (
+            f"refused: the pickle needs {found.group(1)}, which is not on the allow-list of plain "
+            "data, and building it could run arbitrary code; save plain tensors/dicts"
+        )
     if found := _REDUCE.search(message):
-        return (f"refused: the pickle calls {found.group(1)}, which is not on the allow-list of plain "
-                "data, and calling it could run arbitrary code; save plain tensors/dicts")
+        return (
+            f"refused: the pickle calls {found.group(1)}, which is not on the allow-list of plain "
+            "data, and calling it could run arbitrary code; save plain tensors/dicts"
+        )
     paragraphs = [p.strip() for p in message.split("\n\n") if p.strip()]
-    reasons = [p for p in paragraphs
-               if not p.startswith(("Weights only load failed", "Check the documentation"))]
+    reasons = [p for p in paragraphs if not p.startswith(("Weights only load failed", "Check the documentation"))]
     reason = reasons[0].splitlines()[0][:200] if reasons else "unpickling failed"
     return f"not a readable torch checkpoint ({reason})"
 
@@ -237,9 +249,7 @@ def _state_dict_of(payload: dict[str, Any], path: str | os.PathLike[str]) -> dic
     state = payload["model"] if isinstance(payload.get("model"), dict) else payload
     for key, value in state.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise EmosteerError(
-                f"{path}: state dict entry {key!r} is a {type(value).__name__}, expected a tensor"
-            )
+            raise EmosteerError(f"{path}: state dict entry {key!r} is a {type(value).__name__}, expected a tensor")
     _check_finite(state, str(path))
     return dict(state)
 
@@ -280,8 +290,10 @@ def _as_model_dtypes(
         value = got[key]
         if want.is_floating_point():
             if value.dtype != want.dtype and value.dtype not in CONVERTED:
-                raise EmosteerError(f"{path}: weight {key!r} is {value.dtype}, expected a floating-point "
-                                    "tensor (float32; float16, bfloat16 and float64 are converted)")
+                raise EmosteerError(
+                    f"{path}: weight {key!r} is {value.dtype}, expected a floating-point "
+                    "tensor (float32; float16, bfloat16 and float64 are converted)"
+                )
             if value.dtype in CONVERTED:
                 converted[value.dtype] = converted.get(value.dtype, 0) + 1
         elif value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
@@ -298,9 +310,7 @@ def _as_model_dtypes(
     return out
 
 
-def _check_keys(
-    expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], path: str | os.PathLike[str]
-) -> None:
+def _check_keys(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], path: str | os.PathLike[str]) -> None:
     """Raise one line naming the first missing/unexpected/wrong-shape keys, if any."""
     problems = []
     missing = [k for k in expected if k not in got]

@@ -54,8 +54,10 @@ class Train(BaseModel):
         if self.head_epochs > 0 and not self.cache_first_pass:
             raise ValueError("train.head_epochs > 0 needs train.cache_first_pass: true")
         if self.head_epochs > 0 and self.closed_form:
-            raise ValueError(f"train.head_epochs > 0 trains the heads; train.heads: {self.heads} sets them "
-                             "in closed form (set head_epochs: 0, or heads: trained)")
+            raise ValueError(
+                f"train.head_epochs > 0 trains the heads; train.heads: {self.heads} sets them "
+                "in closed form (set head_epochs: 0, or heads: trained)"
+            )
         if self.cache_first_pass and self.mixup:
             raise ValueError("train.cache_first_pass needs train.mixup: false (a mixed clip has no cached pass 1)")
         return self

@@ -98,14 +98,25 @@ def predict(
                     distinct, inverse = np.unique(rows[start:stop], return_inverse=True)
                     clips, picks = features[distinct], torch.as_tensor(inverse, device=device)
                 x = torch.as_tensor(np.asarray(clips), dtype=dtype).to(device, non_blocking=True)
-                steering = None if steer_v is None and steer_a is None else Steering(
-                    valence=_rows(steer_v, start, stop), arousal=_rows(steer_a, start, stop),
-                    strength=strength, alpha=alpha, first_pass=first_pass)
-                all_passes = model(x, forward_passes=passes, steering=steering,
-                                   return_all_passes=True, rows=picks)
+                steering = (
+                    None
+                    if steer_v is None and steer_a is None
+                    else Steering(
+                        valence=_rows(steer_v, start, stop),
+                        arousal=_rows(steer_a, start, stop),
+                        strength=strength,
+                        alpha=alpha,
+                        first_pass=first_pass,
+                    )
+                )
+                all_passes = model(x, forward_passes=passes, steering=steering, return_all_passes=True, rows=picks)
                 final, act, first = all_passes[-1], all_passes[act_pass - 1], all_passes[0]
-                for key, source in (("valence", final), ("arousal", final),
-                                    ("valence_128d", act), ("arousal_128d", act)):
+                for key, source in (
+                    ("valence", final),
+                    ("arousal", final),
+                    ("valence_128d", act),
+                    ("arousal_128d", act),
+                ):
                     out[key][start:stop] = source[key]
                 for key in ("valence", "arousal"):
                     out[f"{key}_pass1"][start:stop] = first[key]
@@ -151,8 +162,9 @@ def permuted_feedback(
     n = _check_features(features)
     src = np.asarray(source)
     if src.shape != (n,) or (n and not np.issubdtype(src.dtype, np.integer)):
-        raise EmosteerError(f"permuted_feedback: source must be ({n},) clip indices, got shape "
-                            f"{src.shape} dtype {src.dtype}")
+        raise EmosteerError(
+            f"permuted_feedback: source must be ({n},) clip indices, got shape {src.shape} dtype {src.dtype}"
+        )
     bad = np.flatnonzero((src < 0) | (src >= n))
     if bad.size:
         raise EmosteerError(f"permuted_feedback: source[{bad[0]}] = {src[bad[0]]} is not a clip index (0..{n - 1})")
@@ -161,10 +173,19 @@ def permuted_feedback(
     for name, fb in (("feedback_valence", feedback_valence), ("feedback_arousal", feedback_arousal)):
         if np.shape(fb) != (n, STEER_DIM):
             raise EmosteerError(f"permuted_feedback: {name} must be ({n}, {STEER_DIM}), got {np.shape(fb)}")
-    return predict(model, features, batch_size=batch_size,
-                   steer_valence=np.asarray(feedback_valence)[src],
-                   steer_arousal=np.asarray(feedback_arousal)[src], strength=1.0, alpha=1.0,
-                   first_pass=False, progress=progress, device=device, amp=amp)
+    return predict(
+        model,
+        features,
+        batch_size=batch_size,
+        steer_valence=np.asarray(feedback_valence)[src],
+        steer_arousal=np.asarray(feedback_arousal)[src],
+        strength=1.0,
+        alpha=1.0,
+        first_pass=False,
+        progress=progress,
+        device=device,
+        amp=amp,
+    )
 
 
 def _on_device(steer: np.ndarray | None, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
@@ -187,8 +208,9 @@ def _check_features(features: Sliceable) -> int:
 def _check_rows(rows: np.ndarray, n: int) -> np.ndarray:
     rows = np.asarray(rows)
     if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
-        raise EmosteerError(f"predict: rows must be a 1-d array of clip indices, got shape "
-                            f"{rows.shape} dtype {rows.dtype}")
+        raise EmosteerError(
+            f"predict: rows must be a 1-d array of clip indices, got shape {rows.shape} dtype {rows.dtype}"
+        )
     bad = np.flatnonzero((rows < 0) | (rows >= n))
     if bad.size:
         raise EmosteerError(f"predict: rows[{bad[0]}] = {rows[bad[0]]} is not a clip index (0..{n - 1})")

@@ -231,8 +231,10 @@ def mask_stripes(x: torch.Tensor, generator: torch.Generator | None = None) -> t
     """
     batch, _, frames, bins = x.shape
     keep = torch.ones(batch, frames, bins, dtype=torch.bool, device=x.device)
-    for axis, size, width, stripes in ((1, frames, TIME_DROP_WIDTH, TIME_STRIPES),
-                                       (2, bins, FREQ_DROP_WIDTH, FREQ_STRIPES)):
+    for axis, size, width, stripes in (
+        (1, frames, TIME_DROP_WIDTH, TIME_STRIPES),
+        (2, bins, FREQ_DROP_WIDTH, FREQ_STRIPES),
+    ):
         widths = torch.randint(0, min(width, size), (batch, stripes), generator=generator)
         starts = (torch.rand(batch, stripes, generator=generator) * (size - widths + 1)).long()
         pos = torch.arange(size)[None, None, :]
@@ -372,8 +374,12 @@ class EmotionLRM(nn.Module):
             previous = outputs[-1] if outputs else None
             src_v, str_v = _source(previous, "valence_128d", steer_v, steering, p == 0)
             src_a, str_a = _source(previous, "arousal_128d", steer_a, steering, p == 0)
-            same = inputs is not None and src_v is inputs[0] and src_a is inputs[2] and (
-                str_v, str_a) == (inputs[1], inputs[3])
+            same = (
+                inputs is not None
+                and src_v is inputs[0]
+                and src_a is inputs[2]
+                and (str_v, str_a) == (inputs[1], inputs[3])
+            )
             if same and not self.training:
                 # Same sources as the previous pass and no dropout: the pass would repeat it
                 # exactly (e.g. both pathways steered with alpha = 1), so reuse it.
@@ -398,8 +404,9 @@ class EmotionLRM(nn.Module):
         it can be computed once and passed to `forward(first_pass_pooled=...)` every epoch.
         """
         base = self.base
-        moving = [n for n, p in base.named_parameters()
-                  if p.requires_grad and not n.startswith(("fc1.", "fc_audioset."))]
+        moving = [
+            n for n, p in base.named_parameters() if p.requires_grad and not n.startswith(("fc1.", "fc_audioset."))
+        ]
         if moving or (self.spec_augment and self.training):
             raise EmosteerError(
                 "first_pass_features: needs a frozen backbone with bn0 frozen and no SpecAugment "
@@ -407,8 +414,7 @@ class EmotionLRM(nn.Module):
             )
         with torch.no_grad():
             convs = self._conv_weights()
-            return self._blocks(self._first_block(self.base.normalise_input(_as_btf(x)), convs),
-                                convs, None)
+            return self._blocks(self._first_block(self.base.normalise_input(_as_btf(x)), convs), convs, None)
 
     def _conv_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
         """Each block's conv with its BatchNorm folded in, when every block BN is in eval mode."""
@@ -417,8 +423,9 @@ class EmotionLRM(nn.Module):
             return None
         return [fold_batchnorm(b.conv1, b.bn1) for b in blocks]
 
-    def _first_block(self, h: torch.Tensor | _Rows,
-                     convs: list[tuple[torch.Tensor, torch.Tensor]] | None) -> torch.Tensor:
+    def _first_block(
+        self, h: torch.Tensor | _Rows, convs: list[tuple[torch.Tensor, torch.Tensor]] | None
+    ) -> torch.Tensor:
         """Block 1's conv -> BN -> ReLU -> pool of the normalised input (one row per batch row)."""
         if isinstance(h, _Rows):
             return self._first_block(h.clips, convs).index_select(0, h.rows)
@@ -486,10 +493,14 @@ class _Rows:
 
     def __post_init__(self) -> None:
         rows = self.rows
-        if rows.dim() != 1 or rows.dtype != torch.int64 or (
-                len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= len(self.clips))):
-            raise EmosteerError(f"forward: rows must be a 1-d int64 tensor of indices into the "
-                                f"{len(self.clips)} clips of x")
+        if (
+            rows.dim() != 1
+            or rows.dtype != torch.int64
+            or (len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= len(self.clips)))
+        ):
+            raise EmosteerError(
+                f"forward: rows must be a 1-d int64 tensor of indices into the {len(self.clips)} clips of x"
+            )
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -512,9 +523,7 @@ def _as_btf(x: torch.Tensor) -> torch.Tensor:
     if x.dim() == 4 and x.shape[1] == 1:
         x = x[:, 0]
     if x.dim() != 3 or x.shape[2] != N_MELS or x.shape[1] < MIN_FRAMES:
-        raise EmosteerError(
-            f"forward: input must be (B, T, {N_MELS}) with T >= {MIN_FRAMES}, got {tuple(x.shape)}"
-        )
+        raise EmosteerError(f"forward: input must be (B, T, {N_MELS}) with T >= {MIN_FRAMES}, got {tuple(x.shape)}")
     return x
 
 
@@ -533,8 +542,7 @@ def _steer_vectors(
                 s = s.expand(batch, STEER_DIM)
             elif s.shape != (batch, STEER_DIM):
                 raise EmosteerError(
-                    f"steering.{name}: expected ({STEER_DIM},) or ({batch}, {STEER_DIM}), "
-                    f"got {tuple(s.shape)}"
+                    f"steering.{name}: expected ({STEER_DIM},) or ({batch}, {STEER_DIM}), got {tuple(s.shape)}"
                 )
         out.append(s)
     return out[0], out[1]

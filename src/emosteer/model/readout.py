@@ -78,8 +78,7 @@ def _checked(pooled: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray,
     x = np.asarray(pooled, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != EMBED_DIM or y.ndim != 2 or y.shape[0] != x.shape[0]:
-        raise EmosteerError(f"readout: need pooled (N, {EMBED_DIM}) and y (N, k), got "
-                            f"{x.shape} and {y.shape}")
+        raise EmosteerError(f"readout: need pooled (N, {EMBED_DIM}) and y (N, k), got {x.shape} and {y.shape}")
     if not lam > 0:
         raise EmosteerError(f"readout: ridge_lambda must be > 0, got {lam}")
     bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
@@ -137,8 +136,9 @@ def components(pooled: np.ndarray, y: np.ndarray, lam: float) -> list[Components
         estimate = z @ w_z[:, i]  # mean 0 over the training clips
         scale = float(estimate.std())
         if not scale > 0:
-            raise EmosteerError(f"readout: the ridge estimate of {name} is constant on the training "
-                                "clips; nothing to read out")
+            raise EmosteerError(
+                f"readout: the ridge estimate of {name} is constant on the training clips; nothing to read out"
+            )
         e = estimate / scale
         beta = z.T @ e / n  # each feature's least-squares slope on e (e has mean 0, variance 1)
         _, s, vt = np.linalg.svd(z - np.outer(e, beta), full_matrices=False)
@@ -154,8 +154,7 @@ def components(pooled: np.ndarray, y: np.ndarray, lam: float) -> list[Components
         full[:, 0] = w_z[:, i] / scale
         full[:, 1 : 1 + k] = loadings_z
         loadings = _raw(full, sd, keep)
-        out.append(Components(loadings=loadings, bias=-mu @ loadings, scale=scale,
-                              mean=float(y[:, i].mean())))
+        out.append(Components(loadings=loadings, bias=-mu @ loadings, scale=scale, mean=float(y[:, i].mean())))
     return out
 
 
@@ -215,8 +214,9 @@ def set_readout(model: EmotionLRM, w: np.ndarray, c: np.ndarray) -> None:
             head[4].bias.zero_()
 
 
-def fit_readout(model: EmotionLRM, pooled: torch.Tensor | np.ndarray, y: np.ndarray, lam: float,
-                heads: str = "ridge") -> None:
+def fit_readout(
+    model: EmotionLRM, pooled: torch.Tensor | np.ndarray, y: np.ndarray, lam: float, heads: str = "ridge"
+) -> None:
     """Fit the closed-form read-out `heads` (ridge | ridge_pca) on pass-1 pooled features of the
     training clips and write it into the model."""
     pooled_np = pooled.detach().cpu().double().numpy() if isinstance(pooled, torch.Tensor) else pooled
@@ -231,5 +231,4 @@ def fit_readout(model: EmotionLRM, pooled: torch.Tensor | np.ndarray, y: np.ndar
 
 def readout_parameters(model: EmotionLRM) -> list[torch.nn.Parameter]:
     """The parameters `set_readout` writes: fc1 and both heads (fixed while the LRM trains)."""
-    return [*model.base.fc1.parameters(), *model.affective_valence.parameters(),
-            *model.affective_arousal.parameters()]
+    return [*model.base.fc1.parameters(), *model.affective_valence.parameters(), *model.affective_arousal.parameters()]

@@ -75,17 +75,22 @@ class FirstPass:
     dev: torch.Tensor
 
 
-def first_pass(model: EmotionLRM, x_train: Sliceable, x_dev: Sliceable, batch_size: int,
-               device: torch.device = CPU, amp: str = "off") -> FirstPass:
+def first_pass(
+    model: EmotionLRM,
+    x_train: Sliceable,
+    x_dev: Sliceable,
+    batch_size: int,
+    device: torch.device = CPU,
+    amp: str = "off",
+) -> FirstPass:
     """Pass 1 of every training and dev clip (`EmotionLRM.first_pass_features`), batched."""
     model.to(device)
-    return FirstPass(_first_pass(model, x_train, batch_size, device, amp),
-                     _first_pass(model, x_dev, batch_size, device, amp))
+    return FirstPass(
+        _first_pass(model, x_train, batch_size, device, amp), _first_pass(model, x_dev, batch_size, device, amp)
+    )
 
 
-def calibrate_batchnorm(
-    model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.device = CPU
-) -> None:
+def calibrate_batchnorm(model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.device = CPU) -> None:
     """Estimate the running statistics of every backbone BatchNorm (bn0, blocks 1-4) from data.
 
     A randomly initialised backbone has running mean 0 / var 1, meaningless for random conv
@@ -160,8 +165,10 @@ def train(
     if cached is None and (fixed_heads or cfg.cache_first_pass):
         cached = first_pass(model, x_train, x_dev, cfg.batch_size, device, amp)
     if cached is not None and (len(cached.train), len(cached.dev)) != (len(x_train), len(x_dev)):
-        raise EmosteerError(f"train: the cached pass 1 holds {len(cached.train)} + {len(cached.dev)} "
-                            f"clips for {len(x_train)} training and {len(x_dev)} dev clips")
+        raise EmosteerError(
+            f"train: the cached pass 1 holds {len(cached.train)} + {len(cached.dev)} "
+            f"clips for {len(x_train)} training and {len(x_dev)} dev clips"
+        )
     if fixed_heads:
         readout.fit_readout(model, cached.train, np.asarray(y_train), cfg.ridge_lambda, cfg.heads)
         if passes > 1:  # the LRM trains; a one-pass model fine-tunes the read-out instead
@@ -179,18 +186,25 @@ def train(
         cache_train = cached.train if cfg.cache_first_pass else None
         cache_dev = cached.dev if cfg.cache_first_pass else None
         for epoch in range(1, cfg.head_epochs + 1):
-            loss = run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng,
-                             f"heads {epoch}/{cfg.head_epochs}", cache_train, heads_only=True)
+            loss = run.epoch(
+                x_train,
+                y_train_t,
+                shuffle_rng,
+                mixup_rng,
+                f"heads {epoch}/{cfg.head_epochs}",
+                cache_train,
+                heads_only=True,
+            )
             _check_finite(loss, None, seed, f"head epoch {epoch}", cfg)
         run.start_schedule()
         if stop.patience is not None:  # epoch 0: the start, scored; a candidate with keep_start
-            result.history.append(_scores(0, float("nan"), run.predict(x_dev, cache_dev), y_dev,
-                                          seed, cfg))
+            result.history.append(_scores(0, float("nan"), run.predict(x_dev, cache_dev), y_dev, seed, cfg))
             if keep_start:
                 stop.update(0, result.history[-1]["dev_loss"], model)
         for epoch in range(1, cfg.epochs + 1):
-            loss = run.epoch(x_train, y_train_t, shuffle_rng, mixup_rng,
-                             f"epoch {epoch}/{cfg.epochs}", cache_train, heads_only=False)
+            loss = run.epoch(
+                x_train, y_train_t, shuffle_rng, mixup_rng, f"epoch {epoch}/{cfg.epochs}", cache_train, heads_only=False
+            )
             result.history.append(_scores(epoch, loss, run.predict(x_dev, cache_dev), y_dev, seed, cfg))
             if stop.update(epoch, result.history[-1]["dev_loss"], model):
                 result.stopped = "patience"
@@ -225,33 +239,50 @@ class _Stopping:
         return self.best_epoch
 
 
-def _scores(epoch: int, train_loss: float, pred: np.ndarray, y_dev: np.ndarray, seed: int,
-            cfg: Train) -> dict[str, float]:
+def _scores(
+    epoch: int, train_loss: float, pred: np.ndarray, y_dev: np.ndarray, seed: int, cfg: Train
+) -> dict[str, float]:
     """One history row: the epoch's training loss, and the dev loss and r of its weights."""
     _check_finite(train_loss if epoch else 0.0, pred, seed, f"epoch {epoch}", cfg)
     pred = pred.astype(np.float64)
     dev_loss = float(((pred - y_dev) ** 2).mean(axis=0).sum())  # as the training loss: MSE v + MSE a
     r_v, r_a = pearson(y_dev[:, 0], pred[:, 0]), pearson(y_dev[:, 1], pred[:, 1])
-    return {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_r_valence": r_v,
-            "dev_r_arousal": r_a, "dev_r_mean": (r_v + r_a) / 2}
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "dev_loss": dev_loss,
+        "dev_r_valence": r_v,
+        "dev_r_arousal": r_a,
+        "dev_r_mean": (r_v + r_a) / 2,
+    }
 
 
 def _check_finite(train_loss: float, pred: np.ndarray | None, seed: int, when: str, cfg: Train) -> None:
     """A diverged run stops here, in one line that says what to change (never inside a statistic)."""
     if math.isfinite(train_loss) and (pred is None or np.isfinite(pred).all()):
         return
-    what = (f"the training loss is {train_loss}" if not math.isfinite(train_loss)
-            else "the dev predictions are not finite")
-    remedy = (f"lower train.learning_rate (now {cfg.learning_rate:g})"
-              + (" or set train.optimizer: adam" if cfg.optimizer == "sgd" else ""))
+    what = (
+        f"the training loss is {train_loss}" if not math.isfinite(train_loss) else "the dev predictions are not finite"
+    )
+    remedy = f"lower train.learning_rate (now {cfg.learning_rate:g})" + (
+        " or set train.optimizer: adam" if cfg.optimizer == "sgd" else ""
+    )
     raise EmosteerError(f"train: seed {seed} diverged in {when}: {what}; {remedy}")
 
 
 class _Run:
     """One training run's optimiser, schedule and per-batch work (no state beyond the run)."""
 
-    def __init__(self, model: EmotionLRM, cfg: Train, device: torch.device, amp: str, n: int,
-                 forward_passes: int | None = None, progress: bool = False):
+    def __init__(
+        self,
+        model: EmotionLRM,
+        cfg: Train,
+        device: torch.device,
+        amp: str,
+        n: int,
+        forward_passes: int | None = None,
+        progress: bool = False,
+    ):
         self.model, self.cfg, self.device, self.amp = model, cfg, device, amp
         self.forward_passes, self.progress = forward_passes, progress
         self.dtype = next(model.parameters()).dtype
@@ -306,8 +337,12 @@ class _Run:
                 xb, yb = _mixup(xb, yb, mixup_rng)
             pooled = None if cache is None else cache[idx_t]
             with autocast(self.device, self.amp):
-                passes = model(xb, forward_passes=1 if heads_only else self.forward_passes,
-                               return_all_passes=True, first_pass_pooled=pooled)
+                passes = model(
+                    xb,
+                    forward_passes=1 if heads_only else self.forward_passes,
+                    return_all_passes=True,
+                    first_pass_pooled=pooled,
+                )
                 losses = [_loss(p, yb) for p in passes]
                 loss = losses[-1] if cfg.loss_passes == "last" else torch.stack(losses).mean()
             self.optimizer.zero_grad()
@@ -326,21 +361,21 @@ class _Run:
         parts = []
         with torch.no_grad(), autocast(self.device, self.amp):
             for i in range(0, len(x), bs):
-                out = model(_tensor(x[i : i + bs], self.dtype, self.device),
-                            forward_passes=self.forward_passes,
-                            first_pass_pooled=None if cache is None else cache[i : i + bs])
+                out = model(
+                    _tensor(x[i : i + bs], self.dtype, self.device),
+                    forward_passes=self.forward_passes,
+                    first_pass_pooled=None if cache is None else cache[i : i + bs],
+                )
                 parts.append(torch.stack([out["valence"], out["arousal"]], dim=1).float())
         return torch.cat(parts).cpu().numpy()
 
 
-def _first_pass(model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.device,
-                amp: str) -> torch.Tensor:
+def _first_pass(model: EmotionLRM, x: Sliceable, batch_size: int, device: torch.device, amp: str) -> torch.Tensor:
     """(N, 512) pass-1 features of every clip of x (EmotionLRM.first_pass_features), batched."""
     bs = max(batch_size, 32)
     dtype = next(model.parameters()).dtype
     with autocast(device, amp):
-        parts = [model.first_pass_features(_tensor(x[i : i + bs], dtype, device))
-                 for i in range(0, len(x), bs)]
+        parts = [model.first_pass_features(_tensor(x[i : i + bs], dtype, device)) for i in range(0, len(x), bs)]
     return torch.cat(parts).to(dtype)
 
 
@@ -369,9 +404,7 @@ def _loss(out: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(out["valence"], y[:, 0]) + F.mse_loss(out["arousal"], y[:, 1])
 
 
-def _mixup(
-    x: torch.Tensor, y: torch.Tensor, rng: np.random.RandomState
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _mixup(x: torch.Tensor, y: torch.Tensor, rng: np.random.RandomState) -> tuple[torch.Tensor, torch.Tensor]:
     """Mix each sample with a random partner of the batch: lam ~ Beta(1,1), on features and targets."""
     partner = torch.as_tensor(rng.permutation(len(x)), device=x.device)
     lam = torch.as_tensor(rng.beta(1.0, 1.0, size=len(x)), dtype=x.dtype, device=x.device)

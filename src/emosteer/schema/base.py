@@ -33,6 +33,7 @@ MAX_THREADS = 256
 MAX_N_BOOT = 100_000
 MAX_RESAMPLES = 2_000_000  # seeds x n_boot: each seed's n_boot x clips indices (int64) are held at once
 
+
 def _finite_number(value: Any, what: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{what}Input should be a valid number")
@@ -50,8 +51,7 @@ def _strength(value: Any) -> StrengthValue:
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise ValueError(f"a strength pair is [neg, pos]: exactly two numbers, not {len(value)}")
-        return (_finite_number(value[0], "neg of [neg, pos]: "),
-                _finite_number(value[1], "pos of [neg, pos]: "))
+        return (_finite_number(value[0], "neg of [neg, pos]: "), _finite_number(value[1], "pos of [neg, pos]: "))
     return _finite_number(value)
 
 
@@ -116,7 +116,8 @@ def _where(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part in ("float", "int", "str", "none", "literal['dev']", "constrained-float") or (
-                part.startswith(("literal[", "function-after", "function-plain", "constrained"))):
+            part.startswith(("literal[", "function-after", "function-plain", "constrained"))
+        ):
             continue
         else:
             out += f".{part}" if out else part
@@ -207,8 +208,7 @@ def validate(schema: type[S], raw: dict[str, Any], file: Path | str = PARAMS_FIL
     """`raw` as `schema`: the known sections it does not declare are left to the schema that does;
     an unknown key, at the top level too, is refused."""
     try:
-        return schema.model_validate({k: v for k, v in raw.items()
-                                      if k in schema.model_fields or k not in SECTIONS})
+        return schema.model_validate({k: v for k, v in raw.items() if k in schema.model_fields or k not in SECTIONS})
     except ValidationError as exc:
         raise EmosteerError(message(file, exc, schema)) from None
 

@@ -31,8 +31,9 @@ class Synthetic(_Section):
     def _items_bounded(self) -> Synthetic:
         items = self.n_clips * max(1, self.segments)
         if items > MAX_CLIPS:
-            raise ValueError(f"n_clips x segments = {self.n_clips} x {self.segments} = {items} rows, more "
-                             f"than {MAX_CLIPS}")
+            raise ValueError(
+                f"n_clips x segments = {self.n_clips} x {self.segments} = {items} rows, more than {MAX_CLIPS}"
+            )
         return self
 
 

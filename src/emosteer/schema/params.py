@@ -62,31 +62,39 @@ class Params(Stage):
     @model_validator(mode="after")
     def _each_grid_once(self) -> Params:
         if self.grid in self.steering.grids:
-            raise ValueError(f"grid {self.grid} is also in steering.grids: each grid is evaluated once "
-                             "(its outputs are named by it, e.g. metrics/pooled/"
-                             f"{self.grid}x{self.grid}/)")
+            raise ValueError(
+                f"grid {self.grid} is also in steering.grids: each grid is evaluated once "
+                "(its outputs are named by it, e.g. metrics/pooled/"
+                f"{self.grid}x{self.grid}/)"
+            )
         return self
 
     @model_validator(mode="after")
     def _resamples_fit(self) -> Params:
         total = len(self.seeds) * self.evaluate.n_boot
         if total > MAX_RESAMPLES:
-            raise ValueError(f"seeds x evaluate.n_boot = {len(self.seeds)} x {self.evaluate.n_boot} = {total} "
-                             f"resamples, more than {MAX_RESAMPLES} (each seed's n_boot x clips indices are "
-                             "held at once: 8 bytes each)")
+            raise ValueError(
+                f"seeds x evaluate.n_boot = {len(self.seeds)} x {self.evaluate.n_boot} = {total} "
+                f"resamples, more than {MAX_RESAMPLES} (each seed's n_boot x clips indices are "
+                "held at once: 8 bytes each)"
+            )
         return self
 
     @model_validator(mode="after")
     def _cache_needs_a_fixed_pass_one(self) -> Params:
         m = self.model
         if self.train.cache_first_pass and (not m.freeze_backbone or m.train_bn0 or m.spec_augment):
-            raise ValueError("train.cache_first_pass needs model.freeze_backbone: true, "
-                             "model.train_bn0: false and model.spec_augment: false (pass 1 must be "
-                             "a fixed function of the clip)")
+            raise ValueError(
+                "train.cache_first_pass needs model.freeze_backbone: true, "
+                "model.train_bn0: false and model.spec_augment: false (pass 1 must be "
+                "a fixed function of the clip)"
+            )
         if self.train.closed_form and (not m.freeze_backbone or m.train_bn0 or m.spec_augment):
-            raise ValueError(f"train.heads: {self.train.heads} needs model.freeze_backbone: true, model.train_bn0: "
-                             "false and model.spec_augment: false (the read-out is fitted on pass 1, "
-                             "which must be a fixed function of the clip)")
+            raise ValueError(
+                f"train.heads: {self.train.heads} needs model.freeze_backbone: true, model.train_bn0: "
+                "false and model.spec_augment: false (the read-out is fitted on pass 1, "
+                "which must be a fixed function of the clip)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -96,7 +104,8 @@ class Params(Stage):
                 f"split.mode: original is one fixed split, so {len(self.seeds)} seeds would all "
                 "validate on the same clips and pooling them as independent splits overstates the "
                 "evidence; use seeds: [0] (one split: CI from its clips, no verdict) or split.mode: "
-                "group (docs/statistics.md)")
+                "group (docs/statistics.md)"
+            )
         return self
 
 

@@ -44,8 +44,10 @@ class Steering(_Section):
         for i, s in enumerate(strengths):
             first = seen.setdefault(strength_scales(s), i)
             if first != i:
-                raise ValueError(f"strength {strength_label(s)} at index {i} repeats "
-                                 f"{strength_label(strengths[first])} at index {first}")
+                raise ValueError(
+                    f"strength {strength_label(s)} at index {i} repeats "
+                    f"{strength_label(strengths[first])} at index {first}"
+                )
         return strengths
 
     @field_validator("fusion_weights")

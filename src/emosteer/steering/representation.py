@@ -48,16 +48,16 @@ class Share:
     n_clips: int
 
 
-def value_share(acts: np.ndarray, value: np.ndarray, bins: np.ndarray,
-                k: int = NEIGHBOURS) -> Share:
+def value_share(acts: np.ndarray, value: np.ndarray, bins: np.ndarray, k: int = NEIGHBOURS) -> Share:
     """The measure for clips with 128-d `acts` (N, D), scalar `value` (N,) and bin labels (N,)."""
     x = np.asarray(acts, dtype=np.float64)
     v = np.asarray(value, dtype=np.float64)
     b = np.asarray(bins)
     n = len(v)
     if x.ndim != 2 or x.shape[0] != n or b.shape != (n,) or v.ndim != 1:
-        raise EmosteerError(f"representation: need acts (N, D), value (N,), bins (N,); got "
-                            f"{x.shape}, {v.shape}, {b.shape}")
+        raise EmosteerError(
+            f"representation: need acts (N, D), value (N,), bins (N,); got {x.shape}, {v.shape}, {b.shape}"
+        )
     if not 1 <= k < n:
         raise EmosteerError(f"representation: k must be in 1..{n - 1} for {n} clips, got {k}")
     if not (np.isfinite(x).all() and np.isfinite(v).all()):
@@ -65,12 +65,12 @@ def value_share(acts: np.ndarray, value: np.ndarray, bins: np.ndarray,
     labels, inverse, counts = np.unique(b, return_inverse=True, return_counts=True)
     centred = x - x.mean(axis=0)
     means = _bin_means(centred, inverse, counts)
-    ss_between = float((counts * (means ** 2).sum(axis=1)).sum())
-    ss_total = float((centred ** 2).sum())
+    ss_between = float((counts * (means**2).sum(axis=1)).sum())
+    ss_total = float((centred**2).sum())
 
     def explained(stand_in: np.ndarray) -> float:
         residual = means - _bin_means(stand_in - x.mean(axis=0), inverse, counts)
-        return 1.0 - float((counts * (residual ** 2).sum(axis=1)).sum()) / ss_between
+        return 1.0 - float((counts * (residual**2).sum(axis=1)).sum()) / ss_between
 
     design = np.stack([np.ones(n), v], axis=1)
     line = design @ np.linalg.lstsq(design, x, rcond=None)[0]
@@ -79,8 +79,14 @@ def value_share(acts: np.ndarray, value: np.ndarray, bins: np.ndarray,
     else:
         share, lin = explained(neighbour_means(x, v, k)), explained(line)
         noise = (len(labels) - 1) * ss_total / (n - 1) / ss_between
-    return Share(between=ss_between / ss_total if ss_total else float("nan"), value=share,
-                 linear=lin, noise=noise, n_bins=len(labels), n_clips=n)
+    return Share(
+        between=ss_between / ss_total if ss_total else float("nan"),
+        value=share,
+        linear=lin,
+        noise=noise,
+        n_bins=len(labels),
+        n_clips=n,
+    )
 
 
 def neighbour_means(acts: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:

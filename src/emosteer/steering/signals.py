@@ -67,7 +67,9 @@ class SignalTable:
         for name in ("valence", "arousal"):
             arr = getattr(self, name)
             if arr.shape != (k, STEER_DIM) or arr.dtype != np.float32:
-                raise EmosteerError(f"signal table: {name} must be ({k}, {STEER_DIM}) float32, got {arr.shape} {arr.dtype}")
+                raise EmosteerError(
+                    f"signal table: {name} must be ({k}, {STEER_DIM}) float32, got {arr.shape} {arr.dtype}"
+                )
         for name in ("global_valence", "global_arousal"):
             arr = getattr(self, name)
             if arr.shape != (STEER_DIM,) or arr.dtype != np.float32:
@@ -444,7 +446,9 @@ def from_json(obj: Any, where: str = "json") -> SignalTable:
         )
     size = _int(meta.get("grid"), f"{where}: metadata.grid", 2)
     if size * size > len(obj) - 1:
-        raise EmosteerError(f"{where}: metadata.grid = {size} needs {size * size} bins, the file has {len(obj) - 1} entries")
+        raise EmosteerError(
+            f"{where}: metadata.grid = {size} needs {size * size} bins, the file has {len(obj) - 1} entries"
+        )
     grid = Grid(size)
     names = grid.names()
     index = {n: k for k, n in enumerate(names)}
@@ -464,8 +468,10 @@ def from_json(obj: Any, where: str = "json") -> SignalTable:
         grid=grid,
         valence=vectors["valence_128d"],
         arousal=vectors["arousal_128d"],
-        counts=np.array([_int(e.get("count"), f"{where}: category {n!r} field 'count'", 0)
-                         for n, e in zip(names, entries)], dtype=np.int64),
+        counts=np.array(
+            [_int(e.get("count"), f"{where}: category {n!r} field 'count'", 0) for n, e in zip(names, entries)],
+            dtype=np.int64,
+        ),
         source=source,
         min_count=_int(meta.get("min_count"), f"{where}: metadata.min_count", 1),
         global_valence=_vector(meta.get("global_valence_128d"), f"{where}: metadata.global_valence_128d"),
@@ -531,7 +537,9 @@ def read_categories(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.n
     for name, entry in obj.items():
         if name in TABLE_SKIP or not isinstance(entry, dict):
             continue
-        table[name] = tuple(_vector(entry.get(fld), f"{path}: category {name!r} field '{fld}'") for fld in SIGNAL_FIELDS)
+        table[name] = tuple(
+            _vector(entry.get(fld), f"{path}: category {name!r} field '{fld}'") for fld in SIGNAL_FIELDS
+        )
     if not table:
         raise EmosteerError(f"{path}: no category entries")
     return table  # type: ignore[return-value]
@@ -543,7 +551,8 @@ def describe(path: str | os.PathLike) -> str:
     if meta is None:
         cats = read_categories(path)
         return one_line(f"{path}: the original's format, no metadata") + (
-            f"\n  categories  {len(cats)}: {', '.join(one_line(c) for c in cats)}")
+            f"\n  categories  {len(cats)}: {', '.join(one_line(c) for c in cats)}"
+        )
     table = read_json(path)
     g = table.grid
     unknown = "not recorded"

@@ -40,8 +40,7 @@ from emosteer.strength import key as strength_key
 from emosteer.strength import label as strength_label
 from emosteer.strength import to_json as strength_json
 
-Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue],
-                   tuple[np.ndarray, np.ndarray]]
+Predict = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StrengthValue], tuple[np.ndarray, np.ndarray]]
 """predict(features, rows (m,), steer_valence (m,128), steer_arousal (m,128), strength) ->
 (valence, arousal) (m,): row i is clip features[rows[i]] under the i-th steering vectors."""
 CLIPS_PER_CALL = 32  # clips per predict call: each under every bin of the share, next to each other
@@ -141,23 +140,27 @@ def shifts(
         raise EmosteerError(f"steerability: need at least 2 clips, got {n}")
     m = len(bins)
     steered = {dim: np.empty((n, m)) for dim in DIMS}
-    for start in tqdm(range(0, n, CLIPS_PER_CALL), desc="steerability", unit="call",
-                      disable=not progress, leave=False):
+    for start in tqdm(range(0, n, CLIPS_PER_CALL), desc="steerability", unit="call", disable=not progress, leave=False):
         stop = min(start + CLIPS_PER_CALL, n)
         rows = np.repeat(np.arange(stop - start), m)  # clip-major: clip i under bins[0..m-1]
-        pred = predict(features[start:stop], rows, np.tile(table.valence[bins], (stop - start, 1)),
-                       np.tile(table.arousal[bins], (stop - start, 1)), strength)
+        pred = predict(
+            features[start:stop],
+            rows,
+            np.tile(table.valence[bins], (stop - start, 1)),
+            np.tile(table.arousal[bins], (stop - start, 1)),
+            strength,
+        )
         for dim, x in zip(DIMS, pred):
             x = np.asarray(x, dtype=np.float64)
             if x.shape != rows.shape:  # finiteness is checked per bin below, naming the bin
-                raise EmosteerError(f"steerability: steered {dim} must have shape {rows.shape}, "
-                                    f"got {x.shape}")
+                raise EmosteerError(f"steerability: steered {dim} must have shape {rows.shape}, got {x.shape}")
             steered[dim][start:stop] = x.reshape(stop - start, m)
     out = {dim: np.empty((m, n)) for dim in DIMS}
     for j, k in enumerate(bins):
         for dim in DIMS:
-            out[dim][j] = _vector(steered[dim][:, j], f"prediction steered by bin {table.names[k]!r}: {dim}",
-                                  n) - base[dim]
+            out[dim][j] = (
+                _vector(steered[dim][:, j], f"prediction steered by bin {table.names[k]!r}: {dim}", n) - base[dim]
+            )
     return out
 
 
@@ -205,8 +208,9 @@ def toward_target(shift: np.ndarray, target: np.ndarray, base: np.ndarray) -> np
     centre of the clip's selected bin): per-clip direction with no extra pass, one bin per clip."""
     shift, target, base = (np.asarray(a, dtype=np.float64) for a in (shift, target, base))
     if not shift.shape == target.shape == base.shape or shift.ndim != 1:
-        raise EmosteerError(f"steerability: shift {shift.shape}, target {target.shape} and base "
-                            f"{base.shape} must be the same clips")
+        raise EmosteerError(
+            f"steerability: shift {shift.shape}, target {target.shape} and base {base.shape} must be the same clips"
+        )
     want = np.sign(target - base)
     return np.where(want == 0, np.nan, (np.sign(shift) == want).astype(np.float64))
 
@@ -216,8 +220,9 @@ def _check_n_boot(n_boot: int) -> None:
         raise EmosteerError(f"steerability: n_boot must be an integer >= 1, got {n_boot!r}")
 
 
-def summarise(table: SignalTable, bins: np.ndarray, moved: dict[str, np.ndarray],
-              strength: StrengthValue, n_boot: int, seed: int) -> Steerability:
+def summarise(
+    table: SignalTable, bins: np.ndarray, moved: dict[str, np.ndarray], strength: StrengthValue, n_boot: int, seed: int
+) -> Steerability:
     """Per-bin mean shifts with bootstrap CIs and each dim's directionality, from `shifts` rows."""
     _check_n_boot(n_boot)
     strength = strength_key(strength)
@@ -234,9 +239,7 @@ def summarise(table: SignalTable, bins: np.ndarray, moved: dict[str, np.ndarray]
         lo, hi = _percentile_ci(boot, axis=1)
         fields.update({f"shift_{dim}": mean, f"shift_{dim}_lo": lo, f"shift_{dim}_hi": hi})
         directions[dim] = _direction(dim, centres[:, axis], mean, boot)
-    return Steerability(
-        grid=table.grid, strength=strength, n_clips=n, bins=bins, **fields, **directions
-    )
+    return Steerability(grid=table.grid, strength=strength, n_clips=n, bins=bins, **fields, **directions)
 
 
 def pool(results: Sequence[Steerability]) -> Steerability:
@@ -299,14 +302,21 @@ def plot_rows(result: Steerability) -> list[dict[str, float | str]]:
 def metrics(result: Steerability) -> dict[str, float | int | list[float]]:
     """Flat numbers for a metrics JSON: directionality r and CI per dimension, and the sizes
     (the strength as a number, or [neg, pos])."""
-    out: dict[str, float | int | list[float]] = {"strength": strength_json(result.strength),
-                                                 "n_clips": result.n_clips}
+    out: dict[str, float | int | list[float]] = {"strength": strength_json(result.strength), "n_clips": result.n_clips}
     for d in (result.valence, result.arousal):
-        out.update({f"{d.dim}_direction_r": d.r, f"{d.dim}_direction_lo": d.lo,
-                    f"{d.dim}_direction_hi": d.hi, f"{d.dim}_slope": d.slope,
-                    f"{d.dim}_slope_lo": d.slope_lo, f"{d.dim}_slope_hi": d.slope_hi,
-                    f"{d.dim}_common_shift": d.common, f"{d.dim}_n_bins": d.n_bins,
-                    f"{d.dim}_n_seeds": d.n_seeds})
+        out.update(
+            {
+                f"{d.dim}_direction_r": d.r,
+                f"{d.dim}_direction_lo": d.lo,
+                f"{d.dim}_direction_hi": d.hi,
+                f"{d.dim}_slope": d.slope,
+                f"{d.dim}_slope_lo": d.slope_lo,
+                f"{d.dim}_slope_hi": d.slope_hi,
+                f"{d.dim}_common_shift": d.common,
+                f"{d.dim}_n_bins": d.n_bins,
+                f"{d.dim}_n_seeds": d.n_seeds,
+            }
+        )
     return out
 
 
@@ -353,8 +363,17 @@ def _direction(dim: str, centre: np.ndarray, mean: np.ndarray, boot: np.ndarray)
     slope = float(_slopes(centre, mean[:, None])[0])
     slopes = _slopes(centre, boot)
     s_lo, s_hi = _percentile_ci(slopes, axis=0) if np.isfinite(slopes).all() else (np.nan, np.nan)
-    return Direction(dim=dim, r=r, lo=float(lo), hi=float(hi), slope=slope, slope_lo=float(s_lo),
-                     slope_hi=float(s_hi), common=float(mean.mean()), n_bins=len(centre))
+    return Direction(
+        dim=dim,
+        r=r,
+        lo=float(lo),
+        hi=float(hi),
+        slope=slope,
+        slope_lo=float(s_lo),
+        slope_hi=float(s_hi),
+        common=float(mean.mean()),
+        n_bins=len(centre),
+    )
 
 
 def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
@@ -378,5 +397,15 @@ def _pool_direction(per_seed: list[Direction]) -> Direction:
         return replace(defined[0], n_bins=n_bins, common=common)
     z, z_lo, z_hi = _t_interval(np.arctanh(np.clip([d.r for d in defined], -Z_CLIP, Z_CLIP)))
     slope, s_lo, s_hi = _t_interval(np.array([d.slope for d in defined]))
-    return Direction(dim, float(np.tanh(z)), float(np.tanh(z_lo)), float(np.tanh(z_hi)), slope, s_lo, s_hi,
-                     common, n_bins, len(defined))
+    return Direction(
+        dim,
+        float(np.tanh(z)),
+        float(np.tanh(z_lo)),
+        float(np.tanh(z_hi)),
+        slope,
+        s_lo,
+        s_hi,
+        common,
+        n_bins,
+        len(defined),
+    )

@@ -5,7 +5,8 @@ A source (`base.Source`) says what `data.path` must name for it and which `data.
 alone, and gives its survey (what it holds: `emosteer data check`, check_params,
 metrics/data.json), its featurizer (the data stage, `emosteer featurize`) and its clip count
 before featurizing (the cost estimate). `survey`, `build_features`, `jobs.inputs` and `jobs.cost`
-look a source up here by params' `data.source`; nothing else dispatches on its name. docs/architecture.md, "How to add a data source".
+look a source up here by params' `data.source`; nothing else dispatches on its name.
+docs/architecture.md, "How to add a data source".
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ def mismatch(data: Any) -> str | None:
     if source.path is not None and data.path is None:
         return f"data.path: a path is required for source {source.name}"
     if source.path is None and data.path is not None:
-        return (f"data.path: source {source.name} reads no path (got {data.path!r}); "
-                "set data.path: null, or data.source to the path's kind")
+        return (
+            f"data.path: source {source.name} reads no path (got {data.path!r}); "
+            "set data.path: null, or data.source to the path's kind"
+        )
     for key, unset in OPTION_DEFAULTS.items():
         if key not in source.options and tuple(getattr(data, key)) != tuple(unset):
             owners = [s.name for s in SOURCES.values() if key in s.options]
@@ -54,9 +57,15 @@ def mismatch(data: Any) -> str | None:
     return None
 
 
-def survey(source: str, path: str | Path | None, frames: int,
-           rating_range: tuple[float, float] = UNIT_RANGE, drop: Sequence[str] = (),
-           synth: SynthConfig | None = None, progress: bool = False) -> Survey:
+def survey(
+    source: str,
+    path: str | Path | None,
+    frames: int,
+    rating_range: tuple[float, float] = UNIT_RANGE,
+    drop: Sequence[str] = (),
+    synth: SynthConfig | None = None,
+    progress: bool = False,
+) -> Survey:
     """Survey one source as the data stage would read it (`frames`: the clip window)."""
     check_drop(drop)
     return get(source).survey(path, frames, rating_range, tuple(drop), synth, progress)
@@ -88,11 +97,12 @@ def build_features(
     if source not in SOURCES:
         raise EmosteerError(f"featurize: unknown source {source!r}; expected one of {tuple(SOURCES)}")
     if frames is not None and not 1 <= frames <= MAX_FRAMES:
-        raise EmosteerError(f"featurize: frames must be in [1, {MAX_FRAMES}] ({MAX_FRAMES - 1} hops: "
-                            f"{(MAX_FRAMES - 1) * HOP_LENGTH / SAMPLE_RATE:g} s of audio), got {frames}")
+        raise EmosteerError(
+            f"featurize: frames must be in [1, {MAX_FRAMES}] ({MAX_FRAMES - 1} hops: "
+            f"{(MAX_FRAMES - 1) * HOP_LENGTH / SAMPLE_RATE:g} s of audio), got {frames}"
+        )
     out = Path(out)
     # One BLAS thread: the mel projection is a tiny matmul per clip, and a multi-threaded OpenBLAS
     # on a busy 2-core machine turned it from 0.1 ms into 20+ ms (measured).
     with threadpool_limits(limits=1, user_api="blas"):
-        return SOURCES[source].featurize(path, out, frontend, frames, synth_cfg, progress,
-                                         rating_range, drop, surveyed)
+        return SOURCES[source].featurize(path, out, frontend, frames, synth_cfg, progress, rating_range, drop, surveyed)

@@ -31,8 +31,14 @@ from emosteer.errors import EmosteerError
 MIN_SAMPLE_RATE = 2 * FMAX  # below it the front end's top mel bands lie above the file's Nyquist
 
 
-def survey(path: Path | None, frames: int, rating_range: tuple[float, float] = UNIT_RANGE,
-           drop: tuple[str, ...] = (), synth: SynthConfig | None = None, progress: bool = False) -> Survey:
+def survey(
+    path: Path | None,
+    frames: int,
+    rating_range: tuple[float, float] = UNIT_RANGE,
+    drop: tuple[str, ...] = (),
+    synth: SynthConfig | None = None,
+    progress: bool = False,
+) -> Survey:
     if path is None:
         raise EmosteerError("survey: source 'emo_soundscapes' needs a path")
     return _survey(Path(path), frames, rating_range, tuple(drop), progress)
@@ -47,12 +53,12 @@ def bands_above(sample_rate: int) -> int:
     return int((centres > sample_rate / 2).sum())
 
 
-def _survey(root: Path, frames: int, scale: tuple[float, float], drop: tuple[str, ...],
-            progress: bool) -> Survey:
+def _survey(root: Path, frames: int, scale: tuple[float, float], drop: tuple[str, ...], progress: bool) -> Survey:
     inv = emosoundscapes.collect_clips(root, scale=scale, warn=False)  # skips are in the facts
     found = inv.clips
-    bar = tqdm(found, desc="audio headers", unit="file", leave=False,
-               disable=not progress or len(found) < PROGRESS_FROM)
+    bar = tqdm(
+        found, desc="audio headers", unit="file", leave=False, disable=not progress or len(found) < PROGRESS_FROM
+    )
     infos = {clip.name: audio_info(clip.path) for clip in bar}
     window = window_seconds(frames)
     flagged: dict[str, list[str]] = {reason: [] for reason in DROP_REASONS}
@@ -61,25 +67,37 @@ def _survey(root: Path, frames: int, scale: tuple[float, float], drop: tuple[str
         info = infos[clip.name]
         for reason, message in _problems(clip, info, frames, window):
             flagged[reason].append(clip.name)
-            tail = (f"dropped (data.drop: {reason})" if reason in drop
-                    else f"set data.drop: [{reason}] to leave it out")
+            tail = f"dropped (data.drop: {reason})" if reason in drop else f"set data.drop: [{reason}] to leave it out"
             warnings.append(f"{message}; {tail}")
     dropped = {name for reason in drop for name in flagged[reason]}
     kept = [clip for clip in found if clip.name not in dropped]
     if not kept:
-        raise EmosteerError(f"{root}: no clip left: data.drop {list(drop)} drops all {len(found)} "
-                            "clips with ratings and audio")
-    skipped_files = {"missing_audio": list(inv.missing_audio), "missing_rating": list(inv.missing_rating),
-                     **{reason: flagged[reason] if reason in drop else [] for reason in DROP_REASONS}}
+        raise EmosteerError(
+            f"{root}: no clip left: data.drop {list(drop)} drops all {len(found)} clips with ratings and audio"
+        )
+    skipped_files = {
+        "missing_audio": list(inv.missing_audio),
+        "missing_rating": list(inv.missing_rating),
+        **{reason: flagged[reason] if reason in drop else [] for reason in DROP_REASONS},
+    }
     used = [infos[c.name] for c in kept]
     raw = {"valence": [_raw(c.valence, scale) for c in kept], "arousal": [_raw(c.arousal, scale) for c in kept]}
     facts = _facts(
-        "emo_soundscapes", root, frames, n_clips=len(kept), n_rated=inv.n_rated,
-        skipped={k: len(v) for k, v in skipped_files.items()}, skipped_files=skipped_files,
-        sample_rates=_counts(i.sample_rate for i in used), channels=_counts(i.channels for i in used),
+        "emo_soundscapes",
+        root,
+        frames,
+        n_clips=len(kept),
+        n_rated=inv.n_rated,
+        skipped={k: len(v) for k, v in skipped_files.items()},
+        skipped_files=skipped_files,
+        sample_rates=_counts(i.sample_rate for i in used),
+        channels=_counts(i.channels for i in used),
         duration_seconds=_durations([i.seconds for i in used]),
-        rating_range={dim: _range(v) for dim, v in raw.items()}, rating_scale=list(scale),
-        drop=list(drop), warnings=warnings)
+        rating_range={dim: _range(v) for dim, v in raw.items()},
+        rating_scale=list(scale),
+        drop=list(drop),
+        warnings=warnings,
+    )
     return Survey(facts, kept, list(inv.inputs), [c.name for c in kept])
 
 
@@ -90,8 +108,7 @@ def mixed_clips(root: Path, clips: list[emosoundscapes.Clip]) -> list[emosoundsc
     """The clips in a folder below `root` whose name holds "mixed" (any case): Emo-Soundscapes'
     613_MixedSounds, mixes made from other clips of the set (docs/data.md, data.groups)."""
     root = Path(root)
-    return [c for c in clips
-            if any(MIXED_FOLDER in part.lower() for part in c.path.relative_to(root).parts[:-1])]
+    return [c for c in clips if any(MIXED_FOLDER in part.lower() for part in c.path.relative_to(root).parts[:-1])]
 
 
 def _raw(unit: float, scale: tuple[float, float]) -> float:
@@ -100,23 +117,40 @@ def _raw(unit: float, scale: tuple[float, float]) -> float:
     return unit if (lo, hi) == UNIT_RANGE else lo + (unit + 1.0) / 2.0 * (hi - lo)
 
 
-def _problems(clip: emosoundscapes.Clip, info: AudioInfo, frames: int,
-              window: float) -> list[tuple[str, str]]:
+def _problems(clip: emosoundscapes.Clip, info: AudioInfo, frames: int, window: float) -> list[tuple[str, str]]:
     """(reason, one-line message) for each way this clip's features will be degraded."""
     out = []
     if info.sample_rate < MIN_SAMPLE_RATE:
-        out.append(("low_rate", f"{clip.path}: {info.sample_rate} Hz is below 2 x {FMAX:g} Hz: "
-                                f"{bands_above(info.sample_rate)} of its {N_MELS} mel bands lie above "
-                                f"its Nyquist frequency and hold no signal"))
+        out.append(
+            (
+                "low_rate",
+                f"{clip.path}: {info.sample_rate} Hz is below 2 x {FMAX:g} Hz: "
+                f"{bands_above(info.sample_rate)} of its {N_MELS} mel bands lie above "
+                f"its Nyquist frequency and hold no signal",
+            )
+        )
     if frames_for_seconds(info.seconds) < frames:
-        out.append(("short", f"{clip.path}: {info.seconds:.2f} s is shorter than the {window:.2f}-s "
-                             f"window ({frames} frames): the rest is padding"))
+        out.append(
+            (
+                "short",
+                f"{clip.path}: {info.seconds:.2f} s is shorter than the {window:.2f}-s "
+                f"window ({frames} frames): the rest is padding",
+            )
+        )
     return out
 
 
-def featurize(path: Path | None, out: Path, frontend: str | None, frames: int | None,
-              synth: SynthConfig | None = None, progress: bool = True, rating_range: tuple[float, float] = UNIT_RANGE,
-              drop: tuple[str, ...] = (), surveyed: Survey | None = None) -> features.FeaturesInfo:
+def featurize(
+    path: Path | None,
+    out: Path,
+    frontend: str | None,
+    frames: int | None,
+    synth: SynthConfig | None = None,
+    progress: bool = True,
+    rating_range: tuple[float, float] = UNIT_RANGE,
+    drop: tuple[str, ...] = (),
+    surveyed: Survey | None = None,
+) -> features.FeaturesInfo:
     """Featurize the surveyed clips (surveyed here if the caller has not: the log names the skips)."""
     flavour = DEFAULT_FRONTEND if frontend is None else frontend
     check_flavour(flavour)
@@ -141,11 +175,7 @@ def _featurize(
     the audio its first `frames` frames read (`clip_logmel`)."""
     refuse_overwrite(out, found.inputs)
     _warm_up(flavour)
-    rows = (
-        (clip.name, clip_logmel(clip.path, flavour, frames),
-         clip.valence, clip.arousal)
-        for clip in found.clips
-    )
+    rows = ((clip.name, clip_logmel(clip.path, flavour, frames), clip.valence, clip.arousal) for clip in found.clips)
     attrs = _frontend_attrs(flavour, frames, "emo_soundscapes")
     attrs["source_path"] = str(root)
     for reason, n in found.facts["skipped"].items():
@@ -164,10 +194,19 @@ def rated_clips(root: Path) -> int:
     """Names listed in both Valence.csv and Arousal.csv (a rated clip without audio still counts)."""
     if not root.is_dir():
         raise EmosteerError(f"{root}: not a folder")
-    names = [{name for _, name, _ in emosoundscapes.rating_rows(path)}
-             for path in emosoundscapes.find_rating_files(root)]
+    names = [
+        {name for _, name, _ in emosoundscapes.rating_rows(path)} for path in emosoundscapes.find_rating_files(root)
+    ]
     return len(names[0] & names[1])
 
 
-SOURCE = Source("emo_soundscapes", "folder", "an Emo-Soundscapes folder (Valence.csv, Arousal.csv, audio)",
-                survey, featurize, clips, options=("rating_range", "drop"), mixed=mixed_clips)
+SOURCE = Source(
+    "emo_soundscapes",
+    "folder",
+    "an Emo-Soundscapes folder (Valence.csv, Arousal.csv, audio)",
+    survey,
+    featurize,
+    clips,
+    options=("rating_range", "drop"),
+    mixed=mixed_clips,
+)

@@ -21,8 +21,14 @@ from emosteer.data.synth import SynthConfig
 from emosteer.errors import EmosteerError
 
 
-def survey(path: Path | None, frames: int, rating_range: tuple[float, float] = UNIT_RANGE,
-           drop: tuple[str, ...] = (), synth: SynthConfig | None = None, progress: bool = False) -> Survey:
+def survey(
+    path: Path | None,
+    frames: int,
+    rating_range: tuple[float, float] = UNIT_RANGE,
+    drop: tuple[str, ...] = (),
+    synth: SynthConfig | None = None,
+    progress: bool = False,
+) -> Survey:
     if path is None:
         raise EmosteerError("survey: source 'features_h5' needs a path")
     return _survey(Path(path), frames)
@@ -34,34 +40,50 @@ def _survey(path: Path, frames: int) -> Survey:
     info = features.read_info(path)
     warnings = []
     if info.frames != frames:
-        warnings.append(f"{path}: holds {info.frames} frames per clip; data.frames {frames} applies "
-                        "to audio sources only, the file's own are used")
-    facts = _facts("features_h5", path, info.frames, n_clips=len(names), n_rated=len(names),
-                   rating_range={"valence": _range(valence), "arousal": _range(arousal)},
-                   resampled_to=None, mono=None, frontend=info.attrs.get("frontend", "unknown"),
-                   warnings=warnings)
+        warnings.append(
+            f"{path}: holds {info.frames} frames per clip; data.frames {frames} applies "
+            "to audio sources only, the file's own are used"
+        )
+    facts = _facts(
+        "features_h5",
+        path,
+        info.frames,
+        n_clips=len(names),
+        n_rated=len(names),
+        rating_range={"valence": _range(valence), "arousal": _range(arousal)},
+        resampled_to=None,
+        mono=None,
+        frontend=info.attrs.get("frontend", "unknown"),
+        warnings=warnings,
+    )
     return Survey(facts, [], [path], names)
 
 
-def featurize(path: Path | None, out: Path, frontend: str | None, frames: int | None,
-              synth: SynthConfig | None = None, progress: bool = True, rating_range: tuple[float, float] = UNIT_RANGE,
-              drop: tuple[str, ...] = (), surveyed: Survey | None = None) -> features.FeaturesInfo:
+def featurize(
+    path: Path | None,
+    out: Path,
+    frontend: str | None,
+    frames: int | None,
+    synth: SynthConfig | None = None,
+    progress: bool = True,
+    rating_range: tuple[float, float] = UNIT_RANGE,
+    drop: tuple[str, ...] = (),
+    surveyed: Survey | None = None,
+) -> features.FeaturesInfo:
     return _featurize(_need_path(path, "features_h5"), out, frontend, frames, progress)
 
 
-def _featurize(
-    src: Path, out: Path, flavour: str | None, frames: int | None, progress: bool
-) -> features.FeaturesInfo:
+def _featurize(src: Path, out: Path, flavour: str | None, frames: int | None, progress: bool) -> features.FeaturesInfo:
     """Validate an existing file fully, then copy it block by block into the schema."""
     refuse_overwrite(out, [src])
     info = features.validate_features(src)
     if frames is not None and frames != info.frames:
-        log.warning("%s: keeping the file's own %d frames (frames=%d applies to audio sources)",
-                    src, info.frames, frames)
+        log.warning(
+            "%s: keeping the file's own %d frames (frames=%d applies to audio sources)", src, info.frames, frames
+        )
     own = info.attrs.get("frontend", "unknown")
     if flavour is not None and own != flavour:
-        log.warning("%s: features were made with front end %r; frontend=%r applies to audio sources",
-                    src, own, flavour)
+        log.warning("%s: features were made with front end %r; frontend=%r applies to audio sources", src, own, flavour)
     names, valence, arousal = features.read_labels(src)
     attrs: dict[str, Any] = {k: info.attrs[k] for k in FRONTEND_ATTRS if k in info.attrs}
     attrs.update(
@@ -72,13 +94,12 @@ def _featurize(
         source_path=str(src),
         source_attrs=json.dumps(info.attrs, sort_keys=True, default=str),
     )
-    return _write(out, info.n, info.frames,
-                  _progress(_copied_rows(src, names, valence, arousal), info.n, "copy", progress), attrs)
+    return _write(
+        out, info.n, info.frames, _progress(_copied_rows(src, names, valence, arousal), info.n, "copy", progress), attrs
+    )
 
 
-def _copied_rows(
-    src: Path, names: list[str], valence: np.ndarray, arousal: np.ndarray
-) -> Iterator[features.Row]:
+def _copied_rows(src: Path, names: list[str], valence: np.ndarray, arousal: np.ndarray) -> Iterator[features.Row]:
     """Rows of an existing file, read a block at a time."""
     i = 0
     for block in features.iter_feature_blocks(src):
