@@ -121,9 +121,8 @@ def main(repo: Path) -> None:
         print(f"  {k}: {' '.join(v for v in sorted(level) if level[v] == k)}")
     print(f"cycles: {len(cycles(edges))} {cycles(edges) or ''}".rstrip())
     print(f"imports running back up a layer: {len(up)} {sorted(up) or ''}".rstrip())
-    print(
-        f"read params or the file layout outside jobs, commands, stages and api: {len(readers)} {readers or ''}".rstrip()
-    )
+    outside = "read params or the file layout outside jobs, commands, stages and api"
+    print(f"{outside}: {len(readers)} {readers or ''}".rstrip())
     print(f"loose top-level modules: {len(loose)} ({' '.join(loose)})")
 
 
