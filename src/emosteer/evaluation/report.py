@@ -257,16 +257,14 @@ def delta_rows(pooled: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[st
 
 def verdicts_file(pooled: PooledMetrics) -> dict[str, Any]:
     """Every verdict of the table, for review (metrics/verdicts.json): per group, method and dim, the
-    verdict, the Holm-corrected verdict and the pooled Δr, and for a steering variant the verdict
-    and Δr of steering vs its fusion twin; the fusion twins' own rows stay in metrics/pooled/.
-    `correction` (not a group) names the procedure and the families."""
+    verdict, the Holm-corrected verdict and the pooled Δr (the fusion twins' rows included), and for
+    a steering variant the verdict and Δr of steering vs its fusion twin; `correction` (not a
+    group) names the procedure and the families."""
     holm = corrected_verdicts(pooled)
     out: dict[str, Any] = {}
     for which, group in pooled.items():
         out[which] = {}
         for name, m in group.items():
-            if m.get("fuses"):
-                continue
             out[which][name] = {}
             for dim in DIMS:
                 cell = {
