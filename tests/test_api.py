@@ -158,13 +158,14 @@ def test_results_are_the_committed_tables(run: api.Run) -> None:
     tables = run.results()
     verdicts, pooled, baseline = tables["verdicts"], tables["pooled"], tables["baseline"]
     row = verdicts.query("grid == '5x5' and method == 'oracle_categorical' and dim == 'arousal'").iloc[0]
-    headline = read_metrics(REPO / "metrics/headline.json")["5x5"]["oracle_categorical"]["arousal"]
+    headline = read_metrics(REPO / "metrics/verdicts.json")["5x5"]["oracle_categorical"]["arousal"]
     assert (row.verdict, row.verdict_corrected, row.dr) == (
         headline["verdict"],
         headline["verdict_corrected"],
         headline["dr"],
     )
-    assert len(verdicts) == 2 * 12  # 5 methods at 3x3 and 5x5, the global mean and the feedback row, 2 dims
+    # 5 methods and 4 fusion twins at 3x3 and 5x5, the global mean and the feedback row, 2 dims
+    assert len(verdicts) == 2 * 20
     p = pooled.query("grid == '3x3' and method == 'predicted_idw' and dim == 'valence'").iloc[0]
     committed = read_metrics(REPO / "metrics/pooled/3x3/predicted_idw.json")
     assert (p.dr, p.dr_lo, p.dr_hi, p.verdict) == (

@@ -48,8 +48,8 @@ def test_default_workload_is_the_readme_count(p: params.Params) -> None:
     63 dev passes each, 63 more for the start (epoch 0, scored with patience); the one-pass twin
     reads the cached pass 1 and runs no conv: 4725. Extraction 2 x 600 and the twin's 600;
     evaluate: 3 strengths x 63 dev clips and 180 val clips, times 1 (the global-mean control) or 5
-    variants; steerability 9 bins x 180 in 3 tasks. 61,020 over 5 seeds at most; early stopping
-    ends training sooner."""
+    variants, and the permuted-feedback control's 2 passes of the 180 val clips; steerability 9
+    bins x 180 in 3 tasks. 62,820 over 5 seeds at most; early stopping ends training sooner."""
     assert cost.split_sizes(600, p) == (357, 63, 180)
     phases = [(ph.stage, ph.tasks, ph.passes) for ph in cost.workload(p, 600)]
     assert phases == [
@@ -57,13 +57,14 @@ def test_default_workload_is_the_readme_count(p: params.Params) -> None:
         ("extract_activations", 1, 1800),
         ("evaluate_baseline", 3, 63),
         ("evaluate_baseline", 1, 180),
+        ("evaluate_baseline", 1, 360),
         ("evaluate_9bin", 3, 315),
         ("evaluate_9bin", 1, 900),
         ("evaluate_25bin", 3, 315),
         ("evaluate_25bin", 1, 900),
         ("steerability", 3, 540),
     ]
-    assert cost.estimate(p, 0.02, cost.Shape(600, 101, "test")).passes == 61_020
+    assert cost.estimate(p, 0.02, cost.Shape(600, 101, "test")).passes == 62_820
 
 
 def test_fan_out_restated_in_cost_equals_the_experiments() -> None:
@@ -266,7 +267,7 @@ def test_notice_only_above_the_threshold(
     monkeypatch.setattr(cost, "calibrate", lambda *args: 0.1)  # slow: announced, with the ways out
     cost.notice(p)
     err = capsys.readouterr().err
-    assert err.startswith("cost: this run computes about 61,020 clip-passes (5 seeds x 600 clips x 101 frames)")
+    assert err.startswith("cost: this run computes about 62,820 clip-passes (5 seeds x 600 clips x 101 frames)")
     assert "-S 'seeds=[0]'" in err and "device: cuda" in err and "docs/scale.md" in err
 
 

@@ -174,7 +174,7 @@ def _cells_per_row(markdown: str) -> set[int]:
 
 def _shown(value: str, markdown: str) -> None:
     """`value` (its first characters, as one line) is what some element of `markdown` shows."""
-    head = one_line(value)[:40]
+    head = one_line(value)[:40].strip()  # markdown drops the ends' whitespace: not content
     shown = [
         "".join(c.content for c in t.children or [] if c.type in ("text", "code_inline"))
         for t in PARSER.parse(markdown)

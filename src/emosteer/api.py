@@ -40,7 +40,7 @@ from emosteer.jobs.results import read_pooled
 from emosteer.jsonsafe import read_metrics
 from emosteer.model.checkpoints import load_checkpoint
 from emosteer.model.lrm import EmotionLRM
-from emosteer.pipeline import HEADLINE, POOLED, SeedPaths
+from emosteer.pipeline import POOLED, VERDICTS, SeedPaths
 from emosteer.schema import base
 from emosteer.steering import signals
 from emosteer.steering.signals import SignalTable
@@ -174,15 +174,16 @@ class Run:
 
     def results(self) -> dict[str, pd.DataFrame]:
         """The committed results as tables, pooled over the run's seeds:
-        - `verdicts`: metrics/headline.json, a row per grid (or control / feedback), method and dim:
-          verdict, verdict_corrected (Holm over the table), dr (pooled Δr);
+        - `verdicts`: metrics/verdicts.json, a row per grid (or control / feedback), method and dim:
+          verdict, verdict_corrected (Holm within its family), dr (pooled Δr), and for a steering
+          variant beyond_fusion, beyond_fusion_corrected, beyond_fusion_dr (vs its fusion twin);
         - `pooled`: metrics/pooled/<grid>/<method>.json, a row per grid, method and dim: r, dr with
           its 95% CI (dr_lo, dr_hi), verdict, strength, n_seeds;
         - `baseline`: metrics/pooled/baseline.json, a row per seed: unsteered r per dim."""
-        headline = read_metrics(self._file(HEADLINE, "the report stage's headline"))
+        table = read_metrics(self._file(VERDICTS, "the report stage's verdict table"))
         verdicts = [
             {"grid": group, "method": method, "dim": dim, **cells}
-            for group, methods in headline.items()
+            for group, methods in table.items()
             if group != "correction"
             for method, dims in methods.items()
             for dim, cells in dims.items()

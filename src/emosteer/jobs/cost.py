@@ -120,8 +120,8 @@ def workload(p: Params, n: int) -> list[Phase]:
         if strengths:  # dev strength search: one task per seed and strength
             phases.append(Phase(stage, strengths, n_dev * k * steered))
         phases.append(Phase(stage, 1, n_val * k * steered))
-    if passes > 1:  # the permuted-feedback control: one unsteered sweep of the validation clips
-        phases.append(Phase("evaluate_baseline", 1, n_val * passes))
+        if stage == "evaluate_baseline" and passes > 1:  # the permuted-feedback control: one sweep
+            phases.append(Phase(stage, 1, n_val * passes))
     bins = math.ceil(coarse(p).bins / STEERABILITY_PARTS)
     phases.append(Phase("steerability", STEERABILITY_PARTS, bins * n_val * steered))
     return phases
