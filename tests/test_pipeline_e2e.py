@@ -204,7 +204,7 @@ def _assert_issue_22_outputs(repo: Path, fine: dict[str, dict]) -> None:
         assert set(found["decomposition"]) == {"categorical", "idw"}
         for pair in found["decomposition"].values():
             assert set(pair) == {"predicted", "oracle"}
-            assert all(set(groups) == {"right", "wrong"} for groups in pair.values())
+            assert all(set(groups) == {"right", "wrong", "all"} for groups in pair.values())
         even = json.loads((repo / f"metrics/breakeven/{which}.json").read_text())
         assert even["model_accuracy"] == found["joint_accuracy"]
         for dim in ("valence", "arousal"):

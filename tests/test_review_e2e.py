@@ -28,14 +28,16 @@ FEEDBACK = "feedback: 2 passes vs 1"  # the default model's LRM runs 2 forward p
 def tiny(tmp_path_factory) -> Path:
     """Branch main: a tiny run with 3 seeds (fewer give no verdict), committed. Experiments on it:
     exp-a (params unchanged) and exp-z (steering.strength 0: only the ModBlocks' bias is left, the
-    same for every signal, so no variant beats the global-mean control and every 'helps' goes).
+    same for every signal, so no variant beats the global-mean control; and fusion weights [0]: the
+    fusion twins are the unsteered model, so their 'helps' go too: on 3 tiny seeds they are the
+    rows that call).
     Branch change: one commit on main holding exp-z's params and results."""
     repo = make_repo(tmp_path_factory.mktemp("review") / "repo", {**TINY, ("seeds",): [0, 1, 2]})
     run([*DVC, "repro"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "results"], repo)
     run([*DVC, "exp", "run", "-n", "exp-a"], repo)
-    run([*DVC, "exp", "run", "-n", "exp-z", "-S", "steering.strength=0"], repo)
+    run([*DVC, "exp", "run", "-n", "exp-z", "-S", "steering.strength=0", "-S", "steering.fusion_weights=[0.0]"], repo)
     run(["git", "checkout", "-qb", "change"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "steering.strength 0"], repo)
