@@ -83,6 +83,13 @@ def mean_estimate(per_clip: Sequence[np.ndarray], n_clips: int) -> verdicts.Esti
     return verdicts.estimate(values, variances, [len(x) for x in per_clip], n_clips)
 
 
+def share_estimate(per_clip: Sequence[np.ndarray], n_clips: int) -> verdicts.Estimate:
+    """`mean_estimate` of a per-clip 0/1 quantity: a share lies in [0, 1], so its interval is kept
+    there too (with few seeds the t tails reach past)."""
+    est = mean_estimate(per_clip, n_clips)
+    return dataclasses.replace(est, lo=max(est.lo, 0.0), hi=min(est.hi, 1.0))
+
+
 def record(key: str, pooled: pooling.Pooled | verdicts.Estimate, per_seed: bool = True) -> dict[str, Any]:
     """A pooled statistic as metrics keys: `key` (the mean over seeds), `key_lo`, `key_hi` (its
     95% interval), `key_se` (an Estimate's standard error) and `key_per_seed`."""
@@ -149,9 +156,7 @@ def pooled_metrics(
                 steerability.toward_target(t[2] - t[1], target[:, i], t[1])
                 for t, target in zip(vs_base, fusion.targets)
             ]
-            share = mean_estimate(toward, n_clips)
-            share = dataclasses.replace(share, lo=max(share.lo, 0.0), hi=min(share.hi, 1.0))
-            m.update(record(f"{dim}_toward_target", share))
+            m.update(record(f"{dim}_toward_target", share_estimate(toward, n_clips)))
             beyond = delta_estimate([(t[0], f[i], t[2]) for t, f in zip(vs_base, fusion.predictions)], n_clips)
             m.update(
                 {
@@ -329,9 +334,7 @@ def toward_metrics(
     per_seed: list[dict[str, float]] = [{} for _ in shares]
     for dim in DIMS:
         for i, key in enumerate((f"{dim}_toward", f"{dim}_toward_common")):
-            est = mean_estimate([share[dim][i] for share in shares], n_clips)
-            # a share lies in [0, 1], so its interval does too (with few seeds the t tails reach past)
-            est = dataclasses.replace(est, lo=max(est.lo, 0.0), hi=min(est.hi, 1.0))
+            est = share_estimate([share[dim][i] for share in shares], n_clips)
             for value, out in zip(est.per_seed, per_seed):
                 out[key] = value
             pooled.update(record(key, est, per_seed=i == 0))
